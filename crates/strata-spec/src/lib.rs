@@ -1,0 +1,26 @@
+//! Environment definitions: every file format Strata reads and writes, the canonical form and
+//! the spec hash.
+
+pub use conda::{CondaDependencies, CondaDependency, CondaSpec};
+pub use environment::{
+    AZUREML_ENVIRONMENT_JSON, BASE_DOCKERFILE, BuildContext, CONDA_DEPENDENCIES_YML,
+    ContainerRegistry, CranPackage, DatabricksSection, DockerSection, Environment, GithubPackage,
+    Metadata, Platform, PythonSection, RSection, RegistryIdentity, SparkPackage, SparkSection,
+    V1Files, read_v1_dir, write_v1_dir,
+};
+pub use error::{Location, Parsed, Source, SpecError};
+pub use fs::atomic_write;
+pub use hash::{SpecHash, canonical_form};
+pub use match_spec::MatchSpec;
+pub use naming::{EnvironmentRef, validate_name};
+pub use pip::{PipEntry, normalize_name};
+
+mod conda;
+mod environment;
+mod error;
+mod fs;
+mod hash;
+mod match_spec;
+mod naming;
+mod pip;
+mod python_json;
