@@ -29,7 +29,7 @@ pub struct CondaSpec {
     pub prefix: Option<String>,
     pub variables: IndexMap<String, String>,
     /// Top-level keys in file order, so a rewrite keeps the layout.
-    key_order: Vec<String>,
+    pub(crate) key_order: Vec<String>,
 }
 
 /// A conda specification plus, while it is unchanged, the exact text it was read from (so
@@ -99,7 +99,9 @@ impl CondaSpec {
             };
             let needle = format!("{key}:");
             match key.as_str() {
-                "name" => spec.name = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?,
+                "name" => {
+                    spec.name = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?
+                }
                 "prefix" => {
                     spec.prefix = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
@@ -140,7 +142,9 @@ impl CondaSpec {
         for key in keys {
             let value = match key {
                 "name" => self.name.clone().map(Value::String),
-                "channels" if !self.channels.is_empty() || self.key_order.iter().any(|k| k == key) => {
+                "channels"
+                    if !self.channels.is_empty() || self.key_order.iter().any(|k| k == key) =>
+                {
                     Some(Value::Sequence(
                         self.channels.iter().cloned().map(Value::String).collect(),
                     ))
@@ -181,10 +185,12 @@ impl CondaSpec {
 
     /// Every conda match spec, in order.
     pub fn conda_packages(&self) -> impl Iterator<Item = &str> {
-        self.dependencies.iter().filter_map(|dependency| match dependency {
-            CondaDependency::Conda(spec) => Some(spec.as_str()),
-            CondaDependency::Pip(_) => None,
-        })
+        self.dependencies
+            .iter()
+            .filter_map(|dependency| match dependency {
+                CondaDependency::Conda(spec) => Some(spec.as_str()),
+                CondaDependency::Pip(_) => None,
+            })
     }
 
     /// Every pip entry (packages, options, and ignored strings), in order.
@@ -213,8 +219,12 @@ impl CondaSpec {
                 if MatchSpec::parse(s).is_ok_and(|m| m.normalized_name() == name))
         });
         match existing {
-            Some(index) => self.dependencies[index] = CondaDependency::Conda(spec.trim().to_string()),
-            None => self.dependencies.push(CondaDependency::Conda(spec.trim().to_string())),
+            Some(index) => {
+                self.dependencies[index] = CondaDependency::Conda(spec.trim().to_string())
+            }
+            None => self
+                .dependencies
+                .push(CondaDependency::Conda(spec.trim().to_string())),
         }
         Ok(())
     }
@@ -236,9 +246,10 @@ impl CondaSpec {
             PipEntry::Requirement { name, .. } => name.clone(),
             _ => None,
         };
-        if !self.conda_packages().any(|s| {
-            MatchSpec::parse(s).is_ok_and(|m| m.normalized_name() == "pip")
-        }) && self.python_spec().is_some()
+        if !self
+            .conda_packages()
+            .any(|s| MatchSpec::parse(s).is_ok_and(|m| m.normalized_name() == "pip"))
+            && self.python_spec().is_some()
         {
             let position = self
                 .dependencies
@@ -277,7 +288,9 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
             return Ok(Vec::new());
         }
         return Err(SpecError::invalid(
-            Source::file(file).at(locate(text, "dependencies:")).field("dependencies"),
+            Source::file(file)
+                .at(locate(text, "dependencies:"))
+                .field("dependencies"),
             "expected a list",
         ));
     };
@@ -287,7 +300,9 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
             Value::String(spec) => {
                 MatchSpec::parse(spec).map_err(|error| {
                     SpecError::invalid(
-                        Source::file(file).at(locate(text, spec)).field("dependencies"),
+                        Source::file(file)
+                            .at(locate(text, spec))
+                            .field("dependencies"),
                         error.to_string(),
                     )
                 })?;
@@ -295,7 +310,9 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
             }
             Value::Number(number) => {
                 return Err(SpecError::invalid(
-                    Source::file(file).at(locate(text, &number.to_string())).field("dependencies"),
+                    Source::file(file)
+                        .at(locate(text, &number.to_string()))
+                        .field("dependencies"),
                     format!("expected a package spec, found the number `{number}`"),
                 ));
             }
@@ -304,12 +321,16 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
                     if key.as_str() != Some("pip") {
                         return Err(SpecError::invalid(
                             Source::file(file).field("dependencies"),
-                            format!("unsupported dependency section `{key:?}` (only `pip:` is allowed)"),
+                            format!(
+                                "unsupported dependency section `{key:?}` (only `pip:` is allowed)"
+                            ),
                         ));
                     }
                     let entries = string_list(entries).map_err(|message| {
                         SpecError::invalid(
-                            Source::file(file).at(locate(text, "pip:")).field("dependencies.pip"),
+                            Source::file(file)
+                                .at(locate(text, "pip:"))
+                                .field("dependencies.pip"),
                             message,
                         )
                     })?;
@@ -368,7 +389,9 @@ fn string_map(value: &Value) -> Result<IndexMap<String, String>, String> {
         Value::Mapping(mapping) => mapping
             .iter()
             .map(|(k, v)| {
-                let key = k.as_str().ok_or_else(|| "expected string keys".to_string())?;
+                let key = k
+                    .as_str()
+                    .ok_or_else(|| "expected string keys".to_string())?;
                 let value = optional_string(v)?.unwrap_or_default();
                 Ok((key.to_string(), value))
             })
@@ -409,7 +432,10 @@ mod tests {
     fn renders_like_azure_ml() {
         let spec = CondaSpec::parse(SPEC, "environment.yml").unwrap();
         assert_eq!(spec.to_yaml(), SPEC);
-        assert_eq!(spec.python_spec().unwrap().version.as_deref(), Some("3.9.16"));
+        assert_eq!(
+            spec.python_spec().unwrap().version.as_deref(),
+            Some("3.9.16")
+        );
     }
 
     #[test]
@@ -442,6 +468,9 @@ mod tests {
     #[test]
     fn syntax_error_has_a_location() {
         let error = CondaSpec::parse("name: x\ndependencies: [a\n", "env.yml").unwrap_err();
-        assert!(error.to_string().starts_with("Invalid `env.yml` at line"), "{error}");
+        assert!(
+            error.to_string().starts_with("Invalid `env.yml` at line"),
+            "{error}"
+        );
     }
 }

@@ -74,7 +74,10 @@ pub fn canonical_form(environment: &Environment) -> String {
         docker_map.insert("baseImage".into(), json!(image.trim()));
     }
     if let Some(dockerfile) = non_empty(docker.base_dockerfile.as_deref()) {
-        docker_map.insert("baseDockerfile".into(), json!(normalize_newlines(dockerfile)));
+        docker_map.insert(
+            "baseDockerfile".into(),
+            json!(normalize_newlines(dockerfile)),
+        );
     }
     if let Some(context) = &docker.build_context {
         docker_map.insert(
@@ -100,7 +103,10 @@ pub fn canonical_form(environment: &Environment) -> String {
     let mut python_map = Map::new();
     if python.user_managed_dependencies {
         python_map.insert("userManagedDependencies".into(), json!(true));
-        python_map.insert("interpreterPath".into(), json!(python.interpreter_path.trim()));
+        python_map.insert(
+            "interpreterPath".into(),
+            json!(python.interpreter_path.trim()),
+        );
     } else if let Some(conda) = environment.conda() {
         let channels: Vec<String> = conda.channels.iter().map(|c| collapse(c)).collect();
         let mut conda_specs = Vec::new();

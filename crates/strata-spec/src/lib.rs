@@ -2,6 +2,9 @@
 //! the spec hash.
 
 pub use conda::{CondaDependencies, CondaDependency, CondaSpec};
+pub use conda_prefix::read_conda_prefix;
+pub use curated::{DEFAULT_ENVIRONMENT, curated_environments, is_curated_name};
+pub use diff::{Change, EnvironmentDiff};
 pub use environment::{
     AZUREML_ENVIRONMENT_JSON, BASE_DOCKERFILE, BuildContext, CONDA_DEPENDENCIES_YML,
     ContainerRegistry, CranPackage, DatabricksSection, DockerSection, Environment, GithubPackage,
@@ -14,8 +17,14 @@ pub use hash::{SpecHash, canonical_form};
 pub use match_spec::MatchSpec;
 pub use naming::{EnvironmentRef, validate_name};
 pub use pip::{PipEntry, normalize_name};
+pub use requirements::{parse_requirements, read_requirements_file};
+pub use sources::DEFAULT_PYTHON_VERSION;
+pub use v2::{V2Environment, parse_v2, read_v2_file};
 
 mod conda;
+mod conda_prefix;
+mod curated;
+mod diff;
 mod environment;
 mod error;
 mod fs;
@@ -24,3 +33,6 @@ mod match_spec;
 mod naming;
 mod pip;
 mod python_json;
+mod requirements;
+mod sources;
+mod v2;

@@ -122,7 +122,9 @@ fn check_version(version: &str) -> Result<(), String> {
             operator,
             "" | "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "~="
         ) {
-            return Err(format!("invalid version operator `{operator}` in `{version}`"));
+            return Err(format!(
+                "invalid version operator `{operator}` in `{version}`"
+            ));
         }
         if body.is_empty()
             || !body
@@ -150,15 +152,28 @@ mod tests {
         assert_eq!(spec.version.as_deref(), Some(">=1.11,<2"));
         assert_eq!(MatchSpec::parse("python").unwrap().version, None);
         assert_eq!(
-            MatchSpec::parse("pytorch==2.1.0").unwrap().version.as_deref(),
+            MatchSpec::parse("pytorch==2.1.0")
+                .unwrap()
+                .version
+                .as_deref(),
             Some("==2.1.0")
         );
-        assert_eq!(MatchSpec::parse("numpy[version='>=1.2']").unwrap().name, "numpy");
+        assert_eq!(
+            MatchSpec::parse("numpy[version='>=1.2']").unwrap().name,
+            "numpy"
+        );
     }
 
     #[test]
     fn rejects_typos() {
-        for bad in ["", "numpy=>1.2", "num py=1", "numpy=", "=1.2", "numpy 1.2 b c"] {
+        for bad in [
+            "",
+            "numpy=>1.2",
+            "num py=1",
+            "numpy=",
+            "=1.2",
+            "numpy 1.2 b c",
+        ] {
             assert!(MatchSpec::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -14,7 +14,7 @@ pub fn validate_name(name: &str) -> Result<(), SpecError> {
         return Err(SpecError::InvalidName {
             name: name.to_string(),
             reason: format!(
-                "names starting with `{}` are reserved for curated environments; to change a curated environment, copy it under a new name (`strata env copy {name} my-env`)",
+                "names starting with `{}` are reserved for curated environments; to change a curated environment, copy it under a new name (`strata env copy Strata-Tutorial my-tutorial`)",
                 &name[..prefix.len()]
             ),
         });
@@ -60,12 +60,14 @@ impl FromStr for EnvironmentRef {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (name, version) = match text.rsplit_once(':') {
             Some((name, version)) => {
-                let version = version.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-                    SpecError::InvalidName {
+                let version = version
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| SpecError::InvalidName {
                         name: text.to_string(),
                         reason: format!("the version `{version}` is not a positive integer"),
-                    }
-                })?;
+                    })?;
                 (name, Some(version))
             }
             None => (text, None),

@@ -142,21 +142,39 @@ mod tests {
     #[test]
     fn classifies_entries() {
         assert_eq!(PipEntry::classify("").unwrap(), PipEntry::Ignored);
-        assert_eq!(PipEntry::classify("# training deps").unwrap(), PipEntry::Ignored);
+        assert_eq!(
+            PipEntry::classify("# training deps").unwrap(),
+            PipEntry::Ignored
+        );
         assert_eq!(
             PipEntry::classify("--extra-index-url   https://example.org/simple").unwrap(),
             PipEntry::Option("--extra-index-url https://example.org/simple".to_string())
         );
         assert_eq!(name("Scikit_Learn>=1.3"), Some("scikit-learn".to_string()));
-        assert_eq!(name("requests  # trailing comment"), Some("requests".to_string()));
-        assert_eq!(name("requests[socks]>=2; python_version >= '3.8'"), Some("requests".to_string()));
-        assert_eq!(name("git+https://github.com/example/pkg.git@v1.0#egg=pkg"), Some("pkg".to_string()));
+        assert_eq!(
+            name("requests  # trailing comment"),
+            Some("requests".to_string())
+        );
+        assert_eq!(
+            name("requests[socks]>=2; python_version >= '3.8'"),
+            Some("requests".to_string())
+        );
+        assert_eq!(
+            name("git+https://github.com/example/pkg.git@v1.0#egg=pkg"),
+            Some("pkg".to_string())
+        );
         assert_eq!(
             name("strata://wheels/ab12/my_pkg-0.1-py3-none-any.whl"),
             Some("my-pkg".to_string())
         );
-        assert_eq!(name("pkg @ https://host/pkg-1.0.tar.gz"), Some("pkg".to_string()));
-        assert_eq!(name("six==1.16.0 --hash=sha256:abc"), Some("six".to_string()));
+        assert_eq!(
+            name("pkg @ https://host/pkg-1.0.tar.gz"),
+            Some("pkg".to_string())
+        );
+        assert_eq!(
+            name("six==1.16.0 --hash=sha256:abc"),
+            Some("six".to_string())
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use indexmap::IndexMap;
-use serde::de::{Deserialize, Deserializer};
 use serde::Serialize;
+use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::conda::CondaDependencies;
@@ -42,7 +42,10 @@ pub struct Environment {
 pub struct PythonSection {
     #[serde(default, deserialize_with = "null_as_default")]
     pub user_managed_dependencies: bool,
-    #[serde(default = "default_interpreter", deserialize_with = "null_as_interpreter")]
+    #[serde(
+        default = "default_interpreter",
+        deserialize_with = "null_as_interpreter"
+    )]
     pub interpreter_path: String,
     #[serde(default)]
     pub conda_dependencies_file: Option<String>,
@@ -345,7 +348,10 @@ impl Environment {
                 if is_image {
                     ordered.insert(
                         "baseDockerfile".to_string(),
-                        self.docker.base_dockerfile.clone().map_or(Value::Null, Value::String),
+                        self.docker
+                            .base_dockerfile
+                            .clone()
+                            .map_or(Value::Null, Value::String),
                     );
                 }
             }
@@ -392,16 +398,19 @@ fn null_as_interpreter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Str
 }
 
 /// Azure ML writes versions as strings; v2 files and people write numbers too.
-fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn string_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     #[derive(serde::Deserialize)]
     #[serde(untagged, expecting = "a string or a number")]
     enum Either {
         String(String),
         Number(serde_json::Number),
     }
-    Ok(Option::<Either>::deserialize(deserializer)?.map(|either| match either {
-        Either::String(s) => s,
-        Either::Number(n) => n.to_string(),
-    }))
+    Ok(
+        Option::<Either>::deserialize(deserializer)?.map(|either| match either {
+            Either::String(s) => s,
+            Either::Number(n) => n.to_string(),
+        }),
+    )
 }
-

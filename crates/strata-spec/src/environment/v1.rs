@@ -64,12 +64,18 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "platform",
         ],
     ),
-    ("docker.buildContext", &["locationType", "location", "dockerfilePath"]),
+    (
+        "docker.buildContext",
+        &["locationType", "location", "dockerfilePath"],
+    ),
     (
         "docker.baseImageRegistry",
         &["address", "username", "password", "registryIdentity"],
     ),
-    ("docker.baseImageRegistry.registryIdentity", &["resourceId", "clientId"]),
+    (
+        "docker.baseImageRegistry.registryIdentity",
+        &["resourceId", "clientId"],
+    ),
     ("docker.platform", &["os", "architecture"]),
     ("spark", &["repositories", "packages", "precachePackages"]),
     (
@@ -102,7 +108,8 @@ impl Environment {
     pub fn from_v1_files(files: &V1Files, label: &str) -> Result<Parsed<Self>, SpecError> {
         let json_label = join_label(label, AZUREML_ENVIRONMENT_JSON);
         let text = files.environment_json.as_str();
-        let value: Value = serde_json::from_str(text).map_err(|error| json_error(&json_label, &error, None))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|error| json_error(&json_label, &error, None))?;
         if !value.is_object() {
             return Err(SpecError::invalid(
                 Source::file(&json_label),
@@ -110,10 +117,11 @@ impl Environment {
             ));
         }
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let mut environment: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            json_error(&json_label, error.inner(), Some(path))
-        })?;
+        let mut environment: Self =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                json_error(&json_label, error.inner(), Some(path))
+            })?;
 
         let mut warnings = Vec::new();
         let mut unknown = Vec::new();
@@ -127,11 +135,18 @@ impl Environment {
 
         if let Some(yaml) = &files.conda_dependencies {
             let conda_label = join_label(label, CONDA_DEPENDENCIES_YML);
-            environment.python.conda_dependencies = Some(CondaDependencies::parse(yaml, &conda_label)?);
-        } else if let Some(inline) = value.pointer("/python/condaDependencies").filter(|v| !v.is_null()) {
+            environment.python.conda_dependencies =
+                Some(CondaDependencies::parse(yaml, &conda_label)?);
+        } else if let Some(inline) = value
+            .pointer("/python/condaDependencies")
+            .filter(|v| !v.is_null())
+        {
             // `az ml environment show` output carries the conda specification inline.
             let yaml = serde_yaml_ng::to_string(inline).unwrap_or_default();
-            let spec = crate::conda::CondaSpec::parse(&yaml, &format!("{json_label} (python.condaDependencies)"))?;
+            let spec = crate::conda::CondaSpec::parse(
+                &yaml,
+                &format!("{json_label} (python.condaDependencies)"),
+            )?;
             environment.python.conda_dependencies = Some(CondaDependencies::from_spec(spec));
         }
         if let Some(dockerfile) = &files.base_dockerfile {
@@ -146,8 +161,14 @@ impl Environment {
     /// The files of a v1 directory, formatted as the Azure ML SDK formats them.
     pub fn to_v1_files(&self) -> V1Files {
         V1Files {
-            environment_json: python_json::to_string(&serde_json::to_value(self).unwrap_or(Value::Null)),
-            conda_dependencies: self.python.conda_dependencies.as_ref().map(CondaDependencies::to_yaml),
+            environment_json: python_json::to_string(
+                &serde_json::to_value(self).unwrap_or(Value::Null),
+            ),
+            conda_dependencies: self
+                .python
+                .conda_dependencies
+                .as_ref()
+                .map(CondaDependencies::to_yaml),
             base_dockerfile: self.docker.base_dockerfile.clone(),
         }
     }
@@ -170,7 +191,11 @@ impl Environment {
                 .iter()
                 .filter(|(key, _)| !known.contains(&key.as_str()))
                 .map(|(key, entry)| {
-                    unknown.push(if path.is_empty() { key.clone() } else { format!("{path}.{key}") });
+                    unknown.push(if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    });
                     (key.clone(), entry.clone())
                 })
                 .collect()
@@ -237,7 +262,10 @@ pub fn read_v1_dir(dir: &Path) -> Result<Parsed<Environment>, SpecError> {
         match fs_err::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(SpecError::Read { path, source: error }),
+            Err(error) => Err(SpecError::Read {
+                path,
+                source: error,
+            }),
         }
     };
     let files = V1Files {
@@ -250,7 +278,11 @@ pub fn read_v1_dir(dir: &Path) -> Result<Parsed<Environment>, SpecError> {
 
 /// Writes a v1 environment directory; an existing directory needs `overwrite`, as in Azure ML.
 /// Each file is written to a temporary name and renamed, so a reader never sees half a file.
-pub fn write_v1_dir(environment: &Environment, dir: &Path, overwrite: bool) -> Result<(), SpecError> {
+pub fn write_v1_dir(
+    environment: &Environment,
+    dir: &Path,
+    overwrite: bool,
+) -> Result<(), SpecError> {
     if dir.exists() && !overwrite {
         return Err(SpecError::DirectoryExists {
             path: dir.to_path_buf(),

@@ -1,0 +1,266 @@
+//! Commands that read environments.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+use strata_spec::{Change, EnvironmentDiff, write_v1_dir};
+use strata_store::{EnvironmentRecord, Workspace};
+
+use crate::cli::Format;
+use crate::commands::{Context, format_time, parse_ref};
+use crate::{printer, table};
+
+/// `strata env list`.
+pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let environments = workspace.list_environments(all_versions, all)?;
+    if json {
+        printer::json(&environments);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = environments
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                e.version.to_string(),
+                e.kind.clone(),
+                e.spec_hash[..12].to_string(),
+                format_time(e.created_at),
+                if e.curated {
+                    "curated".to_string()
+                } else {
+                    e.description.clone().unwrap_or_default()
+                },
+            ]
+        })
+        .collect();
+    printer::out(table::render(
+        &[
+            "NAME",
+            "VERSION",
+            "KIND",
+            "SPEC HASH",
+            "CREATED",
+            "DESCRIPTION",
+        ],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// `strata env show NAME[:VERSION]`.
+pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<()> {
+    let reference = parse_ref(environment)?;
+    let workspace = context.open_workspace()?;
+    let record = workspace.get_environment(&reference.name, reference.version)?;
+    if json {
+        printer::json(&show_json(&record));
+        return Ok(());
+    }
+    printer::out(show_text(&record));
+    Ok(())
+}
+
+fn show_json(record: &EnvironmentRecord) -> serde_json::Value {
+    let mut value = json!({
+        "name": record.name,
+        "version": record.version,
+        "specHash": record.spec_hash.as_str(),
+        "kind": record.summary.kind,
+        "curated": record.summary.curated,
+        "anonymous": record.summary.anonymous,
+        "createdAt": format_time(record.summary.created_at),
+        "definition": record.environment.to_azure_dict(),
+    });
+    if !record.environment.metadata.is_empty() {
+        value["metadata"] = serde_json::to_value(&record.environment.metadata).unwrap_or_default();
+    }
+    value
+}
+
+fn show_text(record: &EnvironmentRecord) -> String {
+    let environment = &record.environment;
+    let docker = &environment.docker;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Name", record.name.clone()),
+        ("Version", record.version.to_string()),
+        ("Spec hash", record.spec_hash.to_string()),
+        ("Kind", record.summary.kind.clone()),
+        ("Created", format_time(record.summary.created_at)),
+    ];
+    if record.summary.curated {
+        rows.push((
+            "Curated",
+            "yes (read-only; `strata env copy` to change it)".to_string(),
+        ));
+    }
+    if let Some(description) = &environment.metadata.description {
+        rows.push(("Description", description.clone()));
+    }
+    if environment.python.user_managed_dependencies {
+        rows.push((
+            "Python",
+            format!("user-managed: {}", environment.python.interpreter_path),
+        ));
+    }
+    if let Some(image) = &docker.base_image {
+        rows.push(("Base image", image.clone()));
+    }
+    if let Some(context) = &docker.build_context {
+        rows.push((
+            "Build context",
+            format!("{} ({})", context.location, context.dockerfile_path),
+        ));
+    }
+    if docker.base_dockerfile.is_some() {
+        rows.push(("Dockerfile", "yes (see `strata env download`)".to_string()));
+    }
+    if !docker.platform.is_default() {
+        rows.push((
+            "Platform",
+            format!("{}/{}", docker.platform.os, docker.platform.architecture),
+        ));
+    }
+    if !environment.environment_variables.is_empty() {
+        let variables: Vec<String> = environment
+            .environment_variables
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rows.push(("Variables", variables.join(" ")));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    let mut text: String = rows
+        .iter()
+        .map(|(key, value)| format!("{:width$}{value}\n", format!("{key}:")))
+        .collect();
+    if let Some(conda) = &environment.python.conda_dependencies {
+        text.push_str("\nconda_dependencies.yml:\n");
+        for line in conda.spec.to_yaml().lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    text.trim_end().to_string()
+}
+
+/// `strata env download -n NAME [-v V] -d DIR [--overwrite]`.
+pub(crate) fn download(
+    context: &Context,
+    name: &str,
+    version: Option<u64>,
+    directory: &Path,
+    overwrite: bool,
+    format: Format,
+) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let record = workspace.get_environment(name, version)?;
+    match format {
+        Format::V1 => write_v1_dir(&record.environment, directory, overwrite)?,
+        Format::V2 => {
+            let path = directory.join("environment.yml");
+            if path.exists() && !overwrite {
+                return Err(strata_spec::SpecError::DirectoryExists {
+                    path: directory.to_path_buf(),
+                }
+                .into());
+            }
+            fs_err::create_dir_all(directory)?;
+            strata_spec::atomic_write(&path, record.environment.to_v2_yaml().as_bytes())?;
+        }
+    }
+    printer::out(format!(
+        "Downloaded {}:{} to {}",
+        record.name,
+        record.version,
+        directory.display()
+    ));
+    Ok(())
+}
+
+/// `strata env diff A B`.
+pub(crate) fn diff(context: &Context, old: &str, new: &str, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let old = get(&workspace, old)?;
+    let new = get(&workspace, new)?;
+    let diff = EnvironmentDiff::between(&old.environment, &new.environment);
+    if json {
+        printer::json(&json!({
+            "old": {"name": old.name, "version": old.version, "specHash": old.spec_hash.as_str()},
+            "new": {"name": new.name, "version": new.version, "specHash": new.spec_hash.as_str()},
+            "sameSpecHash": old.spec_hash == new.spec_hash,
+            "conda": diff.conda,
+            "pip": diff.pip,
+            "channels": diff.channels,
+            "fields": diff.fields,
+        }));
+        return Ok(());
+    }
+    printer::out(render_diff(&old, &new, &diff));
+    Ok(())
+}
+
+pub(crate) fn render_diff(
+    old: &EnvironmentRecord,
+    new: &EnvironmentRecord,
+    diff: &EnvironmentDiff,
+) -> String {
+    let mut lines = vec![format!(
+        "--- {}:{}  (spec hash {})",
+        old.name,
+        old.version,
+        old.spec_hash.short()
+    )];
+    lines.push(format!(
+        "+++ {}:{}  (spec hash {})",
+        new.name,
+        new.version,
+        new.spec_hash.short()
+    ));
+    if diff.is_empty() {
+        lines.push("No differences".to_string());
+    }
+    let mut section = |title: &str, changes: &[Change]| {
+        for change in changes {
+            let line = match (&change.old, &change.new) {
+                (None, Some(new)) => format!("+ {title:<8} {new}"),
+                (Some(old), None) => format!("- {title:<8} {old}"),
+                (Some(old), Some(new)) => format!("~ {title:<8} {}: {old} -> {new}", change.key),
+                (None, None) => continue,
+            };
+            lines.push(line);
+        }
+    };
+    section("conda", &diff.conda);
+    section("pip", &diff.pip);
+    section("channel", &diff.channels);
+    let fields: Vec<Change> = diff
+        .fields
+        .iter()
+        .map(|c| Change {
+            key: c.key.clone(),
+            old: c.old.as_ref().map(|v| {
+                if c.new.is_some() {
+                    v.clone()
+                } else {
+                    format!("{}={v}", c.key)
+                }
+            }),
+            new: c.new.as_ref().map(|v| {
+                if c.old.is_some() {
+                    v.clone()
+                } else {
+                    format!("{}={v}", c.key)
+                }
+            }),
+        })
+        .collect();
+    section("field", &fields);
+    lines.join("\n")
+}
+
+fn get(workspace: &Workspace, text: &str) -> Result<EnvironmentRecord> {
+    let reference = parse_ref(text)?;
+    Ok(workspace.get_environment(&reference.name, reference.version)?)
+}

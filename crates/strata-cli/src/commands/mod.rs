@@ -1,0 +1,108 @@
+//! One module per command; each returns when done, errors go back to `main`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use strata_spec::EnvironmentRef;
+use strata_store::Workspace;
+
+use crate::cli::{Cli, Command, EnvCommand};
+use crate::errors;
+
+mod env;
+mod init;
+mod quickstart;
+
+pub(crate) fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => errors::report(&error),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let context = Context::new(cli.workspace)?;
+    match cli.command {
+        Command::Init { dir } => init::run(&context, dir.as_deref()),
+        Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Env(command) => match command {
+            EnvCommand::Scaffold { name, directory } => env::scaffold(&name, &directory),
+            EnvCommand::Register { source, json } => env::register(&context, &source, json),
+            EnvCommand::AddPackage {
+                environment,
+                packages,
+                conda,
+                pip: _,
+                channel,
+                json,
+            } => env::add_package(&context, &environment, &packages, conda, &channel, json),
+            EnvCommand::AddWheel { file, to, json } => {
+                env::add_wheel(&context, &file, to.as_deref(), json)
+            }
+            EnvCommand::List {
+                all_versions,
+                all,
+                json,
+            } => env::list(&context, all_versions, all, json),
+            EnvCommand::Show { environment, json } => env::show(&context, &environment, json),
+            EnvCommand::Download {
+                name,
+                version,
+                directory,
+                overwrite,
+                format,
+            } => env::download(&context, &name, version, &directory, overwrite, format),
+            EnvCommand::Diff { old, new, json } => env::diff(&context, &old, &new, json),
+            EnvCommand::Copy { source, name, json } => env::copy(&context, &source, &name, json),
+            EnvCommand::Hash { source, json } => env::hash(&source, json),
+        },
+    }
+}
+
+/// What every command may need: where it runs and which workspace it means.
+pub(crate) struct Context {
+    pub(crate) cwd: PathBuf,
+    workspace: Option<PathBuf>,
+}
+
+impl Context {
+    fn new(workspace: Option<PathBuf>) -> Result<Self> {
+        let cwd = std::env::current_dir().context("Failed to read the current directory")?;
+        Ok(Self { cwd, workspace })
+    }
+
+    /// Opens the workspace named by `--workspace` / `STRATA_WORKSPACE`, or the nearest one.
+    pub(crate) fn open_workspace(&self) -> Result<Workspace> {
+        let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;
+        Ok(Workspace::open(&root)?)
+    }
+
+    pub(crate) fn workspace_arg(&self) -> Option<&Path> {
+        self.workspace.as_deref()
+    }
+}
+
+/// Parses `NAME[:VERSION]`.
+pub(crate) fn parse_ref(text: &str) -> Result<EnvironmentRef> {
+    Ok(text.parse::<EnvironmentRef>()?)
+}
+
+/// Formats milliseconds since the epoch as an RFC 3339 UTC time, to the second.
+pub(crate) fn format_time(millis: i64) -> String {
+    let time = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}

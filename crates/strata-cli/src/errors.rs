@@ -1,0 +1,91 @@
+//! Turning errors into messages with hints, and exit codes: 1 for what the user can fix,
+//! 2 for bugs and broken installations.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use strata_spec::SpecError;
+use strata_store::StoreError;
+
+/// An error in how the command was used, raised by the binary itself.
+#[derive(Debug)]
+pub(crate) struct UsageError {
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+}
+
+impl UsageError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Renders `error: ...`, its causes, and a hint; returns the exit code.
+pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
+    let mut text = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  Caused by: {cause}"));
+    }
+    if let Some(hint) = hint(error) {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    crate::printer::error(text);
+    if is_user_error(error) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn is_user_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<SpecError>()
+            || cause
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_user_error)
+    })
+}
+
+fn hint(error: &anyhow::Error) -> Option<String> {
+    for cause in error.chain() {
+        if let Some(usage) = cause.downcast_ref::<UsageError>() {
+            return usage.hint.clone();
+        }
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return match store {
+                StoreError::NoWorkspace { .. } => Some(
+                    "Run `strata init` to create one here, or point to one with `--workspace DIR` or `STRATA_WORKSPACE`".to_string(),
+                ),
+                StoreError::WorkspaceExists { .. } => Some("Use the existing workspace, or pick another directory".to_string()),
+                StoreError::VersionConflict { .. } => Some(
+                    "Remove `version` from the definition to register it as the next version".to_string(),
+                ),
+                StoreError::NotFound { what } if what.starts_with("Environment") => {
+                    Some("`strata env list` shows the registered environments".to_string())
+                }
+                StoreError::CorruptBlob { .. } | StoreError::CorruptRecord { .. } => Some(
+                    "The workspace has been modified outside Strata; restore it from a backup".to_string(),
+                ),
+                _ => None,
+            };
+        }
+    }
+    None
+}

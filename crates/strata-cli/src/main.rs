@@ -1,0 +1,14 @@
+//! The `strata` binary.
+
+use std::process::ExitCode;
+
+mod cli;
+mod commands;
+mod errors;
+mod printer;
+mod source;
+mod table;
+
+fn main() -> ExitCode {
+    commands::main()
+}

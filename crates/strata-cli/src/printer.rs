@@ -1,0 +1,28 @@
+//! All terminal output goes through here: results on stdout, warnings and errors on stderr.
+#![expect(clippy::print_stderr, reason = "the one place that prints")]
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Prints a line of results; a closed pipe (`strata env list | head`) is not an error.
+pub(crate) fn out(text: impl AsRef<str>) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{}", text.as_ref());
+}
+
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
+    out(serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+pub(crate) fn warn(text: impl AsRef<str>) {
+    eprintln!("warning: {}", text.as_ref());
+}
+
+pub(crate) fn note(text: impl AsRef<str>) {
+    eprintln!("{}", text.as_ref());
+}
+
+pub(crate) fn error(text: impl AsRef<str>) {
+    eprintln!("{}", text.as_ref());
+}

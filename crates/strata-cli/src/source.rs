@@ -1,0 +1,101 @@
+//! Reading a definition from the files a user points at (`register` and `hash` share this).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use strata_spec::{CondaDependencies, Environment, read_v1_dir, read_v2_file};
+
+use crate::cli::DefinitionSource;
+use crate::errors::UsageError;
+
+/// A definition read from files, before it is registered.
+pub(crate) struct LoadedDefinition {
+    pub(crate) environment: Environment,
+    pub(crate) warnings: Vec<String>,
+    /// A local Docker build context to store with the definition.
+    pub(crate) build_dir: Option<PathBuf>,
+}
+
+impl DefinitionSource {
+    pub(crate) fn load(&self) -> Result<LoadedDefinition> {
+        let mut warnings = Vec::new();
+        let mut build_dir = None;
+        let mut environment = if let Some(dir) = &self.directory {
+            let parsed = read_v1_dir(dir)?;
+            warnings.extend(parsed.warnings);
+            parsed.value
+        } else if let Some(file) = &self.file {
+            let parsed = read_v2_file(file)?;
+            warnings.extend(parsed.warnings);
+            build_dir = parsed.value.build_dir;
+            parsed.value.environment
+        } else {
+            let name = self.name.clone().ok_or_else(|| {
+                UsageError::new("`--name` is required with this kind of definition")
+                    .hint("Name the environment: `--name myenv`")
+            })?;
+            let conda = self.conda_dependencies(&mut warnings)?;
+            if let Some(image) = &self.image {
+                Environment::from_docker_image(&name, image, conda)
+            } else if let Some(dockerfile) = &self.dockerfile {
+                let text = read(dockerfile)?;
+                Environment::from_dockerfile(&name, &text, conda)
+            } else if let Some(conda) = conda {
+                let (environment, more) = Environment::from_conda_dependencies(&name, conda);
+                warnings.extend(more);
+                environment
+            } else {
+                return Err(UsageError::new("No definition given")
+                    .hint("Pass one of `-d DIR`, `--file FILE`, `--requirements FILE`, `--conda-file FILE`, `--conda-prefix DIR`, `--image IMAGE` or `--dockerfile FILE`")
+                    .into());
+            }
+        };
+        if let Some(name) = &self.name {
+            environment.name = Some(name.clone());
+        }
+        if environment.name.as_deref().is_none_or(str::is_empty) {
+            return Err(UsageError::new("The definition has no name")
+                .hint("Give one with `--name NAME`")
+                .into());
+        }
+        Ok(LoadedDefinition {
+            environment,
+            warnings,
+            build_dir,
+        })
+    }
+
+    /// The packages given with `--requirements`, `--conda-file` or `--conda-prefix`.
+    fn conda_dependencies(&self, warnings: &mut Vec<String>) -> Result<Option<CondaDependencies>> {
+        if let Some(requirements) = &self.requirements {
+            let parsed = strata_spec::read_requirements_file(requirements)?;
+            warnings.extend(parsed.warnings);
+            let environment = Environment::from_pip_requirements(
+                "requirements",
+                parsed.value,
+                self.python.as_deref(),
+            );
+            return Ok(environment.python.conda_dependencies);
+        }
+        if let Some(file) = &self.conda_file {
+            let text = read(file)?;
+            return Ok(Some(CondaDependencies::parse(
+                &text,
+                &file.display().to_string(),
+            )?));
+        }
+        if let Some(prefix) = &self.conda_prefix {
+            let parsed = strata_spec::read_conda_prefix(prefix)?;
+            warnings.extend(parsed.warnings);
+            return Ok(Some(CondaDependencies::from_spec(parsed.value)));
+        }
+        Ok(None)
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<String, strata_spec::SpecError> {
+    fs_err::read_to_string(path).map_err(|source| strata_spec::SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,30 @@
+//! Plain aligned tables for human output.
+
+/// Renders rows under a header, columns padded to their widest cell, two spaces apart.
+pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (index, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(index) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut out = String::new();
+        for (index, cell) in cells.iter().enumerate() {
+            if index + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(widths[index] - cell.chars().count() + 2));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut lines = vec![line(header.to_vec())];
+    for row in rows {
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines.join("\n")
+}

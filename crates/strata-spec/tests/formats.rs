@@ -1,0 +1,219 @@
+//! Every file the Azure ML SDK wrote must read back and write out unchanged.
+
+use std::path::{Path, PathBuf};
+
+use strata_spec::{Environment, SpecHash, read_v1_dir, read_v2_file};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/azureml")
+}
+
+fn saved_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs_err::read_dir(fixtures().join("v1"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("saved"))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 14,
+        "expected every v1 fixture, found {}",
+        dirs.len()
+    );
+    dirs
+}
+
+#[test]
+fn v1_directories_round_trip_byte_for_byte() {
+    for dir in saved_dirs() {
+        let parsed = read_v1_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert!(
+            parsed.warnings.is_empty(),
+            "{}: {:?}",
+            dir.display(),
+            parsed.warnings
+        );
+        let files = parsed.value.to_v1_files();
+        let read = |name: &str| fs_err::read_to_string(dir.join(name)).ok();
+        assert_eq!(
+            Some(files.environment_json),
+            read("azureml_environment.json"),
+            "{}",
+            dir.display()
+        );
+        assert_eq!(
+            files.conda_dependencies,
+            read("conda_dependencies.yml"),
+            "{}",
+            dir.display()
+        );
+        assert_eq!(
+            files.base_dockerfile,
+            read("BaseDockerfile"),
+            "{}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn rendered_conda_yaml_keeps_the_data() {
+    // After an edit the YAML is rendered afresh: comments go, data stays.
+    for dir in saved_dirs() {
+        let environment = read_v1_dir(&dir).unwrap().value;
+        let Some(conda) = environment.conda() else {
+            continue;
+        };
+        let rendered = conda.to_yaml();
+        let original: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            &fs_err::read_to_string(dir.join("conda_dependencies.yml")).unwrap(),
+        )
+        .unwrap();
+        let again: serde_yaml_ng::Value = serde_yaml_ng::from_str(&rendered).unwrap();
+        assert_eq!(original, again, "{}", dir.display());
+    }
+}
+
+#[test]
+fn repr_matches_the_sdk_dict() {
+    for dir in saved_dirs() {
+        let repr = dir.parent().unwrap().join("repr.json");
+        if !repr.exists() {
+            continue;
+        }
+        let expected: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&repr).unwrap()).unwrap();
+        let environment = read_v1_dir(&dir).unwrap().value;
+        assert_eq!(environment.to_azure_dict(), expected, "{}", dir.display());
+    }
+}
+
+#[test]
+fn unknown_and_miscased_keys_warn_and_survive() {
+    let dir = fixtures().join("v1/load_edge_cases/wrong_key_case");
+    let parsed = read_v1_dir(&dir).unwrap();
+    assert_eq!(parsed.warnings.len(), 1);
+    assert!(
+        parsed.warnings[0].contains("`Name`") && parsed.warnings[0].contains("`Python`"),
+        "{:?}",
+        parsed.warnings
+    );
+    assert!(parsed.warnings[0].contains("wrong_key_case/azureml_environment.json"));
+    let json = parsed.value.to_v1_files().environment_json;
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["Name"], "caps");
+    assert_eq!(value["Python"]["InterpreterPath"], "/x");
+
+    let partial = read_v1_dir(&fixtures().join("v1/load_edge_cases/partial_unknown_key")).unwrap();
+    assert!(partial.warnings[0].contains("`unknownKey`"));
+    // Missing keys take Azure ML's load defaults, as `load_from_directory` does.
+    let expected = &serde_json::from_str::<serde_json::Value>(
+        &fs_err::read_to_string(fixtures().join("v1/load_edge_cases/results.json")).unwrap(),
+    )
+    .unwrap()["partial_unknown_key"]["serialized"];
+    let mut written: serde_json::Value =
+        serde_json::from_str(&partial.value.to_v1_files().environment_json).unwrap();
+    written.as_object_mut().unwrap().remove("unknownKey");
+    assert_eq!(&written, expected);
+}
+
+#[test]
+fn wrong_type_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("azureml_environment.json"),
+        "{\n    \"name\": \"x\",\n    \"docker\": {\n        \"baseImage\": 3\n    }\n}",
+    )
+    .unwrap();
+    let error = read_v1_dir(dir.path()).unwrap_err().to_string();
+    let error = error.replace(&dir.path().display().to_string(), "[DIR]");
+    insta::assert_snapshot!(error, @"Invalid `[DIR]/azureml_environment.json` at line 4, column 22, field `docker.baseImage`: invalid type: integer `3`, expected a string");
+}
+
+#[test]
+fn malformed_json_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("azureml_environment.json"),
+        "{\n  \"name\": \"x\",\n}",
+    )
+    .unwrap();
+    let error = read_v1_dir(dir.path()).unwrap_err().to_string();
+    let error = error.replace(&dir.path().display().to_string(), "[DIR]");
+    insta::assert_snapshot!(error, @"Invalid `[DIR]/azureml_environment.json` at line 3, column 1: trailing comma");
+}
+
+#[test]
+fn v2_files_read_like_the_sdk() {
+    let v2 = fixtures().join("v2");
+    let image = read_v2_file(&v2.join("env_image_conda.yml"))
+        .unwrap()
+        .value
+        .environment;
+    assert_eq!(
+        image.name.as_deref(),
+        Some("docker-image-plus-conda-example")
+    );
+    assert_eq!(image.version.as_deref(), Some("1"));
+    assert_eq!(
+        image.docker.base_image.as_deref(),
+        Some("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04")
+    );
+    assert!(!image.python.user_managed_dependencies);
+    assert_eq!(image.metadata.tags["team"], "ml");
+    // `dump()` output of the SDK is the same data as our v2 rendering.
+    let dumped: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &fs_err::read_to_string(v2.join("env_image_conda.dumped.yml")).unwrap(),
+    )
+    .unwrap();
+    let ours: serde_yaml_ng::Value = serde_yaml_ng::from_str(&image.to_v2_yaml()).unwrap();
+    assert_eq!(ours, dumped);
+
+    let inference = read_v2_file(&v2.join("env_inference.yml"))
+        .unwrap()
+        .value
+        .environment;
+    assert_eq!(inference.version.as_deref(), Some("3"));
+    assert!(inference.python.user_managed_dependencies);
+    let dumped: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &fs_err::read_to_string(v2.join("env_inference.dumped.yml")).unwrap(),
+    )
+    .unwrap();
+    let ours: serde_yaml_ng::Value = serde_yaml_ng::from_str(&inference.to_v2_yaml()).unwrap();
+    assert_eq!(ours, dumped);
+
+    let build = read_v2_file(&v2.join("env_build.yml")).unwrap().value;
+    assert!(build.build_dir.unwrap().ends_with("build_ctx"));
+    assert_eq!(
+        build
+            .environment
+            .docker
+            .build_context
+            .unwrap()
+            .dockerfile_path,
+        "Dockerfile"
+    );
+
+    let both = read_v2_file(&v2.join("env_bad_both.yml"))
+        .unwrap_err()
+        .to_string();
+    assert!(both.contains("not both"), "{both}");
+    let inline = read_v2_file(&v2.join("env_bad_conda_inline.yml"))
+        .unwrap_err()
+        .to_string();
+    assert!(inline.contains("--conda-file"), "{inline}");
+}
+
+#[test]
+fn fixture_hashes_are_stable() {
+    // Changing the canonical form changes every stored hash: this pins it.
+    let plain = read_v1_dir(&fixtures().join("v1/plain/saved"))
+        .unwrap()
+        .value;
+    insta::assert_snapshot!(strata_spec::canonical_form(&plain), @r#"
+    strata-spec-hash-v1
+    {"docker":{"baseImage":"mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20251130.v1"},"python":{"channels":["anaconda","conda-forge"],"conda":["python=3.8.13"],"pip":["azureml-defaults"]}}
+    "#);
+    insta::assert_snapshot!(SpecHash::of(&plain).to_string(), @"32f8bdf7844a22b23fb2eea9e07b6b24eeb2dc610316fe97080af2def4c1b76b");
+    let _ = Environment::scaffold("x");
+}

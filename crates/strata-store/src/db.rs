@@ -1,0 +1,101 @@
+//! The SQLite metadata store: WAL, a busy timeout so concurrent commands wait instead of
+//! failing, and numbered append-only migrations tracked in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// Migrations, applied in order; never edit one that has shipped, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: environments and private wheels.
+    "
+    CREATE TABLE environments (
+        name        TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        spec_hash   TEXT    NOT NULL,
+        definition  TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        description TEXT,
+        curated     INTEGER NOT NULL DEFAULT 0,
+        anonymous   INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX environments_by_spec_hash ON environments (spec_hash);
+    CREATE TABLE wheels (
+        sha256     TEXT    NOT NULL,
+        filename   TEXT    NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, filename)
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ",
+];
+
+pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+pub(crate) fn open(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(StoreError::db("opening the workspace database"))?;
+    connection
+        .busy_timeout(Duration::from_secs(30))
+        .map_err(StoreError::db("setting the busy timeout"))?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(StoreError::db("enabling WAL"))?;
+    connection
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(StoreError::db("setting synchronous mode"))?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .map_err(StoreError::db("enabling foreign keys"))?;
+    Ok(connection)
+}
+
+/// Brings the schema up to date; concurrent openers serialise on the write lock and only the
+/// first applies anything.
+pub(crate) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let current = user_version(connection)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::db("starting a migration"))?;
+    let current = user_version(&transaction)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        transaction
+            .execute_batch(migration)
+            .map_err(StoreError::db(&format!("applying migration {}", index + 1)))?;
+    }
+    transaction
+        .pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(StoreError::db("recording the schema version"))?;
+    transaction
+        .commit()
+        .map_err(StoreError::db("committing a migration"))
+}
+
+fn user_version(connection: &Connection) -> Result<u32, StoreError> {
+    connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(StoreError::db("reading the schema version"))
+}

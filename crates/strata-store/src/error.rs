@@ -1,0 +1,98 @@
+use std::io;
+use std::path::PathBuf;
+
+use strata_spec::SpecError;
+
+/// Errors from the workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("No Strata workspace found in `{}` or any parent directory", start.display())]
+    NoWorkspace { start: PathBuf },
+    #[error("`{}` is not a Strata workspace (no `strata.db`)", path.display())]
+    NotAWorkspace { path: PathBuf },
+    #[error("A workspace already exists at `{}`", path.display())]
+    WorkspaceExists { path: PathBuf },
+    #[error("The workspace at `{}` was written by a newer Strata (schema {found}, this build knows up to {supported})", path.display())]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error(
+        "Environment `{name}:{version}` already exists with different content (registered spec hash `{existing}`, this definition `{new}`); versions are immutable"
+    )]
+    VersionConflict {
+        name: String,
+        version: u64,
+        existing: String,
+        new: String,
+    },
+    #[error(
+        "`{name}` is a curated environment and cannot be changed; copy it first (`strata env copy {name} NEW_NAME`)"
+    )]
+    Curated { name: String },
+    #[error("Invalid wheel `{}`: {reason}", path.display())]
+    InvalidWheel { path: PathBuf, reason: String },
+    #[error("Unknown reference `{reference}`: {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("Blob `{digest}` is corrupt: its content hashes to `{actual}`")]
+    CorruptBlob { digest: String, actual: String },
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("Failed to access `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Workspace database error while {context}")]
+    Database {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("Stored record `{what}` is unreadable")]
+    CorruptRecord {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether the user can fix this (bad input, missing things) rather than it being a bug or
+    /// a broken installation.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Self::NoWorkspace { .. }
+            | Self::NotAWorkspace { .. }
+            | Self::WorkspaceExists { .. }
+            | Self::SchemaTooNew { .. }
+            | Self::NotFound { .. }
+            | Self::VersionConflict { .. }
+            | Self::Curated { .. }
+            | Self::InvalidWheel { .. }
+            | Self::InvalidReference { .. }
+            | Self::Spec(_) => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ),
+            Self::CorruptBlob { .. } | Self::Database { .. } | Self::CorruptRecord { .. } => false,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    pub(crate) fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Self + '_ {
+        move |source| Self::Database {
+            context: context.to_string(),
+            source,
+        }
+    }
+}

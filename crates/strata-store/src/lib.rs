@@ -1,0 +1,17 @@
+//! The Strata workspace: a versioned registry of environments in SQLite, with content in a
+//! content-addressed blob store.
+
+pub use blobs::{BlobDigest, BlobStore};
+pub use context::build_context_reference;
+pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
+pub use error::StoreError;
+pub use wheels::WheelRef;
+pub use workspace::{WORKSPACE_DIR, Workspace};
+
+mod blobs;
+mod context;
+mod db;
+mod environments;
+mod error;
+mod wheels;
+mod workspace;

@@ -1,0 +1,109 @@
+//! Finding, creating and opening a workspace directory (`.strata/`).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+use crate::blobs::BlobStore;
+use crate::db;
+use crate::error::StoreError;
+
+/// The name of the workspace directory that `strata init` creates.
+pub const WORKSPACE_DIR: &str = ".strata";
+const DATABASE: &str = "strata.db";
+
+/// An open workspace: metadata in SQLite, content in the blob store.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    pub(crate) connection: Connection,
+    blobs: BlobStore,
+}
+
+impl Workspace {
+    /// Creates a workspace in `dir/.strata` (or in `dir` itself when it is named `.strata`).
+    pub fn init(dir: &Path) -> Result<Self, StoreError> {
+        let root = if dir.file_name().is_some_and(|n| n == WORKSPACE_DIR) {
+            dir.to_path_buf()
+        } else {
+            dir.join(WORKSPACE_DIR)
+        };
+        if root.join(DATABASE).exists() {
+            return Err(StoreError::WorkspaceExists { path: root });
+        }
+        fs_err::create_dir_all(root.join("blobs")).map_err(StoreError::io(&root))?;
+        fs_err::write(
+            root.join(".gitignore"),
+            "# Strata workspace: metadata and content-addressed blobs.\n*\n",
+        )
+        .map_err(StoreError::io(&root))?;
+        Self::open_at(root, true)
+    }
+
+    /// Opens the workspace at `root` (a `.strata` directory).
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        if !root.join(DATABASE).is_file() {
+            return Err(StoreError::NotAWorkspace {
+                path: root.to_path_buf(),
+            });
+        }
+        Self::open_at(root.to_path_buf(), false)
+    }
+
+    fn open_at(root: PathBuf, create: bool) -> Result<Self, StoreError> {
+        let path = root.join(DATABASE);
+        let mut connection = db::open(&path, create)?;
+        db::migrate(&mut connection, &path)?;
+        let blobs = BlobStore::new(root.join("blobs"));
+        let mut workspace = Self {
+            root,
+            connection,
+            blobs,
+        };
+        workspace.seed_curated()?;
+        Ok(workspace)
+    }
+
+    /// Finds the workspace: an explicit path, else `STRATA_WORKSPACE`, else the nearest
+    /// `.strata/` from `cwd` upward.
+    pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, StoreError> {
+        if let Some(path) = explicit {
+            let path = if path.is_relative() {
+                cwd.join(path)
+            } else {
+                path.to_path_buf()
+            };
+            if path.join(DATABASE).is_file() {
+                return Ok(path);
+            }
+            if path.join(WORKSPACE_DIR).join(DATABASE).is_file() {
+                return Ok(path.join(WORKSPACE_DIR));
+            }
+            return Err(StoreError::NotAWorkspace { path });
+        }
+        for dir in cwd.ancestors() {
+            let candidate = dir.join(WORKSPACE_DIR);
+            if candidate.join(DATABASE).is_file() {
+                return Ok(candidate);
+            }
+        }
+        Err(StoreError::NoWorkspace {
+            start: cwd.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
