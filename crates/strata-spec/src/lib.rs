@@ -14,6 +14,10 @@ pub use environment::{
 pub use error::{Location, Parsed, Source, SpecError};
 pub use fs::atomic_write;
 pub use hash::{SpecHash, canonical_form};
+pub use lock::{
+    CondaLockedPackage, LOCK_FORMAT_VERSION, Lock, LockedPython, PypiLockedPackage, PypiSource,
+    PythonSource, UserManagedLock,
+};
 pub use match_spec::MatchSpec;
 pub use naming::{EnvironmentRef, validate_name};
 pub use pip::{PipEntry, normalize_name};
@@ -29,6 +33,7 @@ mod environment;
 mod error;
 mod fs;
 mod hash;
+mod lock;
 mod match_spec;
 mod naming;
 mod pip;
