@@ -73,10 +73,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::NoWorkspace { .. } => Some(
                     "Run `strata init` to create one here, or point to one with `--workspace DIR` or `STRATA_WORKSPACE`".to_string(),
                 ),
+                StoreError::NotAWorkspace { .. } => Some("Create one with `strata init DIR`, or check the path".to_string()),
                 StoreError::WorkspaceExists { .. } => Some("Use the existing workspace, or pick another directory".to_string()),
                 StoreError::VersionConflict { .. } => Some(
                     "Remove `version` from the definition to register it as the next version".to_string(),
                 ),
+                StoreError::VersionNotFound { name, .. } => {
+                    Some(format!("`strata env list --all-versions` shows every version of `{name}`"))
+                }
                 StoreError::NotFound { what } if what.starts_with("Environment") => {
                     Some("`strata env list` shows the registered environments".to_string())
                 }

@@ -65,6 +65,13 @@ pub struct CondaLockedPackage {
     pub md5: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends: Vec<String>,
+    /// The build number from repodata (written into the prefix's `conda-meta` record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<u64>,
+    /// `python` or `generic` for noarch packages; the installer needs it to place the files of
+    /// noarch Python packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noarch: Option<String>,
 }
 
 /// One Python package from an index, a URL or the workspace.

@@ -1,6 +1,6 @@
 //! The versioned environment registry.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use strata_spec::{
     Environment, MatchSpec, Metadata, SpecHash, V1Files, curated_environments, is_curated_name,
@@ -79,134 +79,19 @@ impl Workspace {
 
     fn insert_environment(
         &mut self,
-        mut environment: Environment,
+        environment: Environment,
         options: RegisterOptions,
         curated: bool,
     ) -> Result<Registration, StoreError> {
-        let name = environment.name.clone().unwrap_or_default();
-        let mut warnings = Vec::new();
-        let registry = &mut environment.docker.base_image_registry;
-        if let Some(password) = &registry.password
-            && !is_env_reference(password)
-        {
-            registry.password = None;
-            warnings.push(
-                "The registry password in the definition was not stored: Strata never keeps credentials. Put it in an environment variable and name that variable in the definition instead, e.g. `\"password\": \"${STRATA_REGISTRY_PASSWORD}\"`".to_string(),
-            );
-        }
-        let explicit = match environment.version.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(text.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-                StoreError::InvalidReference {
-                    reference: format!("{name}:{text}"),
-                    reason: "environment versions are positive integers".to_string(),
-                }
-            })?),
-        };
-        let spec_hash = SpecHash::of(&environment);
-        let kind = kind_of(&environment);
-        let description = environment.metadata.description.clone();
-
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::db("starting a registration"))?;
-        let existing: Option<(u64, String)> = match explicit {
-            Some(version) => transaction
-                .query_row(
-                    "SELECT version, spec_hash FROM environments WHERE name = ?1 AND version = ?2",
-                    params![name, version],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional(),
-            None => transaction
-                .query_row(
-                    "SELECT version, spec_hash FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1",
-                    params![name],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional(),
-        }
-        .map_err(StoreError::db("reading the latest version"))?;
-
-        let version = match (&existing, explicit) {
-            (Some((version, hash)), _) if *hash == spec_hash.as_str() => {
-                drop(transaction);
-                let record = self.get_environment(&name, Some(*version))?;
-                return Ok(Registration {
-                    record,
-                    created: false,
-                    warnings,
-                });
-            }
-            (Some((version, hash)), Some(_)) => {
-                return Err(StoreError::VersionConflict {
-                    name,
-                    version: *version,
-                    existing: hash.clone(),
-                    new: spec_hash.to_string(),
-                });
-            }
-            (Some((latest, _)), None) => latest + 1,
-            (None, Some(version)) => version,
-            (None, None) => 1,
-        };
-
-        environment.version = Some(version.to_string());
-        let files = environment.to_v1_files();
-        let stored = StoredDefinition {
-            environment_json: files.environment_json,
-            conda_dependencies: files.conda_dependencies,
-            base_dockerfile: files.base_dockerfile,
-            metadata: environment.metadata.clone(),
-        };
-        let definition =
-            serde_json::to_string(&stored).map_err(|source| StoreError::CorruptRecord {
-                what: format!("{name}:{version}"),
-                source,
-            })?;
-        let created_at = now_millis();
-        transaction
-            .execute(
-                "INSERT INTO environments (name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    name,
-                    version,
-                    spec_hash.as_str(),
-                    definition,
-                    kind,
-                    description,
-                    curated,
-                    options.anonymous,
-                    created_at
-                ],
-            )
-            .map_err(StoreError::db("registering the environment"))?;
+        let registration = insert_in(&transaction, environment, options, curated)?;
         transaction
             .commit()
             .map_err(StoreError::db("committing the registration"))?;
-        let summary = EnvironmentSummary {
-            name: name.clone(),
-            version,
-            spec_hash: spec_hash.to_string(),
-            kind,
-            description,
-            curated,
-            anonymous: options.anonymous,
-            created_at,
-        };
-        Ok(Registration {
-            record: EnvironmentRecord {
-                name,
-                version,
-                spec_hash,
-                environment,
-                summary,
-            },
-            created: true,
-            warnings,
-        })
+        Ok(registration)
     }
 
     /// A version, or the latest version when `version` is `None`.
@@ -215,66 +100,7 @@ impl Workspace {
         name: &str,
         version: Option<u64>,
     ) -> Result<EnvironmentRecord, StoreError> {
-        let row = match version {
-            Some(version) => self.connection.query_row(
-                &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 AND version = ?2"),
-                params![name, version],
-                row_to_summary_and_definition,
-            ),
-            None => self.connection.query_row(
-                &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
-                params![name],
-                row_to_summary_and_definition,
-            ),
-        }
-        .optional()
-        .map_err(StoreError::db("reading an environment"))?;
-        let Some((summary, definition)) = row else {
-            return Err(self.not_found(name, version));
-        };
-        let what = format!("{}:{}", summary.name, summary.version);
-        let stored: StoredDefinition =
-            serde_json::from_str(&definition).map_err(|source| StoreError::CorruptRecord {
-                what: what.clone(),
-                source,
-            })?;
-        let files = V1Files {
-            environment_json: stored.environment_json,
-            conda_dependencies: stored.conda_dependencies,
-            base_dockerfile: stored.base_dockerfile,
-        };
-        let mut environment =
-            Environment::from_v1_files(&files, &format!("<stored {what}>"))?.value;
-        environment.metadata = stored.metadata;
-        Ok(EnvironmentRecord {
-            name: summary.name.clone(),
-            version: summary.version,
-            spec_hash: SpecHash::from_hex(summary.spec_hash.clone()),
-            environment,
-            summary,
-        })
-    }
-
-    fn not_found(&self, name: &str, version: Option<u64>) -> StoreError {
-        let latest: Option<u64> = self
-            .connection
-            .query_row(
-                "SELECT MAX(version) FROM environments WHERE name = ?1",
-                params![name],
-                |row| row.get(0),
-            )
-            .ok()
-            .flatten();
-        let what = match (version, latest) {
-            (Some(version), Some(latest)) => {
-                format!(
-                    "Environment `{name}:{version}` (the latest version of `{name}` is {latest})"
-                )
-            }
-            (Some(version), None) => format!("Environment `{name}:{version}`"),
-            (None, _) => format!("Environment `{name}`"),
-        };
-        StoreError::NotFound { what }
+        get_in(&self.connection, name, version)
     }
 
     /// The latest version of every environment, or every version; anonymous ones only when
@@ -362,7 +188,8 @@ impl Workspace {
         self.register_environment(environment, RegisterOptions::default())
     }
 
-    /// Registers a changed copy of the latest (or given) version: the path of `add-package`.
+    /// Registers a changed copy of the latest (or given) version, the read and the write in
+    /// one transaction so concurrent changes each see the one before (no lost update).
     pub fn update_environment(
         &mut self,
         name: &str,
@@ -374,10 +201,18 @@ impl Workspace {
                 name: name.to_string(),
             });
         }
-        let mut environment = self.get_environment(name, version)?.environment;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::db("starting an update"))?;
+        let mut environment = get_in(&transaction, name, version)?.environment;
         environment.version = None;
         change(&mut environment)?;
-        self.register_environment(environment, RegisterOptions::default())
+        let registration = insert_in(&transaction, environment, RegisterOptions::default(), false)?;
+        transaction
+            .commit()
+            .map_err(StoreError::db("committing the update"))?;
+        Ok(registration)
     }
 }
 
@@ -429,4 +264,197 @@ fn kind_of(environment: &Environment) -> String {
         "pip"
     };
     kind.to_string()
+}
+
+/// Registers within a write transaction (see [`Workspace::register_environment`]).
+fn insert_in(
+    connection: &Connection,
+    mut environment: Environment,
+    options: RegisterOptions,
+    curated: bool,
+) -> Result<Registration, StoreError> {
+    let name = environment.name.clone().unwrap_or_default();
+    let mut warnings = Vec::new();
+    let registry = &mut environment.docker.base_image_registry;
+    if let Some(password) = &registry.password
+        && !is_env_reference(password)
+    {
+        registry.password = None;
+        warnings.push(
+            "The registry password in the definition was not stored: Strata never keeps credentials. Put it in an environment variable and name that variable in the definition instead, e.g. `\"password\": \"${STRATA_REGISTRY_PASSWORD}\"`".to_string(),
+        );
+    }
+    let explicit = match environment.version.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+            StoreError::InvalidReference {
+                reference: format!("{name}:{text}"),
+                reason: "environment versions are positive integers".to_string(),
+            }
+        })?),
+    };
+    let spec_hash = SpecHash::of(&environment);
+    let kind = kind_of(&environment);
+    let description = environment.metadata.description.clone();
+
+    let existing: Option<(u64, String)> = match explicit {
+        Some(version) => connection
+            .query_row(
+                "SELECT version, spec_hash FROM environments WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional(),
+        None => connection
+            .query_row(
+                "SELECT version, spec_hash FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                params![name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional(),
+    }
+    .map_err(StoreError::db("reading the latest version"))?;
+
+    let version = match (&existing, explicit) {
+        (Some((version, hash)), _) if *hash == spec_hash.as_str() => {
+            let record = get_in(connection, &name, Some(*version))?;
+            return Ok(Registration {
+                record,
+                created: false,
+                warnings,
+            });
+        }
+        (Some((version, hash)), Some(_)) => {
+            return Err(StoreError::VersionConflict {
+                name,
+                version: *version,
+                existing: hash.clone(),
+                new: spec_hash.to_string(),
+            });
+        }
+        (Some((latest, _)), None) => latest + 1,
+        (None, Some(version)) => version,
+        (None, None) => 1,
+    };
+
+    environment.version = Some(version.to_string());
+    let files = environment.to_v1_files();
+    let stored = StoredDefinition {
+        environment_json: files.environment_json,
+        conda_dependencies: files.conda_dependencies,
+        base_dockerfile: files.base_dockerfile,
+        metadata: environment.metadata.clone(),
+    };
+    let definition =
+        serde_json::to_string(&stored).map_err(|source| StoreError::CorruptRecord {
+            what: format!("{name}:{version}"),
+            source,
+        })?;
+    let created_at = now_millis();
+    connection
+        .execute(
+            "INSERT INTO environments (name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                name,
+                version,
+                spec_hash.as_str(),
+                definition,
+                kind,
+                description,
+                curated,
+                options.anonymous,
+                created_at
+            ],
+        )
+        .map_err(StoreError::db("registering the environment"))?;
+    let summary = EnvironmentSummary {
+        name: name.clone(),
+        version,
+        spec_hash: spec_hash.to_string(),
+        kind,
+        description,
+        curated,
+        anonymous: options.anonymous,
+        created_at,
+    };
+    Ok(Registration {
+        record: EnvironmentRecord {
+            name,
+            version,
+            spec_hash,
+            environment,
+            summary,
+        },
+        created: true,
+        warnings,
+    })
+}
+
+fn get_in(
+    connection: &Connection,
+    name: &str,
+    version: Option<u64>,
+) -> Result<EnvironmentRecord, StoreError> {
+    let row = match version {
+        Some(version) => connection.query_row(
+            &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 AND version = ?2"),
+            params![name, version],
+            row_to_summary_and_definition,
+        ),
+        None => connection.query_row(
+            &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
+            params![name],
+            row_to_summary_and_definition,
+        ),
+    }
+    .optional()
+    .map_err(StoreError::db("reading an environment"))?;
+    let Some((summary, definition)) = row else {
+        return Err(not_found(connection, name, version));
+    };
+    let what = format!("{}:{}", summary.name, summary.version);
+    let stored: StoredDefinition =
+        serde_json::from_str(&definition).map_err(|source| StoreError::CorruptRecord {
+            what: what.clone(),
+            source,
+        })?;
+    let files = V1Files {
+        environment_json: stored.environment_json,
+        conda_dependencies: stored.conda_dependencies,
+        base_dockerfile: stored.base_dockerfile,
+    };
+    let mut environment = Environment::from_v1_files(&files, &format!("<stored {what}>"))?.value;
+    environment.metadata = stored.metadata;
+    Ok(EnvironmentRecord {
+        name: summary.name.clone(),
+        version: summary.version,
+        spec_hash: SpecHash::from_hex(summary.spec_hash.clone()),
+        environment,
+        summary,
+    })
+}
+
+fn not_found(connection: &Connection, name: &str, version: Option<u64>) -> StoreError {
+    let latest: Option<u64> = connection
+        .query_row(
+            "SELECT MAX(version) FROM environments WHERE name = ?1",
+            params![name],
+            |row| row.get(0),
+        )
+        .ok()
+        .flatten();
+    match (version, latest) {
+        (Some(version), Some(latest)) => StoreError::VersionNotFound {
+            name: name.to_string(),
+            version,
+            latest,
+        },
+        (Some(version), None) => StoreError::NotFound {
+            what: format!("Environment `{name}:{version}`"),
+        },
+        (None, _) => StoreError::NotFound {
+            what: format!("Environment `{name}`"),
+        },
+    }
 }

@@ -20,6 +20,12 @@ pub enum StoreError {
     },
     #[error("{what} not found")]
     NotFound { what: String },
+    #[error("Environment `{name}` has no version {version} (the latest is {latest})")]
+    VersionNotFound {
+        name: String,
+        version: u64,
+        latest: u64,
+    },
     #[error(
         "Environment `{name}:{version}` already exists with different content (registered spec hash `{existing}`, this definition `{new}`); versions are immutable"
     )]
@@ -71,6 +77,7 @@ impl StoreError {
             | Self::WorkspaceExists { .. }
             | Self::SchemaTooNew { .. }
             | Self::NotFound { .. }
+            | Self::VersionNotFound { .. }
             | Self::VersionConflict { .. }
             | Self::Curated { .. }
             | Self::InvalidWheel { .. }

@@ -1,0 +1,5 @@
+//! CLI behaviour through the real `strata` binary.
+
+mod common;
+mod concurrency;
+mod env;
