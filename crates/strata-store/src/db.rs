@@ -37,6 +37,11 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 2: a covering index for listings, so they never read the (large) definitions.
+    "
+    CREATE INDEX environments_summary ON environments
+        (name, version, spec_hash, kind, description, curated, anonymous, created_at);
+    ",
 ];
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

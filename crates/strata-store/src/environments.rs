@@ -113,16 +113,17 @@ impl Workspace {
         let filter = if include_anonymous {
             ""
         } else {
-            "AND e.anonymous = 0"
+            "WHERE e.anonymous = 0"
         };
         let sql = if all_versions {
-            format!(
-                "SELECT {COLUMNS} FROM environments e WHERE 1 = 1 {filter} ORDER BY name, version"
-            )
+            format!("SELECT {COLUMNS} FROM environments e {filter} ORDER BY name, version")
         } else {
+            // The grouped MAX walks the primary key once; a correlated subquery per row does not.
             format!(
                 "SELECT {COLUMNS} FROM environments e
-                 WHERE version = (SELECT MAX(version) FROM environments WHERE name = e.name) {filter}
+                 JOIN (SELECT name AS latest_name, MAX(version) AS latest_version FROM environments GROUP BY name)
+                   ON e.name = latest_name AND e.version = latest_version
+                 {filter}
                  ORDER BY name"
             )
         };
