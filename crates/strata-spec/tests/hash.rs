@@ -19,18 +19,27 @@ struct Definition {
 }
 
 fn package() -> impl Strategy<Value = String> {
-    ("[a-z][a-z0-9]{1,6}", 0u8..3, 0u8..20, 0u8..10).prop_map(|(name, major, minor, patch)| format!("{name}=={major}.{minor}.{patch}"))
+    ("[a-z][a-z0-9]{1,6}", 0u8..3, 0u8..20, 0u8..10)
+        .prop_map(|(name, major, minor, patch)| format!("{name}=={major}.{minor}.{patch}"))
 }
 
 fn conda_package() -> impl Strategy<Value = String> {
-    ("[a-z][a-z0-9]{1,6}", 0u8..3, 0u8..20).prop_map(|(name, major, minor)| format!("{name}={major}.{minor}"))
+    ("[a-z][a-z0-9]{1,6}", 0u8..3, 0u8..20)
+        .prop_map(|(name, major, minor)| format!("{name}={major}.{minor}"))
 }
 
 fn unique(items: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     items
         .into_iter()
-        .filter(|item| seen.insert(item.split(['=', '<', '>']).next().unwrap_or_default().to_string()))
+        .filter(|item| {
+            seen.insert(
+                item.split(['=', '<', '>'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
         .collect()
 }
 
@@ -47,26 +56,45 @@ fn definition() -> impl Strategy<Value = Definition> {
         proptest::option::of("FROM [a-z]{2,8}\nRUN echo [a-z]{1,8}\n"),
         any::<bool>(),
     )
-        .prop_map(|(name, version, description, variables, channels, conda, pip, base_image, dockerfile, arm)| Definition {
-            name,
-            version,
-            description,
-            variables,
-            channels: unique(channels),
-            conda: unique(conda),
-            pip: unique(pip),
-            base_image,
-            dockerfile,
-            arm,
-        })
+        .prop_map(
+            |(
+                name,
+                version,
+                description,
+                variables,
+                channels,
+                conda,
+                pip,
+                base_image,
+                dockerfile,
+                arm,
+            )| Definition {
+                name,
+                version,
+                description,
+                variables,
+                channels: unique(channels),
+                conda: unique(conda),
+                pip: unique(pip),
+                base_image,
+                dockerfile,
+                arm,
+            },
+        )
 }
 
 fn build(definition: &Definition) -> Environment {
-    let mut environment = Environment::from_pip_requirements(&definition.name, definition.pip.clone(), None);
+    let mut environment =
+        Environment::from_pip_requirements(&definition.name, definition.pip.clone(), None);
     for spec in &definition.conda {
         environment.add_conda_package(spec).unwrap();
     }
-    let conda = environment.python.conda_dependencies.as_mut().unwrap().spec_mut();
+    let conda = environment
+        .python
+        .conda_dependencies
+        .as_mut()
+        .unwrap()
+        .spec_mut();
     conda.channels = definition.channels.clone();
     environment.version = definition.version.map(|v| v.to_string());
     environment.metadata.description = definition.description.clone();
@@ -88,7 +116,12 @@ fn hash(environment: &Environment) -> SpecHash {
 fn reformat(files: &V1Files) -> V1Files {
     fn reverse(value: Value) -> Value {
         match value {
-            Value::Object(map) => Value::Object(map.into_iter().rev().map(|(k, v)| (k, reverse(v))).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .rev()
+                    .map(|(k, v)| (k, reverse(v)))
+                    .collect(),
+            ),
             Value::Array(items) => Value::Array(items.into_iter().map(reverse).collect()),
             other => other,
         }
@@ -96,16 +129,23 @@ fn reformat(files: &V1Files) -> V1Files {
     let json: Value = serde_json::from_str(&files.environment_json).unwrap();
     let yaml = files.conda_dependencies.as_ref().map(|text| {
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
-        let serde_yaml_ng::Value::Mapping(mapping) = value else { panic!() };
+        let serde_yaml_ng::Value::Mapping(mapping) = value else {
+            panic!()
+        };
         let mut entries: Vec<_> = mapping.into_iter().collect();
         entries.reverse();
         let reversed: serde_yaml_ng::Mapping = entries.into_iter().collect();
-        serde_yaml_ng::to_string(&reversed).unwrap().replace('\n', "\r\n")
+        serde_yaml_ng::to_string(&reversed)
+            .unwrap()
+            .replace('\n', "\r\n")
     });
     V1Files {
         environment_json: serde_json::to_string(&reverse(json)).unwrap(),
         conda_dependencies: yaml,
-        base_dockerfile: files.base_dockerfile.as_ref().map(|d| d.replace('\n', "\r\n")),
+        base_dockerfile: files
+            .base_dockerfile
+            .as_ref()
+            .map(|d| d.replace('\n', "\r\n")),
     }
 }
 
