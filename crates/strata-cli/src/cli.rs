@@ -48,6 +48,9 @@ pub(crate) enum EnvCommand {
         /// The directory to create.
         #[arg(short, long)]
         directory: PathBuf,
+        /// Replace the environment files of an existing directory.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Register a definition: a new version when it changed, the same version when it did not.
     #[command(
@@ -72,13 +75,13 @@ pub(crate) enum EnvCommand {
         #[arg(required = true)]
         packages: Vec<String>,
         /// Add conda packages.
-        #[arg(long, conflicts_with = "pip", required_unless_present = "pip")]
+        #[arg(long, conflicts_with = "pip")]
         conda: bool,
         /// Add pip packages.
         #[arg(long)]
         pip: bool,
-        /// Add a conda channel too (with `--conda`).
-        #[arg(long, requires = "conda")]
+        /// Add a conda channel too, ahead of the packages (with `--conda`).
+        #[arg(long)]
         channel: Vec<String>,
         /// Print the result as JSON.
         #[arg(long)]
@@ -201,8 +204,8 @@ pub(crate) struct DefinitionSource {
     /// The environment name (required unless the definition names itself).
     #[arg(short, long)]
     pub(crate) name: Option<String>,
-    /// The Python version for `--requirements` (default: the one new definitions use).
-    #[arg(long, value_name = "X.Y", requires = "requirements")]
+    /// The Python version for `--requirements` (default: 3.11).
+    #[arg(long, value_name = "X.Y")]
     pub(crate) python: Option<String>,
 }
 

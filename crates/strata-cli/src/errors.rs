@@ -84,6 +84,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::NotFound { what } if what.starts_with("Environment") => {
                     Some("`strata env list` shows the registered environments".to_string())
                 }
+                StoreError::Credentials { .. } => Some(
+                    "Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string(),
+                ),
                 StoreError::CorruptBlob { .. } | StoreError::CorruptRecord { .. } => Some(
                     "The workspace has been modified outside Strata; restore it from a backup".to_string(),
                 ),

@@ -18,6 +18,33 @@ pub(crate) struct LoadedDefinition {
 
 impl DefinitionSource {
     pub(crate) fn load(&self) -> Result<LoadedDefinition> {
+        self.load_inner(None)
+    }
+
+    /// Like [`DefinitionSource::load`], naming an unnamed definition `name`.
+    pub(crate) fn load_with_default_name(&self, name: &str) -> Result<LoadedDefinition> {
+        self.load_inner(Some(name))
+    }
+
+    fn load_inner(&self, default_name: Option<&str>) -> Result<LoadedDefinition> {
+        if let Some(python) = &self.python {
+            if self.requirements.is_none() {
+                return Err(UsageError::new("`--python` applies to `--requirements` only")
+                    .hint("A conda file or directory names its Python as a `python=X.Y` dependency")
+                    .into());
+            }
+            let valid = python.split('.').count() <= 3
+                && python
+                    .split('.')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+            if !valid {
+                return Err(
+                    UsageError::new(format!("Invalid Python version `{python}`"))
+                        .hint("Give a version such as `3.11` or `3.11.7`")
+                        .into(),
+                );
+            }
+        }
         let mut warnings = Vec::new();
         let mut build_dir = None;
         let mut environment = if let Some(dir) = &self.directory {
@@ -30,10 +57,14 @@ impl DefinitionSource {
             build_dir = parsed.value.build_dir;
             parsed.value.environment
         } else {
-            let name = self.name.clone().ok_or_else(|| {
-                UsageError::new("`--name` is required with this kind of definition")
-                    .hint("Name the environment: `--name myenv`")
-            })?;
+            let name = self
+                .name
+                .clone()
+                .or(default_name.map(str::to_string))
+                .ok_or_else(|| {
+                    UsageError::new("`--name` is required with this kind of definition")
+                        .hint("Name the environment: `--name myenv`")
+                })?;
             let conda = self.conda_dependencies(&mut warnings)?;
             if let Some(image) = &self.image {
                 Environment::from_docker_image(&name, image, conda)
@@ -52,6 +83,11 @@ impl DefinitionSource {
         };
         if let Some(name) = &self.name {
             environment.name = Some(name.clone());
+        }
+        if environment.name.as_deref().is_none_or(str::is_empty)
+            && let Some(name) = default_name
+        {
+            environment.name = Some(name.to_string());
         }
         if environment.name.as_deref().is_none_or(str::is_empty) {
             return Err(UsageError::new("The definition has no name")

@@ -63,7 +63,10 @@ pub fn read_conda_prefix(prefix: &Path) -> Result<Parsed<CondaSpec>, SpecError> 
     let mut records = read_records(&meta)?;
     records.sort_by(|(_, a), (_, b)| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
 
+    // Channels with the most packages come first (priority order); ties keep first appearance.
     let mut channels: Vec<String> = Vec::new();
+    let mut channel_counts: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     let mut dependencies = Vec::with_capacity(records.len() + 2);
     for (path, record) in &records {
         let channel = record.channel.clone().or_else(|| {
@@ -75,6 +78,7 @@ pub fn read_conda_prefix(prefix: &Path) -> Result<Parsed<CondaSpec>, SpecError> 
         });
         if let Some(channel) = channel.filter(|c| !c.trim().is_empty()) {
             let channel = normalize_channel(&channel, record.subdir.as_deref());
+            *channel_counts.entry(channel.clone()).or_default() += 1;
             if !channels.contains(&channel) {
                 channels.push(channel);
             }
@@ -110,6 +114,10 @@ pub fn read_conda_prefix(prefix: &Path) -> Result<Parsed<CondaSpec>, SpecError> 
         dependencies.push(CondaDependency::Pip(pip));
     }
 
+    // A stable sort keeps first appearance among equal counts.
+    channels.sort_by_key(|channel| {
+        std::cmp::Reverse(channel_counts.get(channel).copied().unwrap_or(0))
+    });
     let spec = CondaSpec {
         name: Some(environment_name(prefix)),
         channels,
@@ -386,8 +394,8 @@ mod tests {
         insta::assert_snapshot!(parsed.value.to_yaml(), @"
         name: myenv
         channels:
-        - defaults
         - conda-forge
+        - defaults
         dependencies:
         - ca-certificates=2024.3.11
         - numpy=1.26.4

@@ -117,9 +117,10 @@ pub fn canonical_form(environment: &Environment) -> String {
                 CondaDependency::Pip(entries) => {
                     for entry in entries {
                         match PipEntry::classify(entry) {
-                            Ok(PipEntry::Requirement { text, .. } | PipEntry::Option(text)) => {
-                                pip.push(text);
+                            Ok(PipEntry::Requirement { text, .. }) => {
+                                pip.push(crate::pip::canonical_requirement(&text));
                             }
+                            Ok(PipEntry::Option(text)) => pip.push(text),
                             Ok(PipEntry::Ignored) => {}
                             // Invalid entries are refused on read; hash them verbatim anyway.
                             Err(_) => pip.push(collapse(entry)),

@@ -64,8 +64,8 @@ impl FromStr for EnvironmentRef {
                     .parse::<u64>()
                     .ok()
                     .filter(|v| *v > 0)
-                    .ok_or_else(|| SpecError::InvalidName {
-                        name: text.to_string(),
+                    .ok_or_else(|| SpecError::InvalidReference {
+                        reference: text.to_string(),
                         reason: format!("the version `{version}` is not a positive integer"),
                     })?;
                 (name, Some(version))

@@ -42,6 +42,21 @@ impl PipEntry {
     }
 }
 
+/// The form of a requirement the spec hash uses: no whitespace in the requirement itself
+/// (`numpy == 1.26` and `numpy==1.26` install the same), markers with whitespace collapsed.
+pub(crate) fn canonical_requirement(text: &str) -> String {
+    let (requirement, marker) = match text.split_once(';') {
+        Some((requirement, marker)) => (requirement, Some(marker)),
+        None => (text, None),
+    };
+    let mut out: String = requirement.chars().filter(|c| !c.is_whitespace()).collect();
+    if let Some(marker) = marker {
+        out.push_str("; ");
+        out.push_str(&normalize_whitespace(marker));
+    }
+    out
+}
+
 /// The normalised package name a requirement installs, if it can be known without building.
 fn requirement_name(requirement: &str) -> Result<Option<String>, SpecError> {
     if is_bare_url_or_path(requirement) {

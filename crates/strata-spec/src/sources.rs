@@ -125,6 +125,26 @@ impl Environment {
             .add_pip_package(requirement)
     }
 
+    /// Channels and pip entries that carry a password in a URL (`https://user:secret@host`).
+    /// `${VAR}` references are not secrets and are allowed. Returned with the password masked.
+    pub fn embedded_credentials(&self) -> Vec<String> {
+        let Some(conda) = self.conda() else {
+            return Vec::new();
+        };
+        conda
+            .channels
+            .iter()
+            .map(String::as_str)
+            .chain(conda.pip_entries())
+            .filter_map(mask_password)
+            .collect()
+    }
+
+    /// The conda specification to change, created (with the default Python) when missing.
+    pub fn conda_dependencies_mut(&mut self) -> &mut CondaDependencies {
+        self.conda_for_edit()
+    }
+
     fn conda_for_edit(&mut self) -> &mut CondaDependencies {
         self.python.conda_dependencies.get_or_insert_with(|| {
             CondaDependencies::from_spec(CondaSpec {
@@ -136,6 +156,25 @@ impl Environment {
             })
         })
     }
+}
+
+/// `text` with the password of a `scheme://user:password@host` URL masked, if it has one.
+fn mask_password(text: &str) -> Option<String> {
+    let scheme_end = text.find("://")? + 3;
+    let rest = &text[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#', ' ']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    if password.is_empty() || (password.starts_with("${") && password.ends_with('}')) {
+        return None;
+    }
+    let start = scheme_end + userinfo.len() - password.len();
+    Some(format!(
+        "{}***{}",
+        &text[..start],
+        &text[start + password.len()..]
+    ))
 }
 
 #[cfg(test)]
@@ -166,6 +205,23 @@ mod tests {
           - pillow
         channels: []
         ");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_found_and_masked() {
+        let environment = Environment::from_pip_requirements(
+            "e",
+            vec![
+                "--extra-index-url https://me:s3cret@pkgs.example.org/simple".to_string(),
+                "--index-url https://me:${INDEX_PASSWORD}@pkgs.example.org/simple".to_string(),
+                "six".to_string(),
+            ],
+            None,
+        );
+        assert_eq!(
+            environment.embedded_credentials(),
+            ["--extra-index-url https://me:***@pkgs.example.org/simple"]
+        );
     }
 
     #[test]

@@ -101,29 +101,34 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
         ));
     }
     let mut warnings = Vec::new();
-    let unknown: Vec<String> = mapping
-        .keys()
-        .filter_map(Value::as_str)
-        .filter(|key| !KEYS.contains(key))
-        .map(|key| format!("`{key}`"))
-        .collect();
-    if !unknown.is_empty() {
+    let mut extra = IndexMap::new();
+    for (key, value) in &mapping {
+        if let Some(key) = key.as_str().filter(|key| !KEYS.contains(key)) {
+            extra.insert(
+                key.to_string(),
+                serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            );
+        }
+    }
+    if !extra.is_empty() {
+        let keys: Vec<String> = extra.keys().map(|key| format!("`{key}`")).collect();
         warnings.push(format!(
-            "`{label}` has unknown keys {}; they are ignored",
-            unknown.join(", ")
+            "`{label}` has unknown keys {}; they are kept as they are but Strata does not use them",
+            keys.join(", ")
         ));
     }
 
-    let name = string("name")?.ok_or_else(|| {
-        SpecError::invalid(Source::file(label).field("name"), "`name` is required")
-    })?;
+    // The name may come from the command line instead; callers check that there is one.
+    let name = string("name")?.unwrap_or_default();
     let image = string("image")?;
     let build = mapping.get("build").filter(|v| !v.is_null());
+    let has_conda = mapping.get("conda_file").is_some_and(|v| !v.is_null());
     match (&image, build) {
-        (None, None) => {
+        // Azure ML needs an image; a local build does not when there are packages to install.
+        (None, None) if !has_conda => {
             return Err(SpecError::invalid(
                 Source::file(label),
-                "a Docker image (`image`) or a Dockerfile (`build`) is required",
+                "a Docker image (`image`), a Dockerfile (`build`) or a conda file (`conda_file`) is required",
             ));
         }
         (Some(_), Some(_)) => {
@@ -166,6 +171,14 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
     let mut build_dir = None;
     let mut environment = if let Some(image) = &image {
         Environment::from_docker_image(&name, image, conda)
+    } else if build.is_none() {
+        let Some(conda) = conda else {
+            return Err(SpecError::invalid(
+                at("conda_file"),
+                "expected a conda file",
+            ));
+        };
+        Environment::from_conda_dependencies(&name, conda).0
     } else {
         let Some(Value::Mapping(build)) = build else {
             return Err(SpecError::invalid(
@@ -181,7 +194,9 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             let mut environment = Environment::from_dockerfile(&name, "", conda);
             environment.docker.base_dockerfile = None;
             environment.docker.build_context = Some(crate::BuildContext {
-                location_type: if path.starts_with("git") {
+                location_type: if path.starts_with("strata://") {
+                    "strata"
+                } else if path.starts_with("git") {
                     "git"
                 } else {
                     "storageAccount"
@@ -225,6 +240,7 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                     .map_err(|e| SpecError::invalid(at("inference_config"), e.to_string()))?,
             ),
         },
+        extra,
     };
     Ok(Parsed {
         value: V2Environment {
@@ -291,6 +307,9 @@ impl Environment {
         );
         if let Some(version) = &self.version {
             put("version", version.clone().into());
+        }
+        for (key, value) in &self.metadata.extra {
+            put(key, serde_yaml_ng::to_value(value).unwrap_or_default());
         }
         serde_yaml_ng::to_string(&Value::Mapping(map)).unwrap_or_default()
     }

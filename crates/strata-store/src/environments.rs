@@ -32,7 +32,8 @@ pub struct EnvironmentSummary {
     pub description: Option<String>,
     pub curated: bool,
     pub anonymous: bool,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch; RFC 3339 in JSON.
+    #[serde(serialize_with = "crate::workspace::serialize_time")]
     pub created_at: i64,
 }
 
@@ -247,12 +248,10 @@ fn kind_of(environment: &Environment) -> String {
     let docker = &environment.docker;
     let kind = if docker.base_dockerfile.is_some() || docker.build_context.is_some() {
         "dockerfile"
+    } else if docker.base_image.is_some() {
+        "image"
     } else if environment.python.user_managed_dependencies {
-        if docker.base_image.is_some() {
-            "image"
-        } else {
-            "user-managed"
-        }
+        "user-managed"
     } else if environment.conda().is_some_and(|conda| {
         !conda.channels.is_empty()
             || conda.conda_packages().any(|spec| {
@@ -275,6 +274,10 @@ fn insert_in(
     curated: bool,
 ) -> Result<Registration, StoreError> {
     let name = environment.name.clone().unwrap_or_default();
+    let found = environment.embedded_credentials();
+    if !found.is_empty() {
+        return Err(StoreError::Credentials { found });
+    }
     let mut warnings = Vec::new();
     let registry = &mut environment.docker.base_image_registry;
     if let Some(password) = &registry.password

@@ -39,6 +39,8 @@ pub enum StoreError {
         "`{name}` is a curated environment and cannot be changed; copy it first (`strata env copy {name} NEW_NAME`)"
     )]
     Curated { name: String },
+    #[error("The definition contains a password in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
+    Credentials { found: Vec<String> },
     #[error("Invalid wheel `{}`: {reason}", path.display())]
     InvalidWheel { path: PathBuf, reason: String },
     #[error("Unknown reference `{reference}`: {reason}")]
@@ -81,6 +83,7 @@ impl StoreError {
             | Self::VersionConflict { .. }
             | Self::Curated { .. }
             | Self::InvalidWheel { .. }
+            | Self::Credentials { .. }
             | Self::InvalidReference { .. }
             | Self::Spec(_) => true,
             Self::Io { source, .. } => matches!(

@@ -6,7 +6,7 @@ pub use context::build_context_reference;
 pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;
 pub use wheels::WheelRef;
-pub use workspace::{WORKSPACE_DIR, Workspace};
+pub use workspace::{WORKSPACE_DIR, Workspace, format_time};
 
 mod blobs;
 mod context;

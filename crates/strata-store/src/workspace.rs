@@ -102,6 +102,19 @@ impl Workspace {
     }
 }
 
+/// Milliseconds since the epoch as an RFC 3339 UTC time, to the second.
+pub fn format_time(millis: i64) -> String {
+    let time = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+pub(crate) fn serialize_time<S: serde::Serializer>(
+    millis: &i64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_time(*millis))
+}
+
 pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -9,7 +9,7 @@ use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
 use crate::cli::{Cli, Command, EnvCommand};
-use crate::errors;
+use crate::errors::{self, UsageError};
 
 mod env;
 mod init;
@@ -39,16 +39,34 @@ fn run(cli: Cli) -> Result<()> {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
         Command::Env(command) => match command {
-            EnvCommand::Scaffold { name, directory } => env::scaffold(&name, &directory),
+            EnvCommand::Scaffold {
+                name,
+                directory,
+                overwrite,
+            } => env::scaffold(&name, &directory, overwrite),
             EnvCommand::Register { source, json } => env::register(&context, &source, json),
             EnvCommand::AddPackage {
                 environment,
                 packages,
                 conda,
-                pip: _,
+                pip,
                 channel,
                 json,
-            } => env::add_package(&context, &environment, &packages, conda, &channel, json),
+            } => {
+                if conda == pip {
+                    return Err(UsageError::new("Say which kind of package to add")
+                        .hint(
+                            "Pass `--conda` for conda match specs or `--pip` for pip requirements",
+                        )
+                        .into());
+                }
+                if pip && !channel.is_empty() {
+                    return Err(UsageError::new("`--channel` applies to conda packages only")
+                        .hint("Use it with `--conda`; pip indexes are pip options such as `--extra-index-url URL`")
+                        .into());
+                }
+                env::add_package(&context, &environment, &packages, conda, &channel, json)
+            }
             EnvCommand::AddWheel { file, to, json } => {
                 env::add_wheel(&context, &file, to.as_deref(), json)
             }
@@ -100,9 +118,4 @@ pub(crate) fn parse_ref(text: &str) -> Result<EnvironmentRef> {
     Ok(text.parse::<EnvironmentRef>()?)
 }
 
-/// Formats milliseconds since the epoch as an RFC 3339 UTC time, to the second.
-pub(crate) fn format_time(millis: i64) -> String {
-    let time = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0));
-    humantime::format_rfc3339_seconds(time).to_string()
-}
+pub(crate) use strata_store::format_time;

@@ -375,7 +375,7 @@ fn other_definition_sources() {
     assert_snapshot!(context.run(&["env", "register", "--name", "trainenv", "--requirements", "reqs/requirements.txt"]), @"
     exit_code: 0
     ----- stdout -----
-    Registered trainenv:1 (spec hash 5252643970786a80b834e3d81ad691b6)
+    Registered trainenv:1 (spec hash 6a1d1b63211c96e0d64310683c8e81b2)
     ----- stderr -----
     ");
     assert_snapshot!(context.run(&["env", "show", "trainenv"]), @r#"
@@ -383,7 +383,7 @@ fn other_definition_sources() {
     ----- stdout -----
     Name:      trainenv
     Version:   1
-    Spec hash: 5252643970786a80b834e3d81ad691b665369e63f36ed33239c311bf75f62962
+    Spec hash: 6a1d1b63211c96e0d64310683c8e81b25349f772b68f46dc3c30e923128ff998
     Kind:      pip
     Created:   [TIME]
 
@@ -445,7 +445,7 @@ fn other_definition_sources() {
     assert_snapshot!(context.run(&["env", "register", "--name", "fromprefix", "--conda-prefix", prefix.to_str().unwrap()]), @"
     exit_code: 0
     ----- stdout -----
-    Registered fromprefix:1 (spec hash 27910d3f5a5f9b02b5f40f1f35d2f594)
+    Registered fromprefix:1 (spec hash 7d8295025234334532a142fb9cd2cdf1)
     ----- stderr -----
     ");
     assert_snapshot!(context.run(&["env", "register", "--name", "img", "--image", "python:3.11-slim"]), @"
@@ -480,12 +480,12 @@ fn other_definition_sources() {
     custom-inference-env             3        image       c958bdcb480c  [TIME]
     df                               1        dockerfile  0171013f1623  [TIME]
     docker-context-example           1        dockerfile  5ead68b73cb9  [TIME]
-    docker-image-plus-conda-example  1        conda       da8d5646440b  [TIME]  Environment created from a Docker image plus Conda environment.
-    fromprefix                       1        conda       27910d3f5a5f  [TIME]
+    docker-image-plus-conda-example  1        image       da8d5646440b  [TIME]  Environment created from a Docker image plus Conda environment.
+    fromprefix                       1        conda       7d8295025234  [TIME]
     img                              1        image       93697e895f4c  [TIME]
-    imgdeps                          1        pip         10aeddf80ff2  [TIME]
+    imgdeps                          1        image       10aeddf80ff2  [TIME]
     nopy                             1        conda       b44a481771b5  [TIME]
-    trainenv                         1        pip         525264397078  [TIME]
+    trainenv                         1        pip         6a1d1b63211c  [TIME]
     ----- stderr -----
     ");
 }
@@ -653,7 +653,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid environment name `bad:name:x`: the version `x` is not a positive integer
+    error: Invalid environment reference `bad:name:x`: the version `x` is not a positive integer
     ");
     assert_snapshot!(context.run(&["env", "register", "--requirements", "requirements.txt"]), @"
     exit_code: 1
@@ -676,4 +676,152 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
         2,
         "only the curated environments: {list}"
     );
+}
+
+#[test]
+fn credentials_in_urls_and_flag_misuse_are_refused() {
+    let context = TestContext::new();
+    context.write(
+        "secret.txt",
+        "--extra-index-url https://me:s3cret@pkgs.example.org/simple\nsix\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--name", "secret", "--requirements", "secret.txt"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a password in `--extra-index-url https://me:***@pkgs.example.org/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    ");
+    context.write(
+        "ref.txt",
+        "--extra-index-url https://me:${INDEX_PASSWORD}@pkgs.example.org/simple\nsix\n",
+    );
+    assert_eq!(
+        context
+            .run(&[
+                "env",
+                "register",
+                "--name",
+                "withref",
+                "--requirements",
+                "ref.txt"
+            ])
+            .code,
+        0
+    );
+    assert_snapshot!(context.run(&["env", "add-package", "withref", "six"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Say which kind of package to add
+    hint: Pass `--conda` for conda match specs or `--pip` for pip requirements
+    ");
+    assert_snapshot!(context.run(&["env", "add-package", "withref", "six", "--pip", "--channel", "x"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `--channel` applies to conda packages only
+    hint: Use it with `--conda`; pip indexes are pip options such as `--extra-index-url URL`
+    ");
+    assert_snapshot!(context.run(&["env", "register", "--name", "p", "--requirements", "ref.txt", "--python", "banana"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid Python version `banana`
+    hint: Give a version such as `3.11` or `3.11.7`
+    ");
+    let conda = test_data().join("azureml/v1/conda_spec/inputs/environment.yml");
+    assert_snapshot!(context.run(&["env", "register", "--name", "p", "--conda-file", conda.to_str().unwrap(), "--python", "3.9"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `--python` applies to `--requirements` only
+    hint: A conda file or directory names its Python as a `python=X.Y` dependency
+    ");
+    // A channel given with a package goes ahead of the default one.
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "channels",
+        "--requirements",
+        "ref.txt",
+    ]);
+    context.ok(&[
+        "env",
+        "add-package",
+        "channels",
+        "pytorch",
+        "--conda",
+        "--channel",
+        "pytorch",
+    ]);
+    let show = context.json(&["env", "show", "channels", "--json"]);
+    assert_eq!(
+        show["definition"]["python"]["condaDependencies"]["channels"],
+        serde_json::json!(["pytorch"])
+    );
+}
+
+#[test]
+fn v2_download_registers_back_as_the_same_version() {
+    let context = TestContext::new();
+    context.write("requirements.txt", "six==1.16.0\n");
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "viav2",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    context.ok(&[
+        "env", "download", "-n", "viav2", "-d", "v2", "--format", "v2",
+    ]);
+    assert_snapshot!(context.run(&["env", "register", "--file", "v2/environment.yml"]), @"
+    exit_code: 0
+    ----- stdout -----
+    viav2:1 is unchanged (spec hash 608785dda75060794704f10811367abb); no new version
+    ----- stderr -----
+    ");
+    let v2 = test_data().join("azureml/v2/env_build.yml");
+    context.ok(&["env", "register", "--file", v2.to_str().unwrap()]);
+    context.ok(&[
+        "env",
+        "download",
+        "-n",
+        "docker-context-example",
+        "-d",
+        "ctx",
+        "--format",
+        "v2",
+    ]);
+    assert_snapshot!(context.run(&["env", "register", "--file", "ctx/environment.yml"]), @"
+    exit_code: 0
+    ----- stdout -----
+    docker-context-example:1 is unchanged (spec hash 5ead68b73cb9c09d95f38026b0b04b96); no new version
+    ----- stderr -----
+    ");
+    context.write("Dockerfile", "FROM python:3.11-slim\n");
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "df",
+        "--dockerfile",
+        "Dockerfile",
+    ]);
+    assert_snapshot!(context.run(&["env", "download", "-n", "df", "-d", "dfv2", "--format", "v2"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: df:1 is defined by Dockerfile text, which Azure ML v2 YAML cannot hold
+    hint: Download it with `--format v1` (it writes a `BaseDockerfile`)
+    ");
 }

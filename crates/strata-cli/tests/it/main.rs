@@ -2,4 +2,5 @@
 
 mod common;
 mod concurrency;
+mod docs;
 mod env;

@@ -234,6 +234,9 @@ pub struct Metadata {
     pub os_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_config: Option<Value>,
+    /// Unknown top-level keys of a v2 file, kept and written back.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub extra: IndexMap<String, Value>,
 }
 
 impl Metadata {

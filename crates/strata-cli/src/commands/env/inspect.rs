@@ -158,6 +158,14 @@ pub(crate) fn download(
     let record = workspace.get_environment(name, version)?;
     match format {
         Format::V1 => write_v1_dir(&record.environment, directory, overwrite)?,
+        Format::V2 if record.environment.docker.base_dockerfile.is_some() => {
+            return Err(crate::errors::UsageError::new(format!(
+                "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
+                record.name, record.version
+            ))
+            .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
+            .into());
+        }
         Format::V2 => {
             let path = directory.join("environment.yml");
             if path.exists() && !overwrite {

@@ -5,16 +5,16 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 use strata_spec::{Environment, SpecHash, write_v1_dir};
-use strata_store::{RegisterOptions, Registration, StoreError, build_context_reference};
+use strata_store::{RegisterOptions, Registration, build_context_reference};
 
 use crate::cli::DefinitionSource;
 use crate::commands::{Context, parse_ref};
 use crate::printer;
 
 /// `strata env scaffold -n NAME -d DIR`.
-pub(crate) fn scaffold(name: &str, directory: &Path) -> Result<()> {
+pub(crate) fn scaffold(name: &str, directory: &Path, overwrite: bool) -> Result<()> {
     strata_spec::validate_name(name)?;
-    write_v1_dir(&Environment::scaffold(name), directory, false)?;
+    write_v1_dir(&Environment::scaffold(name), directory, overwrite)?;
     printer::out(format!(
         "Wrote environment `{name}` to {} (azureml_environment.json, conda_dependencies.yml)",
         directory.display()
@@ -90,27 +90,21 @@ pub(crate) fn add_package(
     let mut workspace = context.open_workspace()?;
     let registration =
         workspace.update_environment(&reference.name, reference.version, |environment| {
+            // Channels first: a package added to an environment without channels would
+            // otherwise bring in `conda-forge` ahead of the channel asked for.
+            if !channels.is_empty() {
+                let conda = environment.conda_dependencies_mut().spec_mut();
+                for channel in channels {
+                    if !conda.channels.contains(channel) {
+                        conda.channels.push(channel.clone());
+                    }
+                }
+            }
             for package in packages {
                 if conda {
                     environment.add_conda_package(package)?;
                 } else {
                     environment.add_pip_package(package)?;
-                }
-            }
-            if !channels.is_empty() {
-                let conda = environment
-                    .python
-                    .conda_dependencies
-                    .as_mut()
-                    .ok_or_else(|| StoreError::InvalidReference {
-                        reference: environment.name.clone().unwrap_or_default(),
-                        reason: "it has no conda specification".to_string(),
-                    })?
-                    .spec_mut();
-                for channel in channels {
-                    if !conda.channels.contains(channel) {
-                        conda.channels.push(channel.clone());
-                    }
                 }
             }
             Ok(())
@@ -174,7 +168,8 @@ pub(crate) fn copy(context: &Context, source: &str, name: &str, json: bool) -> R
 
 /// `strata env hash ...`: the spec hash, computed without a workspace.
 pub(crate) fn hash(source: &DefinitionSource, json: bool) -> Result<()> {
-    let loaded = source.load()?;
+    // The name is not part of the hash, so none is needed here.
+    let loaded = source.load_with_default_name("unnamed")?;
     for warning in &loaded.warnings {
         printer::warn(warning);
     }

@@ -1,0 +1,65 @@
+//! Every command shown in the documentation runs: each `$ ` line of the `console` blocks of a
+//! page, top to bottom, in one fresh directory, must succeed.
+
+use std::path::Path;
+use std::process::Command;
+
+fn commands(markdown: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut in_console = false;
+    for line in markdown.lines() {
+        let trimmed = line.trim_start();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            in_console = !in_console && info.trim() == "console";
+            continue;
+        }
+        if in_console && let Some(command) = trimmed.strip_prefix("$ ") {
+            commands.push(command.to_string());
+        }
+    }
+    commands
+}
+
+#[test]
+fn documented_commands_run() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let binary_dir = Path::new(env!("CARGO_BIN_EXE_strata"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        binary_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut pages: Vec<_> = fs_err::read_dir(&docs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    let mut ran = 0;
+    for page in pages {
+        let text = fs_err::read_to_string(&page).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        for command in commands(&text) {
+            let output = Command::new("bash")
+                .arg("-c")
+                .arg(&command)
+                .current_dir(temp.path())
+                .env("PATH", &path)
+                .env_remove("STRATA_WORKSPACE")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}: `{command}` failed:\n{}\n{}",
+                page.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran > 20, "expected the docs to show commands, found {ran}");
+}
