@@ -1,7 +1,27 @@
-//! Building environments: resolving and installing conda packages.
+//! Building environments: resolve a definition to a lock (uv for PyPI, rattler for conda), and
+//! materialize locks into a content-addressed cache of prefixes.
 
-pub use conda::{CondaError, CondaInstallReport, CondaSolveRequest, install_conda, solve_conda};
+pub use cache::{Cache, short};
+pub use conda::{
+    CondaError, CondaInstallReport, CondaSolveRequest, install_conda, install_conda_for,
+    solve_conda,
+};
+pub use error::BuildError;
+pub use gc::{CachedPrefix, GcReport, gc, list_prefixes};
+pub use interpreter::{Interpreter, find_system, find_system_cached, probe};
+pub use materialize::{MARKER, Prefix, lookup, materialize};
+pub use reporter::{BuildLog, Reporter, SilentReporter};
+pub use resolve::{BuildContext, PLATFORM, WheelSource, resolve};
+pub use uv::{UV_VERSION, Uv};
 
+mod cache;
 mod conda;
+mod error;
+mod gc;
+mod interpreter;
+mod materialize;
+mod reporter;
+mod resolve;
 #[cfg(feature = "test-support")]
 pub mod test_channel;
+mod uv;

@@ -28,6 +28,9 @@ pub(crate) enum Command {
     /// Define, register, version and inspect environments.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Inspect and clean the cache of built environments.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Walk through the main workflow in a temporary workspace, printing each step.
     #[command(after_help = "Example:\n  strata quickstart --keep")]
     Quickstart {
@@ -165,6 +168,66 @@ pub(crate) enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Resolve a version to exact packages (its lock); a version keeps its lock once it has one.
+    #[command(
+        after_help = "Examples:\n  strata env lock myenv\n  strata env lock myenv:2 --refresh"
+    )]
+    Lock {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+        /// Resolve again; a different result is registered as a new version.
+        #[arg(long)]
+        refresh: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a version (or reuse its cached build) and print the prefix path.
+    #[command(after_help = "Example:\n  strata env build myenv --json")]
+    Build {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a version's environment (built first when needed).
+    #[command(after_help = "Example:\n  strata env exec myenv -- python train.py --lr 0.1")]
+    Exec {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Start a shell with a version's environment activated.
+    #[command(after_help = "Example:\n  strata env shell myenv")]
+    Shell {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+    },
+    /// Print the log of the last build (or failed lock) of a version.
+    #[command(
+        name = "build-log",
+        after_help = "Example:\n  strata env build-log myenv:2"
+    )]
+    BuildLog {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+    },
+    /// Re-resolve the latest version of an unchanged definition: a new version when the
+    /// packages moved, with what changed.
+    #[command(after_help = "Example:\n  strata env update myenv --refresh")]
+    Update {
+        /// The environment name.
+        name: String,
+        /// Resolve again (required: it is what `update` does).
+        #[arg(long, required = true)]
+        refresh: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the spec hash of a definition; needs no workspace.
     #[command(after_help = "Example:\n  strata env hash -d myenvdir")]
     Hash {
@@ -174,6 +237,60 @@ pub(crate) enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List built prefixes: size, last use, and the environment versions using them.
+    #[command(after_help = "Example:\n  strata cache list --json")]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove prefixes nothing refers to, then the least recently used above a size cap.
+    #[command(
+        after_help = "Examples:\n  strata cache gc --dry-run\n  strata cache gc --max-size 20G"
+    )]
+    Gc {
+        /// Keep at most this much (e.g. `500M`, `20G`) of prefixes still in use.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Print what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `123`, `500K`, `20M`, `1.5G`, `2T` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let number: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as `500M` or `20G`"))?;
+    let multiplier: f64 = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches('B')
+        .trim_end_matches('I')
+    {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit in `{text}` (use K, M, G or T)")),
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok((number * multiplier) as u64)
 }
 
 /// Where a definition comes from. Combine `--image` or `--dockerfile` with `--requirements`

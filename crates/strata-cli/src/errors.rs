@@ -36,6 +36,26 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A build or lock that failed, with where its log is.
+#[derive(Debug)]
+pub(crate) struct BuildFailed {
+    pub(crate) reference: String,
+    pub(crate) log_path: Option<std::path::PathBuf>,
+    pub(crate) source: strata_build::BuildError,
+}
+
+impl fmt::Display for BuildFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Failed to build `{}`", self.reference)
+    }
+}
+
+impl std::error::Error for BuildFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// Renders `error: ...`, its causes, and a hint; returns the exit code.
 pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
     let mut text = format!("error: {error}");
@@ -58,6 +78,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
         cause.is::<UsageError>()
             || cause.is::<SpecError>()
             || cause
+                .downcast_ref::<strata_build::BuildError>()
+                .is_some_and(strata_build::BuildError::is_user_error)
+            || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_user_error)
     })
@@ -67,6 +90,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
     for cause in error.chain() {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return usage.hint.clone();
+        }
+        if let Some(failed) = cause.downcast_ref::<BuildFailed>() {
+            let mut hint = format!("The full log: `strata env build-log {}`", failed.reference);
+            if let Some(path) = &failed.log_path {
+                hint.push_str(&format!(" ({})", path.display()));
+            }
+            return Some(hint);
         }
         if let Some(store) = cause.downcast_ref::<StoreError>() {
             return match store {

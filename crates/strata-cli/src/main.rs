@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod errors;
 mod printer;
+mod progress;
 mod source;
 mod table;
 

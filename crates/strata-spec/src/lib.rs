@@ -16,7 +16,7 @@ pub use fs::atomic_write;
 pub use hash::{SpecHash, canonical_form};
 pub use lock::{
     CondaLockedPackage, LOCK_FORMAT_VERSION, Lock, LockedPython, PypiLockedPackage, PypiSource,
-    PythonSource, UserManagedLock,
+    PythonSource, UserManagedLock, lock_diff,
 };
 pub use match_spec::MatchSpec;
 pub use naming::{EnvironmentRef, validate_name};

@@ -124,6 +124,41 @@ impl Lock {
     }
 }
 
+/// How two locks differ, package by package: `(name, old version, new version)`, with `None`
+/// for a package only one side has.
+pub fn lock_diff(old: &Lock, new: &Lock) -> Vec<(String, Option<String>, Option<String>)> {
+    let versions = |lock: &Lock| -> std::collections::BTreeMap<String, String> {
+        let mut map: std::collections::BTreeMap<String, String> = lock
+            .conda
+            .iter()
+            .map(|p| {
+                (
+                    format!("conda:{}", p.name),
+                    format!("{}={}", p.version, p.build),
+                )
+            })
+            .collect();
+        map.extend(
+            lock.pypi
+                .iter()
+                .map(|p| (format!("pypi:{}", p.name), p.version.clone())),
+        );
+        if let Some(python) = &lock.python {
+            map.insert("python".to_string(), python.version.clone());
+        }
+        map
+    };
+    let (old, new) = (versions(old), versions(new));
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| old.get(*name) != new.get(*name))
+        .map(|name| (name.clone(), old.get(name).cloned(), new.get(name).cloned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX environments_summary ON environments
         (name, version, spec_hash, kind, description, curated, anonymous, created_at);
     ",
+    // 3: locks (one per environment version, immutable) and builds with their logs.
+    "
+    CREATE TABLE locks (
+        name       TEXT    NOT NULL,
+        version    INTEGER NOT NULL,
+        lock_hash  TEXT    NOT NULL,
+        lock       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX locks_by_hash ON locks (lock_hash);
+    CREATE TABLE builds (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        lock_hash   TEXT,
+        status      TEXT    NOT NULL,
+        prefix      TEXT,
+        log_digest  TEXT,
+        error       TEXT,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL
+    );
+    CREATE INDEX builds_by_environment ON builds (name, version, id);
+    ",
 ];
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -88,7 +88,7 @@ impl Workspace {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::db("starting a registration"))?;
-        let registration = insert_in(&transaction, environment, options, curated)?;
+        let registration = insert_in(&transaction, environment, options, curated, false)?;
         transaction
             .commit()
             .map_err(StoreError::db("committing the registration"))?;
@@ -210,7 +210,13 @@ impl Workspace {
         let mut environment = get_in(&transaction, name, version)?.environment;
         environment.version = None;
         change(&mut environment)?;
-        let registration = insert_in(&transaction, environment, RegisterOptions::default(), false)?;
+        let registration = insert_in(
+            &transaction,
+            environment,
+            RegisterOptions::default(),
+            false,
+            false,
+        )?;
         transaction
             .commit()
             .map_err(StoreError::db("committing the update"))?;
@@ -267,11 +273,12 @@ fn kind_of(environment: &Environment) -> String {
 }
 
 /// Registers within a write transaction (see [`Workspace::register_environment`]).
-fn insert_in(
+pub(crate) fn insert_in(
     connection: &Connection,
     mut environment: Environment,
     options: RegisterOptions,
     curated: bool,
+    force_new: bool,
 ) -> Result<Registration, StoreError> {
     let name = environment.name.clone().unwrap_or_default();
     let found = environment.embedded_credentials();
@@ -320,7 +327,7 @@ fn insert_in(
     .map_err(StoreError::db("reading the latest version"))?;
 
     let version = match (&existing, explicit) {
-        (Some((version, hash)), _) if *hash == spec_hash.as_str() => {
+        (Some((version, hash)), _) if *hash == spec_hash.as_str() && !force_new => {
             let record = get_in(connection, &name, Some(*version))?;
             return Ok(Registration {
                 record,
@@ -328,7 +335,7 @@ fn insert_in(
                 warnings,
             });
         }
-        (Some((version, hash)), Some(_)) => {
+        (Some((version, hash)), Some(_)) if !force_new => {
             return Err(StoreError::VersionConflict {
                 name,
                 version: *version,
@@ -336,7 +343,7 @@ fn insert_in(
                 new: spec_hash.to_string(),
             });
         }
-        (Some((latest, _)), None) => latest + 1,
+        (Some((latest, _)), _) => latest + 1,
         (None, Some(version)) => version,
         (None, None) => 1,
     };

@@ -5,6 +5,7 @@ pub use blobs::{BlobDigest, BlobStore};
 pub use context::build_context_reference;
 pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;
+pub use locks::{BuildRecord, LockRecord};
 pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time};
 
@@ -13,5 +14,6 @@ mod context;
 mod db;
 mod environments;
 mod error;
+mod locks;
 mod wheels;
 mod workspace;

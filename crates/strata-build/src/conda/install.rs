@@ -15,15 +15,19 @@ pub(crate) fn install(
     packages: &[CondaLockedPackage],
     platform: &str,
     cache_dir: &Path,
+    target_prefix: Option<&Path>,
 ) -> Result<CondaInstallReport, CondaError> {
     let platform = parse_platform(platform)?;
     let records = packages
         .iter()
         .map(from_locked)
         .collect::<Result<Vec<_>, _>>()?;
-    let installer = Installer::new()
+    let mut installer = Installer::new()
         .with_package_cache(PackageCache::new(package_cache_dir(cache_dir)))
         .with_target_platform(platform);
+    if let Some(target) = target_prefix {
+        installer.set_alternative_target_prefix(target);
+    }
     let result = runtime()?
         .block_on(installer.install(prefix, records.iter().cloned()))
         .map_err(|source| match source {

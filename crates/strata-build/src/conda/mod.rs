@@ -58,7 +58,19 @@ pub fn install_conda(
     platform: &str,
     cache_dir: &Path,
 ) -> Result<CondaInstallReport, CondaError> {
-    install::install(prefix, packages, platform, cache_dir)
+    install::install(prefix, packages, platform, cache_dir, None)
+}
+
+/// Like [`install_conda`], but patches hard-coded prefixes with `target_prefix`: for building in
+/// a temporary directory that is renamed to `target_prefix` afterwards.
+pub fn install_conda_for(
+    prefix: &Path,
+    target_prefix: &Path,
+    packages: &[CondaLockedPackage],
+    platform: &str,
+    cache_dir: &Path,
+) -> Result<CondaInstallReport, CondaError> {
+    install::install(prefix, packages, platform, cache_dir, Some(target_prefix))
 }
 
 fn repodata_cache_dir(cache_dir: &Path) -> PathBuf {

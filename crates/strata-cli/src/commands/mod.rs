@@ -8,9 +8,11 @@ use clap::Parser;
 use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
-use crate::cli::{Cli, Command, EnvCommand};
+use crate::cli::{CacheCommand, Cli, Command, EnvCommand};
 use crate::errors::{self, UsageError};
 
+pub(crate) mod build;
+mod cache;
 mod env;
 mod init;
 mod quickstart;
@@ -38,6 +40,12 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Cache(CacheCommand::List { json }) => cache::list(&context, json),
+        Command::Cache(CacheCommand::Gc {
+            max_size,
+            dry_run,
+            json,
+        }) => cache::gc(&context, max_size, dry_run, json),
         Command::Env(command) => match command {
             EnvCommand::Scaffold {
                 name,
@@ -86,6 +94,23 @@ fn run(cli: Cli) -> Result<()> {
             EnvCommand::Diff { old, new, json } => env::diff(&context, &old, &new, json),
             EnvCommand::Copy { source, name, json } => env::copy(&context, &source, &name, json),
             EnvCommand::Hash { source, json } => env::hash(&source, json),
+            EnvCommand::Lock {
+                environment,
+                refresh,
+                json,
+            } => build::lock(&context, &environment, refresh, json),
+            EnvCommand::Build { environment, json } => build::build(&context, &environment, json),
+            EnvCommand::Exec {
+                environment,
+                command,
+            } => build::exec(&context, &environment, &command),
+            EnvCommand::Shell { environment } => build::shell(&context, &environment),
+            EnvCommand::BuildLog { environment } => build::build_log(&context, &environment),
+            EnvCommand::Update {
+                name,
+                refresh: _,
+                json,
+            } => build::lock(&context, &name, true, json),
         },
     }
 }

@@ -1,0 +1,289 @@
+//! Building a prefix from a lock into the content-addressed cache: built in a temporary
+//! directory, renamed into place when complete, one builder per lock hash.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use strata_spec::{Lock, PypiSource, PythonSource};
+
+use crate::cache::{Cache, short};
+use crate::conda::install_conda_for;
+use crate::error::BuildError;
+use crate::interpreter::{find_system_cached, probe};
+use crate::reporter::{BuildLog, step};
+use crate::resolve::{BuildContext, PLATFORM, expand_variables, file_url, wheel_copy};
+use crate::uv::{Uv, run};
+
+/// The file whose presence says a prefix is complete (it is written before the rename).
+pub const MARKER: &str = "strata-prefix.json";
+
+/// A materialized environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    pub path: PathBuf,
+    /// Its interpreter.
+    pub python: PathBuf,
+    pub lock_hash: String,
+    /// True when nothing was built (cache hit, or a user-managed interpreter).
+    pub reused: bool,
+}
+
+/// The prefix of a lock if it is already built, marking it used; the cache-hit path.
+pub fn lookup(lock_hash: &str, cache: &Cache) -> Option<Prefix> {
+    let path = cache.prefix_path(lock_hash);
+    let marker = path.join(MARKER);
+    let file = fs_err::File::options().append(true).open(&marker).ok()?;
+    // The marker's modification time is the prefix's last use, for `cache gc`.
+    let _ = file.file().set_modified(SystemTime::now());
+    Some(Prefix {
+        python: path.join("bin/python"),
+        path,
+        lock_hash: lock_hash.to_string(),
+        reused: true,
+    })
+}
+
+/// Builds the prefix of `lock` unless it exists. Concurrent callers for one lock wait for a
+/// single build and all get the same path; a build that dies leaves only a temporary
+/// directory, removed by the next build.
+pub fn materialize(
+    lock: &Lock,
+    context: &BuildContext<'_>,
+    log: &mut BuildLog,
+) -> Result<Prefix, BuildError> {
+    let lock_hash = lock.hash();
+    if let Some(user) = &lock.user_managed {
+        let interpreter = probe(Path::new(&user.interpreter))?;
+        let prefix = interpreter
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+            .to_path_buf();
+        return Ok(Prefix {
+            path: prefix,
+            python: interpreter.path,
+            lock_hash,
+            reused: true,
+        });
+    }
+    if let Some(prefix) = lookup(&lock_hash, context.cache) {
+        return Ok(prefix);
+    }
+    let cache = context.cache;
+    cache.ensure()?;
+    let key = short(&lock_hash).to_string();
+    let lock_path = cache.envs_dir().join(".locks").join(format!("{key}.lock"));
+    let guard = fs_err::File::create(&lock_path).map_err(|e| BuildError::io(&lock_path, e))?;
+    if guard.file().try_lock().is_err() {
+        step(
+            context.reporter,
+            log,
+            "Waiting for another build of this environment",
+        );
+        guard
+            .file()
+            .lock()
+            .map_err(|e| BuildError::io(&lock_path, e))?;
+    }
+    if let Some(prefix) = lookup(&lock_hash, cache) {
+        log.line("another process built it meanwhile");
+        return Ok(prefix);
+    }
+    remove_stale_builds(cache, &key)?;
+
+    let target = cache.prefix_path(&lock_hash);
+    let staging = cache
+        .envs_dir()
+        .join(format!(".tmp-{key}-{}-{}", std::process::id(), nanos()));
+    let result = build_into(lock, &staging, &target, context, log);
+    if let Err(error) = result {
+        let _ = fs_err::remove_dir_all(&staging);
+        return Err(error);
+    }
+    fs_err::rename(&staging, &target).map_err(|e| BuildError::io(&target, e))?;
+    log.line(&format!("published {}", target.display()));
+    Ok(Prefix {
+        python: target.join("bin/python"),
+        path: target,
+        lock_hash,
+        reused: false,
+    })
+}
+
+fn build_into(
+    lock: &Lock,
+    staging: &Path,
+    target: &Path,
+    context: &BuildContext<'_>,
+    log: &mut BuildLog,
+) -> Result<(), BuildError> {
+    let python = lock
+        .python
+        .as_ref()
+        .ok_or_else(|| BuildError::InvalidLock {
+            reason: "it names no Python".to_string(),
+        })?;
+    let uv = Uv::locate(context.cache, log)?;
+    if python.source == PythonSource::System {
+        step(
+            context.reporter,
+            log,
+            &format!("Creating a Python {} environment", python.version),
+        );
+        let interpreter =
+            find_system_cached(&uv, context.cache, &format!("=={}", python.version), log)?;
+        let mut command = uv.command();
+        command
+            .args(["venv", "--quiet", "--relocatable", "--python"])
+            .arg(&interpreter.path)
+            .arg(staging);
+        run(command, log)?;
+    }
+    if !lock.conda.is_empty() {
+        step(
+            context.reporter,
+            log,
+            &format!("Installing {} conda packages", lock.conda.len()),
+        );
+        let report = install_conda_for(
+            staging,
+            target,
+            &lock.conda,
+            PLATFORM,
+            &context.cache.conda_cache_dir(),
+        )?;
+        log.line(&format!(
+            "conda: {} installed, {} unchanged",
+            report.installed, report.unchanged
+        ));
+    }
+    if !lock.pypi.is_empty() {
+        step(
+            context.reporter,
+            log,
+            &format!("Installing {} PyPI packages with uv", lock.pypi.len()),
+        );
+        let requirements = staging.join(".strata-requirements.txt");
+        write_requirements(lock, &requirements, context)?;
+        let mut command = uv.command();
+        command
+            .args(["pip", "sync", "--quiet", "--require-hashes", "--python"])
+            .arg(staging.join("bin/python"))
+            .arg(&requirements);
+        run(command, log)?;
+        fs_err::remove_file(&requirements).map_err(|e| BuildError::io(&requirements, e))?;
+    }
+    fix_shebangs(staging, target)?;
+    let marker = staging.join(MARKER);
+    let content = serde_json::json!({
+        "lockHash": lock.hash(),
+        "python": python.version,
+        "builtBy": format!("strata {}", env!("CARGO_PKG_VERSION")),
+    });
+    let mut file = fs_err::File::create(&marker).map_err(|e| BuildError::io(&marker, e))?;
+    file.write_all(content.to_string().as_bytes())
+        .map_err(|e| BuildError::io(&marker, e))?;
+    file.file()
+        .sync_all()
+        .map_err(|e| BuildError::io(&marker, e))?;
+    Ok(())
+}
+
+/// The lock as a hash-checked requirements file for `uv pip sync`, secrets expanded here only.
+fn write_requirements(
+    lock: &Lock,
+    path: &Path,
+    context: &BuildContext<'_>,
+) -> Result<(), BuildError> {
+    let mut text = String::new();
+    for option in &lock.pip_options {
+        text.push_str(&expand_variables(option)?);
+        text.push('\n');
+    }
+    for package in &lock.pypi {
+        let hashes: String = package
+            .hashes
+            .iter()
+            .map(|h| format!(" --hash=sha256:{h}"))
+            .collect();
+        let line = match &package.source {
+            PypiSource::Index { .. } => format!("{}=={}{hashes}", package.name, package.version),
+            PypiSource::Url { url } => {
+                format!("{} @ {}{hashes}", package.name, expand_variables(url)?)
+            }
+            PypiSource::Wheel { uri } => format!(
+                "{} @ {}{hashes}",
+                package.name,
+                file_url(&wheel_copy(uri, context)?)
+            ),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs_err::write(path, text).map_err(|e| BuildError::io(path, e))
+}
+
+/// Scripts that installers wrote with the staging path in their `#!` line get the final path.
+fn fix_shebangs(staging: &Path, target: &Path) -> Result<(), BuildError> {
+    let bin = staging.join("bin");
+    let Ok(entries) = fs_err::read_dir(&bin) else {
+        return Ok(());
+    };
+    let old = staging.to_string_lossy().into_owned();
+    let new = target.to_string_lossy().into_owned();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(bytes) = fs_err::read(&path) else {
+            continue;
+        };
+        if !bytes.starts_with(b"#!") {
+            continue;
+        }
+        let first_line_end = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(bytes.len());
+        let first = String::from_utf8_lossy(&bytes[..first_line_end]);
+        if !first.contains(&old) {
+            continue;
+        }
+        let mut fixed = first.replace(&old, &new).into_bytes();
+        fixed.extend_from_slice(&bytes[first_line_end..]);
+        // Write a new file: the old one may be a hardlink into a package cache.
+        let permissions = entry
+            .metadata()
+            .map_err(|e| BuildError::io(&path, e))?
+            .permissions();
+        fs_err::remove_file(&path).map_err(|e| BuildError::io(&path, e))?;
+        fs_err::write(&path, fixed).map_err(|e| BuildError::io(&path, e))?;
+        fs_err::set_permissions(&path, permissions).map_err(|e| BuildError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Removes temporary directories left by builds of `key` that died (we hold its lock).
+fn remove_stale_builds(cache: &Cache, key: &str) -> Result<(), BuildError> {
+    let prefix = format!(".tmp-{key}-");
+    let dir = cache.envs_dir();
+    for entry in fs_err::read_dir(&dir)
+        .map_err(|e| BuildError::io(&dir, e))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let path = entry.path();
+            fs_err::remove_dir_all(&path).map_err(|e| BuildError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}

@@ -1,0 +1,127 @@
+//! `strata cache list` and `strata cache gc`.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use serde_json::json;
+use strata_build::{Cache, gc as collect, list_prefixes};
+
+use crate::commands::Context;
+use crate::{printer, table};
+
+/// `strata cache list`.
+pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
+    let cache = Cache::from_env();
+    let prefixes = list_prefixes(&cache)?;
+    // Which environment versions use each prefix, when a workspace is at hand.
+    let users = context
+        .open_workspace()
+        .ok()
+        .map(|w| w.lock_users())
+        .transpose()?
+        .unwrap_or_default();
+    let users_of = |key: &str| -> Vec<String> {
+        users
+            .iter()
+            .filter(|(hash, _)| hash.starts_with(key))
+            .flat_map(|(_, versions)| versions.clone())
+            .collect()
+    };
+    if json {
+        let items: Vec<_> = prefixes
+            .iter()
+            .map(|p| {
+                json!({
+                    "key": p.key,
+                    "path": p.path,
+                    "bytes": p.size,
+                    "lastUsed": humantime_of(p.last_used),
+                    "usedBy": users_of(&p.key),
+                })
+            })
+            .collect();
+        printer::json(&json!({"cache": cache.root(), "prefixes": items}));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = prefixes
+        .iter()
+        .map(|p| {
+            vec![
+                p.key.clone(),
+                human_bytes(p.size),
+                humantime_of(p.last_used),
+                users_of(&p.key).join(", "),
+            ]
+        })
+        .collect();
+    printer::out(format!("Cache: {}", cache.root().display()));
+    printer::out(table::render(
+        &["PREFIX", "OWN SIZE", "LAST USED", "USED BY"],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// `strata cache gc [--max-size SIZE] [--dry-run]`.
+pub(crate) fn gc(
+    context: &Context,
+    max_size: Option<u64>,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let referenced = workspace.referenced_lock_hashes()?;
+    let cache = Cache::from_env();
+    let report = collect(&cache, &referenced, max_size, dry_run)?;
+    if json {
+        printer::json(&json!({
+            "dryRun": dry_run,
+            "removed": report.removed.iter().map(|p| json!({"key": p.key, "path": p.path, "bytes": p.size})).collect::<Vec<_>>(),
+            "removedBytes": report.removed_bytes(),
+            "kept": report.kept.len(),
+            "staleBuilds": report.stale_builds,
+        }));
+        return Ok(());
+    }
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    for prefix in &report.removed {
+        printer::out(format!(
+            "{verb} {} ({})",
+            prefix.path.display(),
+            human_bytes(prefix.size)
+        ));
+    }
+    for path in &report.stale_builds {
+        printer::out(format!("{verb} unfinished build {}", path.display()));
+    }
+    printer::out(format!(
+        "{verb} {} prefixes, {}; kept {}",
+        report.removed.len(),
+        human_bytes(report.removed_bytes()),
+        report.kept.len()
+    ));
+    Ok(())
+}
+
+fn humantime_of(time: SystemTime) -> String {
+    let millis = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    strata_store::format_time(millis)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}

@@ -1,0 +1,196 @@
+//! Locks of environment versions and the builds made from them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use strata_spec::Lock;
+
+use crate::environments::{RegisterOptions, Registration, insert_in};
+use crate::error::StoreError;
+use crate::workspace::{Workspace, now_millis};
+
+/// The lock of one environment version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub lock_hash: String,
+    pub lock: Lock,
+}
+
+/// One build (or failed lock or build) of an environment version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRecord {
+    pub name: String,
+    pub version: u64,
+    pub lock_hash: Option<String>,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub prefix: Option<String>,
+    /// The blob holding the full log.
+    pub log_digest: Option<String>,
+    pub error: Option<String>,
+    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    pub started_at: i64,
+    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    pub finished_at: i64,
+}
+
+impl Workspace {
+    /// The lock of a version, if it has one.
+    pub fn get_lock(&self, name: &str, version: u64) -> Result<Option<LockRecord>, StoreError> {
+        let row: Option<(String, String)> = self
+            .connection
+            .query_row(
+                "SELECT lock_hash, lock FROM locks WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::db("reading a lock"))?;
+        row.map(|(lock_hash, text)| {
+            let lock = serde_json::from_str(&text).map_err(|source| StoreError::CorruptRecord {
+                what: format!("lock of {name}:{version}"),
+                source,
+            })?;
+            Ok(LockRecord { lock_hash, lock })
+        })
+        .transpose()
+    }
+
+    /// Stores the lock of a version unless it already has one, and returns the one it has:
+    /// the first lock wins, so every later build uses it.
+    pub fn set_lock(
+        &mut self,
+        name: &str,
+        version: u64,
+        lock: &Lock,
+    ) -> Result<LockRecord, StoreError> {
+        self.connection
+            .execute(
+                "INSERT OR IGNORE INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, lock.hash(), lock.to_json(), now_millis()],
+            )
+            .map_err(StoreError::db("storing a lock"))?;
+        self.get_lock(name, version)?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("Lock of `{name}:{version}`"),
+            })
+    }
+
+    /// Registers the definition of `name:version` again as the next version with a new lock:
+    /// the outcome of re-resolving an unchanged definition whose resolution moved.
+    pub fn register_relocked(
+        &mut self,
+        name: &str,
+        version: u64,
+        lock: &Lock,
+    ) -> Result<Registration, StoreError> {
+        let mut environment = self.get_environment(name, Some(version))?.environment;
+        environment.version = None;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::db("starting a re-lock"))?;
+        let registration = insert_in(
+            &transaction,
+            environment,
+            RegisterOptions::default(),
+            false,
+            true,
+        )?;
+        transaction
+            .execute(
+                "INSERT INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![registration.record.name, registration.record.version, lock.hash(), lock.to_json(), now_millis()],
+            )
+            .map_err(StoreError::db("storing a lock"))?;
+        transaction
+            .commit()
+            .map_err(StoreError::db("committing a re-lock"))?;
+        Ok(registration)
+    }
+
+    /// Records a build and stores its log as a blob.
+    pub fn record_build(
+        &mut self,
+        mut record: BuildRecord,
+        log: &str,
+    ) -> Result<BuildRecord, StoreError> {
+        record.log_digest = Some(self.blobs().put_bytes(log.as_bytes())?);
+        self.connection
+            .execute(
+                "INSERT INTO builds (name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    record.name,
+                    record.version,
+                    record.lock_hash,
+                    record.status,
+                    record.prefix,
+                    record.log_digest,
+                    record.error,
+                    record.started_at,
+                    record.finished_at
+                ],
+            )
+            .map_err(StoreError::db("recording a build"))?;
+        Ok(record)
+    }
+
+    /// The last build of a version.
+    pub fn last_build(&self, name: &str, version: u64) -> Result<Option<BuildRecord>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at
+                 FROM builds WHERE name = ?1 AND version = ?2 ORDER BY id DESC LIMIT 1",
+                params![name, version],
+                |row| {
+                    Ok(BuildRecord {
+                        name: row.get(0)?,
+                        version: row.get(1)?,
+                        lock_hash: row.get(2)?,
+                        status: row.get(3)?,
+                        prefix: row.get(4)?,
+                        log_digest: row.get(5)?,
+                        error: row.get(6)?,
+                        started_at: row.get(7)?,
+                        finished_at: row.get(8)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(StoreError::db("reading the last build"))
+    }
+
+    /// Every lock hash an environment version uses, with the versions using it.
+    pub fn lock_users(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT lock_hash, name, version FROM locks ORDER BY name, version")
+            .map_err(StoreError::db("listing locks"))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u64>(2)?,
+                ))
+            })
+            .map_err(StoreError::db("listing locks"))?;
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in rows {
+            let (hash, name, version) = row.map_err(StoreError::db("listing locks"))?;
+            users
+                .entry(hash)
+                .or_default()
+                .push(format!("{name}:{version}"));
+        }
+        Ok(users)
+    }
+
+    /// Lock hashes something in the workspace still refers to (kept by `cache gc`).
+    pub fn referenced_lock_hashes(&self) -> Result<HashSet<String>, StoreError> {
+        Ok(self.lock_users()?.into_keys().collect())
+    }
+}
