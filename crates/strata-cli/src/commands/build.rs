@@ -71,6 +71,7 @@ pub(crate) fn ensure_built(
     };
     match materialize(&lock.lock, &context, &mut log) {
         Ok(prefix) => {
+            remember_workspace(&cache, workspace.root());
             workspace.record_build(
                 BuildRecord {
                     name: record.name.clone(),
@@ -99,6 +100,29 @@ pub(crate) fn ensure_built(
             &log,
             error,
         )),
+    }
+}
+
+/// The cache is shared by every workspace of a user; `cache gc` keeps what any of them uses,
+/// so each workspace that builds into it is listed there.
+pub(crate) const WORKSPACES_FILE: &str = "workspaces-v1.txt";
+
+fn remember_workspace(cache: &Cache, root: &Path) {
+    let file = cache.root().join(WORKSPACES_FILE);
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let line = root.display().to_string();
+    let known = fs_err::read_to_string(&file).unwrap_or_default();
+    if known.lines().any(|l| l == line) {
+        return;
+    }
+    // Appends of one short line are atomic enough; a lost line only makes gc keep less.
+    if let Ok(mut out) = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(out, "{line}");
     }
 }
 

@@ -70,8 +70,24 @@ pub(crate) fn gc(
     json: bool,
 ) -> Result<()> {
     let workspace = context.open_workspace()?;
-    let referenced = workspace.referenced_lock_hashes()?;
     let cache = Cache::from_env();
+    // Every workspace that built into this cache keeps what it uses.
+    let mut referenced = workspace.referenced_lock_hashes()?;
+    let own = workspace
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| workspace.root().to_path_buf());
+    let listed = fs_err::read_to_string(cache.root().join(super::build::WORKSPACES_FILE))
+        .unwrap_or_default();
+    for root in listed
+        .lines()
+        .map(std::path::Path::new)
+        .filter(|root| *root != own)
+    {
+        if let Ok(other) = strata_store::Workspace::open(root) {
+            referenced.extend(other.referenced_lock_hashes()?);
+        }
+    }
     let report = collect(&cache, &referenced, max_size, dry_run)?;
     if json {
         printer::json(&json!({

@@ -117,10 +117,66 @@ pub(crate) fn run(keep: bool) -> Result<()> {
         ))
     })?;
 
+    let reporter = strata_build::SilentReporter;
+    let built = steps.run(
+        "Build version 2 (lock with uv, install into the cache)",
+        || {
+            let built = super::build::ensure_built(&mut workspace, "myenv", Some(2), &reporter)?;
+            let packages: Vec<String> = built
+                .lock
+                .lock
+                .pypi
+                .iter()
+                .map(|p| format!("{}=={}", p.name, p.version))
+                .collect();
+            let python = built
+                .lock
+                .lock
+                .python
+                .as_ref()
+                .map_or_else(String::new, |p| p.version.clone());
+            let what = if built.prefix.reused {
+                "reused"
+            } else {
+                "built"
+            };
+            Ok((
+                format!(
+                    "{what} {} (python {python}; {})",
+                    built.prefix.path.display(),
+                    packages.join(", ")
+                ),
+                built,
+            ))
+        },
+    )?;
+
+    steps.run("Build it again", || {
+        let again = super::build::ensure_built(&mut workspace, "myenv", Some(2), &reporter)?;
+        if again.prefix.path != built.prefix.path || !again.prefix.reused {
+            return Err(anyhow!(
+                "the second build did not reuse {}",
+                built.prefix.path.display()
+            ));
+        }
+        Ok(("cache hit, same prefix".to_string(), ()))
+    })?;
+
+    steps.run("Run Python in it", || {
+        let output = std::process::Command::new(&built.prefix.python)
+            .args(["-c", "import six, sys; print(f'six {six.__version__} on Python {sys.version.split()[0]}')"])
+            .output()
+            .context("Failed to start the environment's Python")?;
+        if !output.status.success() {
+            return Err(anyhow!("python exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr)));
+        }
+        Ok((String::from_utf8_lossy(&output.stdout).trim().to_string(), ()))
+    })?;
+
     if keep {
         let kept = temp.keep();
         printer::out(format!(
-            "Done. Everything is kept in {}; try `strata --workspace {}/.strata env list`",
+            "Done. Everything is kept in {}; try `strata --workspace {}/.strata env list` (built environments stay in the cache: `strata cache list`)",
             kept.display(),
             kept.display()
         ));

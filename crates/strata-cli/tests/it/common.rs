@@ -51,7 +51,15 @@ impl TestContext {
         let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
         command
             .current_dir(self.path())
-            .env_remove("STRATA_WORKSPACE");
+            .env_remove("STRATA_WORKSPACE")
+            .env("STRATA_CACHE", shared_cache());
+        command
+    }
+
+    /// A command with a cache of its own, for tests that count or remove prefixes.
+    pub(crate) fn command_with_cache(&self, cache: &Path) -> Command {
+        let mut command = self.command();
+        command.env("STRATA_CACHE", cache);
         command
     }
 
@@ -103,6 +111,15 @@ impl TestContext {
     pub(crate) fn read(&self, relative: &str) -> String {
         fs_err::read_to_string(self.path().join(relative)).unwrap()
     }
+}
+
+/// One cache for the whole test run, so uv and its downloads are fetched once; tests that
+/// need isolation use [`TestContext::command_with_cache`] with a cache of their own, which
+/// shares the tool directory through `STRATA_CACHE`'s layout only.
+pub(crate) fn shared_cache() -> PathBuf {
+    std::env::var_os("STRATA_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("strata-test-cache"))
 }
 
 /// The repository's `test-data/` directory.
