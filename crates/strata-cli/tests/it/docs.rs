@@ -49,6 +49,7 @@ fn documented_commands_run() {
                 .current_dir(temp.path())
                 .env("PATH", &path)
                 .env_remove("STRATA_WORKSPACE")
+                .env("STRATA_CACHE", crate::common::shared_cache())
                 .output()
                 .unwrap();
             assert!(
