@@ -28,6 +28,17 @@ pub(crate) enum Command {
     /// Define, register, version and inspect environments.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Run a script as a tracked run in an environment (built first when needed).
+    #[command(
+        after_help = "Examples:\n  strata run train.py --lr 0.1\n  strata run --experiment mnist --env trainenv:3 --source-dir src train.py --data-folder ./data\n  strata run --requirements requirements.txt train.py\n  strata run --detach train.py && strata runs wait RUN_ID"
+    )]
+    Run(RunArgs),
+    /// List, inspect, follow, cancel and download runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Register, list and download models.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Inspect and clean the cache of built environments.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -236,6 +247,162 @@ pub(crate) enum EnvCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The experiment the run belongs to.
+    #[arg(long, default_value = "default")]
+    pub(crate) experiment: String,
+    /// A registered environment (`NAME` or `NAME:VERSION`); default: `Strata-Minimal`.
+    #[arg(long, value_name = "NAME[:VERSION]", conflicts_with_all = ["env_dir", "requirements", "conda_file"])]
+    pub(crate) env: Option<String>,
+    /// An Azure ML environment directory, registered under its name.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["requirements", "conda_file"])]
+    pub(crate) env_dir: Option<PathBuf>,
+    /// A pip requirements file for an anonymous environment.
+    #[arg(long, value_name = "FILE", conflicts_with = "conda_file")]
+    pub(crate) requirements: Option<PathBuf>,
+    /// A conda environment.yml for an anonymous environment.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) conda_file: Option<PathBuf>,
+    /// A pip package to add (repeatable), like Azure ML's Estimator `pip_packages`.
+    #[arg(long = "pip-package", value_name = "REQUIREMENT")]
+    pub(crate) pip_packages: Vec<String>,
+    /// A conda package to add (repeatable).
+    #[arg(long = "conda-package", value_name = "SPEC")]
+    pub(crate) conda_packages: Vec<String>,
+    /// The directory snapshotted and run in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) source_dir: PathBuf,
+    /// Return at once with the run id; `strata runs wait ID` waits for it.
+    #[arg(long)]
+    pub(crate) detach: bool,
+    /// The snapshot size limit in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 300)]
+    pub(crate) snapshot_max_mb: u64,
+    /// The snapshot file-count limit.
+    #[arg(long, value_name = "COUNT", default_value_t = 2000)]
+    pub(crate) snapshot_max_files: usize,
+    /// Seconds a canceled script gets between SIGTERM and SIGKILL.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) grace: u64,
+    /// The script, relative to the source directory.
+    pub(crate) script: String,
+    /// Arguments for the script, passed through unchanged.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) arguments: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// List runs, newest first.
+    #[command(after_help = "Example:\n  strata runs list --experiment mnist")]
+    List {
+        /// Only runs of this experiment.
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: status, times, exit code, environment, snapshot, metrics, outputs.
+    #[command(after_help = "Example:\n  strata runs show mnist_1795855478_1a2b3c4d --json")]
+    Show {
+        run_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a run's output; `--follow` keeps printing until it ends.
+    #[command(after_help = "Example:\n  strata runs logs RUN_ID --follow")]
+    Logs {
+        run_id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Cancel a run: SIGTERM to its processes, SIGKILL after the grace period.
+    #[command(after_help = "Example:\n  strata runs cancel RUN_ID")]
+    Cancel { run_id: String },
+    /// Wait for a run to end; exits 0 when it completed.
+    #[command(after_help = "Example:\n  strata runs wait RUN_ID")]
+    Wait { run_id: String },
+    /// Show the environment definition a run used (like `Run.get_environment()`).
+    #[command(after_help = "Example:\n  strata runs env RUN_ID --json")]
+    Env {
+        run_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a run's `outputs/` and `logs/`.
+    #[command(after_help = "Example:\n  strata runs download RUN_ID -d results")]
+    Download {
+        run_id: String,
+        /// The directory to write (created).
+        #[arg(short, long)]
+        directory: PathBuf,
+    },
+    /// Supervise a detached run (started by `strata run --detach`).
+    #[command(hide = true)]
+    Supervise {
+        run_id: String,
+        #[arg(long, default_value_t = 10)]
+        grace: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Register a model from a run's outputs or from local files: a new version each time.
+    #[command(
+        after_help = "Examples:\n  strata model register --name mymodel --run RUN_ID --path outputs/model.pkl\n  strata model register --name mymodel --path ./model_dir"
+    )]
+    Register {
+        /// The model name.
+        #[arg(long, short)]
+        name: String,
+        /// The run whose outputs hold the model.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// With `--run`: a path under the run's `outputs/`; otherwise a local file or directory.
+        #[arg(long)]
+        path: String,
+        /// A description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List models (latest versions by default).
+    #[command(after_help = "Example:\n  strata model list --json")]
+    List {
+        /// Every version.
+        #[arg(long)]
+        all_versions: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a model version and its lineage.
+    #[command(after_help = "Example:\n  strata model show mymodel:1")]
+    Show {
+        /// `NAME` or `NAME:VERSION`.
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a model version's files to a directory.
+    #[command(after_help = "Example:\n  strata model download mymodel:1 -d model")]
+    Download {
+        /// `NAME` or `NAME:VERSION`.
+        model: String,
+        /// The directory to write.
+        #[arg(short, long)]
+        directory: PathBuf,
     },
 }
 

@@ -56,8 +56,24 @@ impl std::error::Error for BuildFailed {
     }
 }
 
+/// Ends the command with an exit code and no message (it was printed already): a run whose
+/// script failed exits with the script's code.
+#[derive(Debug)]
+pub(crate) struct ExitWith(pub(crate) u8);
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 /// Renders `error: ...`, its causes, and a hint; returns the exit code.
 pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
+    if let Some(ExitWith(code)) = error.downcast_ref::<ExitWith>() {
+        return ExitCode::from(*code);
+    }
     let mut text = format!("error: {error}");
     for cause in error.chain().skip(1) {
         text.push_str(&format!("\n  Caused by: {cause}"));

@@ -26,3 +26,17 @@ pub(crate) fn note(text: impl AsRef<str>) {
 pub(crate) fn error(text: impl AsRef<str>) {
     eprintln!("{}", text.as_ref());
 }
+
+/// Passes bytes through to stdout as they come (a run's output).
+pub(crate) fn raw_stdout(bytes: &[u8]) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(bytes);
+    let _ = stdout.flush();
+}
+
+/// Passes bytes through to stderr as they come.
+pub(crate) fn raw_stderr(bytes: &[u8]) {
+    let mut stderr = io::stderr().lock();
+    let _ = stderr.write_all(bytes);
+    let _ = stderr.flush();
+}

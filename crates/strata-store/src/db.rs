@@ -67,6 +67,65 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX builds_by_environment ON builds (name, version, id);
     ",
+    // 4: runs with their metrics and tags, and models.
+    "
+    CREATE TABLE runs (
+        id               TEXT PRIMARY KEY,
+        experiment       TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        env_name         TEXT    NOT NULL,
+        env_version      INTEGER NOT NULL,
+        lock_hash        TEXT,
+        script           TEXT    NOT NULL,
+        arguments        TEXT    NOT NULL,
+        source_dir       TEXT    NOT NULL,
+        snapshot         TEXT,
+        run_dir          TEXT    NOT NULL,
+        outputs          TEXT,
+        logs             TEXT,
+        exit_code        INTEGER,
+        error            TEXT,
+        supervisor_pid   INTEGER,
+        supervisor_start TEXT,
+        process_group    INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        queued_at        INTEGER NOT NULL,
+        preparing_at     INTEGER,
+        started_at       INTEGER,
+        finished_at      INTEGER
+    );
+    CREATE INDEX runs_by_experiment ON runs (experiment, queued_at);
+    CREATE INDEX runs_active ON runs (status) WHERE status IN ('Queued', 'Preparing', 'Running');
+    CREATE TABLE run_metrics (
+        run_id    TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        name      TEXT    NOT NULL,
+        kind      TEXT    NOT NULL,
+        value     TEXT    NOT NULL,
+        logged_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_tags (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE models (
+        name        TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        manifest    TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        description TEXT,
+        run_id      TEXT,
+        experiment  TEXT,
+        env_name    TEXT,
+        env_version INTEGER,
+        lock_hash   TEXT,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

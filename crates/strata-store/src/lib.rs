@@ -6,6 +6,9 @@ pub use context::build_context_reference;
 pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;
 pub use locks::{BuildRecord, LockRecord};
+pub use models::{ModelRecord, validate_model_name};
+pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, RunRecord};
+pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time};
 
@@ -15,5 +18,8 @@ mod db;
 mod environments;
 mod error;
 mod locks;
+mod models;
+mod runs;
+mod trees;
 mod wheels;
 mod workspace;

@@ -191,6 +191,8 @@ impl Workspace {
 
     /// Lock hashes something in the workspace still refers to (kept by `cache gc`).
     pub fn referenced_lock_hashes(&self) -> Result<HashSet<String>, StoreError> {
-        Ok(self.lock_users()?.into_keys().collect())
+        let mut hashes: HashSet<String> = self.lock_users()?.into_keys().collect();
+        hashes.extend(self.run_lock_hashes()?);
+        Ok(hashes)
     }
 }

@@ -352,34 +352,40 @@ pub(crate) fn build(context: &Context, environment: &str, json: bool) -> Result<
     Ok(())
 }
 
-/// The environment variables that activate a prefix.
-fn activate(command: &mut Command, built: &Built) {
+/// The environment variables that activate a prefix, plus the definition's own.
+pub(crate) fn activation_env(built: &Built) -> std::collections::BTreeMap<String, String> {
     let prefix = &built.prefix.path;
     let bin = built
         .prefix
         .python
         .parent()
         .map_or_else(|| prefix.join("bin"), Path::to_path_buf);
+    let mut env = std::collections::BTreeMap::new();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin];
     paths.extend(std::env::split_paths(&path));
     if let Ok(joined) = std::env::join_paths(paths) {
-        command.env("PATH", joined);
+        env.insert("PATH".to_string(), joined.to_string_lossy().into_owned());
     }
-    command.env_remove("PYTHONHOME");
     if prefix.join("pyvenv.cfg").is_file() {
-        command.env("VIRTUAL_ENV", prefix);
+        env.insert("VIRTUAL_ENV".to_string(), prefix.display().to_string());
     }
     if prefix.join("conda-meta").is_dir() {
-        command.env("CONDA_PREFIX", prefix);
+        env.insert("CONDA_PREFIX".to_string(), prefix.display().to_string());
     }
     for (key, value) in &built.record.environment.environment_variables {
-        command.env(key, value);
+        env.insert(key.clone(), value.clone());
     }
-    command.env(
-        "STRATA_ENVIRONMENT",
+    env.insert(
+        "STRATA_ENVIRONMENT".to_string(),
         format!("{}:{}", built.record.name, built.record.version),
     );
+    env
+}
+
+fn activate(command: &mut Command, built: &Built) {
+    command.env_remove("PYTHONHOME");
+    command.envs(activation_env(built));
 }
 
 /// `strata env exec NAME[:V] -- COMMAND...`: replaces this process, so the exit code is the

@@ -8,14 +8,17 @@ use clap::Parser;
 use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
-use crate::cli::{CacheCommand, Cli, Command, EnvCommand};
+use crate::cli::{CacheCommand, Cli, Command, EnvCommand, ModelCommand, RunsCommand};
 use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
 mod cache;
 mod env;
 mod init;
+mod model;
 mod quickstart;
+mod run;
+mod runs;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -40,6 +43,37 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Run(args) => run::run(&context, &args),
+        Command::Runs(command) => match command {
+            RunsCommand::List { experiment, json } => {
+                runs::list(&context, experiment.as_deref(), json)
+            }
+            RunsCommand::Show { run_id, json } => runs::show(&context, &run_id, json),
+            RunsCommand::Logs { run_id, follow } => runs::logs(&context, &run_id, follow),
+            RunsCommand::Cancel { run_id } => runs::cancel(&context, &run_id),
+            RunsCommand::Wait { run_id } => runs::wait(&context, &run_id),
+            RunsCommand::Env { run_id, json } => runs::env(&context, &run_id, json),
+            RunsCommand::Download { run_id, directory } => {
+                runs::download(&context, &run_id, &directory)
+            }
+            RunsCommand::Supervise { run_id, grace } => {
+                run::supervise_detached(&context, &run_id, grace)
+            }
+        },
+        Command::Model(command) => match command {
+            ModelCommand::Register {
+                name,
+                run,
+                path,
+                description,
+                json,
+            } => model::register(&context, &name, run.as_deref(), &path, description, json),
+            ModelCommand::List { all_versions, json } => model::list(&context, all_versions, json),
+            ModelCommand::Show { model, json } => model::show(&context, &model, json),
+            ModelCommand::Download { model, directory } => {
+                model::download(&context, &model, &directory)
+            }
+        },
         Command::Cache(CacheCommand::List { json }) => cache::list(&context, json),
         Command::Cache(CacheCommand::Gc {
             max_size,
@@ -130,7 +164,10 @@ impl Context {
     /// Opens the workspace named by `--workspace` / `STRATA_WORKSPACE`, or the nearest one.
     pub(crate) fn open_workspace(&self) -> Result<Workspace> {
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;
-        Ok(Workspace::open(&root)?)
+        let mut workspace = Workspace::open(&root)?;
+        // Runs whose supervisor died are settled before anything reads them.
+        strata_run::reap_orphans(&mut workspace);
+        Ok(workspace)
     }
 
     pub(crate) fn workspace_arg(&self) -> Option<&Path> {

@@ -55,12 +55,17 @@ pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<(
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version)?;
-    if json {
-        printer::json(&show_json(&record));
-        return Ok(());
-    }
-    printer::out(show_text(&record));
+    show_environment(&record, json);
     Ok(())
+}
+
+/// Prints one environment version, as `env show` does.
+pub(crate) fn show_environment(record: &EnvironmentRecord, json: bool) {
+    if json {
+        printer::json(&show_json(record));
+    } else {
+        printer::out(show_text(record));
+    }
 }
 
 fn show_json(record: &EnvironmentRecord) -> serde_json::Value {

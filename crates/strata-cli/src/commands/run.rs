@@ -1,0 +1,295 @@
+//! `strata run`: snapshot, register the environment, build it, run the script under
+//! supervision (in this process, or detached).
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use strata_run::{
+    Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot, prepare_run_dir,
+    start_time,
+};
+use strata_spec::{CondaDependencies, DEFAULT_ENVIRONMENT, Environment, SpecHash, read_v1_dir};
+use strata_store::{CANCELED, COMPLETED, FAILED, RegisterOptions, RunRecord, Workspace};
+
+use crate::cli::RunArgs;
+use crate::commands::build::{activation_env, ensure_built};
+use crate::commands::{Context, parse_ref};
+use crate::errors::{ExitWith, UsageError};
+use crate::printer;
+use crate::progress::TerminalReporter;
+
+/// `strata run ...`.
+pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
+    let mut workspace = context.open_workspace()?;
+    let (env_name, env_version) = environment(&mut workspace, args)?;
+    let source = if args.source_dir.is_relative() {
+        context.cwd.join(&args.source_dir)
+    } else {
+        args.source_dir.clone()
+    };
+    let source = source.canonicalize().unwrap_or(source);
+    // Limits are checked before anything runs.
+    let plan = plan_snapshot(
+        &source,
+        SnapshotLimits {
+            max_bytes: args.snapshot_max_mb * 1024 * 1024,
+            max_files: args.snapshot_max_files,
+        },
+    )?;
+    let script = args.script.trim_start_matches("./").to_string();
+    if !plan.files.iter().any(|f| f == Path::new(&script)) {
+        return Err(strata_run::RunError::ScriptNotInSnapshot {
+            script,
+            source_dir: source,
+        }
+        .into());
+    }
+    let (snapshot, _) = workspace.store_tree(&source, &plan.files)?;
+    let id = run_id(&args.experiment);
+    let run = RunRecord {
+        id: id.clone(),
+        experiment: args.experiment.clone(),
+        status: strata_store::QUEUED.to_string(),
+        env_name,
+        env_version,
+        lock_hash: None,
+        script,
+        arguments: args.arguments.clone(),
+        source_dir: source.display().to_string(),
+        snapshot: Some(snapshot),
+        run_dir: workspace
+            .root()
+            .join("runs")
+            .join(&id)
+            .display()
+            .to_string(),
+        outputs: None,
+        logs: None,
+        exit_code: None,
+        error: None,
+        supervisor_pid: None,
+        supervisor_start: None,
+        process_group: None,
+        cancel_requested: false,
+        queued_at: now(),
+        preparing_at: None,
+        started_at: None,
+        finished_at: None,
+    };
+    workspace.create_run(&run)?;
+    if args.detach {
+        let exe = std::env::current_exe()?;
+        let mut command = std::process::Command::new(exe);
+        command
+            .arg("--workspace")
+            .arg(workspace.root())
+            .args(["runs", "supervise", &id, "--grace", &args.grace.to_string()])
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command.spawn()?;
+        printer::note(format!(
+            "Submitted run {id} (experiment {}); follow it with `strata runs logs {id} --follow`",
+            run.experiment
+        ));
+        printer::out(&id);
+        return Ok(());
+    }
+    printer::note(format!(
+        "Run {id} (experiment {}) in {}:{}; Ctrl-C cancels it",
+        run.experiment, run.env_name, run.env_version
+    ));
+    let sink: Arc<dyn OutputSink> = Arc::new(TerminalSink);
+    let outcome = supervise(&mut workspace, &id, sink, Duration::from_secs(args.grace))?;
+    let record = workspace.get_run(&id)?;
+    let elapsed = match (record.started_at, record.finished_at) {
+        (Some(start), Some(end)) => format!(" in {:.1} s", (end - start) as f64 / 1000.0),
+        _ => String::new(),
+    };
+    printer::note(format!(
+        "Run {id} {}{elapsed}{}; details: `strata runs show {id}`",
+        outcome.status,
+        outcome
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    ));
+    match outcome.status {
+        COMPLETED => Ok(()),
+        CANCELED => Err(ExitWith(130).into()),
+        _ => Err(ExitWith(
+            outcome
+                .exit_code
+                .and_then(|c| u8::try_from(c).ok())
+                .filter(|c| *c != 0)
+                .unwrap_or(1),
+        )
+        .into()),
+    }
+}
+
+/// `strata runs supervise ID`: the detached supervisor.
+pub(crate) fn supervise_detached(context: &Context, id: &str, grace: u64) -> Result<()> {
+    let mut workspace = context.open_workspace()?;
+    supervise(
+        &mut workspace,
+        id,
+        Arc::new(NoSink),
+        Duration::from_secs(grace),
+    )?;
+    Ok(())
+}
+
+/// Prepares (build, run directory) and executes a queued run.
+fn supervise(
+    workspace: &mut Workspace,
+    id: &str,
+    sink: Arc<dyn OutputSink>,
+    grace: Duration,
+) -> Result<strata_run::Outcome> {
+    let pid = std::process::id();
+    workspace.run_preparing(id, pid, &start_time(pid).unwrap_or_default())?;
+    let run = workspace.get_run(id)?;
+    let reporter = TerminalReporter::new();
+    let built = match ensure_built(workspace, &run.env_name, Some(run.env_version), &reporter) {
+        Ok(built) => built,
+        Err(error) => {
+            drop(reporter);
+            workspace.run_finished(id, FAILED, None, Some(&format!("{error:#}")), None, None)?;
+            return Err(error);
+        }
+    };
+    drop(reporter);
+    workspace.run_prepared(id, &built.lock.lock_hash)?;
+    let run = workspace.get_run(id)?;
+    prepare_run_dir(workspace, &run)?;
+    if run.cancel_requested {
+        let outcome = strata_run::Outcome {
+            status: CANCELED,
+            exit_code: None,
+            error: Some("Canceled before it started".to_string()),
+        };
+        strata_run::finish(workspace, &run, &outcome)?;
+        return Ok(outcome);
+    }
+    let environment = activation_env(&built);
+    let outcome = execute(
+        workspace,
+        &Execution {
+            run: &run,
+            python: &built.prefix.python,
+            environment: &environment,
+            sink,
+            grace,
+        },
+    )?;
+    Ok(outcome)
+}
+
+/// The environment a run uses: named, from a directory, anonymous, or the default.
+fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64)> {
+    if let Some(reference) = &args.env {
+        if !args.pip_packages.is_empty() || !args.conda_packages.is_empty() {
+            return Err(UsageError::new("`--pip-package` and `--conda-package` make a new environment; they cannot change `--env`")
+                .hint("Add packages to the registered environment with `strata env add-package`, or leave out `--env`")
+                .into());
+        }
+        let reference = parse_ref(reference)?;
+        let record = workspace.get_environment(&reference.name, reference.version)?;
+        return Ok((record.name, record.version));
+    }
+    if let Some(dir) = &args.env_dir {
+        let parsed = read_v1_dir(dir)?;
+        for warning in &parsed.warnings {
+            printer::warn(warning);
+        }
+        let registration =
+            workspace.register_environment(parsed.value, RegisterOptions::default())?;
+        return Ok((registration.record.name, registration.record.version));
+    }
+    let anonymous = args.requirements.is_some()
+        || args.conda_file.is_some()
+        || !args.pip_packages.is_empty()
+        || !args.conda_packages.is_empty();
+    if !anonymous {
+        let record = workspace.get_environment(DEFAULT_ENVIRONMENT, None)?;
+        return Ok((record.name, record.version));
+    }
+    let mut environment = if let Some(file) = &args.requirements {
+        let parsed = strata_spec::read_requirements_file(file)?;
+        for warning in &parsed.warnings {
+            printer::warn(warning);
+        }
+        Environment::from_pip_requirements("anonymous", parsed.value, None)
+    } else if let Some(file) = &args.conda_file {
+        let text = fs_err::read_to_string(file).map_err(|source| strata_spec::SpecError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let (environment, warnings) = Environment::from_conda_dependencies(
+            "anonymous",
+            CondaDependencies::parse(&text, &file.display().to_string())?,
+        );
+        for warning in &warnings {
+            printer::warn(warning);
+        }
+        environment
+    } else {
+        Environment::from_pip_requirements("anonymous", Vec::new(), None)
+    };
+    for package in &args.conda_packages {
+        environment.add_conda_package(package)?;
+    }
+    for package in &args.pip_packages {
+        environment.add_pip_package(package)?;
+    }
+    // Anonymous environments are named by their content, as Azure ML names them by hash.
+    environment.name = Some(format!(
+        "anonymous-{}",
+        &SpecHash::of(&environment).as_str()[..16]
+    ));
+    let registration =
+        workspace.register_environment(environment, RegisterOptions { anonymous: true })?;
+    Ok((registration.record.name, registration.record.version))
+}
+
+/// `<experiment>_<unix seconds>_<8 hex>`, as Azure ML names runs.
+fn run_id(experiment: &str) -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut bytes = [0u8; 4];
+    let random = std::collections::hash_map::RandomState::new();
+    let value =
+        std::hash::BuildHasher::hash_one(&random, (std::process::id(), std::time::Instant::now()));
+    bytes.copy_from_slice(&value.to_le_bytes()[..4]);
+    format!("{experiment}_{seconds}_{}", hex_of(&bytes))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A foreground run's output goes to the terminal as it comes.
+struct TerminalSink;
+
+impl OutputSink for TerminalSink {
+    fn stdout(&self, bytes: &[u8]) {
+        printer::raw_stdout(bytes);
+    }
+
+    fn stderr(&self, bytes: &[u8]) {
+        printer::raw_stderr(bytes);
+    }
+}

@@ -1,0 +1,319 @@
+//! `strata runs ...`.
+
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+use strata_store::{COMPLETED, RunRecord, Workspace, format_time};
+
+use crate::commands::Context;
+use crate::commands::env::show_environment;
+use crate::errors::{ExitWith, UsageError};
+use crate::{printer, table};
+
+/// `strata runs list`.
+pub(crate) fn list(context: &Context, experiment: Option<&str>, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let runs = workspace.list_runs(experiment)?;
+    if json {
+        printer::json(&runs);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.id.clone(),
+                run.experiment.clone(),
+                run.status.clone(),
+                format!("{}:{}", run.env_name, run.env_version),
+                format_time(run.queued_at),
+                duration(run),
+                run.script.clone(),
+            ]
+        })
+        .collect();
+    printer::out(table::render(
+        &[
+            "RUN",
+            "EXPERIMENT",
+            "STATUS",
+            "ENVIRONMENT",
+            "QUEUED",
+            "DURATION",
+            "SCRIPT",
+        ],
+        &rows,
+    ));
+    Ok(())
+}
+
+fn duration(run: &RunRecord) -> String {
+    match (run.started_at, run.finished_at) {
+        (Some(start), Some(end)) => format!("{:.1} s", (end - start) as f64 / 1000.0),
+        (Some(_), None) => "running".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// `strata runs show ID`.
+pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    let metrics = workspace.run_metrics(id)?;
+    let tags = workspace.run_tags(id)?;
+    let outputs = match &run.outputs {
+        Some(digest) => workspace.read_manifest(digest)?.files,
+        None => Vec::new(),
+    };
+    let snapshot = match &run.snapshot {
+        Some(digest) => Some(workspace.read_manifest(digest)?),
+        None => None,
+    };
+    if json {
+        printer::json(&json!({
+            "run": run,
+            "environment": {"name": run.env_name, "version": run.env_version, "lockHash": run.lock_hash},
+            "snapshot": snapshot.as_ref().map(|s| json!({"digest": run.snapshot, "files": s.files.len(), "bytes": s.total_size()})),
+            "metrics": metrics,
+            "tags": tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+            "outputs": outputs.iter().map(|f| json!({"path": format!("outputs/{}", f.path), "bytes": f.size})).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Run", run.id.clone()),
+        ("Experiment", run.experiment.clone()),
+        (
+            "Status",
+            match run.exit_code {
+                Some(code) => format!("{} (exit code {code})", run.status),
+                None => run.status.clone(),
+            },
+        ),
+        (
+            "Environment",
+            format!(
+                "{}:{}{}",
+                run.env_name,
+                run.env_version,
+                run.lock_hash
+                    .as_deref()
+                    .map(|h| format!(" (lock {})", strata_build::short(h)))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "Script",
+            std::iter::once(run.script.clone())
+                .chain(run.arguments.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        (
+            "Snapshot",
+            snapshot.as_ref().map_or_else(String::new, |s| {
+                format!("{} files from {}", s.files.len(), run.source_dir)
+            }),
+        ),
+        ("Queued", format_time(run.queued_at)),
+    ];
+    if let Some(started) = run.started_at {
+        rows.push(("Started", format_time(started)));
+    }
+    if let Some(finished) = run.finished_at {
+        rows.push((
+            "Finished",
+            format!("{} ({})", format_time(finished), duration(&run)),
+        ));
+    }
+    if let Some(error) = &run.error {
+        rows.push(("Error", error.clone()));
+    }
+    let mut latest: Vec<(String, String)> = Vec::new();
+    for metric in &metrics {
+        let value = metric.value.to_string();
+        match latest.iter_mut().find(|(name, _)| *name == metric.name) {
+            Some(entry) => entry.1 = value,
+            None => latest.push((metric.name.clone(), value)),
+        }
+    }
+    if !latest.is_empty() {
+        rows.push((
+            "Metrics",
+            latest
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    if !tags.is_empty() {
+        rows.push((
+            "Tags",
+            tags.iter()
+                .map(|(k, v)| v.as_ref().map_or_else(|| k.clone(), |v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    if !outputs.is_empty() {
+        rows.push((
+            "Outputs",
+            outputs
+                .iter()
+                .map(|f| format!("outputs/{} ({} B)", f.path, f.size))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    rows.push(("Run directory", run.run_dir.clone()));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    let text: Vec<String> = rows
+        .iter()
+        .map(|(k, v)| format!("{:width$}{v}", format!("{k}:")))
+        .collect();
+    printer::out(text.join("\n"));
+    Ok(())
+}
+
+/// `strata runs logs ID [--follow]`.
+pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    let path = PathBuf::from(&run.run_dir).join(strata_run::STD_LOG);
+    if !path.is_file() {
+        // The run directory may be gone; the stored logs are not.
+        if let Some(digest) = &run.logs {
+            let manifest = workspace.read_manifest(digest)?;
+            if let Some(entry) = manifest.files.iter().find(|f| f.path == "std_log.txt") {
+                printer::raw_stdout(&workspace.blobs().read_verified(&entry.digest)?);
+                return Ok(());
+            }
+        }
+        if !follow {
+            return Err(
+                UsageError::new(format!("Run `{id}` has no output yet ({})", run.status))
+                    .hint(format!("Follow it with `strata runs logs {id} --follow`"))
+                    .into(),
+            );
+        }
+    }
+    let mut offset = 0;
+    loop {
+        offset = print_from(&path, offset);
+        if !follow {
+            return Ok(());
+        }
+        let run = refreshed(&workspace, id)?;
+        if run.is_finished() {
+            print_from(&path, offset);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn print_from(path: &Path, offset: u64) -> u64 {
+    let Ok(mut file) = fs_err::File::open(path) else {
+        return offset;
+    };
+    if file.seek(SeekFrom::Start(offset)).is_err() {
+        return offset;
+    }
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    printer::raw_stdout(&bytes);
+    offset + bytes.len() as u64
+}
+
+fn refreshed(workspace: &Workspace, id: &str) -> Result<RunRecord> {
+    Ok(workspace.get_run(id)?)
+}
+
+/// `strata runs cancel ID`.
+pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    if run.is_finished() {
+        printer::out(format!("Run {id} already ended: {}", run.status));
+        return Ok(());
+    }
+    workspace.request_cancel(id)?;
+    // The supervisor stops the script (SIGTERM, then SIGKILL after its grace period).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut workspace = context.open_workspace()?;
+        strata_run::reap_orphans(&mut workspace);
+        let run = workspace.get_run(id)?;
+        if run.is_finished() {
+            printer::out(format!("Run {id} {}", run.status));
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(UsageError::new(format!(
+                "Run `{id}` did not stop within 120 s ({})",
+                run.status
+            ))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `strata runs wait ID`.
+pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
+    loop {
+        let mut workspace = context.open_workspace()?;
+        strata_run::reap_orphans(&mut workspace);
+        let run = workspace.get_run(id)?;
+        if run.is_finished() {
+            printer::out(format!("Run {id} {}", run.status));
+            if run.status == COMPLETED {
+                return Ok(());
+            }
+            return Err(ExitWith(1).into());
+        }
+        drop(workspace);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `strata runs env ID`.
+pub(crate) fn env(context: &Context, id: &str, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    let record = workspace.get_environment(&run.env_name, Some(run.env_version))?;
+    show_environment(&record, json);
+    Ok(())
+}
+
+/// `strata runs download ID -d DIR`.
+pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    if !run.is_finished() {
+        return Err(UsageError::new(format!(
+            "Run `{id}` is {}; its outputs are stored when it ends",
+            run.status
+        ))
+        .hint(format!("Wait for it: `strata runs wait {id}`"))
+        .into());
+    }
+    let mut count = 0;
+    for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
+        if let Some(digest) = digest {
+            let manifest = workspace.read_manifest(digest)?;
+            let target = directory.join(sub);
+            fs_err::create_dir_all(&target)?;
+            count += workspace.restore_tree(&manifest, "", &target)?;
+        }
+    }
+    printer::out(format!(
+        "Downloaded {count} files of run {id} to {}",
+        directory.display()
+    ));
+    Ok(())
+}
