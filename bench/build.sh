@@ -41,7 +41,7 @@ strata="$STRATA"
 # Hermetic: our own caches and workspace; no interpreter downloads, no pip nagging.
 export STRATA_CACHE="$work/cache"
 export UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-unset VIRTUAL_ENV CONDA_PREFIX PIP_FIND_LINKS STRATA_WORKSPACE UV_CACHE_DIR
+unset VIRTUAL_ENV CONDA_PREFIX PIP_FIND_LINKS STRATA_WORKSPACE UV_CACHE_DIR PYTHONDONTWRITEBYTECODE
 ws="$work/ws"
 R="$work/results"
 mkdir -p "$R" "$work/reqs" "$work/venvs" "$work/cold"

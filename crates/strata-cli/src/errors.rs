@@ -97,6 +97,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
                 .downcast_ref::<strata_build::BuildError>()
                 .is_some_and(strata_build::BuildError::is_user_error)
             || cause
+                .downcast_ref::<strata_run::RunError>()
+                .is_some_and(strata_run::RunError::is_user_error)
+            || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_user_error)
     })
@@ -106,6 +109,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
     for cause in error.chain() {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return usage.hint.clone();
+        }
+        if let Some(strata_run::RunError::SnapshotTooLarge { .. }) =
+            cause.downcast_ref::<strata_run::RunError>()
+        {
+            return Some(
+                "Exclude files with an `.amlignore` (or `.gitignore`) in the source directory, or raise the limits with `--snapshot-max-files` / `--snapshot-max-mb`".to_string(),
+            );
         }
         if let Some(failed) = cause.downcast_ref::<BuildFailed>() {
             let mut hint = format!("The full log: `strata env build-log {}`", failed.reference);

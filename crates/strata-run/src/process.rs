@@ -11,7 +11,12 @@ pub fn start_time(pid: u32) -> Option<String> {
     let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after its closing parenthesis are plain.
     let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19).map(str::to_string)
+    let mut fields = after.split_whitespace();
+    // A zombie has ended; only its exit status waits to be collected.
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18).map(str::to_string)
 }
 
 /// Whether the process `pid` that started at `start` still runs.

@@ -121,7 +121,7 @@ fn largest_dirs(sizes: &[(u64, PathBuf)]) -> Vec<String> {
         }
     }
     let mut dirs: Vec<_> = counts.into_iter().collect();
-    dirs.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    dirs.sort_by_key(|entry| std::cmp::Reverse(entry.1.0));
     dirs.into_iter()
         .take(3)
         .map(|(dir, (count, size))| format!("{dir}/ ({count} files, {})", human(size)))

@@ -5,3 +5,4 @@ mod common;
 mod concurrency;
 mod docs;
 mod env;
+mod runs;
