@@ -25,24 +25,14 @@ pub(crate) fn register(
         Some(id) => from_run(&workspace, id, path)?,
         None => (from_local(&workspace, path)?, None),
     };
-    let bytes = serde_json::to_vec(&manifest)?;
-    let digest = workspace.blobs().put_bytes(&bytes)?;
-    let base = Path::new(path)
-        .file_name()
-        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
-    let record = workspace.register_model(ModelRecord {
-        name: name.to_string(),
-        version: 0,
-        manifest: digest,
-        path: base,
+    let record = store_model(
+        &mut workspace,
+        name,
+        &manifest,
+        path,
+        lineage.as_ref(),
         description,
-        run_id: lineage.as_ref().map(|r| r.id.clone()),
-        experiment: lineage.as_ref().map(|r| r.experiment.clone()),
-        env_name: lineage.as_ref().map(|r| r.env_name.clone()),
-        env_version: lineage.as_ref().map(|r| r.env_version),
-        lock_hash: lineage.as_ref().and_then(|r| r.lock_hash.clone()),
-        created_at: 0,
-    })?;
+    )?;
     if json {
         printer::json(&record);
     } else {
@@ -56,9 +46,38 @@ pub(crate) fn register(
     Ok(())
 }
 
+/// Registers the next version of a model from a manifest, with the run's lineage.
+pub(crate) fn store_model(
+    workspace: &mut Workspace,
+    name: &str,
+    manifest: &Manifest,
+    path: &str,
+    lineage: Option<&strata_store::RunRecord>,
+    description: Option<String>,
+) -> Result<ModelRecord> {
+    let bytes = serde_json::to_vec(manifest)?;
+    let digest = workspace.blobs().put_bytes(&bytes)?;
+    let base = Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    Ok(workspace.register_model(ModelRecord {
+        name: name.to_string(),
+        version: 0,
+        manifest: digest,
+        path: base,
+        description,
+        run_id: lineage.map(|r| r.id.clone()),
+        experiment: lineage.map(|r| r.experiment.clone()),
+        env_name: lineage.map(|r| r.env_name.clone()),
+        env_version: lineage.map(|r| r.env_version),
+        lock_hash: lineage.and_then(|r| r.lock_hash.clone()),
+        created_at: 0,
+    })?)
+}
+
 /// The files under `path` of a finished run's outputs, re-rooted at the path's parent (so a
 /// file keeps its name and a directory its tree).
-fn from_run(
+pub(crate) fn from_run(
     workspace: &Workspace,
     id: &str,
     path: &str,

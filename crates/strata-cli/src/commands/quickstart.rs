@@ -1,13 +1,40 @@
-//! `strata quickstart`: the main workflow, step by step, in a temporary workspace.
+//! `strata quickstart`: the main workflow, step by step, in a temporary workspace: an
+//! environment from a requirements file, versions, a build and its cache hit, a tracked
+//! training run with a metric, and a model registered from it with its lineage.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
-use strata_spec::{Environment, EnvironmentDiff, read_v1_dir, write_v1_dir};
-use strata_store::{RegisterOptions, Workspace};
+use strata_spec::{Environment, EnvironmentDiff, read_requirements_file, write_v1_dir};
+use strata_store::{COMPLETED, RegisterOptions, Workspace};
 
 use crate::commands::env::render_diff_for_quickstart;
+use crate::commands::{build, model, run as runs};
 use crate::printer;
+
+const REQUIREMENTS: &str = "numpy\nscikit-learn\n";
+
+const TRAIN: &str = r#"import os
+import pickle
+
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from strata import Run
+
+run = Run.get_context()
+X, y = make_classification(n_samples=500, n_features=8, random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+model = LogisticRegression(max_iter=200).fit(X_train, y_train)
+accuracy = model.score(X_test, y_test)
+run.log("accuracy", accuracy)
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/model.pkl", "wb") as out:
+    pickle.dump(model, out)
+print(f"accuracy: {accuracy:.3f}")
+"#;
 
 /// Runs the walkthrough; a failing step is named and makes the command fail.
 pub(crate) fn run(keep: bool) -> Result<()> {
@@ -18,38 +45,38 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     let root = temp.path().to_path_buf();
     printer::out(format!("Strata quickstart in {}", root.display()));
     let mut steps = Steps::default();
+    let project = root.join("project");
 
     let mut workspace = steps.run("Create an embedded workspace", || {
         let workspace = Workspace::init(&root)?;
+        fs_err::create_dir_all(&project)?;
+        fs_err::write(project.join("requirements.txt"), REQUIREMENTS)?;
+        fs_err::write(project.join("train.py"), TRAIN)?;
         Ok((
-            format!("workspace at {}", workspace.root().display()),
+            format!(
+                "{} (and a project with requirements.txt and train.py)",
+                workspace.root().display()
+            ),
             workspace,
         ))
     })?;
 
-    let env_dir = root.join("myenv");
-    steps.run(
-        "Scaffold an environment directory (Azure ML format)",
-        || {
-            write_v1_dir(&Environment::scaffold("myenv"), &env_dir, false)?;
-            Ok((
-                format!(
-                    "{} with azureml_environment.json + conda_dependencies.yml",
-                    env_dir.display()
-                ),
-                (),
-            ))
-        },
-    )?;
+    let definition = steps.run("Define an environment from requirements.txt", || {
+        let parsed = read_requirements_file(&project.join("requirements.txt"))?;
+        let environment = Environment::from_pip_requirements("trainenv", parsed.value, None);
+        Ok((
+            "trainenv: python=3.11, pip, numpy, scikit-learn".to_string(),
+            environment,
+        ))
+    })?;
 
-    let definition = read_v1_dir(&env_dir)?.value;
     let first = steps.run("Register it", || {
         let registration =
             workspace.register_environment(definition.clone(), RegisterOptions::default())?;
         let record = &registration.record;
         Ok((
             format!(
-                "myenv:{} (spec hash {})",
+                "trainenv:{} (spec hash {})",
                 record.version,
                 record.spec_hash.short()
             ),
@@ -68,7 +95,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
         }
         Ok((
             format!(
-                "still myenv:{} (same spec hash, no new version)",
+                "still trainenv:{} (same spec hash, no new version)",
                 again.record.version
             ),
             (),
@@ -76,52 +103,44 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     })?;
 
     let second = steps.run("Add a pip package", || {
-        let registration = workspace.update_environment("myenv", None, |environment| {
+        let registration = workspace.update_environment("trainenv", None, |environment| {
             Ok(environment.add_pip_package("six==1.16.0")?)
         })?;
         Ok((
-            format!("myenv:{} with six==1.16.0", registration.record.version),
+            format!("trainenv:{} with six==1.16.0", registration.record.version),
             registration,
         ))
     })?;
 
-    steps.run("List environments", || {
+    steps.run("List environments and diff the versions", || {
         let environments = workspace.list_environments(false, false)?;
         let names: Vec<String> = environments
             .iter()
             .map(|e| format!("{}:{}", e.name, e.version))
             .collect();
-        Ok((names.join(", "), ()))
-    })?;
-
-    steps.run("Diff the two versions", || {
         let diff = EnvironmentDiff::between(&first.record.environment, &second.record.environment);
         let text = render_diff_for_quickstart(&first.record, &second.record, &diff);
-        Ok((format!("\n{}", indent(&text)), ()))
+        Ok((format!("{}\n{}", names.join(", "), indent(&text)), ()))
     })?;
 
-    let out_dir = root.join("downloaded");
     steps.run("Download version 1 in Azure ML's format", || {
-        let record = workspace.get_environment("myenv", Some(1))?;
-        write_v1_dir(&record.environment, &out_dir, false)?;
-        let files: Vec<String> = fs_err::read_dir(&out_dir)?
-            .filter_map(|entry| {
-                entry
-                    .ok()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-            })
-            .collect();
+        let out = root.join("downloaded");
+        let record = workspace.get_environment("trainenv", Some(1))?;
+        write_v1_dir(&record.environment, &out, false)?;
         Ok((
-            format!("{} ({})", out_dir.display(), sorted(files).join(", ")),
+            format!(
+                "{} (azureml_environment.json, conda_dependencies.yml)",
+                out.display()
+            ),
             (),
         ))
     })?;
 
     let reporter = strata_build::SilentReporter;
     let built = steps.run(
-        "Build version 2 (lock with uv, install into the cache)",
+        "Build trainenv:2 (lock with uv, install into the cache)",
         || {
-            let built = super::build::ensure_built(&mut workspace, "myenv", Some(2), &reporter)?;
+            let built = build::ensure_built(&mut workspace, "trainenv", Some(2), &reporter)?;
             let packages: Vec<String> = built
                 .lock
                 .lock
@@ -152,7 +171,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     )?;
 
     steps.run("Build it again", || {
-        let again = super::build::ensure_built(&mut workspace, "myenv", Some(2), &reporter)?;
+        let again = build::ensure_built(&mut workspace, "trainenv", Some(2), &reporter)?;
         if again.prefix.path != built.prefix.path || !again.prefix.reused {
             return Err(anyhow!(
                 "the second build did not reuse {}",
@@ -162,26 +181,115 @@ pub(crate) fn run(keep: bool) -> Result<()> {
         Ok(("cache hit, same prefix".to_string(), ()))
     })?;
 
-    steps.run("Run Python in it", || {
-        let output = std::process::Command::new(&built.prefix.python)
-            .args(["-c", "import six, sys; print(f'six {six.__version__} on Python {sys.version.split()[0]}')"])
-            .output()
-            .context("Failed to start the environment's Python")?;
-        if !output.status.success() {
-            return Err(anyhow!("python exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr)));
-        }
-        Ok((String::from_utf8_lossy(&output.stdout).trim().to_string(), ()))
+    let run_record = steps.run(
+        "Run train.py as a tracked run of experiment `quickstart`",
+        || {
+            let files = vec![
+                std::path::PathBuf::from("requirements.txt"),
+                std::path::PathBuf::from("train.py"),
+            ];
+            let record = runs::create_run(
+                &mut workspace,
+                "quickstart",
+                ("trainenv".to_string(), 2),
+                &project,
+                &files,
+                "train.py".to_string(),
+                Vec::new(),
+            )?;
+            let outcome = runs::supervise(
+                &mut workspace,
+                &record.id,
+                Arc::new(strata_run::NoSink),
+                Duration::from_secs(10),
+            )?;
+            let finished = workspace.get_run(&record.id)?;
+            if outcome.status != COMPLETED {
+                let log = std::fs::read_to_string(
+                    std::path::Path::new(&finished.run_dir).join(strata_run::STD_LOG),
+                )
+                .unwrap_or_default();
+                return Err(anyhow!(
+                    "the run ended {}: {}\n{log}",
+                    outcome.status,
+                    outcome.error.unwrap_or_default()
+                ));
+            }
+            let accuracy = workspace
+                .run_metrics(&record.id)?
+                .into_iter()
+                .find(|m| m.name == "accuracy")
+                .map(|m| m.value.to_string())
+                .unwrap_or_default();
+            Ok((
+                format!(
+                    "{} Completed, accuracy={accuracy}, outputs/model.pkl",
+                    record.id
+                ),
+                finished,
+            ))
+        },
+    )?;
+
+    steps.run("Register the model from the run's outputs", || {
+        let (manifest, lineage) = model::from_run(&workspace, &run_record.id, "outputs/model.pkl")?;
+        let registered = model::store_model(
+            &mut workspace,
+            "quickstart-model",
+            &manifest,
+            "outputs/model.pkl",
+            lineage.as_ref(),
+            None,
+        )?;
+        Ok((
+            format!(
+                "quickstart-model:{} from run {} in trainenv:{} (lock {})",
+                registered.version,
+                run_record.id,
+                registered.env_version.unwrap_or(0),
+                registered
+                    .lock_hash
+                    .as_deref()
+                    .map(strata_build::short)
+                    .unwrap_or_default()
+            ),
+            (),
+        ))
+    })?;
+
+    steps.run("Show the environment the run used", || {
+        let record =
+            workspace.get_environment(&run_record.env_name, Some(run_record.env_version))?;
+        let pip: Vec<String> = record
+            .environment
+            .conda()
+            .into_iter()
+            .flat_map(|c| c.pip_entries())
+            .map(str::to_string)
+            .collect();
+        Ok((
+            format!(
+                "{}:{} with pip packages {}",
+                record.name,
+                record.version,
+                pip.join(", ")
+            ),
+            (),
+        ))
     })?;
 
     if keep {
         let kept = temp.keep();
         printer::out(format!(
-            "Done. Everything is kept in {}; try `strata --workspace {}/.strata env list` (built environments stay in the cache: `strata cache list`)",
+            "Done. Everything is kept in {}: try `strata --workspace {}/.strata runs list` and `strata --workspace {}/.strata model show quickstart-model`",
+            kept.display(),
             kept.display(),
             kept.display()
         ));
     } else {
-        printer::out("Done. The temporary workspace was removed (pass `--keep` to keep it).");
+        printer::out(
+            "Done. The temporary workspace was removed (pass `--keep` to keep it); built environments stay in the cache (`strata cache list`).",
+        );
     }
     Ok(())
 }
@@ -216,9 +324,4 @@ fn indent(text: &str) -> String {
         .map(|line| format!("      {line}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn sorted(mut items: Vec<String>) -> Vec<String> {
-    items.sort();
-    items
 }

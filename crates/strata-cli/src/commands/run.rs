@@ -47,39 +47,16 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         }
         .into());
     }
-    let (snapshot, _) = workspace.store_tree(&source, &plan.files)?;
-    let id = run_id(&args.experiment);
-    let run = RunRecord {
-        id: id.clone(),
-        experiment: args.experiment.clone(),
-        status: strata_store::QUEUED.to_string(),
-        env_name,
-        env_version,
-        lock_hash: None,
+    let run = create_run(
+        &mut workspace,
+        &args.experiment,
+        (env_name, env_version),
+        &source,
+        &plan.files,
         script,
-        arguments: args.arguments.clone(),
-        source_dir: source.display().to_string(),
-        snapshot: Some(snapshot),
-        run_dir: workspace
-            .root()
-            .join("runs")
-            .join(&id)
-            .display()
-            .to_string(),
-        outputs: None,
-        logs: None,
-        exit_code: None,
-        error: None,
-        supervisor_pid: None,
-        supervisor_start: None,
-        process_group: None,
-        cancel_requested: false,
-        queued_at: now(),
-        preparing_at: None,
-        started_at: None,
-        finished_at: None,
-    };
-    workspace.create_run(&run)?;
+        args.arguments.clone(),
+    )?;
+    let id = run.id.clone();
     if args.detach {
         let exe = std::env::current_exe()?;
         let mut command = std::process::Command::new(exe);
@@ -133,6 +110,52 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
     }
 }
 
+/// Stores the snapshot and records a queued run.
+pub(crate) fn create_run(
+    workspace: &mut Workspace,
+    experiment: &str,
+    (env_name, env_version): (String, u64),
+    source: &Path,
+    files: &[std::path::PathBuf],
+    script: String,
+    arguments: Vec<String>,
+) -> Result<RunRecord> {
+    let (snapshot, _) = workspace.store_tree(source, files)?;
+    let id = run_id(experiment);
+    let run = RunRecord {
+        id: id.clone(),
+        experiment: experiment.to_string(),
+        status: strata_store::QUEUED.to_string(),
+        env_name,
+        env_version,
+        lock_hash: None,
+        script,
+        arguments,
+        source_dir: source.display().to_string(),
+        snapshot: Some(snapshot),
+        run_dir: workspace
+            .root()
+            .join("runs")
+            .join(&id)
+            .display()
+            .to_string(),
+        outputs: None,
+        logs: None,
+        exit_code: None,
+        error: None,
+        supervisor_pid: None,
+        supervisor_start: None,
+        process_group: None,
+        cancel_requested: false,
+        queued_at: now(),
+        preparing_at: None,
+        started_at: None,
+        finished_at: None,
+    };
+    workspace.create_run(&run)?;
+    Ok(run)
+}
+
 /// `strata runs supervise ID`: the detached supervisor.
 pub(crate) fn supervise_detached(context: &Context, id: &str, grace: u64) -> Result<()> {
     let mut workspace = context.open_workspace()?;
@@ -146,7 +169,7 @@ pub(crate) fn supervise_detached(context: &Context, id: &str, grace: u64) -> Res
 }
 
 /// Prepares (build, run directory) and executes a queued run.
-fn supervise(
+pub(crate) fn supervise(
     workspace: &mut Workspace,
     id: &str,
     sink: Arc<dyn OutputSink>,
