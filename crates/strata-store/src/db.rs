@@ -126,6 +126,28 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, version)
     ) WITHOUT ROWID;
     ",
+    // 5: deployed services.
+    "
+    CREATE TABLE services (
+        name         TEXT PRIMARY KEY,
+        state        TEXT    NOT NULL,
+        host         TEXT    NOT NULL,
+        port         INTEGER NOT NULL,
+        env_name     TEXT    NOT NULL,
+        env_version  INTEGER NOT NULL,
+        lock_hash    TEXT,
+        models       TEXT    NOT NULL,
+        entry_script TEXT    NOT NULL,
+        source_dir   TEXT,
+        service_dir  TEXT    NOT NULL,
+        config       TEXT    NOT NULL,
+        pid          INTEGER,
+        pid_start    TEXT,
+        error        TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

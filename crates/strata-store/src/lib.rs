@@ -8,6 +8,9 @@ pub use error::StoreError;
 pub use locks::{BuildRecord, LockRecord};
 pub use models::{ModelRecord, validate_model_name};
 pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, RunRecord};
+pub use services::{
+    DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel, ServiceRecord,
+};
 pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time};
@@ -20,6 +23,7 @@ mod error;
 mod locks;
 mod models;
 mod runs;
+mod services;
 mod trees;
 mod wheels;
 mod workspace;
