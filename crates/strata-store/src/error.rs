@@ -43,6 +43,8 @@ pub enum StoreError {
     Credentials { found: Vec<String> },
     #[error("Invalid wheel `{}`: {reason}", path.display())]
     InvalidWheel { path: PathBuf, reason: String },
+    #[error("Invalid model name `{name}`: {reason}")]
+    InvalidModelName { name: String, reason: String },
     #[error("Unknown reference `{reference}`: {reason}")]
     InvalidReference { reference: String, reason: String },
     #[error("Blob `{digest}` is corrupt: its content hashes to `{actual}`")]
@@ -85,6 +87,7 @@ impl StoreError {
             | Self::InvalidWheel { .. }
             | Self::Credentials { .. }
             | Self::InvalidReference { .. }
+            | Self::InvalidModelName { .. }
             | Self::Spec(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),

@@ -193,7 +193,12 @@ impl Workspace {
     pub fn referenced_lock_hashes(&self) -> Result<HashSet<String>, StoreError> {
         let mut hashes: HashSet<String> = self.lock_users()?.into_keys().collect();
         hashes.extend(self.run_lock_hashes()?);
-        hashes.extend(self.list_services()?.into_iter().filter(|s| s.state != crate::DELETED).filter_map(|s| s.lock_hash));
+        hashes.extend(
+            self.list_services()?
+                .into_iter()
+                .filter(|s| s.state != crate::DELETED)
+                .filter_map(|s| s.lock_hash),
+        );
         Ok(hashes)
     }
 }

@@ -53,8 +53,8 @@ pub fn validate_model_name(name: &str) -> Result<(), StoreError> {
     if valid {
         Ok(())
     } else {
-        Err(StoreError::InvalidReference {
-            reference: name.to_string(),
+        Err(StoreError::InvalidModelName {
+            name: name.to_string(),
             reason: "model names start with a letter or digit and use only letters, digits, `-`, `.` and `_` (at most 255)".to_string(),
         })
     }

@@ -59,7 +59,11 @@ pub struct ServiceRecord {
 
 impl ServiceRecord {
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         format!("http://{host}:{}/score", self.port)
     }
 }
@@ -133,7 +137,13 @@ impl Workspace {
     }
 
     /// Sets a service's state, its server process and its error.
-    pub fn set_service_state(&self, name: &str, state: &str, pid: Option<(u32, String)>, error: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_service_state(
+        &self,
+        name: &str,
+        state: &str,
+        pid: Option<(u32, String)>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         let (pid, start) = pid.map_or((None, None), |(p, s)| (Some(p), Some(s)));
         self.connection
             .execute(
@@ -146,7 +156,11 @@ impl Workspace {
 
     pub fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError> {
         self.connection
-            .query_row(&format!("SELECT {COLUMNS} FROM services WHERE name = ?1"), params![name], row_to_service)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM services WHERE name = ?1"),
+                params![name],
+                row_to_service,
+            )
             .optional()
             .map_err(StoreError::db("reading a service"))?
             .ok_or_else(|| StoreError::NotFound {
@@ -159,7 +173,10 @@ impl Workspace {
             .connection
             .prepare(&format!("SELECT {COLUMNS} FROM services ORDER BY name"))
             .map_err(StoreError::db("listing services"))?;
-        let rows = statement.query_map([], row_to_service).map_err(StoreError::db("listing services"))?;
-        rows.collect::<Result<_, _>>().map_err(StoreError::db("listing services"))
+        let rows = statement
+            .query_map([], row_to_service)
+            .map_err(StoreError::db("listing services"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::db("listing services"))
     }
 }

@@ -441,6 +441,17 @@ pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version)?;
     let Some(build) = workspace.last_build(&record.name, record.version)? else {
+        if let Some(lock) = workspace.get_lock(&record.name, record.version)?
+            && let Some(prefix) = lookup(&lock.lock_hash, &Cache::from_env())
+        {
+            return Err(UsageError::new(format!(
+                "No build of {}:{} is recorded here: its lock's prefix {} was already in the cache (built for another version or workspace with the same lock) and was reused",
+                record.name,
+                record.version,
+                prefix.path.display()
+            ))
+            .into());
+        }
         return Err(UsageError::new(format!(
             "{}:{} has not been built",
             record.name, record.version

@@ -36,11 +36,11 @@ pub(crate) fn register(
     if json {
         printer::json(&record);
     } else {
+        let count = manifest.files.len();
+        let files = if count == 1 { "file" } else { "files" };
         printer::out(format!(
-            "Registered model {}:{} ({} files)",
-            record.name,
-            record.version,
-            manifest.files.len()
+            "Registered model {}:{} ({count} {files})",
+            record.name, record.version
         ));
     }
     Ok(())

@@ -227,6 +227,11 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64
         return Ok((record.name, record.version));
     }
     if let Some(dir) = &args.env_dir {
+        if !args.pip_packages.is_empty() || !args.conda_packages.is_empty() {
+            return Err(UsageError::new("`--pip-package` and `--conda-package` make a new environment; they cannot change `--env-dir`")
+                .hint("Add the packages to the directory's conda_dependencies.yml, or leave out `--env-dir`")
+                .into());
+        }
         let parsed = read_v1_dir(dir)?;
         for warning in &parsed.warnings {
             printer::warn(warning);

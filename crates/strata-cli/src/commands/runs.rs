@@ -124,9 +124,14 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         rows.push(("Started", format_time(started)));
     }
     if let Some(finished) = run.finished_at {
+        let took = duration(&run);
         rows.push((
             "Finished",
-            format!("{} ({})", format_time(finished), duration(&run)),
+            if took.is_empty() {
+                format_time(finished)
+            } else {
+                format!("{} ({took})", format_time(finished))
+            },
         ));
     }
     if let Some(error) = &run.error {
@@ -192,6 +197,17 @@ pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
                 printer::raw_stdout(&workspace.blobs().read_verified(&entry.digest)?);
                 return Ok(());
             }
+        }
+        if run.is_finished() {
+            return Err(UsageError::new(format!(
+                "Run `{id}` ended ({}) without output{}",
+                run.status,
+                run.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ))
+            .into());
         }
         if !follow {
             return Err(
