@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Reusable ML environments: define once, register with automatic versions, build once,
 /// reuse everywhere.
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about, long_about = None, after_help = "Example:\n  strata init && strata env register --name trainenv --requirements requirements.txt")]
+#[command(name = "strata", version, about = "Reusable ML environments: define once, version automatically, build once, train and serve in the same environment", long_about = None, after_help = "Example:\n  strata init && strata env register --name trainenv --requirements requirements.txt")]
 pub(crate) struct Cli {
     /// The workspace directory (default: the nearest `.strata/` upward from here).
     #[arg(long, global = true, env = "STRATA_WORKSPACE", value_name = "DIR")]
@@ -42,6 +42,14 @@ pub(crate) enum Command {
     /// Inspect and clean the cache of built environments.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  strata completions bash > ~/.local/share/bash-completion/completions/strata\n  strata completions zsh > \"${fpath[1]}/_strata\"\n  strata completions fish > ~/.config/fish/completions/strata.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Walk through the main workflow in a temporary workspace, printing each step.
     #[command(after_help = "Example:\n  strata quickstart --keep")]
     Quickstart {

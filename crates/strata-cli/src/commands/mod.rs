@@ -43,6 +43,13 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "strata", &mut out);
+            crate::printer::raw_stdout(&out);
+            Ok(())
+        }
         Command::Run(args) => run::run(&context, &args),
         Command::Runs(command) => match command {
             RunsCommand::List { experiment, json } => {

@@ -5,4 +5,5 @@ mod common;
 mod concurrency;
 mod docs;
 mod env;
+mod help;
 mod runs;
