@@ -39,6 +39,19 @@ pub(crate) enum Command {
     /// Register, list and download models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Deploy models as a web service: a Rust HTTP server with Python workers running score.py.
+    #[command(
+        after_help = "Example:\n  strata deploy mysvc --model mymodel:1 --entry-script score.py --env trainenv:3 --port 8890"
+    )]
+    Deploy(DeployArgs),
+    /// Serve models in the foreground (Ctrl-C stops); `deploy` runs the same server detached.
+    #[command(
+        after_help = "Example:\n  strata serve --model mymodel:1 --entry-script score.py --env trainenv:3 --port 8890"
+    )]
+    Serve(ServeArgs),
+    /// List, inspect, follow, reload and delete deployed services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Inspect and clean the cache of built environments.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -412,6 +425,96 @@ pub(crate) enum ModelCommand {
         #[arg(short, long)]
         directory: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// The service name.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) options: ServingOptions,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Serve a deployed service (used by `deploy`).
+    #[arg(long, hide = true)]
+    pub(crate) service: Option<String>,
+    #[command(flatten)]
+    pub(crate) options: ServingOptions,
+}
+
+/// What a service serves and how.
+#[derive(Debug, Args)]
+pub(crate) struct ServingOptions {
+    /// A registered model (`NAME` or `NAME:VERSION`); repeatable.
+    #[arg(long = "model", value_name = "NAME[:VERSION]")]
+    pub(crate) models: Vec<String>,
+    /// The scoring script with `init()` and `run(raw_data)`.
+    #[arg(long, value_name = "FILE", default_value = "score.py")]
+    pub(crate) entry_script: PathBuf,
+    /// A directory copied next to the entry script and put on `sys.path`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) source_dir: Option<PathBuf>,
+    /// The environment (`NAME` or `NAME:VERSION`); default: the one the first model was trained in.
+    #[arg(long, value_name = "NAME[:VERSION]")]
+    pub(crate) env: Option<String>,
+    /// The port to listen on.
+    #[arg(long, default_value_t = 8890)]
+    pub(crate) port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: std::net::IpAddr,
+    /// Python worker processes (default: `--cpu-cores` rounded up, else 1).
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+    /// CPU cores for the service; sets the default worker count.
+    #[arg(long, value_name = "CORES")]
+    pub(crate) cpu_cores: Option<f64>,
+    /// Memory per worker; a worker above it is restarted and its request gets 503.
+    #[arg(long, value_name = "GB")]
+    pub(crate) memory_gb: Option<f64>,
+    /// Per-request timeout; a request over it gets 504 and its worker is replaced.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub(crate) timeout_ms: u64,
+    /// The largest request body accepted (413 above it).
+    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    pub(crate) max_body_mb: usize,
+    /// How long `deploy` waits for the service to be ready.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) startup_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServiceCommand {
+    /// List services: name, state, URL, models, environment.
+    #[command(after_help = "Example:\n  strata service list --json")]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a service and the lineage of its models.
+    #[command(after_help = "Example:\n  strata service show mysvc")]
+    Show {
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a service's log (requests, `print()` from score.py, worker events).
+    #[command(after_help = "Example:\n  strata service logs mysvc --follow")]
+    Logs {
+        name: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Restart the workers with fresh copies of the entry script and source directory.
+    #[command(after_help = "Example:\n  strata service reload mysvc")]
+    Reload { name: String },
+    /// Stop a service and free its port.
+    #[command(after_help = "Example:\n  strata service delete mysvc")]
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,9 @@ use clap::Parser;
 use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
-use crate::cli::{CacheCommand, Cli, Command, EnvCommand, ModelCommand, RunsCommand};
+use crate::cli::{
+    CacheCommand, Cli, Command, EnvCommand, ModelCommand, RunsCommand, ServiceCommand,
+};
 use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
@@ -19,6 +21,7 @@ mod model;
 mod quickstart;
 mod run;
 mod runs;
+mod serve;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -43,6 +46,18 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Deploy(args) => serve::deploy(&context, &args.name, &args.options),
+        Command::Serve(args) => match &args.service {
+            Some(name) => serve::serve_service(&context, name, args.options.max_body_mb),
+            None => serve::serve_foreground(&context, &args.options),
+        },
+        Command::Service(command) => match command {
+            ServiceCommand::List { json } => serve::list(&context, json),
+            ServiceCommand::Show { name, json } => serve::show(&context, &name, json),
+            ServiceCommand::Logs { name, follow } => serve::logs(&context, &name, follow),
+            ServiceCommand::Reload { name } => serve::reload(&context, &name),
+            ServiceCommand::Delete { name } => serve::delete(&context, &name),
+        },
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

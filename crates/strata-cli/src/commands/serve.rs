@@ -1,0 +1,709 @@
+//! `strata deploy`, `strata serve` and `strata service ...`: a model behind HTTP in the
+//! environment it was trained in, served by the Rust front end with Python workers.
+
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+use strata_spec::EnvironmentDiff;
+use strata_store::{
+    DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel,
+    ServiceRecord, Workspace,
+};
+
+use crate::cli::ServingOptions;
+use crate::commands::build::{Built, activation_env, ensure_built};
+use crate::commands::{Context, parse_ref};
+use crate::errors::UsageError;
+use crate::progress::TerminalReporter;
+use crate::{printer, table};
+
+/// The file a service's server writes its log to, in the service directory.
+const LOG: &str = "service.log";
+
+/// `strata deploy NAME ...`.
+pub(crate) fn deploy(context: &Context, name: &str, args: &ServingOptions) -> Result<()> {
+    check_entry_script(&args.entry_script)?;
+    strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
+    let mut workspace = context.open_workspace()?;
+    let (built, models) = prepare(&mut workspace, args)?;
+    let dir = workspace.root().join("services").join(name);
+    // A redeployment replaces the running server.
+    if let Ok(existing) = workspace.get_service(name) {
+        stop(&existing);
+    }
+    if dir.exists() {
+        fs_err::remove_dir_all(&dir)?;
+    }
+    lay_out(&workspace, &dir, args, &models)?;
+    let record = ServiceRecord {
+        name: name.to_string(),
+        state: DEPLOYING.to_string(),
+        host: args.host.to_string(),
+        port: args.port,
+        env_name: built.record.name.clone(),
+        env_version: built.record.version,
+        lock_hash: Some(built.lock.lock_hash.clone()),
+        models: models
+            .iter()
+            .map(|m| ServiceModel {
+                name: m.name.clone(),
+                version: m.version,
+            })
+            .collect(),
+        entry_script: absolute(context, &args.entry_script).display().to_string(),
+        source_dir: args
+            .source_dir
+            .as_ref()
+            .map(|d| absolute(context, d).display().to_string()),
+        service_dir: dir.display().to_string(),
+        config: config_of(args),
+        pid: None,
+        pid_start: None,
+        error: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    workspace.put_service(&record)?;
+    let log = fs_err::File::create(dir.join(LOG))?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .arg("--workspace")
+        .arg(workspace.root())
+        .args([
+            "serve",
+            "--service",
+            name,
+            "--max-body-mb",
+            &args.max_body_mb.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?.into_file())
+        .stderr(log.into_file());
+    {
+        use std::os::unix::process::CommandExt as _;
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .context("Failed to start the service's server")?;
+    drop(workspace);
+    let deadline = Instant::now() + Duration::from_secs(args.startup_timeout);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let log = fs_err::read_to_string(dir.join(LOG)).unwrap_or_default();
+            let workspace = context.open_workspace()?;
+            let error = format!("the server exited ({status}) before it was ready");
+            workspace.set_service_state(name, SERVICE_FAILED, None, Some(&error))?;
+            printer::error(tail(&log, 40));
+            return Err(
+                UsageError::new(format!("Deploying `{name}` failed: {error}"))
+                    .hint(format!(
+                        "The log above is kept: `strata service logs {name}`"
+                    ))
+                    .into(),
+            );
+        }
+        if ready(args.host, args.port) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let workspace = context.open_workspace()?;
+            workspace.set_service_state(name, SERVICE_FAILED, None, Some("not ready in time"))?;
+            return Err(UsageError::new(format!(
+                "`{name}` was not ready within {} s",
+                args.startup_timeout
+            ))
+            .hint(format!("See `strata service logs {name}`"))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = record.url();
+    printer::note(format!(
+        "Service {name} is running in {}:{}",
+        built.record.name, built.record.version
+    ));
+    printer::out(url);
+    Ok(())
+}
+
+/// Azure ML's rule: an existing `.py` file whose name is an importable module name.
+fn check_entry_script(path: &Path) -> Result<()> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let valid_name = path.extension().is_some_and(|e| e == "py")
+        && stem
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_name {
+        return Err(UsageError::new(format!(
+            "The entry script `{}` must be a `.py` file whose name is a Python identifier",
+            path.display()
+        ))
+        .hint("Rename it, e.g. `score.py` (Azure ML refuses names such as `my-score.py` too)")
+        .into());
+    }
+    Ok(())
+}
+
+/// Builds the environment and checks the models; warns when a model was trained elsewhere.
+fn prepare(
+    workspace: &mut Workspace,
+    args: &ServingOptions,
+) -> Result<(Built, Vec<strata_store::ModelRecord>)> {
+    let mut models = Vec::new();
+    for model in &args.models {
+        let (name, version) =
+            match model.rsplit_once(':') {
+                Some((name, version)) => (
+                    name.to_string(),
+                    Some(version.parse::<u64>().map_err(|_| {
+                        UsageError::new(format!("Invalid model reference `{model}`"))
+                    })?),
+                ),
+                None => (model.clone(), None),
+            };
+        models.push(workspace.get_model(&name, version)?);
+    }
+    // The environment the first model was trained in, unless another is named.
+    let record = match (&args.env, models.first()) {
+        (Some(env), _) => {
+            let reference = parse_ref(env)?;
+            workspace.get_environment(&reference.name, reference.version)?
+        }
+        (None, Some(model)) if model.env_name.is_some() => workspace.get_environment(
+            model.env_name.as_deref().unwrap_or_default(),
+            model.env_version,
+        )?,
+        _ => {
+            return Err(UsageError::new("Which environment should serve the model?")
+                .hint("Pass `--env NAME[:VERSION]` (models registered from a run default to the run's environment)")
+                .into());
+        }
+    };
+    for model in &models {
+        if let (Some(env_name), Some(env_version)) = (&model.env_name, model.env_version)
+            && (env_name != &record.name || env_version != record.version)
+        {
+            let trained = workspace.get_environment(env_name, Some(env_version))?;
+            let diff = EnvironmentDiff::between(&trained.environment, &record.environment);
+            let changes: Vec<String> = diff
+                .conda
+                .iter()
+                .chain(&diff.pip)
+                .map(|c| {
+                    format!(
+                        "{}: {} -> {}",
+                        c.key,
+                        c.old.as_deref().unwrap_or("(none)"),
+                        c.new.as_deref().unwrap_or("(none)")
+                    )
+                })
+                .collect();
+            printer::warn(format!(
+                "Model `{}:{}` was trained in {env_name}:{env_version}, not {}:{}{}",
+                model.name,
+                model.version,
+                record.name,
+                record.version,
+                if changes.is_empty() {
+                    " (same packages)".to_string()
+                } else {
+                    format!("; package differences: {}", changes.join(", "))
+                }
+            ));
+        }
+    }
+    let reporter = TerminalReporter::new();
+    let built = ensure_built(workspace, &record.name, Some(record.version), &reporter)?;
+    Ok((built, models))
+}
+
+/// The service directory: `app/` (entry script and source directory) and
+/// `azureml-models/<name>/<version>/...`, as Azure ML lays them out.
+fn lay_out(
+    workspace: &Workspace,
+    dir: &Path,
+    args: &ServingOptions,
+    models: &[strata_store::ModelRecord],
+) -> Result<()> {
+    copy_app(dir, &args.entry_script, args.source_dir.as_deref())?;
+    for model in models {
+        let manifest = workspace.read_manifest(&model.manifest)?;
+        let target = dir
+            .join("azureml-models")
+            .join(&model.name)
+            .join(model.version.to_string());
+        fs_err::create_dir_all(&target)?;
+        workspace.restore_tree(&manifest, "", &target)?;
+    }
+    Ok(())
+}
+
+/// Fresh copies of the entry script and source directory into `dir/app` (also `reload`).
+fn copy_app(dir: &Path, entry_script: &Path, source_dir: Option<&Path>) -> Result<()> {
+    let app = dir.join("app");
+    let staging = dir.join(format!(".app-{}", std::process::id()));
+    if staging.exists() {
+        fs_err::remove_dir_all(&staging)?;
+    }
+    fs_err::create_dir_all(&staging)?;
+    if let Some(source) = source_dir {
+        copy_dir(
+            source,
+            &staging.join(source.file_name().unwrap_or_default()),
+        )?;
+    }
+    let script_name = entry_script.file_name().unwrap_or_default();
+    fs_err::copy(entry_script, staging.join(script_name)).with_context(|| {
+        format!(
+            "Failed to copy the entry script `{}`",
+            entry_script.display()
+        )
+    })?;
+    if app.exists() {
+        fs_err::remove_dir_all(&app)?;
+    }
+    fs_err::rename(&staging, &app)?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs_err::create_dir_all(to)?;
+    for entry in fs_err::read_dir(from)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()))?;
+        } else if entry.file_type()?.is_file() {
+            fs_err::copy(&path, to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+fn config_of(args: &ServingOptions) -> ServiceConfig {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let from_cores = args.cpu_cores.map(|c| c.ceil().max(1.0) as usize);
+    ServiceConfig {
+        workers: args.workers.or(from_cores).unwrap_or(1),
+        cpu_cores: args.cpu_cores,
+        memory_gb: args.memory_gb,
+        timeout_ms: args.timeout_ms,
+    }
+}
+
+fn absolute(context: &Context, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        context.cwd.join(path)
+    }
+}
+
+/// `GET /health/ready` answers 200.
+fn ready(host: IpAddr, port: u16) -> bool {
+    let address = SocketAddr::new(
+        if host.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            host
+        },
+        port,
+    );
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream
+        .write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = [0u8; 12];
+    stream.read_exact(&mut response).is_ok() && response.starts_with(b"HTTP/1.1 200")
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Stops a service's server: SIGTERM (graceful: in-flight requests finish), SIGKILL after 30 s.
+fn stop(service: &ServiceRecord) {
+    let Some(pid) = service.pid.and_then(|p| u32::try_from(p).ok()) else {
+        return;
+    };
+    if !strata_run::is_alive(pid, service.pid_start.as_deref()) {
+        return;
+    }
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
+    let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while strata_run::is_alive(pid, service.pid_start.as_deref()) {
+        if Instant::now() >= deadline {
+            let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The server configuration of a service directory.
+fn serve_config(
+    built: &Built,
+    dir: &Path,
+    workspace: &Workspace,
+    entry_script: &Path,
+    source_dir: Option<&Path>,
+    models: &[ServiceModel],
+    config: &ServiceConfig,
+    max_body_mb: usize,
+) -> Result<strata_serve::ServeConfig> {
+    let app = dir.join("app");
+    // One model: its version directory, as Azure ML sets it; several: the models root.
+    let model_dir = match models {
+        [] => None,
+        [model] => Some(
+            dir.join("azureml-models")
+                .join(&model.name)
+                .join(model.version.to_string()),
+        ),
+        _ => Some(dir.join("azureml-models")),
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let memory_limit_bytes = config
+        .memory_gb
+        .map(|gb| (gb * 1024.0 * 1024.0 * 1024.0) as u64);
+    Ok(strata_serve::ServeConfig {
+        python: built.prefix.python.clone(),
+        environment: activation_env(built),
+        app_root: app,
+        entry_script: PathBuf::from(entry_script.file_name().unwrap_or_default()),
+        source_directory: source_dir.and_then(|s| s.file_name()).map(PathBuf::from),
+        model_dir,
+        python_path: vec![strata_run::python_module_dir(workspace)?],
+        workers: config.workers.max(1),
+        queue_capacity: 1024,
+        request_timeout: Duration::from_millis(config.timeout_ms),
+        max_body_bytes: max_body_mb * 1024 * 1024,
+        memory_limit_bytes,
+    })
+}
+
+/// `strata serve --service NAME`: the detached server of a deployment.
+pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -> Result<()> {
+    let mut workspace = context.open_workspace()?;
+    let service = workspace.get_service(name)?;
+    let reporter = strata_build::SilentReporter;
+    let built = ensure_built(
+        &mut workspace,
+        &service.env_name,
+        Some(service.env_version),
+        &reporter,
+    )?;
+    let dir = PathBuf::from(&service.service_dir);
+    let config = serve_config(
+        &built,
+        &dir,
+        &workspace,
+        Path::new(&service.entry_script),
+        service.source_dir.as_deref().map(Path::new),
+        &service.models,
+        &service.config,
+        max_body_mb,
+    )?;
+    let pid = std::process::id();
+    workspace.set_service_state(
+        name,
+        DEPLOYING,
+        Some((pid, strata_run::start_time(pid).unwrap_or_default())),
+        None,
+    )?;
+    let address = SocketAddr::new(service.host.parse()?, service.port);
+    let log = stdout_sink();
+    // The deploying command watches readiness; the record says running once the port answers.
+    let root = workspace.root().to_path_buf();
+    let name_owned = name.to_string();
+    let watcher_root = root.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if ready(address.ip(), address.port()) {
+                if let Ok(workspace) = Workspace::open(&watcher_root) {
+                    let _ = workspace.set_service_state(
+                        &name_owned,
+                        SERVICE_RUNNING,
+                        Some((pid, strata_run::start_time(pid).unwrap_or_default())),
+                        None,
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    drop(workspace);
+    let result = strata_serve::run(config, address, log);
+    let workspace = Workspace::open(&root)?;
+    let current = workspace.get_service(name)?;
+    if current.state == DELETED {
+        return Ok(());
+    }
+    match result {
+        Ok(()) => {
+            workspace.set_service_state(name, DELETED, None, None)?;
+            Ok(())
+        }
+        Err(error) => {
+            workspace.set_service_state(name, SERVICE_FAILED, None, Some(&error.to_string()))?;
+            Err(error.into())
+        }
+    }
+}
+
+/// The server's log lines (each ends in a newline) go to stdout: the terminal for `serve`,
+/// the service log file for a deployment.
+fn stdout_sink() -> strata_serve::LogSink {
+    Arc::new(|lines: &str| printer::raw_stdout(lines.as_bytes()))
+}
+
+/// `strata serve --model M --entry-script score.py --env E`: in the foreground; Ctrl-C stops.
+pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Result<()> {
+    check_entry_script(&args.entry_script)?;
+    let mut workspace = context.open_workspace()?;
+    let (built, models) = prepare(&mut workspace, args)?;
+    let temp = tempfile::Builder::new().prefix("strata-serve-").tempdir()?;
+    lay_out(&workspace, temp.path(), args, &models)?;
+    let service_models: Vec<ServiceModel> = models
+        .iter()
+        .map(|m| ServiceModel {
+            name: m.name.clone(),
+            version: m.version,
+        })
+        .collect();
+    let config = serve_config(
+        &built,
+        temp.path(),
+        &workspace,
+        &absolute(context, &args.entry_script),
+        args.source_dir.as_deref(),
+        &service_models,
+        &config_of(args),
+        args.max_body_mb,
+    )?;
+    drop(workspace);
+    let address = SocketAddr::new(args.host, args.port);
+    printer::note(format!(
+        "Serving on http://{address}/score in {}:{}; Ctrl-C stops",
+        built.record.name, built.record.version
+    ));
+    strata_serve::run(config, address, stdout_sink())?;
+    Ok(())
+}
+
+/// `strata service list`.
+pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let services = refreshed(&workspace)?;
+    if json {
+        let items: Vec<_> = services
+            .iter()
+            .map(|s| json!({"service": s, "url": s.url()}))
+            .collect();
+        printer::json(&items);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.state.clone(),
+                s.url(),
+                s.models
+                    .iter()
+                    .map(|m| format!("{}:{}", m.name, m.version))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("{}:{}", s.env_name, s.env_version),
+            ]
+        })
+        .collect();
+    printer::out(table::render(
+        &["NAME", "STATE", "URL", "MODELS", "ENVIRONMENT"],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// Services whose server died are reported failed.
+fn refreshed(workspace: &Workspace) -> Result<Vec<ServiceRecord>> {
+    let mut services = workspace.list_services()?;
+    for service in &mut services {
+        if (service.state == SERVICE_RUNNING || service.state == DEPLOYING)
+            && let Some(pid) = service.pid.and_then(|p| u32::try_from(p).ok())
+            && !strata_run::is_alive(pid, service.pid_start.as_deref())
+        {
+            let error = "the server process is gone";
+            workspace.set_service_state(&service.name, SERVICE_FAILED, None, Some(error))?;
+            service.state = SERVICE_FAILED.to_string();
+            service.error = Some(error.to_string());
+        }
+    }
+    Ok(services)
+}
+
+/// `strata service show NAME`.
+pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let service = refreshed(&workspace)?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| strata_store::StoreError::NotFound {
+            what: format!("Service `{name}`"),
+        })?;
+    let lineage: Vec<serde_json::Value> = service
+        .models
+        .iter()
+        .filter_map(|m| workspace.get_model(&m.name, Some(m.version)).ok())
+        .map(|m| json!({"model": format!("{}:{}", m.name, m.version), "run": m.run_id, "experiment": m.experiment, "trainedIn": m.env_name.as_ref().map(|e| format!("{e}:{}", m.env_version.unwrap_or(0)))}))
+        .collect();
+    if json {
+        printer::json(&json!({"service": service, "url": service.url(), "lineage": lineage}));
+        return Ok(());
+    }
+    let mut rows = vec![
+        ("Service", service.name.clone()),
+        ("State", service.state.clone()),
+        ("URL", service.url()),
+        (
+            "Environment",
+            format!(
+                "{}:{}{}",
+                service.env_name,
+                service.env_version,
+                service
+                    .lock_hash
+                    .as_deref()
+                    .map(|h| format!(" (lock {})", strata_build::short(h)))
+                    .unwrap_or_default()
+            ),
+        ),
+        ("Workers", service.config.workers.to_string()),
+        ("Entry script", service.entry_script.clone()),
+    ];
+    for item in &lineage {
+        rows.push((
+            "Model",
+            format!(
+                "{} from run {} (experiment {}), trained in {}",
+                item["model"].as_str().unwrap_or_default(),
+                item["run"].as_str().unwrap_or("-"),
+                item["experiment"].as_str().unwrap_or("-"),
+                item["trainedIn"].as_str().unwrap_or("-")
+            ),
+        ));
+    }
+    if let Some(error) = &service.error {
+        rows.push(("Error", error.clone()));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    printer::out(
+        rows.iter()
+            .map(|(k, v)| format!("{:width$}{v}", format!("{k}:")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    Ok(())
+}
+
+/// `strata service logs NAME [--follow]`.
+pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let service = workspace.get_service(name)?;
+    let path = PathBuf::from(&service.service_dir).join(LOG);
+    let mut offset = 0;
+    loop {
+        if let Ok(mut file) = fs_err::File::open(&path)
+            && file.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            printer::raw_stdout(&bytes);
+            offset += bytes.len() as u64;
+        }
+        if !follow {
+            return Ok(());
+        }
+        let current = workspace.get_service(name)?;
+        if current.state == DELETED || current.state == SERVICE_FAILED {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `strata service reload NAME`: fresh copies of the script and source; workers restart
+/// without a rebuild.
+pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let service = workspace.get_service(name)?;
+    let Some(pid) = service
+        .pid
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| strata_run::is_alive(*p, service.pid_start.as_deref()))
+    else {
+        return Err(UsageError::new(format!(
+            "Service `{name}` is not running ({})",
+            service.state
+        ))
+        .hint("Deploy it again with `strata deploy`")
+        .into());
+    };
+    copy_app(
+        Path::new(&service.service_dir),
+        Path::new(&service.entry_script),
+        service.source_dir.as_deref().map(Path::new),
+    )?;
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
+    nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP)?;
+    // Ready again once the new workers finished init().
+    std::thread::sleep(Duration::from_millis(100));
+    let host: IpAddr = service.host.parse()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready(host, service.port) {
+        if Instant::now() >= deadline {
+            return Err(UsageError::new(format!(
+                "Service `{name}` did not become ready after the reload"
+            ))
+            .hint(format!("See `strata service logs {name}`"))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    printer::out(format!("Reloaded {name}"));
+    Ok(())
+}
+
+/// `strata service delete NAME`.
+pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
+    let workspace = context.open_workspace()?;
+    let service = workspace.get_service(name)?;
+    workspace.set_service_state(name, DELETED, None, None)?;
+    stop(&service);
+    let _ = fs_err::remove_dir_all(&service.service_dir);
+    printer::out(format!("Deleted {name}; port {} is free", service.port));
+    Ok(())
+}
