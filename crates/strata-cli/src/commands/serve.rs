@@ -365,8 +365,7 @@ fn serve_config(
     built: &Built,
     dir: &Path,
     workspace: &Workspace,
-    entry_script: &Path,
-    source_dir: Option<&Path>,
+    (entry_script, source_dir): (&Path, Option<&Path>),
     models: &[ServiceModel],
     config: &ServiceConfig,
     max_body_mb: usize,
@@ -418,8 +417,10 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
         &built,
         &dir,
         &workspace,
-        Path::new(&service.entry_script),
-        service.source_dir.as_deref().map(Path::new),
+        (
+            Path::new(&service.entry_script),
+            service.source_dir.as_deref().map(Path::new),
+        ),
         &service.models,
         &service.config,
         max_body_mb,
@@ -493,12 +494,12 @@ pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Resu
             version: m.version,
         })
         .collect();
+    let entry_script = absolute(context, &args.entry_script);
     let config = serve_config(
         &built,
         temp.path(),
         &workspace,
-        &absolute(context, &args.entry_script),
-        args.source_dir.as_deref(),
+        (&entry_script, args.source_dir.as_deref()),
         &service_models,
         &config_of(args),
         args.max_body_mb,
