@@ -21,7 +21,7 @@ mod model;
 mod quickstart;
 mod run;
 mod runs;
-mod serve;
+pub(crate) mod serve;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -178,6 +178,14 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// A context for a given workspace (the quickstart's own).
+    pub(crate) fn for_workspace(cwd: PathBuf, workspace: PathBuf) -> Self {
+        Self {
+            cwd,
+            workspace: Some(workspace),
+        }
+    }
+
     fn new(workspace: Option<PathBuf>) -> Result<Self> {
         let cwd = std::env::current_dir().context("Failed to read the current directory")?;
         Ok(Self { cwd, workspace })

@@ -10,10 +10,34 @@ use strata_spec::{Environment, EnvironmentDiff, read_requirements_file, write_v1
 use strata_store::{COMPLETED, RegisterOptions, Workspace};
 
 use crate::commands::env::render_diff_for_quickstart;
-use crate::commands::{build, model, run as runs};
+use crate::commands::{build, model, run as runs, serve};
 use crate::printer;
 
 const REQUIREMENTS: &str = "numpy\nscikit-learn\n";
+
+const SCORE: &str = r#"import json
+import pickle
+
+from strata import Model
+
+
+def init():
+    global model
+    with open(Model.get_model_path("quickstart-model"), "rb") as f:
+        model = pickle.load(f)
+
+
+def run(raw_data):
+    rows = json.loads(raw_data)["data"]
+    return {"predictions": model.predict(rows).tolist()}
+"#;
+
+/// Three requests for the deployed model.
+const REQUESTS: [&str; 3] = [
+    r#"{"data": [[0.5, -1.2, 0.3, 0.8, -0.4, 1.1, 0.0, -0.7]]}"#,
+    r#"{"data": [[-2.0, 1.5, -0.3, 0.2, 1.4, -1.1, 0.6, 0.9]]}"#,
+    r#"{"data": [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0]]}"#,
+];
 
 const TRAIN: &str = r#"import os
 import pickle
@@ -52,9 +76,10 @@ pub(crate) fn run(keep: bool) -> Result<()> {
         fs_err::create_dir_all(&project)?;
         fs_err::write(project.join("requirements.txt"), REQUIREMENTS)?;
         fs_err::write(project.join("train.py"), TRAIN)?;
+        fs_err::write(project.join("score.py"), SCORE)?;
         Ok((
             format!(
-                "{} (and a project with requirements.txt and train.py)",
+                "{} (and a project with requirements.txt, train.py and score.py)",
                 workspace.root().display()
             ),
             workspace,
@@ -257,32 +282,89 @@ pub(crate) fn run(keep: bool) -> Result<()> {
         ))
     })?;
 
-    steps.run("Show the environment the run used", || {
-        let record =
-            workspace.get_environment(&run_record.env_name, Some(run_record.env_version))?;
-        let pip: Vec<String> = record
-            .environment
-            .conda()
-            .into_iter()
-            .flat_map(|c| c.pip_entries())
-            .map(str::to_string)
-            .collect();
+    drop(workspace);
+    let context = super::Context::for_workspace(project.clone(), root.join(".strata"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let service = steps.run(
+        "Deploy the model with score.py in the same environment",
+        || {
+            let options = crate::cli::ServingOptions {
+                models: vec!["quickstart-model:1".to_string()],
+                entry_script: project.join("score.py"),
+                source_dir: None,
+                env: None,
+                port,
+                host: std::net::IpAddr::from([127, 0, 0, 1]),
+                workers: Some(1),
+                cpu_cores: None,
+                memory_gb: None,
+                timeout_ms: 60_000,
+                max_body_mb: 100,
+                startup_timeout: 300,
+            };
+            let (service, built) = serve::deploy_service(&context, "quickstart-svc", &options)?;
+            Ok((
+                format!(
+                    "{} serving quickstart-model:1 in {}:{}",
+                    service.url(),
+                    built.record.name,
+                    built.record.version
+                ),
+                service,
+            ))
+        },
+    )?;
+
+    steps.run("Score three requests", || {
+        let mut answers = Vec::new();
+        for body in REQUESTS {
+            let (status, answer) = post(port, body)?;
+            if status != 200 {
+                return Err(anyhow!("POST /score answered {status}: {answer}"));
+            }
+            answers.push(format!("      {body} -> {answer}"));
+        }
+        Ok((format!("\n{}", answers.join("\n")), ()))
+    })?;
+
+    let workspace = Workspace::open(&root.join(".strata"))?;
+    steps.run("Show the run's environment and the service's lineage", || {
+        let record = workspace.get_environment(&run_record.env_name, Some(run_record.env_version))?;
+        let pip: Vec<String> = record.environment.conda().into_iter().flat_map(|c| c.pip_entries()).map(str::to_string).collect();
+        let model = workspace.get_model("quickstart-model", Some(1))?;
         Ok((
             format!(
-                "{}:{} with pip packages {}",
+                "run {} used {}:{} (pip: {}); quickstart-svc serves quickstart-model:1 <- run {} (experiment {}) in {}:{}, lock {}",
+                run_record.id,
                 record.name,
                 record.version,
-                pip.join(", ")
+                pip.join(", "),
+                model.run_id.unwrap_or_default(),
+                model.experiment.unwrap_or_default(),
+                service.env_name,
+                service.env_version,
+                service.lock_hash.as_deref().map(strata_build::short).unwrap_or_default()
             ),
             (),
         ))
     })?;
+    drop(workspace);
+
+    if !keep {
+        steps.run("Delete the service", || {
+            serve::delete_service(&context, "quickstart-svc")?;
+            Ok((format!("port {port} is free"), ()))
+        })?;
+    }
 
     if keep {
         let kept = temp.keep();
         printer::out(format!(
-            "Done. Everything is kept in {}: try `strata --workspace {}/.strata runs list` and `strata --workspace {}/.strata model show quickstart-model`",
+            "Done. Everything is kept in {}; the service still runs at {}. Try `strata --workspace {}/.strata service list` and `strata --workspace {}/.strata service delete quickstart-svc`",
             kept.display(),
+            service.url(),
             kept.display(),
             kept.display()
         ));
@@ -324,4 +406,28 @@ fn indent(text: &str) -> String {
         .map(|line| format!("      {line}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// One POST /score on a fresh connection.
+fn post(port: u16, body: &str) -> Result<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }

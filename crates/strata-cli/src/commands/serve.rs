@@ -27,6 +27,21 @@ const LOG: &str = "service.log";
 
 /// `strata deploy NAME ...`.
 pub(crate) fn deploy(context: &Context, name: &str, args: &ServingOptions) -> Result<()> {
+    let (record, built) = deploy_service(context, name, args)?;
+    printer::note(format!(
+        "Service {name} is running in {}:{}",
+        built.record.name, built.record.version
+    ));
+    printer::out(record.url());
+    Ok(())
+}
+
+/// Deploys and waits until the service is ready; the quickstart uses this too.
+pub(crate) fn deploy_service(
+    context: &Context,
+    name: &str,
+    args: &ServingOptions,
+) -> Result<(ServiceRecord, Built)> {
     check_entry_script(&args.entry_script)?;
     strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
     let mut workspace = context.open_workspace()?;
@@ -124,13 +139,7 @@ pub(crate) fn deploy(context: &Context, name: &str, args: &ServingOptions) -> Re
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let url = record.url();
-    printer::note(format!(
-        "Service {name} is running in {}:{}",
-        built.record.name, built.record.version
-    ));
-    printer::out(url);
-    Ok(())
+    Ok((record, built))
 }
 
 /// Azure ML's rule: an existing `.py` file whose name is an importable module name.
@@ -312,7 +321,7 @@ fn absolute(context: &Context, path: &Path) -> PathBuf {
 }
 
 /// `GET /health/ready` answers 200.
-fn ready(host: IpAddr, port: u16) -> bool {
+pub(crate) fn ready(host: IpAddr, port: u16) -> bool {
     let address = SocketAddr::new(
         if host.is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
@@ -700,11 +709,17 @@ pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
 
 /// `strata service delete NAME`.
 pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
+    let service = delete_service(context, name)?;
+    printer::out(format!("Deleted {name}; port {} is free", service.port));
+    Ok(())
+}
+
+/// Stops a service (graceful), marks it deleted and removes its directory.
+pub(crate) fn delete_service(context: &Context, name: &str) -> Result<ServiceRecord> {
     let workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
     workspace.set_service_state(name, DELETED, None, None)?;
     stop(&service);
     let _ = fs_err::remove_dir_all(&service.service_dir);
-    printer::out(format!("Deleted {name}; port {} is free", service.port));
-    Ok(())
+    Ok(service)
 }

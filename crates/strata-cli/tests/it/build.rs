@@ -724,10 +724,18 @@ fn quickstart_runs_every_step() {
         "9. Build it again",
         "10. Run train.py as a tracked run",
         "11. Register the model from the run's outputs",
-        "12. Show the environment the run used",
+        "12. Deploy the model with score.py in the same environment",
+        "13. Score three requests",
+        "14. Show the run's environment and the service's lineage",
+        "15. Delete the service",
     ] {
         assert!(output.stdout.contains(step), "missing `{step}`:\n{output}");
     }
     assert!(output.stdout.contains("Completed, accuracy=0."), "{output}");
     assert!(output.stdout.contains("cache hit, same prefix"), "{output}");
+    assert_eq!(
+        output.stdout.matches(r#"-> {"predictions": ["#).count(),
+        3,
+        "{output}"
+    );
 }

@@ -7,3 +7,4 @@ mod docs;
 mod env;
 mod help;
 mod runs;
+mod serve;
