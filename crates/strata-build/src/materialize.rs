@@ -185,9 +185,9 @@ fn build_into(
     let mut file = fs_err::File::create(&marker).map_err(|e| BuildError::io(&marker, e))?;
     file.write_all(content.to_string().as_bytes())
         .map_err(|e| BuildError::io(&marker, e))?;
-    file.file()
-        .sync_all()
-        .map_err(|e| BuildError::io(&marker, e))?;
+    // No fsync: it would flush the journal with every link the installers just made (tens of
+    // milliseconds), and a killed process leaves no half-written page cache behind; the
+    // rename that follows is what makes the prefix visible.
     Ok(())
 }
 
