@@ -10,7 +10,8 @@
 # exactly the same wheels. Cases:
 #   hit    `strata env build` of a built version  vs  `uv pip sync --offline` no-op on the same venv
 #   warm   prefix removed before each run, wheels in uv's cache  vs  `uv venv --relocatable` +
-#          `uv pip sync` into a new directory with the same uv cache
+#          `uv pip sync` with the same uv cache, into one reused venv path and into a new path
+#          per run (Strata builds in a new directory each time)
 #   cold   empty STRATA_CACHE (the lock kept)  vs  empty UV_CACHE_DIR; downloads go through PyPI
 #   pip    `python -m venv` + `pip install --no-deps -r` the same lock
 #   conda  50 noarch packages from a local channel (bench/make_channel.py): strata warm build
@@ -18,17 +19,22 @@
 #   share  10 names registered with the same requirements: one lock hash, one prefix; disk use
 #          before and after, and whether prefix files are hardlinks into uv's cache
 #
+# Warm and cold cases run as interleaved rounds (one run per command, order rotating), so load
+# drift from other tenants hits all tools alike. Strata's step timings come from its build log,
+# and, when strace is installed, its fsync time from one extra traced warm build.
 # Needs python3 (3.11), hyperfine and network access to PyPI. WORKDIR is reused when rerun:
-# tools, channel and locks are made once. Knobs: HIT_RUNS (20), WARM_RUNS (5), COLD_RUNS (3),
-# PIP_RUNS (2), STRATA (a strata binary; default: build the release binary).
-set -euo pipefail
+# tools, channel and locks are made once. Knobs: HIT_RUNS (20), WARM_RUNS (10), COLD_RUNS (5),
+# PIP_RUNS (2), SETTLE (10: seconds to wait for an idle CPU before each measurement),
+# STRATA (a strata binary; default: build the release binary).
+set -Eeuo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 HIT_RUNS=${HIT_RUNS:-20}
-WARM_RUNS=${WARM_RUNS:-5}
-COLD_RUNS=${COLD_RUNS:-3}
+WARM_RUNS=${WARM_RUNS:-10}
+COLD_RUNS=${COLD_RUNS:-5}
+SETTLE=${SETTLE:-10}
 PIP_RUNS=${PIP_RUNS:-2}
 command -v hyperfine >/dev/null || apt-get install -y hyperfine >/dev/null
 
@@ -45,17 +51,60 @@ unset VIRTUAL_ENV CONDA_PREFIX PIP_FIND_LINKS STRATA_WORKSPACE UV_CACHE_DIR PYTH
 ws="$work/ws"
 R="$work/results"
 mkdir -p "$R" "$work/reqs" "$work/venvs" "$work/cold"
+rm -f "$R"/*.json "$R"/*.log "$R/load.txt"
 log() { echo "[build.sh] $*" >&3; }
 # Strata's progress goes to a log, shown if a step fails.
 exec 3>&2 2>>"$R/setup.log"
 trap 'echo "[build.sh] failed; the end of $R/setup.log:" >&3; tail -20 "$R/setup.log" >&3' ERR
+# Other tenants share this machine: before each hyperfine call wait (at most SETTLE seconds)
+# for a half second with the CPUs at least 85% idle; the load at each start is recorded.
+settle() {
+    local deadline=$((SECONDS + SETTLE)) a b
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        a=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 0.5
+        b=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+        set -- $a $b
+        if [ $(( ($3 - $1) * 100 )) -le $(( 15 * (($3 - $1) + ($4 - $2)) )) ]; then return 0; fi
+    done
+    return 0
+}
 hf() { # NAME, hyperfine arguments...
     local name=$1; shift
-    log "$name (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    settle
+    echo "$name $(cut -d' ' -f1 /proc/loadavg)" >> "$R/load.txt"
     if ! hyperfine --style basic --export-json "$R/$name.json" "$@" >"$R/$name.log" 2>&1; then
         cat "$R/$name.log" >&3
         exit 1
     fi
+}
+# Interleaved: WARMUP + RUNS rounds of one run of each command, the order rotating every
+# round, so drifting load and network speed hit all commands alike. Rounds are saved as
+# NAME.N.json (warm-ups as NAME.warmup-N.json) and merged by the report.
+hf_rounds() { # NAME WARMUP RUNS, then LABEL PREPARE COMMAND for each command
+    local name=$1 warmup=$2 runs=$3; shift 3
+    local -a items=("$@") args
+    local n=$(( ${#items[@]} / 3 )) r i j file
+    log "$name: $warmup + $runs interleaved rounds of $n commands (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    for r in $(seq 1 $((warmup + runs))); do
+        args=()
+        for i in $(seq 0 $((n - 1))); do
+            j=$(( (i + r) % n ))
+            args+=(-n "${items[3*j]}" --prepare "${items[3*j+1]}" "${items[3*j+2]}")
+        done
+        file="$name.$((r - warmup))"
+        [ "$r" -le "$warmup" ] && file="$name.warmup-$r"
+        hf "$file" --runs 1 "${args[@]}"
+    done
+}
+
+# One more warm build under strace, for the time Strata spends in fsync (its marker file and
+# the workspace's SQLite commits), which uv does not do: "count total_s marker_s" per set.
+fsyncs() {
+    command -v strace >/dev/null || return 0
+    rm -rf "${envs:?}/${key[$1]}"
+    strace -f -y --seccomp-bpf -T -e trace=fsync,fdatasync -o "$R/fsync-$1.strace" $S env build "bench-$1" >/dev/null
+    awk -F'<' '/fsync|fdatasync/ && / = 0 </ { t = $NF + 0; n++; s += t; if (/strata-prefix.json/) m += t }
+        END { print n + 0, s + 0, m + 0 }' "$R/fsync-$1.strace" > "$R/fsync-$1.txt"
 }
 
 # ---------- tools ----------
@@ -109,23 +158,31 @@ for set in small big; do
     # A venv built by plain uv from the same lock, for the no-op.
     rm -rf "$venv" && sh -c "$uv_build"
 
+    log "hit-$set (load $(cut -d' ' -f1-3 /proc/loadavg))"
     hf "hit-$set" -N --warmup 3 --runs "$HIT_RUNS" \
         -n "strata env build (built)" "$S env build bench-$set" \
         -n "uv pip sync --offline (no-op)" "$uv pip sync -q --offline --require-hashes --python $venv/bin/python $lock"
 
-    hf "warm-$set" --warmup 1 --runs "$WARM_RUNS" \
-        -n "strata env build (warm)" --prepare "rm -rf $envs/${key[$set]}" "$S env build bench-$set" \
-        -n "uv venv + uv pip sync (warm)" --prepare "rm -rf $venv" "$uv_build"
+    # Strata builds in a new directory each time (then renames it), so uv sees a new
+    # interpreter path and probes it; plain uv gets both: one reused path, and a new one per run.
+    uv_build_new="d=$work/venvs/new-$set-\$(date +%s%N); $uv venv -q --relocatable --python $py \$d && $uv pip sync -q --require-hashes --python \$d/bin/python $lock"
+    hf_rounds "warm-$set" 1 "$WARM_RUNS" \
+        "strata env build (warm)" "rm -rf $envs/${key[$set]}" "$S env build bench-$set" \
+        "uv venv + uv pip sync (warm)" "rm -rf $venv" "$uv_build" \
+        "uv venv + uv pip sync (warm, new path)" "rm -rf $work/venvs/new-$set-*" "$uv_build_new"
+    rm -rf "$work/venvs/new-$set-"*
     $S env build-log "bench-$set" > "$R/buildlog-warm-$set.txt"
+    fsyncs "$set"
 
     cold="$work/cold/strata" cold_venv="$work/cold/venv"
-    hf "cold-$set" --runs "$COLD_RUNS" \
-        -n "strata env build (cold)" --prepare "rm -rf $cold && $seed_tools" "STRATA_CACHE=$cold $S env build bench-$set" \
-        -n "uv venv + uv pip sync (cold)" --prepare "rm -rf $work/cold/uvcache $cold_venv" \
+    hf_rounds "cold-$set" 0 "$COLD_RUNS" \
+        "strata env build (cold)" "rm -rf $cold && $seed_tools" "STRATA_CACHE=$cold $S env build bench-$set" \
+        "uv venv + uv pip sync (cold)" "rm -rf $work/cold/uvcache $cold_venv" \
         "UV_CACHE_DIR=$work/cold/uvcache sh -c '$uv venv -q --relocatable --python $py $cold_venv && $uv pip sync -q --require-hashes --python $cold_venv/bin/python $lock'"
-    $S env build-log "bench-$set" > "$R/buildlog-cold-$set.txt"
+    STRATA_CACHE="$cold" $S env build-log "bench-$set" > "$R/buildlog-cold-$set.txt"
     rm -rf "$work/cold/strata" "$work/cold/uvcache" "$cold_venv"
 
+    log "pip-$set (load $(cut -d' ' -f1-3 /proc/loadavg))"
     hf "pip-$set" --runs "$PIP_RUNS" \
         -n "python -m venv + pip install --no-deps -r lock" --prepare "rm -rf $work/venvs/pip-$set" \
         "PIP_CACHE_DIR=$work/pipcache $py -m venv $work/venvs/pip-$set && PIP_CACHE_DIR=$work/pipcache $work/venvs/pip-$set/bin/pip install -q --no-deps -r $lock"
@@ -135,13 +192,15 @@ done
 prx="$work/venvs/rattler-prefix" rcache="$work/rattler-cache"
 rattler_install="$pyrattler $root/bench/pyrattler_install.py $work/channel $prx $rcache $conda_specs"
 rm -rf "$prx" && $rattler_install   # fills py-rattler's package cache
-hf conda-warm --warmup 1 --runs "$WARM_RUNS" \
-    -n "strata env build (conda, warm)" --prepare "rm -rf $envs/${key[conda]}" "$S env build bench-conda" \
-    -n "py-rattler solve + install (warm)" --prepare "rm -rf $prx" "$rattler_install" \
-    -n "uv venv (part of strata's build)" --prepare "rm -rf $work/venvs/uv-only" "$uv venv -q --relocatable --python $py $work/venvs/uv-only" \
-    -n "python -c 'import rattler' (py-rattler floor)" --prepare true "$pyrattler -c 'import rattler'"
+hf_rounds conda-warm 1 "$WARM_RUNS" \
+    "strata env build (conda, warm)" "rm -rf $envs/${key[conda]}" "$S env build bench-conda" \
+    "py-rattler solve + install (warm)" "rm -rf $prx" "$rattler_install" \
+    "uv venv (part of strata's build)" "rm -rf $work/venvs/uv-only" "$uv venv -q --relocatable --python $py $work/venvs/uv-only" \
+    "python -c 'import rattler' (py-rattler floor)" "true" "$pyrattler -c 'import rattler'"
 $S env build-log bench-conda > "$R/buildlog-warm-conda.txt"
+fsyncs conda
 "$strata" --workspace "$ws" env build bench-conda >/dev/null
+log "conda-hit (load $(cut -d' ' -f1-3 /proc/loadavg))"
 hf conda-hit -N --warmup 3 --runs "$HIT_RUNS" \
     -n "strata env build (conda, built)" "$S env build bench-conda" \
     -n "py-rattler solve + install (no-op)" "$rattler_install"

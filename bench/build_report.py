@@ -14,7 +14,21 @@ R = work / "results"
 
 
 def results(name):
-    return {r["command"]: r for r in json.load(open(R / f"{name}.json"))["results"]}
+    """{command: {"median", "min", "times", "runs"}} of one hyperfine export, or merged over the
+    interleaved rounds NAME.1.json, NAME.2.json, ... (in round order; warm-ups are skipped)."""
+    files = [R / f"{name}.json"] if (R / f"{name}.json").exists() else sorted(
+        R.glob(f"{name}.[0-9]*.json"), key=lambda p: int(p.name.split(".")[-2]))
+    merged = {}
+    for path in files:
+        for r in json.load(open(path))["results"]:
+            merged.setdefault(r["command"], []).extend(r["times"])
+    out = {}
+    for command, times in merged.items():
+        ordered = sorted(times)
+        mid = len(ordered) // 2
+        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        out[command] = {"median": median, "min": ordered[0], "times": times, "runs": len(times)}
+    return out
 
 
 def fmt(seconds):
@@ -37,8 +51,9 @@ rows = []
 
 def row(case, set_name, strata, peer_name, peer, target, met):
     ratio = strata["median"] / peer["median"]
+    runs = f"{strata['runs']}" if strata["runs"] == peer["runs"] else f"{strata['runs']} / {peer['runs']}"
     rows.append(
-        f"| {case} | {set_name} ({count(set_name)} pkgs) | {cell(strata)} | {peer_name} | {cell(peer)} "
+        f"| {case} ({runs} run{'s' if strata['runs'] > 1 else ''}) | {set_name} ({count(set_name)} pkgs) | {cell(strata)} | {peer_name} | {cell(peer)} "
         f"| {ratio:.2f}x | {target} | {met(strata, ratio)} |"
     )
 
@@ -54,8 +69,10 @@ for s in ("small", "big"):
         lambda st, ratio: yes(st["median"] <= 0.010 and ratio < 1))
 for s in ("small", "big"):
     warm = results(f"warm-{s}")
-    row("warm build", s, warm["strata env build (warm)"], "`uv venv` + `uv pip sync`, warm uv cache",
+    row("warm build", s, warm["strata env build (warm)"], "`uv venv` + `uv pip sync`, warm uv cache, same venv path every run",
         warm["uv venv + uv pip sync (warm)"], "≤ 1.2x", lambda st, ratio: yes(ratio <= 1.2))
+    row("warm build", s, warm["strata env build (warm)"], "the same, a new venv path every run (as Strata builds)",
+        warm["uv venv + uv pip sync (warm, new path)"], "≤ 1.2x", lambda st, ratio: yes(ratio <= 1.2))
 for s in ("small", "big"):
     cold = results(f"cold-{s}")
     row("cold build", s, cold["strata env build (cold)"], "`uv venv` + `uv pip sync`, empty uv cache",
@@ -76,7 +93,9 @@ row("conda cache hit", "conda", conda_hit["strata env build (conda, built)"], "p
 print("| case | set | Strata | peer | peer time | Strata/peer | target | met |")
 print("|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
+loads = [float(line.split()[1]) for line in open(R / "load.txt")]
 print()
+print(f"Medians (min) of hyperfine runs; 1-minute load average {min(loads):.1f}-{max(loads):.1f} at the start of each case.")
 print(f"Floors (conda rows): `uv venv` alone {cell(conda_warm['uv venv (part of strata' + chr(39) + 's build)'])}; "
       f"`python -c 'import rattler'` {cell(conda_warm[next(k for k in conda_warm if 'import rattler' in k)])}.")
 
@@ -108,7 +127,9 @@ def steps(path):
 
 
 print()
-print("Where Strata's build time goes (step timestamps of `strata env build-log`, last run of each case):")
+print("Where Strata's build time goes (step timestamps of `strata env build-log`, last run of each case; "
+      "a step lasts until the next log line, so the last one also covers fixing script shebangs and "
+      "writing the marker):")
 print()
 for case, name, bench, command in [
     ("warm", "small", "warm-small", "strata env build (warm)"),
@@ -121,10 +142,16 @@ for case, name, bench, command in [
     if not path.exists():
         continue
     parts, end = steps(path)
-    median = results(bench)[command]["median"]
+    last = results(bench)[command]["times"][-1]
     listed = ", ".join(f"{label} {fmt(d)}" for label, d in parts)
-    print(f"* {case} {name}: {listed}; logged build {fmt(end)}, "
-          f"the rest of the {fmt(median)} median (process, workspace, recording the build) {fmt(max(0.0, median - end))}.")
+    fsync = ""
+    if case == "warm" and (R / f"fsync-{name}.txt").exists():
+        n, total, marker = open(R / f"fsync-{name}.txt").read().split()
+        fsync = (f" One more warm build under strace: {n} fsync calls, {fmt(float(total))} summed over threads, "
+                 f"{fmt(float(marker))} of it on the marker file (the rest: the workspace database and "
+                 f"stored build log{', and rattler writing conda-meta records' if name == 'conda' else ''}).")
+    print(f"* {case} {name}: {listed}; {fmt(end)} logged of the run's {fmt(last)} "
+          f"(the rest: starting, reading the workspace, recording the build).{fsync}")
 
 # ---------- sharing ----------
 share = dict(line.split(" ", 1) for line in open(R / "share.txt").read().splitlines())

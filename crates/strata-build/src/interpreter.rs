@@ -66,7 +66,16 @@ pub fn find_system_cached(
             version: entry.version.clone(),
         });
     }
-    let interpreter = find_system(uv, request, log)?;
+    let interpreter = match quick_find(request) {
+        Some(interpreter) => {
+            log.line(&format!(
+                "python {request}: {} (found on PATH)",
+                interpreter.path.display()
+            ));
+            interpreter
+        }
+        None => find_system(uv, request, log)?,
+    };
     if let Some(modified) = modified(&interpreter.path) {
         known.insert(
             request.to_string(),
@@ -97,6 +106,61 @@ struct Remembered {
 fn modified(path: &Path) -> Option<u128> {
     let time = fs_err::metadata(path).ok()?.modified().ok()?;
     Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos())
+}
+
+/// Tries `pythonX.Y`, `python3` and `python` on PATH first: one interpreter start each, where
+/// uv's full discovery starts every interpreter it can find.
+fn quick_find(request: &str) -> Option<Interpreter> {
+    let wanted = request.trim_start_matches("==");
+    if !wanted
+        .split('.')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let minor: Vec<&str> = wanted.split('.').take(2).collect();
+    let mut names = Vec::new();
+    if minor.len() == 2 {
+        names.push(format!("python{}", minor.join(".")));
+    }
+    names.extend(["python3".to_string(), "python".to_string()]);
+    for name in names {
+        let Some(path) = which(&name) else { continue };
+        let Ok((version, executable)) = query(&path) else {
+            continue;
+        };
+        let matches = version == wanted || version.starts_with(&format!("{wanted}."));
+        if matches {
+            return Some(Interpreter {
+                path: executable,
+                version,
+            });
+        }
+    }
+    None
+}
+
+/// The version and real executable of an interpreter.
+fn query(path: &Path) -> Result<(String, PathBuf), String> {
+    let output = Command::new(path)
+        .args([
+            "-c",
+            "import sys; print('.'.join(map(str, sys.version_info[:3]))); print(sys.executable)",
+        ])
+        .output()
+        .map_err(|error| error.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    let executable = lines
+        .next()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map_or_else(|| path.to_path_buf(), PathBuf::from);
+    Ok((version, executable))
 }
 
 /// Every installed interpreter uv can see, as `VERSION (PATH)`.

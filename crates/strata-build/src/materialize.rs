@@ -94,9 +94,9 @@ pub fn materialize(
     remove_stale_builds(cache, &key)?;
 
     let target = cache.prefix_path(&lock_hash);
-    let staging = cache
-        .envs_dir()
-        .join(format!(".tmp-{key}-{}-{}", std::process::id(), nanos()));
+    // One name per lock (we hold its lock): uv remembers interpreters by path, so a rebuild of
+    // the same lock skips probing the new environment's Python again.
+    let staging = cache.envs_dir().join(format!(".tmp-{key}"));
     let result = build_into(lock, &staging, &target, context, log);
     if let Err(error) = result {
         let _ = fs_err::remove_dir_all(&staging);
@@ -268,7 +268,7 @@ fn fix_shebangs(staging: &Path, target: &Path) -> Result<(), BuildError> {
 
 /// Removes temporary directories left by builds of `key` that died (we hold its lock).
 fn remove_stale_builds(cache: &Cache, key: &str) -> Result<(), BuildError> {
-    let prefix = format!(".tmp-{key}-");
+    let prefix = format!(".tmp-{key}");
     let dir = cache.envs_dir();
     for entry in fs_err::read_dir(&dir)
         .map_err(|e| BuildError::io(&dir, e))?
@@ -280,10 +280,4 @@ fn remove_stale_builds(cache: &Cache, key: &str) -> Result<(), BuildError> {
         }
     }
     Ok(())
-}
-
-fn nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }

@@ -97,6 +97,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
                 .downcast_ref::<strata_build::BuildError>()
                 .is_some_and(strata_build::BuildError::is_user_error)
             || cause
+                .downcast_ref::<strata_serve::ServeError>()
+                .is_some_and(strata_serve::ServeError::is_user_error)
+            || cause
                 .downcast_ref::<strata_run::RunError>()
                 .is_some_and(strata_run::RunError::is_user_error)
             || cause

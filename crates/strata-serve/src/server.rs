@@ -34,8 +34,10 @@ pub const WORKER_SCRIPT: &str = include_str!("../../../python/strata/_worker.py"
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 const SOURCE: &str = "strata-serve";
-const RELOADED: &str = "reloaded: every worker runs the entry script afresh";
-const RELOAD_STOPPED: &str = "reload stopped: a new worker failed to start (see its traceback \
+/// The log line written when a reload finished: every worker runs the new entry script.
+pub const RELOADED: &str = "reloaded: every worker runs the entry script afresh";
+/// The log line written when a reload stopped because a new worker failed to start.
+pub const RELOAD_STOPPED: &str = "reload stopped: a new worker failed to start (see its traceback \
     above); the workers not yet replaced keep serving";
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (up to

@@ -54,6 +54,12 @@ pub(crate) fn deploy_service(
     if dir.exists() {
         fs_err::remove_dir_all(&dir)?;
     }
+    // Readiness is checked on the port: it must not answer for another server.
+    if let Err(error) = std::net::TcpListener::bind((args.host, args.port)) {
+        return Err(UsageError::new(format!("Port {} on {} is not available: {error}", args.port, args.host))
+            .hint("Pick another with `--port`, or delete the service that holds it (`strata service list`)")
+            .into());
+    }
     lay_out(&workspace, &dir, args, &models)?;
     let record = ServiceRecord {
         name: name.to_string(),
@@ -127,6 +133,13 @@ pub(crate) fn deploy_service(
             break;
         }
         if Instant::now() >= deadline {
+            // SIGTERM lets the server stop its workers; SIGKILL only if it does not end.
+            let server = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+            let _ = nix::sys::signal::kill(server, nix::sys::signal::Signal::SIGTERM);
+            let stop_by = Instant::now() + Duration::from_secs(10);
+            while child.try_wait()?.is_none() && Instant::now() < stop_by {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = child.kill();
             let workspace = context.open_workspace()?;
             workspace.set_service_state(name, SERVICE_FAILED, None, Some("not ready in time"))?;
@@ -687,19 +700,34 @@ pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
         Path::new(&service.entry_script),
         service.source_dir.as_deref().map(Path::new),
     )?;
+    // The server logs when the last new worker finished init(), or why the reload stopped.
+    let log_path = Path::new(&service.service_dir).join(LOG);
+    let offset = fs_err::metadata(&log_path).map_or(0, |m| m.len());
     let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
     nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP)?;
-    // Ready again once the new workers finished init().
-    std::thread::sleep(Duration::from_millis(100));
-    let host: IpAddr = service.host.parse()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready(host, service.port) {
-        if Instant::now() >= deadline {
-            return Err(UsageError::new(format!(
-                "Service `{name}` did not become ready after the reload"
-            ))
-            .hint(format!("See `strata service logs {name}`"))
-            .into());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let mut text = String::new();
+        if let Ok(mut file) = fs_err::File::open(&log_path)
+            && file.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let _ = file.read_to_string(&mut text);
+        }
+        if text.contains(strata_serve::RELOADED) {
+            break;
+        }
+        if text.contains(strata_serve::RELOAD_STOPPED) {
+            printer::error(tail(&text, 30));
+            return Err(UsageError::new(format!("Reloading `{name}` stopped: a new worker failed to start; the previous workers keep serving"))
+                .hint(format!("Fix the script and reload again; the log: `strata service logs {name}`"))
+                .into());
+        }
+        if Instant::now() >= deadline || !strata_run::is_alive(pid, service.pid_start.as_deref()) {
+            return Err(
+                UsageError::new(format!("Service `{name}` did not finish reloading"))
+                    .hint(format!("See `strata service logs {name}`"))
+                    .into(),
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
