@@ -28,3 +28,12 @@ pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     lines.join("\n")
 }
+
+/// `Key:   value` lines, values aligned, for showing one record.
+pub(crate) fn key_values(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 2;
+    rows.iter()
+        .map(|(key, value)| format!("{:width$}{value}", format!("{key}:")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

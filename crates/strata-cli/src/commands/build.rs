@@ -388,20 +388,23 @@ fn activate(command: &mut Command, built: &Built) {
     command.envs(activation_env(built));
 }
 
-/// `strata env exec NAME[:V] -- COMMAND...`: replaces this process, so the exit code is the
-/// command's.
-pub(crate) fn exec(context: &Context, environment: &str, argv: &[String]) -> Result<()> {
+/// Builds `NAME[:V]` when needed, with progress, for commands that then leave the workspace.
+fn built_for(context: &Context, environment: &str) -> Result<Built> {
     let reference = parse_ref(environment)?;
     let mut workspace = context.open_workspace()?;
     let reporter = TerminalReporter::new();
-    let built = ensure_built(
+    ensure_built(
         &mut workspace,
         &reference.name,
         reference.version,
         &reporter,
-    )?;
-    drop(reporter);
-    drop(workspace);
+    )
+}
+
+/// `strata env exec NAME[:V] -- COMMAND...`: replaces this process, so the exit code is the
+/// command's.
+pub(crate) fn exec(context: &Context, environment: &str, argv: &[String]) -> Result<()> {
+    let built = built_for(context, environment)?;
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
     activate(&mut command, &built);
@@ -411,17 +414,7 @@ pub(crate) fn exec(context: &Context, environment: &str, argv: &[String]) -> Res
 
 /// `strata env shell NAME[:V]`.
 pub(crate) fn shell(context: &Context, environment: &str) -> Result<()> {
-    let reference = parse_ref(environment)?;
-    let mut workspace = context.open_workspace()?;
-    let reporter = TerminalReporter::new();
-    let built = ensure_built(
-        &mut workspace,
-        &reference.name,
-        reference.version,
-        &reporter,
-    )?;
-    drop(reporter);
-    drop(workspace);
+    let built = built_for(context, environment)?;
     let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_string());
     printer::note(format!(
         "Entering {}:{} ({}); exit the shell to leave",

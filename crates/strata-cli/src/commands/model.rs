@@ -266,13 +266,7 @@ pub(crate) fn show(context: &Context, reference: &str, json: bool) -> Result<()>
             ),
         ));
     }
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
-    printer::out(
-        rows.iter()
-            .map(|(k, v)| format!("{:width$}{v}", format!("{k}:")))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    printer::out(table::key_values(&rows));
     Ok(())
 }
 

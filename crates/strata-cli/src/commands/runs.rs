@@ -175,12 +175,7 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         ));
     }
     rows.push(("Run directory", run.run_dir.clone()));
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
-    let text: Vec<String> = rows
-        .iter()
-        .map(|(k, v)| format!("{:width$}{v}", format!("{k}:")))
-        .collect();
-    printer::out(text.join("\n"));
+    printer::out(table::key_values(&rows));
     Ok(())
 }
 

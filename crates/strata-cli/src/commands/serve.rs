@@ -642,13 +642,7 @@ pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
     if let Some(error) = &service.error {
         rows.push(("Error", error.clone()));
     }
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
-    printer::out(
-        rows.iter()
-            .map(|(k, v)| format!("{:width$}{v}", format!("{k}:")))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    printer::out(table::key_values(&rows));
     Ok(())
 }
 

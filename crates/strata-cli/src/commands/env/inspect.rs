@@ -136,11 +136,8 @@ fn show_text(record: &EnvironmentRecord) -> String {
             .collect();
         rows.push(("Variables", variables.join(" ")));
     }
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
-    let mut text: String = rows
-        .iter()
-        .map(|(key, value)| format!("{:width$}{value}\n", format!("{key}:")))
-        .collect();
+    let mut text = table::key_values(&rows);
+    text.push('\n');
     if let Some(conda) = &environment.python.conda_dependencies {
         text.push_str("\nconda_dependencies.yml:\n");
         for line in conda.spec.to_yaml().lines() {
