@@ -6,7 +6,7 @@
 //!   CACHEDIR.TAG
 //!   envs-v1/<lockhash32>/          finished prefixes (renamed into place when complete)
 //!   envs-v1/<lockhash32>/strata-prefix.json   marker: lock hash, python, last use (mtime)
-//!   envs-v1/.tmp-<lockhash32>-<pid>/          prefixes being built
+//!   envs-v1/.tmp-<lockhash32>/                a prefix being built (under its lock)
 //!   envs-v1/.locks/<lockhash32>.lock          one builder per lock hash
 //!   tools/uv-<version>/bin/uv      the pinned uv, when it is not on PATH
 //!   uv/                            uv's cache
