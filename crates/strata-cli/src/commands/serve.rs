@@ -61,7 +61,7 @@ pub(crate) fn deploy_service(
             .into());
     }
     lay_out(&workspace, &dir, args, &models)?;
-    let record = ServiceRecord {
+    let mut record = ServiceRecord {
         name: name.to_string(),
         state: DEPLOYING.to_string(),
         host: args.host.to_string(),
@@ -130,6 +130,15 @@ pub(crate) fn deploy_service(
             );
         }
         if ready(args.host, args.port) {
+            // Recorded here too, so the service reads `running` as soon as `deploy` returns.
+            let pid = child.id();
+            let workspace = context.open_workspace()?;
+            workspace.set_service_state(
+                name,
+                SERVICE_RUNNING,
+                Some((pid, strata_run::start_time(pid).unwrap_or_default())),
+                None,
+            )?;
             break;
         }
         if Instant::now() >= deadline {
@@ -152,6 +161,7 @@ pub(crate) fn deploy_service(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    record.state = SERVICE_RUNNING.to_string();
     Ok((record, built))
 }
 
