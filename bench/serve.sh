@@ -9,7 +9,9 @@
 # rows; wrk concurrency 1, 8, 64; RUNS runs of DURATION each; azmlinfsrv with 1 and 2 gunicorn
 # workers (`azml`, `azml-w2`) and Strata with 1 and 2 Python workers (`strata`, `strata-w2`, run by
 # bench.sh's `custom` mode). The four servers run interleaved (azml, strata, azml-w2, strata-w2) so
-# that each pair of equal worker counts is measured close together in time.
+# that each pair of equal worker counts is measured close together in time. Then score.py's run() is
+# timed in-process in both interpreters (bench/serve/run_cost.py): the floor of any score.py request.
+# bench/serve/report.py turns the CSVs into the tables of BENCHMARKS.md ("Serving").
 #
 # Knobs: DURATION [10s]  RUNS [2]  QUIET_LOAD [2.5]  SERVERS ["azml strata azml-w2 strata-w2"]
 #        SCRIPTS ["score.py echo_score.py"]  STRATA_BIN [build with cargo]  STRATA_PORT [8890]
@@ -76,7 +78,7 @@ log "building (or reusing) the Strata environment servenv"
 "$strata" env build servenv >/dev/null
 {
     echo "strata: $("$strata" --version) ($strata, built $(date -u -r "$strata" +%Y-%m-%dT%H:%MZ))"
-    echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "work tree: $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown) (the binary may be older: see its build time)"
     echo "azmlinfsrv: $("$venvs/serve-venv/bin/pip" show azureml-inference-server-http 2>/dev/null | awk '/^Version/{print $2}')"
     echo "wrk: $(wrk -v 2>&1 | head -n1)"
     echo "DURATION=$DURATION RUNS=$RUNS QUIET_LOAD=$QUIET_LOAD"
@@ -178,6 +180,12 @@ for server in $SERVERS; do
         *) log "unknown server $server"; exit 2 ;;
     esac
 done
+
+# The floor under every score.py request: run() in-process, no server, in each interpreter.
+log "timing score.py's run() in-process in both interpreters"
+prefix=$("$strata" env build servenv 2>/dev/null | tail -n1)
+"$venvs/serve-venv/bin/python" "$here/run_cost.py" "azml's serve-venv, bare (no azmlinfsrv imports)" > "$out/run_cost.md"
+"$prefix/bin/python" "$here/run_cost.py" "Strata's servenv" >> "$out/run_cost.md"
 
 python3 "$here/report.py" "$out" | tee "$work/serve.md"
 cp "$work/serve.md" "$out/serve.md"

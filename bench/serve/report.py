@@ -118,6 +118,14 @@ for server in order:
             fe_cells = "- | -"
         print(f"| {server} | {script} | {idle:.0f} | {load:.0f} ({pss:.0f}) | {fe_cells} |")
 
+cost = os.path.join(out, "run_cost.md")
+if os.path.exists(cost):
+    print("\n### score.py's run() in-process, no server (the floor of a score.py request)\n")
+    print("| interpreter | rows | run() wall ms (median) | run() CPU ms |")
+    print("|---|---:|---:|---:|")
+    with open(cost) as f:
+        print(f.read().rstrip())
+
 errs = sum(int(r["non2xx"]) + int(r["sock_errors"]) for r in rows)
 loads = [float(r["loadavg_before"]) for r in rows]
 print(f"\n{len(rows)} wrk runs; non-2xx responses plus socket errors over all runs: {errs}; "
