@@ -13,7 +13,7 @@ pub use services::{
 };
 pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
-pub use workspace::{WORKSPACE_DIR, Workspace, format_time};
+pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis};
 
 mod blobs;
 mod context;

@@ -115,7 +115,8 @@ pub(crate) fn serialize_time<S: serde::Serializer>(
     serializer.serialize_str(&format_time(*millis))
 }
 
-pub(crate) fn now_millis() -> i64 {
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -44,22 +44,23 @@ pub(crate) fn ensure_built(
 ) -> Result<Built> {
     let record = workspace.get_environment(name, version)?;
     let cache = Cache::from_env();
-    if let Some(lock) = workspace.get_lock(&record.name, record.version)?
-        && let Some(prefix) = cached(&lock, &cache)
+    let stored = workspace.get_lock(&record.name, record.version)?;
+    if let Some(lock) = &stored
+        && let Some(prefix) = cached(lock, &cache)
     {
         return Ok(Built {
             record,
-            lock,
+            lock: lock.clone(),
             prefix,
         });
     }
-    let started_at = now();
+    let started_at = strata_store::now_millis();
     let mut log = BuildLog::default();
     log.line(&format!(
         "building {}:{} (spec hash {})",
         record.name, record.version, record.spec_hash
     ));
-    let lock = match lock_version(workspace, &record, &cache, reporter, &mut log) {
+    let lock = match lock_version(workspace, &record, stored, &cache, reporter, &mut log) {
         Ok(lock) => lock,
         Err(error) => return Err(failed(workspace, &record, None, started_at, &log, error)),
     };
@@ -82,7 +83,7 @@ pub(crate) fn ensure_built(
                     log_digest: None,
                     error: None,
                     started_at,
-                    finished_at: now(),
+                    finished_at: strata_store::now_millis(),
                 },
                 log.text(),
             )?;
@@ -137,11 +138,12 @@ fn cached(lock: &LockRecord, cache: &Cache) -> Option<Prefix> {
 fn lock_version(
     workspace: &mut Workspace,
     record: &EnvironmentRecord,
+    stored: Option<LockRecord>,
     cache: &Cache,
     reporter: &dyn Reporter,
     log: &mut BuildLog,
 ) -> Result<LockRecord, BuildError> {
-    if let Ok(Some(lock)) = workspace.get_lock(&record.name, record.version) {
+    if let Some(lock) = stored {
         log.line(&format!("using the stored lock {}", lock.lock_hash));
         return Ok(lock);
     }
@@ -180,7 +182,7 @@ fn failed(
             log_digest: None,
             error: Some(error.to_string()),
             started_at,
-            finished_at: now(),
+            finished_at: strata_store::now_millis(),
         },
         &text,
     );
@@ -194,12 +196,6 @@ fn failed(
         source: error,
     }
     .into()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `strata env lock NAME[:V] [--refresh]` and `strata env update NAME --refresh`.
@@ -216,7 +212,7 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
     }
     let mut log = BuildLog::default();
     log.line(&format!("locking {}:{}", record.name, record.version));
-    let started_at = now();
+    let started_at = strata_store::now_millis();
     let wheels = WorkspaceWheels(&workspace);
     let build_context = BuildContext {
         cache: &cache,

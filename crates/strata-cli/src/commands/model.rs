@@ -173,7 +173,8 @@ fn from_local(workspace: &Workspace, path: &str) -> Result<Manifest> {
     Ok(manifest)
 }
 
-fn parse(reference: &str) -> Result<(String, Option<u64>)> {
+/// `NAME` or `NAME:VERSION` of a model.
+pub(crate) fn parse(reference: &str) -> Result<(String, Option<u64>)> {
     match reference.rsplit_once(':') {
         Some((name, version)) => {
             let version = version.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| UsageError::new(format!("Invalid model reference `{reference}`: the version is not a positive integer")))?;

@@ -147,7 +147,7 @@ pub(crate) fn create_run(
         supervisor_start: None,
         process_group: None,
         cancel_requested: false,
-        queued_at: now(),
+        queued_at: strata_store::now_millis(),
         preparing_at: None,
         started_at: None,
         finished_at: None,
@@ -301,12 +301,6 @@ fn run_id(experiment: &str) -> String {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A foreground run's output goes to the terminal as it comes.

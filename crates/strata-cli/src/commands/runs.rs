@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_store::{COMPLETED, RunRecord, Workspace, format_time};
+use strata_store::{COMPLETED, RunRecord, format_time};
 
 use crate::commands::Context;
 use crate::commands::env::show_environment;
@@ -218,7 +218,7 @@ pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
         if !follow {
             return Ok(());
         }
-        let run = refreshed(&workspace, id)?;
+        let run = workspace.get_run(id)?;
         if run.is_finished() {
             print_from(&path, offset);
             return Ok(());
@@ -240,10 +240,6 @@ fn print_from(path: &Path, offset: u64) -> u64 {
     offset + bytes.len() as u64
 }
 
-fn refreshed(workspace: &Workspace, id: &str) -> Result<RunRecord> {
-    Ok(workspace.get_run(id)?)
-}
-
 /// `strata runs cancel ID`.
 pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
     let workspace = context.open_workspace()?;
@@ -255,8 +251,9 @@ pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
     workspace.request_cancel(id)?;
     // The supervisor stops the script (SIGTERM, then SIGKILL after its grace period).
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut workspace = workspace;
     loop {
-        let mut workspace = context.open_workspace()?;
+        // A supervisor that died meanwhile is settled here, as on every open.
         strata_run::reap_orphans(&mut workspace);
         let run = workspace.get_run(id)?;
         if run.is_finished() {
@@ -276,8 +273,8 @@ pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
 
 /// `strata runs wait ID`.
 pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
+    let mut workspace = context.open_workspace()?;
     loop {
-        let mut workspace = context.open_workspace()?;
         strata_run::reap_orphans(&mut workspace);
         let run = workspace.get_run(id)?;
         if run.is_finished() {
@@ -287,7 +284,6 @@ pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
             }
             return Err(ExitWith(1).into());
         }
-        drop(workspace);
         std::thread::sleep(Duration::from_millis(200));
     }
 }

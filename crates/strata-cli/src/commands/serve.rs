@@ -195,16 +195,7 @@ fn prepare(
 ) -> Result<(Built, Vec<strata_store::ModelRecord>)> {
     let mut models = Vec::new();
     for model in &args.models {
-        let (name, version) =
-            match model.rsplit_once(':') {
-                Some((name, version)) => (
-                    name.to_string(),
-                    Some(version.parse::<u64>().map_err(|_| {
-                        UsageError::new(format!("Invalid model reference `{model}`"))
-                    })?),
-                ),
-                None => (model.clone(), None),
-            };
+        let (name, version) = super::model::parse(model)?;
         models.push(workspace.get_model(&name, version)?);
     }
     // The environment the first model was trained in, unless another is named.
