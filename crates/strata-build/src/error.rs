@@ -35,6 +35,24 @@ pub enum BuildError {
     Wheel { uri: String, reason: String },
     #[error("The lock is unusable: {reason}")]
     InvalidLock { reason: String },
+    #[error(
+        "`{tool}` is needed for {purpose} and is not installed (Debian package `{package}`; `scripts/setup-containers` installs it)"
+    )]
+    ToolMissing {
+        tool: String,
+        purpose: String,
+        package: String,
+    },
+    #[error("The image has no Python to build on (tried {}); use a base image with python3, or set `python.interpreterPath`", tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))]
+    NoImagePython { tried: Vec<String> },
+    #[error(
+        "The image's Python `{path}` is {found}, and the lock was resolved for Python {locked}; use a base image with Python {locked}, or pin `python` in the definition to the image's version"
+    )]
+    ImagePythonMismatch {
+        path: String,
+        found: String,
+        locked: String,
+    },
     #[error(transparent)]
     Conda(#[from] CondaError),
 }

@@ -8,6 +8,7 @@ pub use conda::{
 };
 pub use error::BuildError;
 pub use gc::{CachedPrefix, GcReport, gc, list_prefixes};
+pub use in_rootfs::{RootfsPython, SOURCE_DATE_EPOCH, Sandbox, materialize_in_rootfs};
 pub use interpreter::{Interpreter, find_system, find_system_cached, probe};
 pub use materialize::{MARKER, Prefix, lookup, materialize};
 pub use reporter::{BuildLog, Reporter, SilentReporter};
@@ -18,6 +19,7 @@ mod cache;
 mod conda;
 mod error;
 mod gc;
+mod in_rootfs;
 mod interpreter;
 mod materialize;
 mod reporter;

@@ -166,7 +166,7 @@ fn build_into(
             &format!("Installing {} PyPI packages with uv", lock.pypi.len()),
         );
         let requirements = staging.join(".strata-requirements.txt");
-        write_requirements(lock, &requirements, context)?;
+        write_requirements(lock, &requirements, context, &|path| path.to_path_buf())?;
         let mut command = uv.command();
         command
             .args(["pip", "sync", "--quiet", "--require-hashes", "--python"])
@@ -192,10 +192,12 @@ fn build_into(
 }
 
 /// The lock as a hash-checked requirements file for `uv pip sync`, secrets expanded here only.
-fn write_requirements(
+/// `wheel_path` maps a private wheel's path in the cache to the path the installer sees.
+pub(crate) fn write_requirements(
     lock: &Lock,
     path: &Path,
     context: &BuildContext<'_>,
+    wheel_path: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<(), BuildError> {
     let mut text = String::new();
     for option in &lock.pip_options {
@@ -216,7 +218,7 @@ fn write_requirements(
             PypiSource::Wheel { uri } => format!(
                 "{} @ {}{hashes}",
                 package.name,
-                file_url(&wheel_copy(uri, context)?)
+                file_url(&wheel_path(&wheel_copy(uri, context)?))
             ),
         };
         text.push_str(&line);

@@ -175,6 +175,7 @@ pub fn resolve(
         pypi,
         pip_options,
         user_managed: None,
+        base_image: None,
     })
 }
 
@@ -235,6 +236,7 @@ fn resolve_user_managed(
             python_version: interpreter.version,
             freeze,
         }),
+        base_image: None,
     })
 }
 

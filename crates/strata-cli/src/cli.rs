@@ -55,6 +55,9 @@ pub(crate) enum Command {
     /// Inspect and clean the cache of built environments.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Make base images, list and remove container images (`strata env image` builds them).
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  strata completions bash > ~/.local/share/bash-completion/completions/strata\n  strata completions zsh > \"${fpath[1]}/_strata\"\n  strata completions fish > ~/.config/fish/completions/strata.fish"
@@ -223,6 +226,12 @@ pub(crate) enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Build a reproducible OCI container image of a version, without a Docker daemon: the base
+    /// image plus the environment as one layer, named by content (`strata/env_<hash>`).
+    #[command(
+        after_help = "Examples:\n  strata env image myenv\n  strata env image myenv:2 --base-archive python-base.tar --load\n  strata env image myenv --push 127.0.0.1:5000/ml/myenv\n  strata env image myenv --output oci-archive myenv.tar"
+    )]
+    Image(EnvImageArgs),
     /// Run a command inside a version's environment (built first when needed).
     #[command(after_help = "Example:\n  strata env exec myenv -- python train.py --lr 0.1")]
     Exec {
@@ -272,6 +281,95 @@ pub(crate) enum EnvCommand {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct EnvImageArgs {
+    /// `NAME` or `NAME:VERSION`.
+    pub(crate) environment: String,
+    #[command(flatten)]
+    pub(crate) base: BaseArgs,
+    /// Copy the image into podman's image store (as `localhost/strata/env_<hash>:latest`).
+    #[arg(long)]
+    pub(crate) load: bool,
+    /// Push the image to a registry (`HOST[:PORT]/REPO[:TAG]`; the tag defaults to the image's
+    /// own `env_<hash>`). Credentials come from `STRATA_REGISTRY_USERNAME` and
+    /// `STRATA_REGISTRY_PASSWORD`.
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub(crate) push: Option<String>,
+    /// Also write the image as an OCI layout directory or an OCI archive.
+    #[arg(long, num_args = 2, value_names = ["oci-dir|oci-archive", "PATH"])]
+    pub(crate) output: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Where an image's base comes from, overriding the definition's `docker` section.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct BaseArgs {
+    /// The base image: a registry reference (`HOST/REPO:TAG` or `...@sha256:...`), an image
+    /// in Strata's image store, or a skopeo transport (`oci:DIR:REF`, `oci-archive:FILE`,
+    /// `docker-archive:FILE`, `containers-storage:NAME`).
+    #[arg(long, value_name = "IMAGE", conflicts_with = "base_archive")]
+    pub(crate) base: Option<String>,
+    /// The base image from an OCI or docker archive (`podman save`, `docker save`).
+    #[arg(long, value_name = "FILE.tar")]
+    pub(crate) base_archive: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Make a base image with Python offline from Debian packages (mmdebstrap), reproducibly.
+    #[command(after_help = "Example:\n  strata image base debian-python --suite bookworm")]
+    Base {
+        /// The kind of base.
+        #[arg(value_enum)]
+        kind: BaseKind,
+        /// The Debian suite.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// Make it again even when it exists.
+        #[arg(long)]
+        rebuild: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the images in the image store: reference, digest, size, environment.
+    #[command(after_help = "Example:\n  strata image list --json")]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove images from the image store and delete the layers no other image uses.
+    #[command(
+        after_help = "Examples:\n  strata image rm strata/env_0123abcd...\n  strata image rm --all"
+    )]
+    Rm {
+        /// References as `strata image list` prints them.
+        #[arg(required_unless_present = "all")]
+        references: Vec<String>,
+        /// Remove every image (base images included).
+        #[arg(long, conflicts_with = "references")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BaseKind {
+    /// Debian with python3, python3-venv and libstdc++6 (what manylinux wheels need).
+    DebianPython,
+}
+
+/// Where a run's script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Target {
+    /// On this machine, in the environment's prefix.
+    Local,
+    /// In a podman container of the environment's image.
+    Container,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The experiment the run belongs to.
     #[arg(long, default_value = "default")]
@@ -309,6 +407,10 @@ pub(crate) struct RunArgs {
     /// Seconds a canceled script gets between SIGTERM and SIGKILL.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub(crate) grace: u64,
+    /// Where to run (default: `container` when the definition has `docker.enabled: true`,
+    /// else `local`).
+    #[arg(long, value_enum)]
+    pub(crate) target: Option<Target>,
     /// The script, relative to the source directory.
     pub(crate) script: String,
     /// Arguments for the script, passed through unchanged.
@@ -480,6 +582,13 @@ pub(crate) struct ServingOptions {
     /// The largest request body accepted (413 above it).
     #[arg(long, value_name = "MIB", default_value_t = 100)]
     pub(crate) max_body_mb: usize,
+    /// Run the service in a podman container of an image: the environment's image plus a
+    /// layer with the server, the scoring code and the models.
+    #[arg(long)]
+    pub(crate) container: bool,
+    /// With `--container`: the base image (see `strata env image --base`).
+    #[arg(long, value_name = "IMAGE", requires = "container")]
+    pub(crate) base: Option<String>,
     /// How long `deploy` waits for the service to be ready.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) startup_timeout: u64,

@@ -35,11 +35,25 @@ impl OutputSink for NoSink {
     fn stderr(&self, _bytes: &[u8]) {}
 }
 
+/// A run inside a container: the script runs in `image` under podman, with the run directory,
+/// the workspace and the `strata` module mounted at the same paths as on the host, so outputs,
+/// logs and metrics land exactly where a local run puts them.
+#[derive(Debug, Clone)]
+pub struct ContainerLaunch {
+    pub podman: PathBuf,
+    /// The image as podman names it.
+    pub image: String,
+    /// The container's name, unique per run (`podman rm` after a forced stop uses it).
+    pub name: String,
+}
+
 /// How to run a prepared run.
 pub struct Execution<'a> {
     pub run: &'a RunRecord,
-    /// The environment's interpreter.
+    /// The environment's interpreter (inside the image for a container run).
     pub python: &'a Path,
+    /// Run in a container instead of directly.
+    pub container: Option<&'a ContainerLaunch>,
     /// Variables that activate the environment plus the definition's own.
     pub environment: &'a BTreeMap<String, String>,
     pub sink: Arc<dyn OutputSink>,
@@ -97,7 +111,56 @@ pub fn execute(workspace: &mut Workspace, execution: &Execution<'_>) -> Result<O
         fs_err::File::create(&log_path).map_err(RunError::io(&log_path))?,
     ));
 
-    let mut command = Command::new(execution.python);
+    let python_path = match std::env::var_os("PYTHONPATH") {
+        Some(existing) if !existing.is_empty() && execution.container.is_none() => {
+            let mut joined = module.clone().into_os_string();
+            joined.push(":");
+            joined.push(existing);
+            joined
+        }
+        _ => module.clone().into_os_string(),
+    };
+    let mut variables: Vec<(std::ffi::OsString, std::ffi::OsString)> = execution
+        .environment
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    variables.extend([
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        ("STRATA_RUN_ID".into(), run.id.clone().into()),
+        ("STRATA_EXPERIMENT".into(), run.experiment.clone().into()),
+        ("STRATA_WORKSPACE".into(), workspace.root().into()),
+        ("STRATA_METRICS_FILE".into(), dir.join(METRICS_FILE).into()),
+        ("PYTHONPATH".into(), python_path),
+    ]);
+    let mut command = match execution.container {
+        None => {
+            let mut command = Command::new(execution.python);
+            command.envs(variables);
+            command
+        }
+        Some(container) => {
+            let mut command = Command::new(&container.podman);
+            command
+                .args(["run", "--rm", "--init", "--network", "host", "--name"])
+                .arg(&container.name)
+                .arg("--volume")
+                .arg(bind(&dir, false))
+                // The workspace holds the `strata` module and the models the script may read.
+                .arg("--volume")
+                .arg(bind(workspace.root(), true))
+                .arg("--workdir")
+                .arg(&dir);
+            for (key, value) in variables {
+                let mut pair = key;
+                pair.push("=");
+                pair.push(value);
+                command.arg("--env").arg(pair);
+            }
+            command.arg(&container.image).arg(execution.python);
+            command
+        }
+    };
     command
         .arg(&run.script)
         .args(&run.arguments)
@@ -105,23 +168,7 @@ pub fn execute(workspace: &mut Workspace, execution: &Execution<'_>) -> Result<O
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .envs(execution.environment)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("STRATA_RUN_ID", &run.id)
-        .env("STRATA_EXPERIMENT", &run.experiment)
-        .env("STRATA_WORKSPACE", workspace.root())
-        .env("STRATA_METRICS_FILE", dir.join(METRICS_FILE));
-    let python_path = match std::env::var_os("PYTHONPATH") {
-        Some(existing) if !existing.is_empty() => {
-            let mut joined = module.clone().into_os_string();
-            joined.push(":");
-            joined.push(existing);
-            joined
-        }
-        _ => module.into_os_string(),
-    };
-    command.env("PYTHONPATH", python_path);
+        .stderr(Stdio::piped());
 
     // Registered before the script starts, so a Ctrl-C at any moment cancels it.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -136,6 +183,16 @@ pub fn execute(workspace: &mut Workspace, execution: &Execution<'_>) -> Result<O
         }
     }
     let result = supervise(workspace, execution, &mut command, &log, &interrupted, &dir);
+    if let Some(container) = execution.container {
+        // A container killed with its podman client keeps running: remove it (a no-op when
+        // `--rm` already did).
+        let _ = Command::new(&container.podman)
+            .args(["rm", "--force", "--ignore", "--time", "0"])
+            .arg(&container.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
     for id in hooks {
         signal_hook::low_level::unregister(id);
     }
@@ -237,6 +294,17 @@ fn outcome_of(status: std::process::ExitStatus, canceled: bool) -> Outcome {
             )),
         },
     }
+}
+
+/// `HOST:HOST[:ro]`: the same path inside the container.
+fn bind(path: &Path, read_only: bool) -> std::ffi::OsString {
+    let mut spec = path.as_os_str().to_os_string();
+    spec.push(":");
+    spec.push(path.as_os_str());
+    if read_only {
+        spec.push(":ro");
+    }
+    spec
 }
 
 /// Copies a pipe into the log and the sink, chunk by chunk as it arrives.

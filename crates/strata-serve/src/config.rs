@@ -2,8 +2,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How to serve an entry script.
-#[derive(Debug, Clone)]
+/// How to serve an entry script. Serialised (JSON) into container images, where the server
+/// binary reads it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServeConfig {
     /// The environment's interpreter.
     pub python: PathBuf,
@@ -26,6 +28,7 @@ pub struct ServeConfig {
     pub queue_capacity: usize,
     /// Longest time a request may take, queueing included: past it the client gets 504, and a
     /// worker whose `run()` has itself been running that long is killed and replaced.
+    #[serde(with = "millis")]
     pub request_timeout: Duration,
     /// Largest request body; larger ones get 413 (frames carry 32-bit lengths, so at most
     /// 4 GiB minus a few KiB).
@@ -64,5 +67,24 @@ impl ServeConfig {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             memory_limit_bytes: None,
         }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(deserializer)?))
     }
 }

@@ -15,8 +15,8 @@ pub use error::{Location, Parsed, Source, SpecError};
 pub use fs::atomic_write;
 pub use hash::{SpecHash, canonical_form};
 pub use lock::{
-    CondaLockedPackage, LOCK_FORMAT_VERSION, Lock, LockedPython, PypiLockedPackage, PypiSource,
-    PythonSource, UserManagedLock, lock_diff,
+    CondaLockedPackage, LOCK_FORMAT_VERSION, Lock, LockedImage, LockedPython, PypiLockedPackage,
+    PypiSource, PythonSource, UserManagedLock, lock_diff,
 };
 pub use match_spec::MatchSpec;
 pub use naming::{EnvironmentRef, validate_name};

@@ -4,6 +4,11 @@
 //! Format version 1 (JSON): `{"version": 1, "platform", "python", "conda": [...], "pypi":
 //! [...], "pipOptions": [...], "userManaged"}`. The lock hash is the sha256 of the compact JSON
 //! with packages sorted by name, so the same resolution always has the same hash.
+//!
+//! A lock of an environment with a container base image also pins that image: `baseImage`
+//! records the manifest digest the first image build resolved the reference to, so later builds
+//! use the same base even when the tag moves. It is left out of the lock hash, which names the
+//! software installed in the prefix (and so the prefix in the cache).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +33,19 @@ pub struct Lock {
     /// For user-managed environments: what the interpreter had (`pip freeze`); nothing is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_managed: Option<UserManagedLock>,
+    /// The container base image, pinned by digest (see the module documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<LockedImage>,
+}
+
+/// A container image pinned by its manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockedImage {
+    /// The reference as the definition or the command line gave it.
+    pub reference: String,
+    /// `sha256:...` of the image manifest.
+    pub digest: String,
 }
 
 /// Where the interpreter comes from.
@@ -108,6 +126,7 @@ impl Lock {
     /// The lock hash (64 hex digits) of the canonical form.
     pub fn hash(&self) -> String {
         let mut canonical = self.clone();
+        canonical.base_image = None;
         canonical.conda.sort_by(|a, b| a.name.cmp(&b.name));
         canonical.pypi.sort_by(|a, b| a.name.cmp(&b.name));
         for package in &mut canonical.pypi {
@@ -184,8 +203,18 @@ mod tests {
             pypi: vec![package("six"), package("attrs")],
             pip_options: Vec::new(),
             user_managed: None,
+            base_image: None,
         };
         let first = lock.hash();
+        lock.base_image = Some(LockedImage {
+            reference: "debian:bookworm".to_string(),
+            digest: "sha256:00".to_string(),
+        });
+        assert_eq!(
+            first,
+            lock.hash(),
+            "the base image pin is not part of the hash"
+        );
         lock.pypi.reverse();
         assert_eq!(first, lock.hash());
         lock.pypi[0].version = "2.0".to_string();

@@ -148,6 +148,25 @@ const MIGRATIONS: &[&str] = &[
         updated_at   INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 6: container images built of environment versions (the image store itself is an OCI
+    // layout in the cache; this is what the workspace knows it built).
+    "
+    CREATE TABLE images (
+        reference       TEXT PRIMARY KEY,
+        manifest_digest TEXT    NOT NULL,
+        kind            TEXT    NOT NULL,
+        env_name        TEXT,
+        env_version     INTEGER,
+        lock_hash       TEXT,
+        base_reference  TEXT,
+        base_digest     TEXT,
+        size            INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX images_by_env ON images (env_name, env_version);
+    ALTER TABLE runs ADD COLUMN target TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE runs ADD COLUMN image TEXT;
+    ",
 ];
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -52,6 +52,10 @@ pub struct RunRecord {
     pub started_at: Option<i64>,
     #[serde(serialize_with = "serialize_optional_time")]
     pub finished_at: Option<i64>,
+    /// `local` or `container`.
+    pub target: String,
+    /// For container runs: the image (`REFERENCE@DIGEST`), once prepared.
+    pub image: Option<String>,
 }
 
 impl RunRecord {
@@ -82,7 +86,7 @@ pub struct Metric {
     pub logged_at: i64,
 }
 
-const COLUMNS: &str = "id, experiment, status, env_name, env_version, lock_hash, script, arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at";
+const COLUMNS: &str = "id, experiment, status, env_name, env_version, lock_hash, script, arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at, target, image";
 
 fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let arguments: String = row.get(7)?;
@@ -110,6 +114,8 @@ fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         preparing_at: row.get(20)?,
         started_at: row.get(21)?,
         finished_at: row.get(22)?,
+        target: row.get(23)?,
+        image: row.get(24)?,
     })
 }
 
@@ -118,8 +124,8 @@ impl Workspace {
     pub fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         self.connection
             .execute(
-                "INSERT INTO runs (id, experiment, status, env_name, env_version, script, arguments, source_dir, run_dir, queued_at, snapshot)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO runs (id, experiment, status, env_name, env_version, script, arguments, source_dir, run_dir, queued_at, snapshot, target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     run.id,
                     run.experiment,
@@ -131,10 +137,22 @@ impl Workspace {
                     run.source_dir,
                     run.run_dir,
                     run.queued_at,
-                    run.snapshot
+                    run.snapshot,
+                    run.target
                 ],
             )
             .map_err(StoreError::db("recording a run"))?;
+        Ok(())
+    }
+
+    /// Records the image a container run runs in.
+    pub fn set_run_image(&self, id: &str, image: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE runs SET image = ?2 WHERE id = ?1",
+                params![id, image],
+            )
+            .map_err(StoreError::db("recording a run's image"))?;
         Ok(())
     }
 

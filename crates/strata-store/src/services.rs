@@ -27,6 +27,9 @@ pub struct ServiceConfig {
     pub cpu_cores: Option<f64>,
     pub memory_gb: Option<f64>,
     pub timeout_ms: u64,
+    /// For a service in a container: its image (as podman names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// One service.
@@ -90,6 +93,7 @@ fn row_to_service(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceRecord> {
             cpu_cores: None,
             memory_gb: None,
             timeout_ms: 60_000,
+            container: None,
         }),
         pid: row.get(12)?,
         pid_start: row.get(13)?,

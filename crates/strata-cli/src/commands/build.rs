@@ -19,7 +19,7 @@ use crate::printer;
 use crate::progress::TerminalReporter;
 
 /// Private wheels come from the workspace's blob store, verified.
-struct WorkspaceWheels<'a>(&'a Workspace);
+pub(crate) struct WorkspaceWheels<'a>(pub(crate) &'a Workspace);
 
 impl WheelSource for WorkspaceWheels<'_> {
     fn wheel_file(&self, uri: &str) -> Result<PathBuf, String> {
@@ -101,6 +101,26 @@ pub(crate) fn ensure_built(
             &log,
             error,
         )),
+    }
+}
+
+/// Locks a version when it has no lock yet (nothing is built); a failure is recorded like a
+/// failed build.
+pub(crate) fn ensure_locked(
+    workspace: &mut Workspace,
+    record: &EnvironmentRecord,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<LockRecord> {
+    let stored = workspace.get_lock(&record.name, record.version)?;
+    if let Some(lock) = stored {
+        return Ok(lock);
+    }
+    let started_at = strata_store::now_millis();
+    let mut log = BuildLog::default();
+    match lock_version(workspace, record, None, cache, reporter, &mut log) {
+        Ok(lock) => Ok(lock),
+        Err(error) => Err(failed(workspace, record, None, started_at, &log, error)),
     }
 }
 

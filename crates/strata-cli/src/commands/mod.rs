@@ -9,13 +9,14 @@ use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
 use crate::cli::{
-    CacheCommand, Cli, Command, EnvCommand, ModelCommand, RunsCommand, ServiceCommand,
+    CacheCommand, Cli, Command, EnvCommand, ImageCommand, ModelCommand, RunsCommand, ServiceCommand,
 };
 use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
 mod cache;
 mod env;
+pub(crate) mod image;
 mod init;
 mod model;
 mod quickstart;
@@ -102,6 +103,16 @@ fn run(cli: Cli) -> Result<()> {
             dry_run,
             json,
         }) => cache::gc(&context, max_size, dry_run, json),
+        Command::Image(command) => match command {
+            ImageCommand::Base {
+                kind,
+                suite,
+                rebuild,
+                json,
+            } => image::make_base(kind, &suite, rebuild, json),
+            ImageCommand::List { json } => image::list(&context, json),
+            ImageCommand::Rm { references, all } => image::remove(&context, &references, all),
+        },
         Command::Env(command) => match command {
             EnvCommand::Scaffold {
                 name,
@@ -156,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
                 json,
             } => build::lock(&context, &environment, refresh, json),
             EnvCommand::Build { environment, json } => build::build(&context, &environment, json),
+            EnvCommand::Image(args) => image::env_image(&context, &args),
             EnvCommand::Exec {
                 environment,
                 command,

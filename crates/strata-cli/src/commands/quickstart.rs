@@ -221,6 +221,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 &files,
                 "train.py".to_string(),
                 Vec::new(),
+                "local",
             )?;
             let outcome = runs::supervise(
                 &mut workspace,
@@ -302,6 +303,8 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 memory_gb: None,
                 timeout_ms: 60_000,
                 max_body_mb: 100,
+                container: false,
+                base: None,
                 startup_timeout: 300,
             };
             let (service, built) = serve::deploy_service(&context, "quickstart-svc", &options)?;
@@ -309,8 +312,8 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 format!(
                     "{} serving quickstart-model:1 in {}:{}",
                     service.url(),
-                    built.record.name,
-                    built.record.version
+                    built.name,
+                    built.version
                 ),
                 service,
             ))

@@ -1,21 +1,24 @@
 //! `strata run`: snapshot, register the environment, build it, run the script under
 //! supervision (in this process, or detached).
 
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use strata_run::{
-    Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot, prepare_run_dir,
-    start_time,
+    ContainerLaunch, Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot,
+    prepare_run_dir, start_time,
 };
 use strata_spec::{CondaDependencies, DEFAULT_ENVIRONMENT, Environment, SpecHash, read_v1_dir};
 use strata_store::{CANCELED, COMPLETED, FAILED, RegisterOptions, RunRecord, Workspace};
 
-use crate::cli::RunArgs;
+use crate::cli::{BaseArgs, RunArgs, Target};
 use crate::commands::build::{activation_env, ensure_built};
+use crate::commands::image::ensure_env_image;
+use crate::commands::image::tools::{Tool, load_into_podman};
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
 use crate::printer;
@@ -25,6 +28,18 @@ use crate::progress::TerminalReporter;
 pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
     let mut workspace = context.open_workspace()?;
     let (env_name, env_version) = environment(&mut workspace, args)?;
+    let target = match args.target {
+        Some(Target::Container) => "container",
+        Some(Target::Local) => "local",
+        None => {
+            let record = workspace.get_environment(&env_name, Some(env_version))?;
+            if record.environment.docker.enabled {
+                "container"
+            } else {
+                "local"
+            }
+        }
+    };
     let source = if args.source_dir.is_relative() {
         context.cwd.join(&args.source_dir)
     } else {
@@ -55,6 +70,7 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         &plan.files,
         script,
         args.arguments.clone(),
+        target,
     )?;
     let id = run.id.clone();
     if args.detach {
@@ -119,6 +135,7 @@ pub(crate) fn create_run(
     files: &[std::path::PathBuf],
     script: String,
     arguments: Vec<String>,
+    target: &str,
 ) -> Result<RunRecord> {
     let (snapshot, _) = workspace.store_tree(source, files)?;
     let id = run_id(experiment);
@@ -151,6 +168,8 @@ pub(crate) fn create_run(
         preparing_at: None,
         started_at: None,
         finished_at: None,
+        target: target.to_string(),
+        image: None,
     };
     workspace.create_run(&run)?;
     Ok(run)
@@ -178,17 +197,19 @@ pub(crate) fn supervise(
     let pid = std::process::id();
     workspace.run_preparing(id, pid, &start_time(pid).unwrap_or_default())?;
     let run = workspace.get_run(id)?;
-    let reporter = TerminalReporter::new();
-    let built = match ensure_built(workspace, &run.env_name, Some(run.env_version), &reporter) {
-        Ok(built) => built,
+    let prepared = if run.target == "container" {
+        prepare_container(workspace, &run)
+    } else {
+        prepare_local(workspace, &run)
+    };
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
         Err(error) => {
-            drop(reporter);
             workspace.run_finished(id, FAILED, None, Some(&format!("{error:#}")), None, None)?;
             return Err(error);
         }
     };
-    drop(reporter);
-    workspace.run_prepared(id, &built.lock.lock_hash)?;
+    workspace.run_prepared(id, &prepared.lock_hash)?;
     let run = workspace.get_run(id)?;
     prepare_run_dir(workspace, &run)?;
     if run.cancel_requested {
@@ -200,18 +221,74 @@ pub(crate) fn supervise(
         strata_run::finish(workspace, &run, &outcome)?;
         return Ok(outcome);
     }
-    let environment = activation_env(&built);
     let outcome = execute(
         workspace,
         &Execution {
             run: &run,
-            python: &built.prefix.python,
-            environment: &environment,
+            python: &prepared.python,
+            container: prepared.container.as_ref(),
+            environment: &prepared.environment,
             sink,
             grace,
         },
     )?;
     Ok(outcome)
+}
+
+/// What a run needs to start: the interpreter, its variables, and the container if any.
+struct Prepared {
+    python: PathBuf,
+    environment: BTreeMap<String, String>,
+    lock_hash: String,
+    container: Option<ContainerLaunch>,
+}
+
+fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared> {
+    let reporter = TerminalReporter::new();
+    let built = ensure_built(workspace, &run.env_name, Some(run.env_version), &reporter)?;
+    drop(reporter);
+    Ok(Prepared {
+        python: built.prefix.python.clone(),
+        environment: activation_env(&built),
+        lock_hash: built.lock.lock_hash.clone(),
+        container: None,
+    })
+}
+
+/// The environment's image (built when needed), loaded into podman.
+fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared> {
+    let podman = Tool::require("podman", "running in a container")?;
+    let reporter = TerminalReporter::new();
+    let image = ensure_env_image(
+        workspace,
+        &run.env_name,
+        Some(run.env_version),
+        &BaseArgs::default(),
+        &reporter,
+    )?;
+    let name = load_into_podman(image.store.dir(), &image.reference)?;
+    drop(reporter);
+    workspace.set_run_image(&run.id, &format!("{}@{}", image.reference, image.digest))?;
+    Ok(Prepared {
+        python: PathBuf::from(&image.python),
+        environment: image
+            .record
+            .environment
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain([(
+                "STRATA_ENVIRONMENT".to_string(),
+                format!("{}:{}", image.record.name, image.record.version),
+            )])
+            .collect(),
+        lock_hash: image.lock_hash.clone().unwrap_or_default(),
+        container: Some(ContainerLaunch {
+            podman: podman.path,
+            image: name,
+            name: format!("strata-run-{}", run.id),
+        }),
+    })
 }
 
 /// The environment a run uses: named, from a directory, anonymous, or the default.

@@ -174,6 +174,14 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
                 .join(", "),
         ));
     }
+    if run.target == "container" {
+        rows.push((
+            "Container",
+            run.image
+                .clone()
+                .unwrap_or_else(|| "(image not built yet)".to_string()),
+        ));
+    }
     rows.push(("Run directory", run.run_dir.clone()));
     printer::out(table::key_values(&rows));
     Ok(())

@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 use strata_spec::EnvironmentDiff;
 use strata_store::{
-    DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel,
-    ServiceRecord, Workspace,
+    DELETED, DEPLOYING, EnvironmentRecord, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig,
+    ServiceModel, ServiceRecord, Workspace,
 };
 
 use crate::cli::ServingOptions;
@@ -27,10 +27,15 @@ const LOG: &str = "service.log";
 
 /// `strata deploy NAME ...`.
 pub(crate) fn deploy(context: &Context, name: &str, args: &ServingOptions) -> Result<()> {
-    let (record, built) = deploy_service(context, name, args)?;
+    let (record, environment) = deploy_service(context, name, args)?;
     printer::note(format!(
-        "Service {name} is running in {}:{}",
-        built.record.name, built.record.version
+        "Service {name} is running in {}:{}{}",
+        environment.name,
+        environment.version,
+        match &record.config.container {
+            Some(image) => format!(" (container of {image})"),
+            None => String::new(),
+        }
     ));
     printer::out(record.url());
     Ok(())
@@ -41,11 +46,23 @@ pub(crate) fn deploy_service(
     context: &Context,
     name: &str,
     args: &ServingOptions,
-) -> Result<(ServiceRecord, Built)> {
+) -> Result<(ServiceRecord, EnvironmentRecord)> {
     check_entry_script(&args.entry_script)?;
     strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
     let mut workspace = context.open_workspace()?;
-    let (built, models) = prepare(&mut workspace, args)?;
+    let (environment, models) = choose(&mut workspace, args)?;
+    let reporter = TerminalReporter::new();
+    let lock_hash = if args.container {
+        None
+    } else {
+        let built = ensure_built(
+            &mut workspace,
+            &environment.name,
+            Some(environment.version),
+            &reporter,
+        )?;
+        Some(built.lock.lock_hash)
+    };
     let dir = workspace.root().join("services").join(name);
     // A redeployment replaces the running server.
     if let Ok(existing) = workspace.get_service(name) {
@@ -61,14 +78,30 @@ pub(crate) fn deploy_service(
             .into());
     }
     lay_out(&workspace, &dir, args, &models)?;
+    let mut config = config_of(args);
+    let mut lock_hash = lock_hash;
+    if args.container {
+        let image = super::image::container::service_image(
+            &mut workspace,
+            &environment,
+            &dir,
+            args,
+            &models,
+            &config,
+            &reporter,
+        )?;
+        lock_hash = image.lock_hash;
+        config.container = Some(image.podman_name);
+    }
+    drop(reporter);
     let mut record = ServiceRecord {
         name: name.to_string(),
         state: DEPLOYING.to_string(),
         host: args.host.to_string(),
         port: args.port,
-        env_name: built.record.name.clone(),
-        env_version: built.record.version,
-        lock_hash: Some(built.lock.lock_hash.clone()),
+        env_name: environment.name.clone(),
+        env_version: environment.version,
+        lock_hash,
         models: models
             .iter()
             .map(|m| ServiceModel {
@@ -82,7 +115,7 @@ pub(crate) fn deploy_service(
             .as_ref()
             .map(|d| absolute(context, d).display().to_string()),
         service_dir: dir.display().to_string(),
-        config: config_of(args),
+        config,
         pid: None,
         pid_start: None,
         error: None,
@@ -162,7 +195,7 @@ pub(crate) fn deploy_service(
         std::thread::sleep(Duration::from_millis(50));
     }
     record.state = SERVICE_RUNNING.to_string();
-    Ok((record, built))
+    Ok((record, environment))
 }
 
 /// Azure ML's rule: an existing `.py` file whose name is an importable module name.
@@ -193,6 +226,18 @@ fn prepare(
     workspace: &mut Workspace,
     args: &ServingOptions,
 ) -> Result<(Built, Vec<strata_store::ModelRecord>)> {
+    let (record, models) = choose(workspace, args)?;
+    let reporter = TerminalReporter::new();
+    let built = ensure_built(workspace, &record.name, Some(record.version), &reporter)?;
+    Ok((built, models))
+}
+
+/// The models and the environment to serve them in (warning when it is not the one they were
+/// trained in).
+fn choose(
+    workspace: &mut Workspace,
+    args: &ServingOptions,
+) -> Result<(EnvironmentRecord, Vec<strata_store::ModelRecord>)> {
     let mut models = Vec::new();
     for model in &args.models {
         let (name, version) = super::model::parse(model)?;
@@ -247,9 +292,7 @@ fn prepare(
             ));
         }
     }
-    let reporter = TerminalReporter::new();
-    let built = ensure_built(workspace, &record.name, Some(record.version), &reporter)?;
-    Ok((built, models))
+    Ok((record, models))
 }
 
 /// The service directory: `app/` (entry script and source directory) and
@@ -315,7 +358,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn config_of(args: &ServingOptions) -> ServiceConfig {
+pub(crate) fn config_of(args: &ServingOptions) -> ServiceConfig {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let from_cores = args.cpu_cores.map(|c| c.ceil().max(1.0) as usize);
     ServiceConfig {
@@ -323,6 +366,7 @@ fn config_of(args: &ServingOptions) -> ServiceConfig {
         cpu_cores: args.cpu_cores,
         memory_gb: args.memory_gb,
         timeout_ms: args.timeout_ms,
+        container: None,
     }
 }
 
@@ -424,10 +468,36 @@ fn serve_config(
     })
 }
 
+/// The deploying command watches readiness; the record says running once the port answers.
+pub(crate) fn watch_ready(root: &Path, name: &str, address: SocketAddr, pid: u32) {
+    let root = root.to_path_buf();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if ready(address.ip(), address.port()) {
+                if let Ok(workspace) = Workspace::open(&root) {
+                    let _ = workspace.set_service_state(
+                        &name,
+                        SERVICE_RUNNING,
+                        Some((pid, strata_run::start_time(pid).unwrap_or_default())),
+                        None,
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+}
+
 /// `strata serve --service NAME`: the detached server of a deployment.
 pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -> Result<()> {
     let mut workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
+    if let Some(image) = &service.config.container {
+        return super::image::container::serve_container(workspace, &service, image);
+    }
     let reporter = strata_build::SilentReporter;
     let built = ensure_built(
         &mut workspace,
@@ -457,27 +527,8 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
     )?;
     let address = SocketAddr::new(service.host.parse()?, service.port);
     let log = stdout_sink();
-    // The deploying command watches readiness; the record says running once the port answers.
     let root = workspace.root().to_path_buf();
-    let name_owned = name.to_string();
-    let watcher_root = root.clone();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while Instant::now() < deadline {
-            if ready(address.ip(), address.port()) {
-                if let Ok(workspace) = Workspace::open(&watcher_root) {
-                    let _ = workspace.set_service_state(
-                        &name_owned,
-                        SERVICE_RUNNING,
-                        Some((pid, strata_run::start_time(pid).unwrap_or_default())),
-                        None,
-                    );
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    watch_ready(&root, name, address, pid);
     drop(workspace);
     let result = strata_serve::run(config, address, log);
     let workspace = Workspace::open(&root)?;
@@ -678,6 +729,13 @@ pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
 pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
     let workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
+    if service.config.container.is_some() {
+        return Err(UsageError::new(format!(
+            "Service `{name}` runs in a container image, which holds its scoring code; it cannot be reloaded in place"
+        ))
+        .hint("Deploy it again with `strata deploy --container`: only the changed app layer is rebuilt")
+        .into());
+    }
     let Some(pid) = service
         .pid
         .and_then(|p| u32::try_from(p).ok())

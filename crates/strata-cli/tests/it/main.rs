@@ -6,5 +6,6 @@ mod concurrency;
 mod docs;
 mod env;
 mod help;
+mod image;
 mod runs;
 mod serve;

@@ -23,7 +23,7 @@ def run(raw_data):
     return {"answer": prefix + " " + json.loads(raw_data)["name"]}
 "#;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -32,7 +32,7 @@ fn free_port() -> u16 {
 }
 
 /// One HTTP/1.1 request; returns the status code and the body.
-fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))

@@ -1,0 +1,424 @@
+//! Base images: made from Debian packages, imported from archives, pulled from registries,
+//! built from Dockerfiles; each ends up in Strata's image store, pinned by digest.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest as _, Sha256};
+use strata_build::Reporter;
+use strata_image::{ImageSpec, ImageStore, StoredImage};
+use strata_spec::Environment;
+use strata_store::Workspace;
+
+use super::tools::{Tool, is_loopback_registry, registry_credentials};
+use crate::cli::BaseArgs;
+use crate::errors::UsageError;
+
+/// The base of environments that name none.
+pub(crate) const DEFAULT_SUITE: &str = "bookworm";
+
+/// Packages of the Debian base: Python with venv, and libstdc++ (manylinux wheels of numpy,
+/// scipy and scikit-learn need it).
+const DEBIAN_PACKAGES: &str =
+    "python3,python3-venv,libstdc++6,base-files,base-passwd,dash,coreutils,ca-certificates";
+
+/// Where a base comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BaseSource {
+    /// `strata image base debian-python --suite SUITE`, made when missing.
+    Debian(String),
+    /// An image already in Strata's store.
+    Store(String),
+    /// An OCI or docker archive.
+    Archive(PathBuf),
+    /// Anything skopeo reads (`oci:`, `oci-archive:`, `docker-archive:`, `containers-storage:`).
+    Transport(String),
+    /// A registry reference.
+    Registry(String),
+    /// A Dockerfile (text) and its build context (a stored context reference), built with podman.
+    Dockerfile {
+        text: String,
+        context: Option<String>,
+        path: String,
+    },
+}
+
+impl BaseSource {
+    /// What the command line or else the definition asks for.
+    pub(crate) fn choose(args: &BaseArgs, environment: &Environment, store: &ImageStore) -> Self {
+        if let Some(archive) = &args.base_archive {
+            return Self::Archive(archive.clone());
+        }
+        if let Some(base) = &args.base {
+            return Self::classify(base, store);
+        }
+        let docker = &environment.docker;
+        if let Some(text) = &docker.base_dockerfile {
+            return Self::Dockerfile {
+                text: text.clone(),
+                context: None,
+                path: "Dockerfile".to_string(),
+            };
+        }
+        if let Some(context) = &docker.build_context {
+            return Self::Dockerfile {
+                text: String::new(),
+                context: Some(context.location.clone()),
+                path: context.dockerfile_path.clone(),
+            };
+        }
+        match &docker.base_image {
+            Some(image) if !image.trim().is_empty() => Self::classify(image, store),
+            _ => Self::Debian(DEFAULT_SUITE.to_string()),
+        }
+    }
+
+    fn classify(text: &str, store: &ImageStore) -> Self {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Self::Registry(rest.to_string());
+        }
+        for transport in [
+            "oci:",
+            "oci-archive:",
+            "docker-archive:",
+            "containers-storage:",
+        ] {
+            if text.starts_with(transport) {
+                return Self::Transport(text.to_string());
+            }
+        }
+        if store.lookup(text).ok().flatten().is_some() {
+            return Self::Store(text.to_string());
+        }
+        Self::Registry(text.to_string())
+    }
+
+    /// How the base is named in the lock and in messages.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Self::Debian(suite) => debian_reference(suite),
+            Self::Store(reference) | Self::Transport(reference) | Self::Registry(reference) => {
+                reference.clone()
+            }
+            Self::Archive(path) => format!("archive:{}", path.display()),
+            Self::Dockerfile { .. } => "Dockerfile".to_string(),
+        }
+    }
+}
+
+pub(crate) fn debian_reference(suite: &str) -> String {
+    format!("strata/base/debian-python:{suite}")
+}
+
+/// The store reference of a base pinned by digest.
+fn pinned_reference(digest: &str) -> String {
+    format!(
+        "strata/base/sha256-{}",
+        digest.trim_start_matches("sha256:")
+    )
+}
+
+/// Finds or brings the base into the store. `pinned` is the digest the lock recorded for this
+/// reference, used instead of asking the registry again.
+pub(crate) fn resolve(
+    source: &BaseSource,
+    pinned: Option<&str>,
+    store: &ImageStore,
+    workspace: &Workspace,
+    username: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage> {
+    match source {
+        BaseSource::Debian(suite) => match store.lookup(&debian_reference(suite))? {
+            Some(image) => Ok(image),
+            None => debian_python(store, suite, reporter),
+        },
+        BaseSource::Store(reference) => store
+            .lookup(reference)?
+            .with_context(|| format!("Image `{reference}` is not in the image store")),
+        BaseSource::Archive(path) => import_archive(store, path, reporter),
+        BaseSource::Transport(reference) => {
+            let key = hex::encode(Sha256::digest(reference.as_bytes()));
+            copy_in(
+                store,
+                reference,
+                &format!("strata/base/transport-{}", &key[..32]),
+                None,
+                reporter,
+            )
+        }
+        BaseSource::Registry(reference) => {
+            if let Some(digest) = pinned
+                && let Some(image) = store.lookup(&pinned_reference(digest))?
+            {
+                return Ok(image);
+            }
+            let source = match pinned {
+                Some(digest) => format!("docker://{}@{digest}", strip_tag(reference)),
+                None => format!("docker://{reference}"),
+            };
+            reporter.step(&format!("Pulling the base image {reference}"));
+            let staging = format!("strata/base/pull-{}", std::process::id());
+            let image = copy_in(store, &source, &staging, username, reporter)?;
+            let pinned = pinned_reference(&image.manifest_descriptor.digest);
+            store.tag(&pinned, &image.manifest_descriptor)?;
+            store.remove(&staging)?;
+            Ok(store.lookup(&pinned)?.unwrap_or(image))
+        }
+        BaseSource::Dockerfile {
+            text,
+            context,
+            path,
+        } => dockerfile(store, workspace, text, context.as_deref(), path, reporter),
+    }
+}
+
+/// `REPO:TAG` or `REPO@sha256:...` without the tag or digest.
+fn strip_tag(reference: &str) -> &str {
+    if let Some((name, _)) = reference.split_once('@') {
+        return name;
+    }
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => reference,
+    }
+}
+
+/// `skopeo copy SOURCE oci:STORE:REFERENCE`, keeping the digest.
+fn copy_in(
+    store: &ImageStore,
+    source: &str,
+    reference: &str,
+    username: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage> {
+    let skopeo = Tool::require("skopeo", "bringing a base image into the image store")?;
+    reporter.step(&format!("Copying {source} into the image store"));
+    let mut command = skopeo.command();
+    command.args(["copy", "--quiet", "--preserve-digests"]);
+    if let Some(rest) = source.strip_prefix("docker://") {
+        if is_loopback_registry(rest) {
+            command.arg("--src-tls-verify=false");
+        }
+        if let Some(credentials) = registry_credentials(username) {
+            command.arg("--src-creds").arg(credentials);
+        }
+    }
+    command
+        .arg(source)
+        .arg(format!("oci:{}:{reference}", store.dir().display()));
+    skopeo.run(&mut command, &format!("Copying the base image `{source}`"))?;
+    store.lookup(reference)?.with_context(|| {
+        format!("skopeo copied `{source}` but the image store has no `{reference}`")
+    })
+}
+
+fn import_archive(store: &ImageStore, path: &Path, reporter: &dyn Reporter) -> Result<StoredImage> {
+    let metadata = fs_err::metadata(path)
+        .map_err(|e| UsageError::new(format!("Cannot read the base archive: {e}")))?;
+    // Named by path, size and modification time: a lookup must not hash a large file.
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let key = hex::encode(Sha256::digest(
+        format!("{}\n{}\n{modified}", canonical.display(), metadata.len()).as_bytes(),
+    ));
+    let reference = format!("strata/base/archive-{}", &key[..32]);
+    if let Some(image) = store.lookup(&reference)? {
+        return Ok(image);
+    }
+    reporter.step(&format!("Importing the base image {}", path.display()));
+    Ok(strata_image::import_archive(store, path, None, &reference)
+        .with_context(|| format!("Failed to import the base image `{}`", path.display()))?)
+}
+
+/// `strata image base debian-python`: Debian packages unpacked by mmdebstrap (no maintainer
+/// scripts run), with the fix-ups an unconfigured system needs, at fixed times.
+pub(crate) fn debian_python(
+    store: &ImageStore,
+    suite: &str,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage> {
+    let mmdebstrap = Tool::require("mmdebstrap", "making a Debian base image")?;
+    reporter.step(&format!(
+        "Making the base image {} from Debian packages",
+        debian_reference(suite)
+    ));
+    let work = tempfile::Builder::new()
+        .prefix(".base-")
+        .tempdir_in(store.dir())
+        .context("Failed to create a temporary directory in the image store")?;
+    let tar = work.path().join("rootfs.tar");
+    let mut command = mmdebstrap.command();
+    command
+        .env("SOURCE_DATE_EPOCH", strata_build::SOURCE_DATE_EPOCH)
+        .args(["--quiet", "--variant=extract", "--mode=root"])
+        .arg(format!("--include={DEBIAN_PACKAGES}"))
+        .args([
+            "--dpkgopt=path-exclude=/usr/share/man/*",
+            "--dpkgopt=path-exclude=/usr/share/locale/*",
+            "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+            // `extract` runs no maintainer scripts: users and groups come from base-passwd's
+            // templates, and the merged-/usr links and /bin/sh are made here.
+            "--extract-hook=cp \"$1\"/usr/share/base-passwd/passwd.master \"$1\"/etc/passwd; cp \"$1\"/usr/share/base-passwd/group.master \"$1\"/etc/group",
+            "--extract-hook=for d in bin sbin lib lib64; do [ -e \"$1/$d\" ] || ln -s usr/$d \"$1/$d\"; done; ln -sf dash \"$1\"/usr/bin/sh",
+            "--extract-hook=mkdir -p \"$1\"/tmp \"$1\"/root; chmod 1777 \"$1\"/tmp; : > \"$1\"/etc/resolv.conf",
+            // Hash-based .pyc: the same bytes on every build, and no writes at import time.
+            "--extract-hook=chroot \"$1\" /usr/bin/python3 -c 'import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()[\"stdlib\"], quiet=1, invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)' >/dev/null",
+            "--extract-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/* \"$1\"/var/log/*",
+        ])
+        .arg(suite)
+        .arg(&tar);
+    if let Some(sources) = apt_sources() {
+        command.arg(sources);
+    }
+    mmdebstrap.run(&mut command, "Making the Debian base image")?;
+    let layer = strata_image::import_layer_tar(store, &tar)?;
+    let spec = ImageSpec {
+        layers: vec![layer],
+        env: vec![
+            (
+                "PATH".to_string(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+        ],
+        labels: [
+            (
+                "org.opencontainers.image.title".to_string(),
+                format!("Debian {suite} with Python (made by Strata)"),
+            ),
+            ("org.strata.debian.suite".to_string(), suite.to_string()),
+            (
+                "org.strata.debian.packages".to_string(),
+                DEBIAN_PACKAGES.to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        cmd: Some(vec!["python3".to_string()]),
+        history_comment: format!("mmdebstrap --variant=extract {suite} ({DEBIAN_PACKAGES})"),
+        os: "linux".to_string(),
+        architecture: "amd64".to_string(),
+        ..ImageSpec::default()
+    };
+    let reference = debian_reference(suite);
+    strata_image::assemble(store, None, &spec, &reference)?;
+    store
+        .lookup(&reference)?
+        .with_context(|| format!("The image store has no `{reference}` after writing it"))
+}
+
+/// The machine's apt sources, so no mirror has to be named (deb822 first).
+fn apt_sources() -> Option<PathBuf> {
+    [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|path| path.metadata().is_ok_and(|m| m.len() > 0))
+}
+
+/// A Dockerfile base: `podman build` (reproducible flags), then copied into the store. The same
+/// Dockerfile and context are built once.
+fn dockerfile(
+    store: &ImageStore,
+    workspace: &Workspace,
+    text: &str,
+    context: Option<&str>,
+    path: &str,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage> {
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(context.unwrap_or_default().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(path.as_bytes());
+    let key = hex::encode(hasher.finalize());
+    let reference = format!("strata/base/dockerfile-{}", &key[..32]);
+    if let Some(image) = store.lookup(&reference)? {
+        return Ok(image);
+    }
+    let podman = Tool::require("podman", "building a Dockerfile base image")?;
+    let dir = tempfile::Builder::new()
+        .prefix(".dockerfile-")
+        .tempdir_in(store.dir())
+        .context("Failed to create a temporary directory in the image store")?;
+    let dockerfile = match context {
+        Some(location) => {
+            unpack_context(workspace, location, dir.path())?;
+            let file = dir.path().join(path);
+            if !file.is_file() {
+                return Err(UsageError::new(format!(
+                    "The build context `{location}` has no `{path}` (docker.buildContext.dockerfilePath)"
+                ))
+                .into());
+            }
+            file
+        }
+        None => {
+            let file = dir.path().join("Dockerfile");
+            fs_err::write(&file, text)?;
+            file
+        }
+    };
+    reporter.step("Building the Dockerfile base image with podman");
+    let name = format!("localhost/strata/dockerfile-{}:latest", &key[..32]);
+    let mut command = podman.command();
+    command
+        .args([
+            "build",
+            "--quiet",
+            "--timestamp",
+            strata_build::SOURCE_DATE_EPOCH,
+        ])
+        .args([
+            "--build-arg",
+            &format!("SOURCE_DATE_EPOCH={}", strata_build::SOURCE_DATE_EPOCH),
+        ])
+        .arg("--file")
+        .arg(&dockerfile)
+        .arg("--tag")
+        .arg(&name);
+    // HTTPS from RUN steps may go through a proxy only the host's CA bundle trusts.
+    if let Some(bundle) = ["/etc/ssl/certs/ca-certificates.crt"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    {
+        command
+            .arg("--volume")
+            .arg(format!("{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"));
+    }
+    command.arg(dir.path());
+    podman.run(&mut command, "Building the Dockerfile")?;
+    let image = copy_in(
+        store,
+        &format!("containers-storage:{name}"),
+        &reference,
+        None,
+        reporter,
+    )?;
+    Ok(image)
+}
+
+fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<()> {
+    let digest = location.strip_prefix("strata://contexts/").ok_or_else(|| {
+        UsageError::new(format!(
+            "Build context `{location}` is not stored in the workspace"
+        ))
+        .hint("Register the environment from a directory that holds the context (`strata env register -d DIR`)")
+    })?;
+    let path = workspace.blobs().path(digest);
+    let file = fs_err::File::open(&path)?;
+    tar::Archive::new(file)
+        .unpack(dir)
+        .with_context(|| format!("Failed to unpack the build context `{location}`"))?;
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! Container images and containers, through the binary. These need podman, skopeo, bubblewrap
+//! and mmdebstrap (`scripts/setup-containers`); without them each test says why it was skipped.
+//! `scripts/test` gives podman a private configuration and image store, and starts a registry
+//! on loopback (`STRATA_TEST_REGISTRY`).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{TestContext, test_data};
+use crate::serve::{free_port, request};
+
+const TOOLS: &[&str] = &["podman", "skopeo", "bwrap", "mmdebstrap"];
+
+/// The missing tools, printed; the caller returns early when there are any.
+fn skip_without_tools(test: &str) -> bool {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .map(|o| !o.status.success())
+                .unwrap_or(true)
+        })
+        .collect();
+    if missing.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "skipped {test}: {} not installed (scripts/setup-containers installs them)",
+        missing.join(", ")
+    );
+    true
+}
+
+fn register_env(context: &TestContext, name: &str, requirements: &str) {
+    context.write(&format!("{name}.txt"), requirements);
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        name,
+        "--requirements",
+        &format!("{name}.txt"),
+    ]);
+}
+
+fn image_json(context: &TestContext, command: &mut Command) -> serde_json::Value {
+    let output = context.output(command);
+    assert_eq!(output.code, 0, "{output}");
+    serde_json::from_str(&output.stdout).expect("JSON")
+}
+
+fn sha256_of(path: &Path) -> String {
+    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn two_independent_builds_give_the_same_digest() {
+    if skip_without_tools("two_independent_builds_give_the_same_digest") {
+        return;
+    }
+    let context = TestContext::new();
+    register_env(&context, "repro", "six==1.16.0\nattrs==25.3.0\n");
+    let mut results = Vec::new();
+    for attempt in ["a", "b"] {
+        // Fresh caches: the base image, uv's downloads and the prefix are all made again.
+        let cache = context.path().join(format!("cache-{attempt}"));
+        let base = image_json(
+            &context,
+            context
+                .command_with_cache(&cache)
+                .args(["image", "base", "debian-python", "--json"]),
+        );
+        assert_eq!(base["reused"], false);
+        let archive = context.path().join(format!("repro-{attempt}.tar"));
+        let image = image_json(
+            &context,
+            context.command_with_cache(&cache).args([
+                "env",
+                "image",
+                "repro",
+                "--json",
+                "--output",
+                "oci-archive",
+                archive.to_str().unwrap(),
+            ]),
+        );
+        assert_eq!(image["reused"], false, "{image}");
+        results.push((base["digest"].clone(), image, sha256_of(&archive)));
+    }
+    assert_eq!(results[0].0, results[1].0, "base images differ");
+    assert_eq!(
+        results[0].1["digest"], results[1].1["digest"],
+        "environment images differ"
+    );
+    assert_eq!(results[0].2, results[1].2, "oci-archives differ");
+    let reference = results[0].1["reference"].as_str().unwrap().to_string();
+    assert!(reference.starts_with("strata/env_"), "{reference}");
+
+    // An unchanged definition is a lookup.
+    let cache = context.path().join("cache-a");
+    let again = image_json(
+        &context,
+        context
+            .command_with_cache(&cache)
+            .args(["env", "image", "repro", "--json"]),
+    );
+    assert_eq!(again["reused"], true);
+    assert_eq!(again["digest"], results[0].1["digest"]);
+
+    // skopeo reads the store and the archive and sees our digest.
+    let layout = again["layout"].as_str().unwrap();
+    let inspect = Command::new("skopeo")
+        .args(["inspect", &format!("oci:{layout}:{reference}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{inspect:?}");
+    let inspected: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspected["Digest"], again["digest"]);
+    assert!(
+        inspected["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("PATH=/opt/strata/env/bin:")),
+        "{inspected}"
+    );
+    let inspect = Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!(
+            "oci-archive:{}",
+            context.path().join("repro-b.tar").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{inspect:?}");
+
+    // The lock records the base by digest.
+    let lock = context.json(&["env", "lock", "repro", "--json"]);
+    assert_eq!(lock["lock"]["baseImage"]["digest"], results[0].0, "{lock}");
+
+    // Adding a package changes only the environment layer.
+    context.write("repro.txt", "six==1.16.0\nattrs==25.3.0\npackaging==25.0\n");
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "repro",
+        "--requirements",
+        "repro.txt",
+    ]);
+    let bigger = image_json(
+        &context,
+        context
+            .command_with_cache(&cache)
+            .args(["env", "image", "repro:2", "--json"]),
+    );
+    let layers = |reference: &str| -> Vec<String> {
+        let inspect = Command::new("skopeo")
+            .args(["inspect", &format!("oci:{layout}:{reference}")])
+            .output()
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        value["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    let old = layers(&reference);
+    let new = layers(bigger["reference"].as_str().unwrap());
+    assert_eq!(old.len(), 2);
+    assert_eq!(old[0], new[0], "the base layer is shared");
+    assert_ne!(old[1], new[1], "the environment layer is rebuilt");
+}
+
+#[test]
+fn runs_and_services_in_containers() {
+    if skip_without_tools("runs_and_services_in_containers") {
+        return;
+    }
+    let context = TestContext::new();
+    register_env(&context, "boxed", "six==1.16.0\n");
+    let image = context.json(&["env", "image", "boxed", "--load", "--json"]);
+    assert!(
+        image["loaded"]
+            .as_str()
+            .unwrap()
+            .starts_with("localhost/strata/env_"),
+        "{image}"
+    );
+    context.write(
+        "train.py",
+        "import os, sys, six\nfrom strata import Run\nrun = Run.get_context()\nrun.log('accuracy', 0.9)\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.txt', 'w').write('weights')\nprint('interpreter', sys.executable, sys.argv[1:])\n",
+    );
+    let output = context.run(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "boxed",
+        "train.py",
+        "--epochs",
+        "2",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(
+        output
+            .stdout
+            .contains("interpreter /opt/strata/env/bin/python ['--epochs', '2']"),
+        "{output}"
+    );
+    let runs = context.json(&["runs", "list", "--json"]);
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let run = context.json(&["runs", "show", &id, "--json"]);
+    assert_eq!(run["status"], "Completed", "{run}");
+    assert_eq!(run["target"], "container", "{run}");
+    assert!(
+        run["image"]
+            .as_str()
+            .unwrap()
+            .contains(&*image["digest"].as_str().unwrap()),
+        "{run}"
+    );
+    assert_eq!(run["metrics"][0]["name"], "accuracy", "{run}");
+    let logs = context.ok(&["runs", "logs", &id]);
+    assert!(
+        logs.contains("interpreter /opt/strata/env/bin/python"),
+        "{logs}"
+    );
+
+    // The model from the container run, served from a container.
+    context.ok(&[
+        "model",
+        "register",
+        "--name",
+        "boxmodel",
+        "--run",
+        &id,
+        "--path",
+        "outputs/model.txt",
+    ]);
+    context.write(
+        "score.py",
+        "import json, os, six\ndef init():\n    global weights\n    weights = open(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model.txt')).read()\ndef run(raw):\n    return {'weights': weights, 'sum': sum(json.loads(raw)['data']), 'python': __import__('sys').executable}\n",
+    );
+    let port = free_port();
+    let port_text = port.to_string();
+    let output = context.run(&[
+        "deploy",
+        "boxsvc",
+        "--container",
+        "--model",
+        "boxmodel:1",
+        "--entry-script",
+        "score.py",
+        "--port",
+        &port_text,
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    let (status, body) = request(port, "POST", "/score", r#"{"data": [1, 2, 3]}"#);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["weights"], "weights");
+    assert_eq!(answer["sum"], 6);
+    assert_eq!(answer["python"], "/opt/strata/env/bin/python");
+    let (status, _) = request(port, "GET", "/health/ready", "");
+    assert_eq!(status, 200);
+    let service = context.json(&["service", "show", "boxsvc", "--json"]);
+    assert_eq!(service["state"], "running", "{service}");
+    let logs = context.ok(&["service", "logs", "boxsvc"]);
+    assert!(logs.contains("POST /score 200"), "{logs}");
+    let reload = context.run(&["service", "reload", "boxsvc"]);
+    assert_eq!(reload.code, 1, "{reload}");
+    assert!(
+        reload.stderr.contains("strata deploy --container"),
+        "{reload}"
+    );
+    context.ok(&["service", "delete", "boxsvc"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn docker_enabled_user_managed_and_dockerfile_bases() {
+    if skip_without_tools("docker_enabled_user_managed_and_dockerfile_bases") {
+        return;
+    }
+    let context = TestContext::new();
+    context.ok(&["image", "base", "debian-python"]);
+    // The base as an archive, for a Dockerfile's FROM (no registry needed).
+    let store = crate::common::shared_cache().join("images/oci");
+    let archive = context.path().join("base.tar");
+    let copy = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!(
+            "oci:{}:strata/base/debian-python:bookworm",
+            store.display()
+        ))
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{copy:?}");
+
+    // User-managed: nothing installed, the image's interpreter runs the script; runs go to a
+    // container because docker.enabled is true.
+    let dir = context.path().join("usermanaged");
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(
+        dir.join("azureml_environment.json"),
+        serde_json::json!({
+            "name": "usermanaged",
+            "python": {"userManagedDependencies": true, "interpreterPath": "/usr/bin/python3"},
+            "docker": {"enabled": true, "baseImage": "strata/base/debian-python:bookworm"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    context.ok(&["env", "register", "-d", "usermanaged"]);
+    context.write(
+        "where.py",
+        "import os, sys\nprint('python', sys.executable, os.path.exists('/opt/strata/env'))\n",
+    );
+    let output = context.run(&["run", "--env", "usermanaged", "where.py"]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(
+        output.stdout.contains("python /usr/bin/python3 False"),
+        "{output}"
+    );
+
+    // A Dockerfile base, built with podman, with the environment on top.
+    let env_dir = context.path().join("fromdockerfile");
+    fs_err::create_dir_all(&env_dir).unwrap();
+    fs_err::copy(
+        test_data().join("images/Dockerfile"),
+        env_dir.join("BaseDockerfile"),
+    )
+    .unwrap();
+    let dockerfile = fs_err::read_to_string(env_dir.join("BaseDockerfile"))
+        .unwrap()
+        .replace("BASE_ARCHIVE", &archive.display().to_string());
+    fs_err::write(env_dir.join("BaseDockerfile"), dockerfile).unwrap();
+    fs_err::write(
+        env_dir.join("azureml_environment.json"),
+        serde_json::json!({
+            "name": "fromdockerfile",
+            "python": {"condaDependenciesFile": "conda_dependencies.yml"},
+            "docker": {"enabled": false},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    fs_err::write(
+        env_dir.join("conda_dependencies.yml"),
+        "name: fromdockerfile\ndependencies:\n  - pip:\n    - six==1.16.0\n",
+    )
+    .unwrap();
+    context.ok(&["env", "register", "-d", "fromdockerfile"]);
+    context.write(
+        "check.py",
+        "import six\nprint('marker', open('/etc/strata-test-marker').read().strip(), six.__version__)\n",
+    );
+    let output = context.run(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "fromdockerfile",
+        "check.py",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(
+        output.stdout.contains("marker from-dockerfile 1.16.0"),
+        "{output}"
+    );
+}
+
+#[test]
+fn push_and_pull_through_a_registry_keep_the_digest() {
+    if skip_without_tools("push_and_pull_through_a_registry_keep_the_digest") {
+        return;
+    }
+    let Ok(registry) = std::env::var("STRATA_TEST_REGISTRY") else {
+        eprintln!(
+            "skipped push_and_pull_through_a_registry_keep_the_digest: no STRATA_TEST_REGISTRY (scripts/test starts one)"
+        );
+        return;
+    };
+    let context = TestContext::new();
+    register_env(&context, "pushed", "six==1.16.0\n");
+    let destination = format!("{registry}/strata-test/pushed");
+    let image = context.json(&["env", "image", "pushed", "--push", &destination, "--json"]);
+    let digest = image["digest"].as_str().unwrap();
+    let pushed = image["pushed"].as_str().unwrap();
+    assert!(pushed.ends_with(digest), "{image}");
+    let tag = pushed.split('@').next().unwrap();
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{tag}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{inspect:?}");
+    let inspected: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspected["Digest"], digest);
+
+    // The pushed image as the base of another environment: pulled by tag, pinned by digest.
+    let dir = context.path().join("onpushed");
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(
+        dir.join("azureml_environment.json"),
+        serde_json::json!({
+            "name": "onpushed",
+            "python": {"userManagedDependencies": true, "interpreterPath": "/opt/strata/env/bin/python"},
+            "docker": {"baseImage": tag},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    context.ok(&["env", "register", "-d", "onpushed"]);
+    let pulled = context.json(&["env", "image", "onpushed", "--json"]);
+    assert_eq!(pulled["base"]["digest"], digest, "{pulled}");
+    assert_eq!(pulled["base"]["reference"], tag, "{pulled}");
+    // Nothing is added to a user-managed image: it is the pulled image, digest and all.
+    assert_eq!(pulled["digest"].as_str().unwrap() != "", true);
+    context.write(
+        "six_version.py",
+        "import six; print('six', six.__version__)\n",
+    );
+    let output = context.run(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "onpushed",
+        "six_version.py",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stdout.contains("six 1.16.0"), "{output}");
+}
+
+#[test]
+fn images_need_linux_amd64() {
+    let context = TestContext::new();
+    let dir = context.path().join("arm");
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(
+        dir.join("azureml_environment.json"),
+        serde_json::json!({
+            "name": "arm",
+            "python": {"userManagedDependencies": true},
+            "docker": {"platform": {"os": "Linux", "architecture": "arm64"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    context.ok(&["env", "register", "-d", "arm"]);
+    let output = context.run(&["env", "image", "arm"]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(output.stderr.contains("docker.platform"), "{output}");
+    assert!(output.stderr.contains("Linux/arm64"), "{output}");
+}
+
+#[test]
+fn image_list_and_rm() {
+    let context = TestContext::new();
+    let cache = context.path().join("cache");
+    let output = context.output(context.command_with_cache(&cache).args(["image", "list"]));
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stderr.contains("No images"), "{output}");
+    let output = context.output(context.command_with_cache(&cache).args([
+        "image",
+        "rm",
+        "strata/env_missing",
+    ]));
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output.stderr.contains("No image `strata/env_missing`"),
+        "{output}"
+    );
+}
