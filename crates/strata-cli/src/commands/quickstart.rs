@@ -219,8 +219,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 ("trainenv".to_string(), 2),
                 &project,
                 &files,
-                "train.py".to_string(),
-                Vec::new(),
+                ("train.py".to_string(), Vec::new()),
                 "local",
             )?;
             let outcome = runs::supervise(

@@ -68,8 +68,7 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         (env_name, env_version),
         &source,
         &plan.files,
-        script,
-        args.arguments.clone(),
+        (script, args.arguments.clone()),
         target,
     )?;
     let id = run.id.clone();
@@ -133,8 +132,7 @@ pub(crate) fn create_run(
     (env_name, env_version): (String, u64),
     source: &Path,
     files: &[std::path::PathBuf],
-    script: String,
-    arguments: Vec<String>,
+    (script, arguments): (String, Vec<String>),
     target: &str,
 ) -> Result<RunRecord> {
     let (snapshot, _) = workspace.store_tree(source, files)?;

@@ -232,8 +232,8 @@ fn import_archive(store: &ImageStore, path: &Path, reporter: &dyn Reporter) -> R
         return Ok(image);
     }
     reporter.step(&format!("Importing the base image {}", path.display()));
-    Ok(strata_image::import_archive(store, path, None, &reference)
-        .with_context(|| format!("Failed to import the base image `{}`", path.display()))?)
+    strata_image::import_archive(store, path, None, &reference)
+        .with_context(|| format!("Failed to import the base image `{}`", path.display()))
 }
 
 /// `strata image base debian-python`: Debian packages unpacked by mmdebstrap (no maintainer
@@ -421,4 +421,73 @@ fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<(
         .unpack(dir)
         .with_context(|| format!("Failed to unpack the build context `{location}`"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, ImageStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(&dir.path().join("oci")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_definition() {
+        let (_dir, store) = store();
+        let mut environment = Environment::new("test");
+        environment.docker.base_image = Some("registry.example/ml/base:1".to_string());
+        let definition = BaseSource::choose(&BaseArgs::default(), &environment, &store);
+        assert_eq!(
+            definition,
+            BaseSource::Registry("registry.example/ml/base:1".to_string())
+        );
+        let args = BaseArgs {
+            base: Some("oci-archive:/tmp/base.tar".to_string()),
+            base_archive: None,
+        };
+        assert_eq!(
+            BaseSource::choose(&args, &environment, &store),
+            BaseSource::Transport("oci-archive:/tmp/base.tar".to_string())
+        );
+        let args = BaseArgs {
+            base: None,
+            base_archive: Some(PathBuf::from("base.tar")),
+        };
+        assert_eq!(
+            BaseSource::choose(&args, &environment, &store),
+            BaseSource::Archive(PathBuf::from("base.tar"))
+        );
+    }
+
+    #[test]
+    fn dockerfiles_win_over_base_images_and_debian_is_the_default() {
+        let (_dir, store) = store();
+        let mut environment = Environment::new("test");
+        assert_eq!(
+            BaseSource::choose(&BaseArgs::default(), &environment, &store),
+            BaseSource::Debian(DEFAULT_SUITE.to_string())
+        );
+        environment.docker.base_image = Some("debian:bookworm".to_string());
+        environment.docker.base_dockerfile = Some("FROM debian:bookworm\n".to_string());
+        assert!(matches!(
+            BaseSource::choose(&BaseArgs::default(), &environment, &store),
+            BaseSource::Dockerfile { context: None, .. }
+        ));
+    }
+
+    #[test]
+    fn tags_and_digests_are_stripped_but_not_ports() {
+        assert_eq!(
+            strip_tag("127.0.0.1:5000/ml/base:1"),
+            "127.0.0.1:5000/ml/base"
+        );
+        assert_eq!(
+            strip_tag("127.0.0.1:5000/ml/base"),
+            "127.0.0.1:5000/ml/base"
+        );
+        assert_eq!(strip_tag("debian@sha256:abcd"), "debian");
+        assert_eq!(strip_tag("debian"), "debian");
+    }
 }

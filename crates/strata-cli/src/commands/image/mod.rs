@@ -35,8 +35,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// The image store shared by every workspace using this cache: one OCI layout.
 pub(crate) fn open_store(cache: &Cache) -> Result<ImageStore> {
     let dir = cache.root().join("images").join("oci");
-    Ok(ImageStore::open(&dir)
-        .with_context(|| format!("Failed to open the image store `{}`", dir.display()))?)
+    ImageStore::open(&dir)
+        .with_context(|| format!("Failed to open the image store `{}`", dir.display()))
 }
 
 /// An environment's image, built or found.

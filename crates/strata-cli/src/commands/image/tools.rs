@@ -115,3 +115,28 @@ pub(crate) fn load_into_podman(layout: &Path, reference: &str) -> Result<String>
     skopeo.run(&mut command, "Loading the image into podman")?;
     Ok(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_registries_skip_tls() {
+        assert!(is_loopback_registry("127.0.0.1:5000/ml/env"));
+        assert!(is_loopback_registry("localhost/ml/env:1"));
+        assert!(!is_loopback_registry("registry.example:5000/ml/env"));
+        assert!(!is_loopback_registry("docker.io/library/debian"));
+    }
+
+    #[test]
+    fn podman_names_get_a_tag() {
+        assert_eq!(
+            podman_name("strata/env_ab"),
+            "localhost/strata/env_ab:latest"
+        );
+        assert_eq!(
+            podman_name("strata/base/debian-python:bookworm"),
+            "localhost/strata/base/debian-python:bookworm"
+        );
+    }
+}
