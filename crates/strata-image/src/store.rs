@@ -17,8 +17,9 @@ use crate::manifest::{
 /// `blobs/sha256/`). Images are named by the `org.opencontainers.image.ref.name` annotation of
 /// their `index.json` entry.
 ///
-/// Blobs are written without the lock, so [`ImageStore::gc`] must not run while another process
-/// is between writing an image's blobs and tagging it.
+/// Blobs are written without the index lock. A process that writes blobs and then tags them
+/// holds [`ImageStore::writer`] meanwhile; [`ImageStore::gc`] waits until no writer is active,
+/// so it never deletes blobs an image being built is about to refer to.
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     dir: PathBuf,
@@ -209,6 +210,10 @@ impl ImageStore {
 
     /// Deletes the blobs no index entry reaches; returns how many went and the bytes freed.
     pub fn gc(&self) -> Result<(usize, u64), ImageError> {
+        let writers = self.writers_file()?;
+        writers
+            .lock()
+            .map_err(ImageError::io(&self.dir.join(".writers")))?;
         let _lock = self.lock()?;
         let mut reachable = HashSet::new();
         for entry in self.index_entries()? {
@@ -333,6 +338,25 @@ impl ImageStore {
 
     /// Serialises index changes across threads and processes: `flock` locks belong to the
     /// open file description, so each call gets its own.
+    /// A shared claim held from writing an image's first blob until it is tagged: `gc` waits
+    /// for every claim to be released. Dropping the file releases it.
+    pub fn writer(&self) -> Result<File, ImageError> {
+        let file = self.writers_file()?;
+        file.lock_shared()
+            .map_err(ImageError::io(&self.dir.join(".writers")))?;
+        Ok(file)
+    }
+
+    fn writers_file(&self) -> Result<File, ImageError> {
+        let path = self.dir.join(".writers");
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ImageError::io(&path))
+    }
+
     fn lock(&self) -> Result<File, ImageError> {
         let path = self.dir.join(".lock");
         let file = OpenOptions::new()

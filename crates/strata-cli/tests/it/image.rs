@@ -242,6 +242,49 @@ fn runs_and_services_in_containers() {
         "{logs}"
     );
 
+    // Cancelling a container run stops the script inside and removes the container.
+    context.write(
+        "slow.py",
+        "import time\nprint('started', flush=True)\ntime.sleep(300)\n",
+    );
+    let submitted = context.ok(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "boxed",
+        "--detach",
+        "--grace",
+        "5",
+        "slow.py",
+    ]);
+    let slow = submitted.trim().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !context
+        .run(&["runs", "logs", &slow])
+        .stdout
+        .contains("started")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    context.ok(&["runs", "cancel", &slow]);
+    let waited = context.run(&["runs", "wait", &slow]);
+    assert_ne!(waited.code, 0, "{waited}");
+    let canceled = context.json(&["runs", "show", &slow, "--json"])["run"].clone();
+    assert_eq!(canceled["status"], "Canceled", "{canceled}");
+    let containers = Command::new("podman")
+        .args(["ps", "--all", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&containers.stdout).contains(&slow),
+        "the container of {slow} is left"
+    );
+
     // The model from the container run, served from a container.
     context.ok(&[
         "model",

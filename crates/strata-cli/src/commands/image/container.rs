@@ -57,6 +57,7 @@ pub(crate) fn service_image(
         reporter,
     )?;
     let store = &env_image.store;
+    let _writer = store.writer()?;
     let env_stored = store
         .lookup(&env_image.reference)?
         .with_context(|| format!("The image store lost `{}`", env_image.reference))?;

@@ -67,6 +67,8 @@ pub(crate) fn ensure_env_image(
     check_platform(&record)?;
     let cache = Cache::from_env();
     let store = open_store(&cache)?;
+    // Held until the image is tagged, so a concurrent `image rm` cannot collect its blobs.
+    let _writer = store.writer()?;
     let user_managed = environment.python.user_managed_dependencies;
     let lock = if user_managed {
         None
@@ -552,11 +554,46 @@ pub(crate) fn remove(context: &Context, references: &[String], all: bool) -> Res
         printer::out(format!("Removed {reference}"));
     }
     let (blobs, bytes) = store.gc()?;
+    let unpacked = remove_unused_rootfs(&cache, &store)?;
     printer::note(format!(
-        "Deleted {blobs} unused blobs ({})",
-        human_size(bytes)
+        "Deleted {blobs} unused blobs ({}){}",
+        human_size(bytes),
+        if unpacked > 0 {
+            format!(" and {unpacked} unpacked base images")
+        } else {
+            String::new()
+        }
     ));
     Ok(())
+}
+
+/// Unpacked bases (named by their digest) whose image is no longer in the store.
+fn remove_unused_rootfs(cache: &Cache, store: &ImageStore) -> Result<usize> {
+    let dir = cache.root().join("images").join("rootfs");
+    let Ok(entries) = fs_err::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let kept: Vec<String> = store
+        .list()?
+        .iter()
+        .map(|image| {
+            let hex = image
+                .manifest_descriptor
+                .digest
+                .trim_start_matches("sha256:");
+            hex[..32.min(hex.len())].to_string()
+        })
+        .collect();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || kept.contains(&name) {
+            continue;
+        }
+        fs_err::remove_dir_all(entry.path())?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 fn short_digest(digest: &str) -> String {
