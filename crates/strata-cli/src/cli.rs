@@ -30,7 +30,7 @@ pub(crate) enum Command {
     Env(EnvCommand),
     /// Run a script as a tracked run in an environment (built first when needed).
     #[command(
-        after_help = "Examples:\n  strata run train.py --lr 0.1\n  strata run --experiment mnist --env trainenv:3 --source-dir src train.py --data-folder ./data\n  strata run --requirements requirements.txt train.py\n  strata run --detach train.py && strata runs wait RUN_ID"
+        after_help = "Examples:\n  strata run train.py --lr 0.1\n  strata run --target container --env trainenv train.py\n  strata run --experiment mnist --env trainenv:3 --source-dir src train.py --data-folder ./data\n  strata run --requirements requirements.txt train.py\n  strata run --detach train.py && strata runs wait RUN_ID"
     )]
     Run(RunArgs),
     /// List, inspect, follow, cancel and download runs.
@@ -41,7 +41,7 @@ pub(crate) enum Command {
     Model(ModelCommand),
     /// Deploy models as a web service: a Rust HTTP server with Python workers running score.py.
     #[command(
-        after_help = "Example:\n  strata deploy mysvc --model mymodel:1 --entry-script score.py --env trainenv:3 --port 8890"
+        after_help = "Examples:\n  strata deploy mysvc --model mymodel:1 --entry-script score.py --env trainenv:3 --port 8890\n  strata deploy mysvc --container --model mymodel:1 --entry-script score.py"
     )]
     Deploy(DeployArgs),
     /// Serve models in the foreground (Ctrl-C stops); `deploy` runs the same server detached.
@@ -535,6 +535,20 @@ pub(crate) struct DeployArgs {
     pub(crate) name: String,
     #[command(flatten)]
     pub(crate) options: ServingOptions,
+    #[command(flatten)]
+    pub(crate) container: ContainerOptions,
+}
+
+/// Where a deployed service runs.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ContainerOptions {
+    /// Run the service in a podman container of an image: the environment's image plus a
+    /// layer with the server, the scoring code and the models.
+    #[arg(long)]
+    pub(crate) container: bool,
+    /// With `--container`: the base of the environment's image (see `strata env image --base`).
+    #[arg(long, value_name = "IMAGE", requires = "container")]
+    pub(crate) base: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -582,13 +596,6 @@ pub(crate) struct ServingOptions {
     /// The largest request body accepted (413 above it).
     #[arg(long, value_name = "MIB", default_value_t = 100)]
     pub(crate) max_body_mb: usize,
-    /// Run the service in a podman container of an image: the environment's image plus a
-    /// layer with the server, the scoring code and the models.
-    #[arg(long)]
-    pub(crate) container: bool,
-    /// With `--container`: the base image (see `strata env image --base`).
-    #[arg(long, value_name = "IMAGE", requires = "container")]
-    pub(crate) base: Option<String>,
     /// How long `deploy` waits for the service to be ready.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) startup_timeout: u64,

@@ -47,7 +47,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
-        Command::Deploy(args) => serve::deploy(&context, &args.name, &args.options),
+        Command::Deploy(args) => {
+            serve::deploy(&context, &args.name, &args.options, &args.container)
+        }
         Command::Serve(args) => match &args.service {
             Some(name) => serve::serve_service(&context, name, args.options.max_body_mb),
             None => serve::serve_foreground(&context, &args.options),

@@ -302,11 +302,14 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 memory_gb: None,
                 timeout_ms: 60_000,
                 max_body_mb: 100,
-                container: false,
-                base: None,
                 startup_timeout: 300,
             };
-            let (service, built) = serve::deploy_service(&context, "quickstart-svc", &options)?;
+            let (service, built) = serve::deploy_service(
+                &context,
+                "quickstart-svc",
+                &options,
+                &crate::cli::ContainerOptions::default(),
+            )?;
             Ok((
                 format!(
                     "{} serving quickstart-model:1 in {}:{}",

@@ -15,7 +15,7 @@ use strata_store::{
     ServiceModel, ServiceRecord, Workspace,
 };
 
-use crate::cli::ServingOptions;
+use crate::cli::{ContainerOptions, ServingOptions};
 use crate::commands::build::{Built, activation_env, ensure_built};
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
@@ -26,8 +26,13 @@ use crate::{printer, table};
 const LOG: &str = "service.log";
 
 /// `strata deploy NAME ...`.
-pub(crate) fn deploy(context: &Context, name: &str, args: &ServingOptions) -> Result<()> {
-    let (record, environment) = deploy_service(context, name, args)?;
+pub(crate) fn deploy(
+    context: &Context,
+    name: &str,
+    args: &ServingOptions,
+    container: &ContainerOptions,
+) -> Result<()> {
+    let (record, environment) = deploy_service(context, name, args, container)?;
     printer::note(format!(
         "Service {name} is running in {}:{}{}",
         environment.name,
@@ -46,13 +51,14 @@ pub(crate) fn deploy_service(
     context: &Context,
     name: &str,
     args: &ServingOptions,
+    container: &ContainerOptions,
 ) -> Result<(ServiceRecord, EnvironmentRecord)> {
     check_entry_script(&args.entry_script)?;
     strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
     let mut workspace = context.open_workspace()?;
     let (environment, models) = choose(&mut workspace, args)?;
     let reporter = TerminalReporter::new();
-    let lock_hash = if args.container {
+    let lock_hash = if container.container {
         None
     } else {
         let built = ensure_built(
@@ -80,12 +86,13 @@ pub(crate) fn deploy_service(
     lay_out(&workspace, &dir, args, &models)?;
     let mut config = config_of(args);
     let mut lock_hash = lock_hash;
-    if args.container {
+    if container.container {
         let image = super::image::container::service_image(
             &mut workspace,
             &environment,
             &dir,
             args,
+            container.base.clone(),
             &models,
             &config,
             &reporter,

@@ -1,16 +1,22 @@
 //! Every command shown in the documentation runs: each `$ ` line of the `console` blocks of a
-//! page, top to bottom, in one fresh directory, must succeed.
+//! page, top to bottom, in one fresh directory, must succeed. Blocks marked
+//! `console containers` need podman, skopeo, bubblewrap and mmdebstrap, and run when those are
+//! installed.
 
 use std::path::Path;
 use std::process::Command;
 
-fn commands(markdown: &str) -> Vec<String> {
+fn commands(markdown: &str, containers: bool) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_console = false;
+    let mut in_block = false;
     for line in markdown.lines() {
         let trimmed = line.trim_start();
         if let Some(info) = trimmed.strip_prefix("```") {
-            in_console = !in_console && info.trim() == "console";
+            in_block = !in_block;
+            let info = info.trim();
+            in_console =
+                in_block && (info == "console" || (containers && info == "console containers"));
             continue;
         }
         if in_console && let Some(command) = trimmed.strip_prefix("$ ") {
@@ -38,11 +44,19 @@ fn documented_commands_run() {
         .filter(|path| path.extension().is_some_and(|e| e == "md"))
         .collect();
     pages.sort();
+    let containers = ["podman", "skopeo", "bwrap", "mmdebstrap"]
+        .iter()
+        .all(|tool| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
     let mut ran = 0;
     for page in pages {
         let text = fs_err::read_to_string(&page).unwrap();
         let temp = tempfile::tempdir().unwrap();
-        for command in commands(&text) {
+        for command in commands(&text, containers) {
             let output = Command::new("bash")
                 .arg("-c")
                 .arg(&command)

@@ -42,6 +42,7 @@ pub(crate) fn service_image(
     environment: &EnvironmentRecord,
     dir: &Path,
     args: &ServingOptions,
+    base: Option<String>,
     models: &[ModelRecord],
     config: &ServiceConfig,
     reporter: &dyn Reporter,
@@ -51,7 +52,7 @@ pub(crate) fn service_image(
         &environment.name,
         Some(environment.version),
         &BaseArgs {
-            base: args.base.clone(),
+            base,
             base_archive: None,
         },
         reporter,

@@ -494,7 +494,9 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
         Err(_) => Vec::new(),
     };
     let mut rows = Vec::new();
-    for image in store.list()? {
+    let mut images = store.list()?;
+    images.sort_by(|a, b| a.reference.cmp(&b.reference));
+    for image in images {
         let record = records.iter().find(|r| r.reference == image.reference);
         rows.push(json!({
             "reference": image.reference,
