@@ -94,7 +94,6 @@ pub(crate) fn deploy_service(
             args,
             container.base.clone(),
             &models,
-            &config,
             &reporter,
         )?;
         lock_hash = image.lock_hash;

@@ -44,9 +44,9 @@ pub(crate) fn service_image(
     args: &ServingOptions,
     base: Option<String>,
     models: &[ModelRecord],
-    config: &ServiceConfig,
     reporter: &dyn Reporter,
 ) -> Result<ServiceImage> {
+    let config = &crate::commands::serve::config_of(args);
     let env_image = ensure_env_image(
         workspace,
         &environment.name,
