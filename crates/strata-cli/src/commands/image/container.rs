@@ -13,8 +13,8 @@ use sha2::{Digest as _, Sha256};
 use strata_build::Reporter;
 use strata_image::{ImageSpec, LayerBuilder};
 use strata_store::{
-    DELETED, DEPLOYING, EnvironmentRecord, ImageRecord, ModelRecord, SERVICE_FAILED, ServiceConfig,
-    ServiceRecord, Workspace,
+    DELETED, DEPLOYING, EnvironmentRecord, ImageRecord, ModelRecord, SERVICE_FAILED, ServiceRecord,
+    Workspace,
 };
 
 use super::ensure_env_image;
