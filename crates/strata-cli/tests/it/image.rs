@@ -532,3 +532,54 @@ fn image_list_and_rm() {
         "{output}"
     );
 }
+
+#[test]
+fn conda_packages_in_an_image_name_the_image_prefix() {
+    if skip_without_tools("conda_packages_in_an_image_name_the_image_prefix") {
+        return;
+    }
+    let context = TestContext::new();
+    let channel = context.path().join("channel");
+    strata_build::test_channel::write_channel(
+        &channel,
+        &strata_build::test_channel::sample_packages(),
+    )
+    .unwrap();
+    context.write(
+        "environment.yml",
+        &format!(
+            "name: condaimage\nchannels:\n- file://{}\ndependencies:\n- python=3.11\n- mat-app\n- pip\n- pip:\n  - six==1.16.0\n",
+            channel.display()
+        ),
+    );
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "condaimage",
+        "--conda-file",
+        "environment.yml",
+    ]);
+    context.write(
+        "conda_check.py",
+        "import json, os, subprocess, six\nprint(open('/opt/strata/env/etc/mat-app.conf').read().strip())\nprint(subprocess.check_output(['mat-hello']).decode().strip(), six.__version__)\nrecord = [f for f in os.listdir('/opt/strata/env/conda-meta') if f.startswith('mat-app')][0]\nprint('cache paths kept:', 'extracted_package_dir' in json.load(open('/opt/strata/env/conda-meta/' + record)))\n",
+    );
+    let output = context.run(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "condaimage",
+        "conda_check.py",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stdout.contains("prefix=/opt/strata/env"), "{output}");
+    assert!(
+        output.stdout.contains("hello from mat-hello 1.16.0"),
+        "{output}"
+    );
+    assert!(
+        output.stdout.contains("cache paths kept: False"),
+        "{output}"
+    );
+}

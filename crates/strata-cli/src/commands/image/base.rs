@@ -68,7 +68,21 @@ impl BaseSource {
             };
         }
         match &docker.base_image {
-            Some(image) if !image.trim().is_empty() => Self::classify(image, store),
+            Some(image) if !image.trim().is_empty() => {
+                // Azure ML names the registry apart: `baseImageRegistry.address` + `baseImage`.
+                let address = docker
+                    .base_image_registry
+                    .address
+                    .as_deref()
+                    .map(|a| a.trim().trim_end_matches('/'))
+                    .filter(|a| !a.is_empty());
+                match address {
+                    Some(address) if !image.trim().starts_with(address) => {
+                        Self::Registry(format!("{address}/{}", image.trim()))
+                    }
+                    _ => Self::classify(image, store),
+                }
+            }
             _ => Self::Debian(DEFAULT_SUITE.to_string()),
         }
     }
@@ -458,6 +472,23 @@ mod tests {
         assert_eq!(
             BaseSource::choose(&args, &environment, &store),
             BaseSource::Archive(PathBuf::from("base.tar"))
+        );
+    }
+
+    #[test]
+    fn the_registry_address_is_joined_to_the_base_image() {
+        let (_dir, store) = store();
+        let mut environment = Environment::new("test");
+        environment.docker.base_image = Some("ml/base:1".to_string());
+        environment.docker.base_image_registry.address = Some("myregistry.azurecr.io".to_string());
+        assert_eq!(
+            BaseSource::choose(&BaseArgs::default(), &environment, &store),
+            BaseSource::Registry("myregistry.azurecr.io/ml/base:1".to_string())
+        );
+        environment.docker.base_image = Some("myregistry.azurecr.io/ml/base:1".to_string());
+        assert_eq!(
+            BaseSource::choose(&BaseArgs::default(), &environment, &store),
+            BaseSource::Registry("myregistry.azurecr.io/ml/base:1".to_string())
         );
     }
 
