@@ -73,6 +73,7 @@ pub(crate) fn deploy_service(
     // A redeployment replaces the running server.
     if let Ok(existing) = workspace.get_service(name) {
         stop(&existing);
+        super::image::container::remove_container(&workspace, &existing);
     }
     if dir.exists() {
         fs_err::remove_dir_all(&dir)?;
@@ -807,6 +808,7 @@ pub(crate) fn delete_service(context: &Context, name: &str) -> Result<ServiceRec
     let service = workspace.get_service(name)?;
     workspace.set_service_state(name, DELETED, None, None)?;
     stop(&service);
+    super::image::container::remove_container(&workspace, &service);
     let _ = fs_err::remove_dir_all(&service.service_dir);
     Ok(service)
 }

@@ -332,6 +332,15 @@ fn runs_and_services_in_containers() {
         reload.stderr.contains("strata deploy --container"),
         "{reload}"
     );
+    // A supervisor killed outright leaves its container serving; delete still removes it.
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", "serve --service boxsvc"])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, _) = request(port, "GET", "/health/live", "");
+    assert_eq!(status, 200, "the container should outlive its supervisor");
     context.ok(&["service", "delete", "boxsvc"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }

@@ -274,6 +274,23 @@ pub(crate) fn serve_container(
     Err(UsageError::new(format!("Service `{}`: {error}", service.name)).into())
 }
 
+/// Removes a container service's container if it outlived its supervisor (killed with
+/// SIGKILL, say); a no-op for local services and for containers already gone.
+pub(crate) fn remove_container(workspace: &Workspace, service: &ServiceRecord) {
+    if service.config.container.is_none() {
+        return;
+    }
+    let Some(podman) = which("podman") else {
+        return;
+    };
+    let _ = Command::new(podman)
+        .args(["rm", "--force", "--ignore", "--time", "10"])
+        .arg(container_name(workspace, &service.name))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 fn stop_container(podman: &Path, name: &str) -> std::io::Result<std::process::ExitStatus> {
     Command::new(podman)
         .args(["stop", "--ignore", "--time", "10", name])
