@@ -109,6 +109,15 @@ impl BaseSource {
     }
 
     /// How the base is named in the lock and in messages.
+    /// The name an image built on this base records in its labels: only names that mean the
+    /// same on every machine (a local path would make the digest depend on where a file is).
+    pub(crate) fn portable_name(&self) -> Option<String> {
+        match self {
+            Self::Debian(_) | Self::Store(_) | Self::Registry(_) => Some(self.display()),
+            Self::Archive(_) | Self::Transport(_) | Self::Dockerfile { .. } => None,
+        }
+    }
+
     pub(crate) fn display(&self) -> String {
         match self {
             Self::Debian(suite) => debian_reference(suite),

@@ -28,7 +28,7 @@ use tools::{Tool, is_loopback_registry, registry_credentials};
 pub(crate) const ENV_PREFIX: &str = "/opt/strata/env";
 
 /// Changes when what an image holds for the same inputs changes.
-const IMAGE_FORMAT: u32 = 1;
+const IMAGE_FORMAT: u32 = 2;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -136,7 +136,7 @@ pub(crate) fn ensure_env_image(
                         &record,
                         lock.as_ref().map(|l| &l.lock),
                         &base,
-                        &base_name,
+                        source.portable_name().as_deref(),
                         &reference,
                         &store,
                         &cache,
@@ -210,7 +210,7 @@ fn build_env_image(
     record: &EnvironmentRecord,
     lock: Option<&strata_spec::Lock>,
     base: &StoredImage,
-    base_name: &str,
+    base_name: Option<&str>,
     reference: &str,
     store: &ImageStore,
     cache: &Cache,
@@ -222,10 +222,12 @@ fn build_env_image(
         "org.opencontainers.image.base.digest".to_string(),
         base.manifest_descriptor.digest.clone(),
     );
-    labels.insert(
-        "org.opencontainers.image.base.name".to_string(),
-        base_name.to_string(),
-    );
+    if let Some(name) = base_name {
+        labels.insert(
+            "org.opencontainers.image.base.name".to_string(),
+            name.to_string(),
+        );
+    }
     let mut env = Vec::new();
     let base_path = base_env(base, "PATH").unwrap_or_else(|| DEFAULT_PATH.to_string());
     if let Some(lock) = lock {
