@@ -437,6 +437,44 @@ fn docker_enabled_user_managed_and_dockerfile_bases() {
         output.stdout.contains("marker from-dockerfile 1.16.0"),
         "{output}"
     );
+
+    // The same with buildah as the builder.
+    let buildah_dir = context.path().join("frombuildah");
+    fs_err::create_dir_all(&buildah_dir).unwrap();
+    fs_err::write(
+        buildah_dir.join("BaseDockerfile"),
+        fs_err::read_to_string(env_dir.join("BaseDockerfile"))
+            .unwrap()
+            .replace("from-dockerfile", "from-buildah"),
+    )
+    .unwrap();
+    fs_err::write(
+        buildah_dir.join("azureml_environment.json"),
+        serde_json::json!({"name": "frombuildah", "python": {"userManagedDependencies": true, "interpreterPath": "/usr/bin/python3"}}).to_string(),
+    )
+    .unwrap();
+    context.ok(&["env", "register", "-d", "frombuildah"]);
+    let output = context.output(
+        context
+            .command()
+            .env("STRATA_IMAGE_BUILDER", "buildah")
+            .args(["env", "image", "frombuildah", "--load"]),
+    );
+    assert_eq!(output.code, 0, "{output}");
+    context.write(
+        "marker.py",
+        "print('marker', open('/etc/strata-test-marker').read().strip())\n",
+    );
+    let output = context.run(&[
+        "run",
+        "--target",
+        "container",
+        "--env",
+        "frombuildah",
+        "marker.py",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stdout.contains("marker from-buildah"), "{output}");
 }
 
 #[test]

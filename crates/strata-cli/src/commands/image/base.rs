@@ -369,7 +369,7 @@ fn dockerfile(
     if let Some(image) = store.lookup(&reference)? {
         return Ok(image);
     }
-    let podman = Tool::require("podman", "building a Dockerfile base image")?;
+    let builder = Builder::choose()?;
     let dir = tempfile::Builder::new()
         .prefix(".dockerfile-")
         .tempdir_in(store.dir())
@@ -392,43 +392,93 @@ fn dockerfile(
             file
         }
     };
-    reporter.step("Building the Dockerfile base image with podman");
+    reporter.step(&format!(
+        "Building the Dockerfile base image with {}",
+        builder.tool.path.display()
+    ));
     let name = format!("localhost/strata/dockerfile-{}:latest", &key[..32]);
-    let mut command = podman.command();
+    let mut command = builder.tool.command();
     command
-        .args([
-            "build",
-            "--quiet",
-            "--timestamp",
-            strata_build::SOURCE_DATE_EPOCH,
-        ])
+        .args(["build", "--quiet"])
         .args([
             "--build-arg",
             &format!("SOURCE_DATE_EPOCH={}", strata_build::SOURCE_DATE_EPOCH),
         ])
+        // RUN steps reach package indexes as the host does (bridge networks may lack DNS).
+        .args(["--network", "host"])
         .arg("--file")
         .arg(&dockerfile)
         .arg("--tag")
         .arg(&name);
-    // HTTPS from RUN steps may go through a proxy only the host's CA bundle trusts.
-    if let Some(bundle) = ["/etc/ssl/certs/ca-certificates.crt"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-    {
-        command
-            .arg("--volume")
-            .arg(format!("{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"));
+    if builder.kind != BuilderKind::Docker {
+        command.args(["--timestamp", strata_build::SOURCE_DATE_EPOCH]);
+        // HTTPS from RUN steps may go through a proxy only the host's CA bundle trusts.
+        if let Some(bundle) = ["/etc/ssl/certs/ca-certificates.crt"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+        {
+            command
+                .arg("--volume")
+                .arg(format!("{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"));
+        }
     }
     command.arg(dir.path());
-    podman.run(&mut command, "Building the Dockerfile")?;
-    let image = copy_in(
-        store,
-        &format!("containers-storage:{name}"),
-        &reference,
-        None,
-        reporter,
-    )?;
-    Ok(image)
+    builder.tool.run(&mut command, "Building the Dockerfile")?;
+    let source = match builder.kind {
+        BuilderKind::Docker => format!("docker-daemon:{name}"),
+        BuilderKind::Podman | BuilderKind::Buildah => format!("containers-storage:{name}"),
+    };
+    copy_in(store, &source, &reference, None, reporter)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BuilderKind {
+    Podman,
+    Buildah,
+    Docker,
+}
+
+/// What builds Dockerfiles: `STRATA_IMAGE_BUILDER` (`podman`, `buildah`, `docker`), else the
+/// first of those installed.
+struct Builder {
+    kind: BuilderKind,
+    tool: Tool,
+}
+
+impl Builder {
+    fn choose() -> Result<Self> {
+        const PURPOSE: &str = "building a Dockerfile base image";
+        let kinds = [
+            ("podman", BuilderKind::Podman),
+            ("buildah", BuilderKind::Buildah),
+            ("docker", BuilderKind::Docker),
+        ];
+        if let Ok(wanted) = std::env::var("STRATA_IMAGE_BUILDER") {
+            let Some((name, kind)) = kinds.into_iter().find(|(name, _)| *name == wanted) else {
+                return Err(UsageError::new(format!(
+                    "Unknown image builder `{wanted}` (STRATA_IMAGE_BUILDER)"
+                ))
+                .hint("Use `podman`, `buildah` or `docker`")
+                .into());
+            };
+            return Ok(Self {
+                kind,
+                tool: Tool::require(name, PURPOSE)?,
+            });
+        }
+        for (name, kind) in kinds {
+            if super::tools::which(name).is_some() {
+                return Ok(Self {
+                    kind,
+                    tool: Tool::require(name, PURPOSE)?,
+                });
+            }
+        }
+        Ok(Self {
+            kind: BuilderKind::Podman,
+            tool: Tool::require("podman", PURPOSE)?,
+        })
+    }
 }
 
 fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<()> {
