@@ -286,7 +286,8 @@ pub(crate) struct EnvImageArgs {
     pub(crate) environment: String,
     #[command(flatten)]
     pub(crate) base: BaseArgs,
-    /// Copy the image into podman's image store (as `localhost/strata/env_<hash>:latest`).
+    /// Copy the image into podman's image store (as `localhost/strata/env_<hash>:latest`), or
+    /// Docker's when only docker is installed.
     #[arg(long)]
     pub(crate) load: bool,
     /// Push the image to a registry (`HOST[:PORT]/REPO[:TAG]`; the tag defaults to the image's

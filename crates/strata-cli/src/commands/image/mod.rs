@@ -359,11 +359,8 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
     }
     let mut loaded = None;
     if args.load {
-        reporter.step("Loading the image into podman");
-        loaded = Some(tools::load_into_podman(
-            image.store.dir(),
-            &image.reference,
-        )?);
+        reporter.step("Loading the image");
+        loaded = Some(tools::load_image(image.store.dir(), &image.reference)?);
     }
     let mut pushed = None;
     if let Some(destination) = &args.push {

@@ -102,6 +102,22 @@ pub(crate) fn podman_name(reference: &str) -> String {
     }
 }
 
+/// `--load`: into podman's image store, or into Docker's when only docker is installed.
+pub(crate) fn load_image(layout: &Path, reference: &str) -> Result<String> {
+    if which("podman").is_none() && which("docker").is_some() {
+        let skopeo = Tool::require("skopeo", "loading an image into Docker")?;
+        let name = podman_name(reference);
+        let mut command = skopeo.command();
+        command
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:{reference}", layout.display()))
+            .arg(format!("docker-daemon:{name}"));
+        skopeo.run(&mut command, "Loading the image into Docker")?;
+        return Ok(name);
+    }
+    load_into_podman(layout, reference)
+}
+
 /// Copies an image from Strata's OCI layout into podman's image store, keeping its digest
 /// (layers podman already has are skipped).
 pub(crate) fn load_into_podman(layout: &Path, reference: &str) -> Result<String> {
