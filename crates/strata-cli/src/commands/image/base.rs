@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use sha2::{Digest as _, Sha256};
 use strata_build::Reporter;
 use strata_image::{ImageSpec, ImageStore, StoredImage};
-use strata_spec::Environment;
+use strata_spec::{ContainerRegistry, Environment};
 use strata_store::Workspace;
 
 use super::tools::{Tool, is_loopback_registry, registry_credentials};
@@ -149,7 +149,7 @@ pub(crate) fn resolve(
     pinned: Option<&str>,
     store: &ImageStore,
     workspace: &Workspace,
-    username: Option<&str>,
+    registry: Option<&ContainerRegistry>,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     match source {
@@ -183,7 +183,7 @@ pub(crate) fn resolve(
             };
             reporter.step(&format!("Pulling the base image {reference}"));
             let staging = format!("strata/base/pull-{}", std::process::id());
-            let image = copy_in(store, &source, &staging, username, reporter)?;
+            let image = copy_in(store, &source, &staging, registry, reporter)?;
             let pinned = pinned_reference(&image.manifest_descriptor.digest);
             store.tag(&pinned, &image.manifest_descriptor)?;
             store.remove(&staging)?;
@@ -213,7 +213,7 @@ fn copy_in(
     store: &ImageStore,
     source: &str,
     reference: &str,
-    username: Option<&str>,
+    registry: Option<&ContainerRegistry>,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     let skopeo = Tool::require("skopeo", "bringing a base image into the image store")?;
@@ -224,7 +224,7 @@ fn copy_in(
         if is_loopback_registry(rest) {
             command.arg("--src-tls-verify=false");
         }
-        if let Some(credentials) = registry_credentials(username) {
+        if let Some(credentials) = registry_credentials(registry)? {
             command.arg("--src-creds").arg(credentials);
         }
     }

@@ -83,13 +83,12 @@ pub(crate) fn ensure_env_image(
         .and_then(|l| l.lock.base_image.as_ref())
         .filter(|pin| pin.reference == base_name)
         .map(|pin| pin.digest.clone());
-    let username = environment.docker.base_image_registry.username.clone();
     let base = base::resolve(
         &source,
         pinned.as_deref(),
         &store,
         workspace,
-        username.as_deref(),
+        Some(&environment.docker.base_image_registry),
         reporter,
     )?;
     let base_digest = base.manifest_descriptor.digest.clone();
@@ -365,17 +364,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
     let mut pushed = None;
     if let Some(destination) = &args.push {
         reporter.step(&format!("Pushing to {destination}"));
-        pushed = Some(push(
-            &image,
-            destination,
-            image
-                .record
-                .environment
-                .docker
-                .base_image_registry
-                .username
-                .as_deref(),
-        )?);
+        pushed = Some(push(&image, destination)?);
     }
     drop(reporter);
     if args.json {
@@ -417,7 +406,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
 }
 
 /// Pushes with skopeo, keeping the manifest digest; returns `REGISTRY/REPO:TAG@DIGEST`.
-fn push(image: &EnvImage, destination: &str, username: Option<&str>) -> Result<String> {
+fn push(image: &EnvImage, destination: &str) -> Result<String> {
     let skopeo = Tool::require("skopeo", "pushing an image")?;
     let last = destination.rsplit('/').next().unwrap_or_default();
     let target = if last.contains(':') || destination.contains('@') {
@@ -431,7 +420,7 @@ fn push(image: &EnvImage, destination: &str, username: Option<&str>) -> Result<S
     if is_loopback_registry(destination) {
         command.arg("--dest-tls-verify=false");
     }
-    if let Some(credentials) = registry_credentials(username) {
+    if let Some(credentials) = registry_credentials(None)? {
         command.arg("--dest-creds").arg(credentials);
     }
     command

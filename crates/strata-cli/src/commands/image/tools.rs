@@ -83,14 +83,51 @@ pub(crate) fn is_loopback_registry(reference: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
-/// `--creds USER:PASSWORD` from `STRATA_REGISTRY_USERNAME` / `STRATA_REGISTRY_PASSWORD` (or the
-/// definition's username), never from a stored definition's password.
-pub(crate) fn registry_credentials(username: Option<&str>) -> Option<String> {
-    let password = std::env::var("STRATA_REGISTRY_PASSWORD").ok()?;
+/// `USER:PASSWORD` for skopeo's `--creds`: `STRATA_REGISTRY_USERNAME` and
+/// `STRATA_REGISTRY_PASSWORD` first, else the definition's `docker.baseImageRegistry`, whose
+/// password can only be a reference to a variable (`${NAME}`; a password itself is never
+/// stored).
+pub(crate) fn registry_credentials(
+    registry: Option<&strata_spec::ContainerRegistry>,
+) -> Result<Option<String>> {
     let username = std::env::var("STRATA_REGISTRY_USERNAME")
         .ok()
-        .or_else(|| username.map(str::to_string))?;
-    Some(format!("{username}:{password}"))
+        .or_else(|| registry.and_then(|r| r.username.clone()));
+    let password = match std::env::var("STRATA_REGISTRY_PASSWORD") {
+        Ok(password) => Some(password),
+        Err(_) => registry
+            .and_then(|r| r.password.as_deref())
+            .map(expand)
+            .transpose()?,
+    };
+    Ok(match (username, password) {
+        (Some(username), Some(password)) => Some(format!("{username}:{password}")),
+        _ => None,
+    })
+}
+
+/// `${NAME}` references replaced by the variables' values.
+fn expand(text: &str) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &rest[start + 2..start + end];
+        let value = std::env::var(name).map_err(|_| {
+            UsageError::new(format!(
+                "Environment variable `{name}` named in `docker.baseImageRegistry.password` is not set"
+            ))
+            .hint(format!("Set it to the registry password: `export {name}=...`"))
+        })?;
+        out.push_str(&value);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The image name podman knows an image in Strata's store by.
@@ -142,6 +179,36 @@ mod tests {
         assert!(is_loopback_registry("localhost/ml/env:1"));
         assert!(!is_loopback_registry("registry.example:5000/ml/env"));
         assert!(!is_loopback_registry("docker.io/library/debian"));
+    }
+
+    #[test]
+    fn passwords_come_from_variables() {
+        let registry = strata_spec::ContainerRegistry {
+            username: Some("me".to_string()),
+            password: Some("${STRATA_TEST_NO_SUCH_VARIABLE_42}".to_string()),
+            ..Default::default()
+        };
+        let error = registry_credentials(Some(&registry)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("STRATA_TEST_NO_SUCH_VARIABLE_42"),
+            "{error}"
+        );
+        let plain = strata_spec::ContainerRegistry {
+            username: Some("me".to_string()),
+            password: Some("pa${HOME}ss".to_string()),
+            ..Default::default()
+        };
+        let home = std::env::var("HOME").unwrap();
+        if std::env::var("STRATA_REGISTRY_PASSWORD").is_err()
+            && std::env::var("STRATA_REGISTRY_USERNAME").is_err()
+        {
+            assert_eq!(
+                registry_credentials(Some(&plain)).unwrap(),
+                Some(format!("me:pa{home}ss"))
+            );
+        }
     }
 
     #[test]
