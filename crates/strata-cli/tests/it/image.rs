@@ -145,6 +145,15 @@ fn two_independent_builds_give_the_same_digest() {
         .unwrap();
     assert!(inspect.status.success(), "{inspect:?}");
 
+    // `env show` names the image.
+    let shown = context.output(
+        context
+            .command_with_cache(&cache)
+            .args(["env", "show", "repro"]),
+    );
+    assert!(shown.stdout.contains("Image:"), "{shown}");
+    assert!(shown.stdout.contains(&reference), "{shown}");
+
     // The lock records the base by digest.
     let lock = context.json(&["env", "lock", "repro", "--json"]);
     assert_eq!(lock["lock"]["baseImage"]["digest"], results[0].0, "{lock}");

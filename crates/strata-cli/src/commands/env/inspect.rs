@@ -55,7 +55,45 @@ pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<(
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version)?;
-    show_environment(&record, json);
+    // Images this workspace built of the version and that are still in the image store (which
+    // other workspaces sharing the cache may have cleaned).
+    let mut images: Vec<strata_store::ImageRecord> = workspace
+        .list_images()?
+        .into_iter()
+        .filter(|i| {
+            i.kind == "environment"
+                && i.env_name.as_deref() == Some(record.name.as_str())
+                && i.env_version == Some(record.version)
+        })
+        .collect();
+    if !images.is_empty() {
+        let store = crate::commands::image::open_store(&strata_build::Cache::from_env())?;
+        images.retain(|i| store.lookup(&i.reference).ok().flatten().is_some());
+    }
+    if images.is_empty() {
+        show_environment(&record, json);
+    } else if json {
+        let mut value = show_json(&record);
+        value["images"] = serde_json::to_value(&images)?;
+        printer::json(&value);
+    } else {
+        let rows: Vec<(&str, String)> = images
+            .iter()
+            .map(|i| {
+                (
+                    "Image",
+                    format!(
+                        "{} ({}, on {})",
+                        i.reference,
+                        i.manifest_digest,
+                        i.base_reference.as_deref().unwrap_or("-")
+                    ),
+                )
+            })
+            .collect();
+        let text = show_text(&record, rows);
+        printer::out(text);
+    }
     Ok(())
 }
 
@@ -64,7 +102,7 @@ pub(crate) fn show_environment(record: &EnvironmentRecord, json: bool) {
     if json {
         printer::json(&show_json(record));
     } else {
-        printer::out(show_text(record));
+        printer::out(show_text(record, Vec::new()));
     }
 }
 
@@ -85,7 +123,7 @@ fn show_json(record: &EnvironmentRecord) -> serde_json::Value {
     value
 }
 
-fn show_text(record: &EnvironmentRecord) -> String {
+fn show_text(record: &EnvironmentRecord, extra: Vec<(&str, String)>) -> String {
     let environment = &record.environment;
     let docker = &environment.docker;
     let mut rows: Vec<(&str, String)> = vec![
@@ -136,6 +174,7 @@ fn show_text(record: &EnvironmentRecord) -> String {
             .collect();
         rows.push(("Variables", variables.join(" ")));
     }
+    rows.extend(extra);
     let mut text = table::key_values(&rows);
     text.push('\n');
     if let Some(conda) = &environment.python.conda_dependencies {
