@@ -228,13 +228,19 @@ fn copy_in(
             command.arg("--src-creds").arg(credentials);
         }
     }
+    // skopeo writes into a layout of its own: it rewrites `index.json` without the store's
+    // lock, which could lose an image tagged meanwhile. The import keeps every byte, so the
+    // digest is the registry's.
+    let staging = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(store.dir())
+        .context("Failed to create a temporary directory in the image store")?;
     command
         .arg(source)
-        .arg(format!("oci:{}:{reference}", store.dir().display()));
+        .arg(format!("oci:{}:pulled", staging.path().display()));
     skopeo.run(&mut command, &format!("Copying the base image `{source}`"))?;
-    store.lookup(reference)?.with_context(|| {
-        format!("skopeo copied `{source}` but the image store has no `{reference}`")
-    })
+    strata_image::import_oci_dir(store, staging.path(), Some("pulled"), reference)
+        .with_context(|| format!("Failed to import `{source}` into the image store"))
 }
 
 fn import_archive(store: &ImageStore, path: &Path, reporter: &dyn Reporter) -> Result<StoredImage> {
