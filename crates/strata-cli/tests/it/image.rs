@@ -639,3 +639,67 @@ fn conda_packages_in_an_image_name_the_image_prefix() {
         "{output}"
     );
 }
+
+#[test]
+fn concurrent_builds_of_one_image_build_it_once() {
+    if skip_without_tools("concurrent_builds_of_one_image_build_it_once") {
+        return;
+    }
+    let context = TestContext::new();
+    context.ok(&["image", "base", "debian-python"]);
+    let store = crate::common::shared_cache().join("images/oci");
+    let archive = context.path().join("base.tar");
+    let copy = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!(
+            "oci:{}:strata/base/debian-python:bookworm",
+            store.display()
+        ))
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{copy:?}");
+    register_env(&context, "together", "six==1.16.0\n");
+    context.ok(&["env", "lock", "together"]);
+    // A cache of its own: nothing is built yet.
+    let cache = context.path().join("cache");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            context
+                .command_with_cache(&cache)
+                .args(["env", "image", "together", "--json", "--base-archive"])
+                .arg(&archive)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{output:?}");
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .collect();
+    let built = results.iter().filter(|r| r["reused"] == false).count();
+    assert_eq!(built, 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| r["digest"] == results[0]["digest"]),
+        "{results:?}"
+    );
+    let list = context.output(
+        context
+            .command_with_cache(&cache)
+            .args(["image", "list", "--json"]),
+    );
+    let images: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let envs = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reference"].as_str().unwrap().starts_with("strata/env_"))
+        .count();
+    assert_eq!(envs, 1, "{images}");
+}
