@@ -182,7 +182,8 @@ fn lock_version(
         })
 }
 
-fn failed(
+/// Records a failed lock or build with its log, and names the command that shows it.
+pub(crate) fn failed(
     workspace: &mut Workspace,
     record: &EnvironmentRecord,
     lock_hash: Option<&String>,

@@ -108,7 +108,11 @@ impl BaseSource {
         Self::Registry(text.to_string())
     }
 
-    /// How the base is named in the lock and in messages.
+    /// Whether builds pin this base in the lock: registry images, whose tags move.
+    pub(crate) fn is_registry(&self) -> bool {
+        matches!(self, Self::Registry(_))
+    }
+
     /// The name an image built on this base records in its labels: only names that mean the
     /// same on every machine (a local path would make the digest depend on where a file is).
     pub(crate) fn portable_name(&self) -> Option<String> {
@@ -118,6 +122,7 @@ impl BaseSource {
         }
     }
 
+    /// How the base is named in the lock and in messages.
     pub(crate) fn display(&self) -> String {
         match self {
             Self::Debian(suite) => debian_reference(suite),
@@ -177,16 +182,25 @@ pub(crate) fn resolve(
             {
                 return Ok(image);
             }
+            // Unpinned (a `--base` override): the copy of this tag pulled before, as `docker
+            // build` uses its local image; pinned versions never read this.
+            let by_name = format!(
+                "strata/base/ref-{}",
+                &hex::encode(Sha256::digest(reference.as_bytes()))[..32]
+            );
+            if pinned.is_none()
+                && let Some(image) = store.lookup(&by_name)?
+            {
+                return Ok(image);
+            }
             let source = match pinned {
                 Some(digest) => format!("docker://{}@{digest}", strip_tag(reference)),
                 None => format!("docker://{reference}"),
             };
             reporter.step(&format!("Pulling the base image {reference}"));
-            let staging = format!("strata/base/pull-{}", std::process::id());
-            let image = copy_in(store, &source, &staging, registry, reporter)?;
+            let image = copy_in(store, &source, &by_name, registry, reporter)?;
             let pinned = pinned_reference(&image.manifest_descriptor.digest);
             store.tag(&pinned, &image.manifest_descriptor)?;
-            store.remove(&staging)?;
             Ok(store.lookup(&pinned)?.unwrap_or(image))
         }
         BaseSource::Dockerfile {

@@ -16,7 +16,7 @@ use strata_spec::LockedImage;
 use strata_store::{EnvironmentRecord, ImageRecord, Workspace, format_time};
 
 use crate::cli::{BaseArgs, BaseKind, EnvImageArgs};
-use crate::commands::build::{WorkspaceWheels, ensure_locked};
+use crate::commands::build::{WorkspaceWheels, ensure_locked, failed};
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::printer;
@@ -92,8 +92,13 @@ pub(crate) fn ensure_env_image(
         reporter,
     )?;
     let base_digest = base.manifest_descriptor.digest.clone();
+    // The definition's registry base is pinned on the first build; a `--base` override is for
+    // one build and pins nothing.
+    let from_definition = base_args.base.is_none() && base_args.base_archive.is_none();
     if let Some(lock) = &lock
         && lock.lock.base_image.is_none()
+        && from_definition
+        && source.is_registry()
     {
         workspace.pin_base_image(
             &record.name,
@@ -236,22 +241,49 @@ fn build_env_image(
             .tempdir_in(store.dir())
             .context("Failed to create a temporary directory in the image store")?;
         let prefix = staging.path().join("env");
+        // A base that already has a prefix there (an image of another environment): the new
+        // layer hides it whole, so no file of the old environment shows through.
+        let shadows = fs_err::read_dir(rootfs.join(&ENV_PREFIX[1..]))
+            .is_ok_and(|mut entries| entries.next().is_some());
+        let started_at = strata_store::now_millis();
         let mut log = BuildLog::default();
-        let wheels = WorkspaceWheels(workspace);
-        let context = BuildContext {
-            cache,
-            wheels: &wheels,
-            reporter,
+        log.line(&format!(
+            "building the image of {}:{} on {} ({})",
+            record.name, record.version, base.reference, base.manifest_descriptor.digest
+        ));
+        let built = {
+            let wheels = WorkspaceWheels(workspace);
+            let context = BuildContext {
+                cache,
+                wheels: &wheels,
+                reporter,
+            };
+            materialize_in_rootfs(lock, &rootfs, ENV_PREFIX, &prefix, &context, &mut log)
         };
-        let python = materialize_in_rootfs(lock, &rootfs, ENV_PREFIX, &prefix, &context, &mut log)
-            .map_err(|error| crate::errors::BuildFailed {
-                reference: format!("{}:{} (image)", record.name, record.version),
-                log_path: None,
-                source: error,
-            })?;
+        let python = match built {
+            Ok(python) => python,
+            Err(error) => {
+                let hash = lock.hash();
+                return Err(failed(
+                    workspace,
+                    record,
+                    Some(&hash),
+                    started_at,
+                    &log,
+                    error,
+                ));
+            }
+        };
         reporter.step("Writing the environment layer");
         let mut layer = LayerBuilder::new();
         layer.add_dir(&prefix, ENV_PREFIX.trim_start_matches('/'))?;
+        if shadows {
+            layer.add_file(
+                &format!("{}/.wh..wh..opq", &ENV_PREFIX[1..]),
+                Vec::new(),
+                0o644,
+            );
+        }
         layers.push(layer.write(store)?);
         labels.insert("org.strata.lock-hash".to_string(), lock.hash());
         labels.insert("org.strata.python-version".to_string(), python.version);
