@@ -54,6 +54,26 @@ fn image_json(context: &TestContext, command: &mut Command) -> serde_json::Value
     serde_json::from_str(&output.stdout).expect("JSON")
 }
 
+/// The same command started from a shell with another umask.
+fn with_umask(command: &mut Command, umask: &str) -> Command {
+    let mut wrapped = Command::new("sh");
+    wrapped
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
 fn sha256_of(path: &Path) -> String {
     let output = Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&output.stdout)
@@ -71,28 +91,38 @@ fn two_independent_builds_give_the_same_digest() {
     let context = TestContext::new();
     register_env(&context, "repro", "six==1.16.0\nattrs==25.3.0\n");
     let mut results = Vec::new();
-    for attempt in ["a", "b"] {
-        // Fresh caches: the base image, uv's downloads and the prefix are all made again.
+    for (attempt, umask) in [("a", "022"), ("b", "077")] {
+        // Fresh caches: the base image, uv's downloads and the prefix are all made again, the
+        // second time under another umask.
         let cache = context.path().join(format!("cache-{attempt}"));
         let base = image_json(
             &context,
-            context
-                .command_with_cache(&cache)
-                .args(["image", "base", "debian-python", "--json"]),
+            &mut with_umask(
+                context.command_with_cache(&cache).args([
+                    "image",
+                    "base",
+                    "debian-python",
+                    "--json",
+                ]),
+                umask,
+            ),
         );
         assert_eq!(base["reused"], false);
         let archive = context.path().join(format!("repro-{attempt}.tar"));
         let image = image_json(
             &context,
-            context.command_with_cache(&cache).args([
-                "env",
-                "image",
-                "repro",
-                "--json",
-                "--output",
-                "oci-archive",
-                archive.to_str().unwrap(),
-            ]),
+            &mut with_umask(
+                context.command_with_cache(&cache).args([
+                    "env",
+                    "image",
+                    "repro",
+                    "--json",
+                    "--output",
+                    "oci-archive",
+                    archive.to_str().unwrap(),
+                ]),
+                umask,
+            ),
         );
         assert_eq!(image["reused"], false, "{image}");
         results.push((base["digest"].clone(), image, sha256_of(&archive)));

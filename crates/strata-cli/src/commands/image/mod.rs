@@ -65,6 +65,7 @@ pub(crate) fn ensure_env_image(
     let record = workspace.get_environment(name, version)?;
     let environment = record.environment.clone();
     check_platform(&record)?;
+    normal_umask();
     let cache = Cache::from_env();
     let store = open_store(&cache)?;
     // Held until the image is tagged, so a concurrent `image rm` cannot collect its blobs.
@@ -178,6 +179,12 @@ pub(crate) fn ensure_env_image(
         reused,
         store,
     })
+}
+
+/// Layers keep the permission bits files are created with: the umask must not make two
+/// machines' images differ (or make files in the image unreadable to its other users).
+pub(crate) fn normal_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 }
 
 fn check_platform(record: &EnvironmentRecord) -> Result<()> {
@@ -469,8 +476,10 @@ fn push(image: &EnvImage, destination: &str) -> Result<String> {
 /// `strata image base`.
 pub(crate) fn make_base(kind: BaseKind, suite: &str, rebuild: bool, json: bool) -> Result<()> {
     let BaseKind::DebianPython = kind;
+    normal_umask();
     let cache = Cache::from_env();
     let store = open_store(&cache)?;
+    let _writer = store.writer()?;
     let reference = base::debian_reference(suite);
     let existing = if rebuild {
         None
