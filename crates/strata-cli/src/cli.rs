@@ -318,7 +318,8 @@ pub(crate) struct BaseArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
-    /// Make a base image with Python offline from Debian packages (mmdebstrap), reproducibly.
+    /// Make a base image with Python from Debian packages (mmdebstrap; no container registry
+    /// needed), reproducibly.
     #[command(after_help = "Example:\n  strata image base debian-python --suite bookworm")]
     Base {
         /// The kind of base.
