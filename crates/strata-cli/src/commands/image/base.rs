@@ -135,6 +135,11 @@ impl BaseSource {
     }
 }
 
+/// The build lock of a Debian base (one mmdebstrap per suite at a time).
+pub(crate) fn debian_lock_key(suite: &str) -> String {
+    format!("{:0<32}", format!("base-{suite}"))
+}
+
 pub(crate) fn debian_reference(suite: &str) -> String {
     format!("strata/base/debian-python:{suite}")
 }
@@ -158,10 +163,18 @@ pub(crate) fn resolve(
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     match source {
-        BaseSource::Debian(suite) => match store.lookup(&debian_reference(suite))? {
-            Some(image) => Ok(image),
-            None => debian_python(store, suite, reporter),
-        },
+        BaseSource::Debian(suite) => {
+            let reference = debian_reference(suite);
+            if let Some(image) = store.lookup(&reference)? {
+                return Ok(image);
+            }
+            // One mmdebstrap at a time; the others find its image.
+            let _guard = super::image_lock(store, &debian_lock_key(suite))?;
+            match store.lookup(&reference)? {
+                Some(image) => Ok(image),
+                None => debian_python(store, suite, reporter),
+            }
+        }
         BaseSource::Store(reference) => store
             .lookup(reference)?
             .with_context(|| format!("Image `{reference}` is not in the image store")),

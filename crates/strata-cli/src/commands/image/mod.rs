@@ -204,7 +204,7 @@ fn check_platform(record: &EnvironmentRecord) -> Result<()> {
 }
 
 /// One builder per image key across processes; the others wait and then find it built.
-fn image_lock(store: &ImageStore, key: &str) -> Result<fs_err::File> {
+pub(crate) fn image_lock(store: &ImageStore, key: &str) -> Result<fs_err::File> {
     let dir = store.dir().join(".builds");
     fs_err::create_dir_all(&dir)?;
     let path = dir.join(format!("{}.lock", &key[..32]));
@@ -486,12 +486,17 @@ pub(crate) fn make_base(kind: BaseKind, suite: &str, rebuild: bool, json: bool) 
     } else {
         store.lookup(&reference)?
     };
-    let reused = existing.is_some();
-    let image = match existing {
-        Some(image) => image,
+    let (image, reused) = match existing {
+        Some(image) => (image, true),
         None => {
-            let reporter = TerminalReporter::new();
-            base::debian_python(&store, suite, &reporter)?
+            let _guard = image_lock(&store, &base::debian_lock_key(suite))?;
+            match store.lookup(&reference)? {
+                Some(image) if !rebuild => (image, true),
+                _ => {
+                    let reporter = TerminalReporter::new();
+                    (base::debian_python(&store, suite, &reporter)?, false)
+                }
+            }
         }
     };
     let size = store.image_size(&image);
