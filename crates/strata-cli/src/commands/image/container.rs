@@ -240,9 +240,12 @@ pub(crate) fn serve_container(
             "--name",
             &name,
         ])
-        .arg("--publish")
-        .arg(format!("{}:{}:{PORT}", service.host, service.port))
+        // The server listens on the service's address itself, on the host network: no bridge,
+        // NAT or port mapping to set up (the image's default, for `podman run -p`, is
+        // 0.0.0.0:5001).
+        .args(["--network", "host"])
         .arg(image)
+        .arg(address.to_string())
         .stdin(Stdio::null());
     let mut child = command
         .spawn()
