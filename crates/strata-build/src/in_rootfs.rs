@@ -77,7 +77,8 @@ impl Sandbox {
             .args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"])
             .args(["--unshare-pid", "--unshare-ipc", "--unshare-uts"])
             .args(["--die-with-parent", "--clearenv"]);
-        if self.rootfs.join("etc/resolv.conf").is_file() {
+        if fs_err::symlink_metadata(self.rootfs.join("etc/resolv.conf")).is_ok_and(|m| m.is_file())
+        {
             command.args(["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]);
         }
         if let Some(bundle) = host_ca_bundle() {
@@ -186,6 +187,15 @@ pub fn materialize_in_rootfs(
     // the only change to the unpacked base and is not part of any layer.
     let mount_point = rootfs.join(target.trim_start_matches('/'));
     fs_err::create_dir_all(&mount_point).map_err(|e| BuildError::io(&mount_point, e))?;
+    // The same for the host's DNS configuration: images often have none, or a symlink into
+    // /run (systemd-resolved) that does not resolve outside a running system.
+    let resolv = rootfs.join("etc/resolv.conf");
+    if !fs_err::symlink_metadata(&resolv).is_ok_and(|m| m.is_file()) {
+        let _ = fs_err::remove_file(&resolv);
+        let etc = rootfs.join("etc");
+        fs_err::create_dir_all(&etc).map_err(|e| BuildError::io(&etc, e))?;
+        fs_err::write(&resolv, "").map_err(|e| BuildError::io(&resolv, e))?;
+    }
     let uv = Uv::locate(context.cache, log)?;
     let mut sandbox = Sandbox::new(rootfs)?;
     sandbox.bind(staging, target, true);
