@@ -292,21 +292,28 @@ pub fn materialize_in_rootfs(
             false,
         );
         let mut command = uv_command(&sandbox);
-        // Bytecode is compiled here, once: a container's first import would otherwise compile
-        // it again on every start. `SOURCE_DATE_EPOCH` makes the `.pyc` hash-based, so the
-        // layer stays reproducible.
         command.args([
             "pip",
             "sync",
             "--quiet",
             "--require-hashes",
-            "--compile-bytecode",
             "--python",
             &interpreter.path,
             &format!("{TOOLS}/requirements.txt"),
         ]);
         run(command, log)?;
     }
+    // Bytecode is compiled here, once: a container's first import would otherwise compile it
+    // again on every start.
+    step(context.reporter, log, "Compiling bytecode");
+    crate::bytecode::compile(
+        &sandbox,
+        &interpreter,
+        staging,
+        target,
+        &context.cache.root().join("bytecode-v1"),
+        log,
+    )?;
     Ok(interpreter)
 }
 

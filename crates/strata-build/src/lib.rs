@@ -15,6 +15,7 @@ pub use reporter::{BuildLog, Reporter, SilentReporter};
 pub use resolve::{BuildContext, PLATFORM, WheelSource, resolve};
 pub use uv::{UV_VERSION, Uv};
 
+mod bytecode;
 mod cache;
 mod conda;
 mod error;

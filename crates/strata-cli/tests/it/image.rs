@@ -222,6 +222,31 @@ fn two_independent_builds_give_the_same_digest() {
     assert_eq!(old.len(), 2);
     assert_eq!(old[0], new[0], "the base layer is shared");
     assert_ne!(old[1], new[1], "the environment layer is rebuilt");
+
+    // Version 2 took most of its bytecode from the cache; built where nothing is cached (the
+    // same base copied in), it is the same image.
+    let fresh = context.path().join("cache-c");
+    let copy = Command::new("skopeo")
+        .args(["copy", "--preserve-digests"])
+        .arg(format!("oci:{layout}:strata/base/debian-python:bookworm"))
+        .arg(format!(
+            "oci:{}:strata/base/debian-python:bookworm",
+            fresh.join("images/oci").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{copy:?}");
+    let rebuilt = image_json(
+        &context,
+        context
+            .command_with_cache(&fresh)
+            .args(["env", "image", "repro:2", "--json"]),
+    );
+    assert_eq!(rebuilt["reused"], false, "{rebuilt}");
+    assert_eq!(
+        rebuilt["digest"], bigger["digest"],
+        "cached bytecode changed the image"
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ use tools::{Tool, is_loopback_registry, registry_credentials};
 pub(crate) const ENV_PREFIX: &str = "/opt/strata/env";
 
 /// Changes when what an image holds for the same inputs changes.
-const IMAGE_FORMAT: u32 = 2;
+const IMAGE_FORMAT: u32 = 3;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
