@@ -226,6 +226,7 @@ fn two_independent_builds_give_the_same_digest() {
     // Version 2 took most of its bytecode from the cache; built where nothing is cached (the
     // same base copied in), it is the same image.
     let fresh = context.path().join("cache-c");
+    fs_err::create_dir_all(fresh.join("images/oci")).unwrap();
     let copy = Command::new("skopeo")
         .args(["copy", "--preserve-digests"])
         .arg(format!("oci:{layout}:strata/base/debian-python:bookworm"))
