@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::BuildError;
 use crate::in_rootfs::{RootfsPython, Sandbox};
 use crate::reporter::BuildLog;
+use crate::uv::finish;
 
 /// Compiles the files listed in `argv[1]` (paths inside the image), each in place, as
 /// `py_compile` does for `pip install` and `compileall`; files that do not compile (Python 2
@@ -204,14 +205,7 @@ fn run_workers(
         let output = child
             .wait_with_output()
             .map_err(|e| BuildError::io(Path::new(&python.path), e))?;
-        log.output("stderr", &output.stderr);
-        if !output.status.success() {
-            return Err(BuildError::Command {
-                command: display,
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
+        finish(display, output, log)?;
     }
     Ok(())
 }

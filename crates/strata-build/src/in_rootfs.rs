@@ -8,7 +8,7 @@ use std::process::Command;
 use strata_spec::{Lock, PythonSource};
 
 use crate::error::BuildError;
-use crate::materialize::write_requirements;
+use crate::materialize::{install_conda_packages, write_requirements};
 use crate::reporter::{BuildLog, step};
 use crate::resolve::{BuildContext, PLATFORM};
 use crate::uv::{Uv, run, which};
@@ -38,7 +38,7 @@ pub struct RootfsPython {
 /// Runs commands inside an unpacked root filesystem with bubblewrap, sharing the host's network,
 /// DNS and CA bundle (HTTPS here may go through an intercepting proxy that only the host trusts).
 #[derive(Debug, Clone)]
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     bwrap: PathBuf,
     rootfs: PathBuf,
     binds: Vec<(PathBuf, String, bool)>,
@@ -46,7 +46,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// A sandbox over `rootfs`; fails when bubblewrap is not installed.
-    pub fn new(rootfs: &Path) -> Result<Self, BuildError> {
+    pub(crate) fn new(rootfs: &Path) -> Result<Self, BuildError> {
         let bwrap = which("bwrap").ok_or_else(|| BuildError::ToolMissing {
             tool: "bwrap".to_string(),
             purpose: "building an environment inside a container image".to_string(),
@@ -61,14 +61,14 @@ impl Sandbox {
 
     /// Makes host `source` visible at `target` (a path under `/tmp/strata` or one whose mount
     /// point exists in the root filesystem).
-    pub fn bind(&mut self, source: &Path, target: &str, writable: bool) {
+    pub(crate) fn bind(&mut self, source: &Path, target: &str, writable: bool) {
         self.binds
             .push((source.to_path_buf(), target.to_string(), writable));
     }
 
     /// A command run inside the sandbox with extra variables: `program` is a path inside the
     /// root filesystem; its arguments are added by the caller.
-    pub fn command(&self, variables: &[(&str, &str)], program: &str) -> Command {
+    pub(crate) fn command(&self, variables: &[(&str, &str)], program: &str) -> Command {
         let mut command = Command::new(&self.bwrap);
         command
             .arg("--ro-bind")
@@ -128,7 +128,7 @@ impl Sandbox {
 
     /// The Python to build on: `requested` (a path in the root filesystem) or the first of the
     /// usual places, with its version.
-    pub fn python(
+    pub(crate) fn python(
         &self,
         requested: Option<&str>,
         log: &mut BuildLog,
@@ -251,23 +251,8 @@ pub fn materialize_in_rootfs(
             version: python.version.clone(),
         },
     };
+    install_conda_packages(lock, staging, Path::new(target), context, log)?;
     if !lock.conda.is_empty() {
-        step(
-            context.reporter,
-            log,
-            &format!("Installing {} conda packages", lock.conda.len()),
-        );
-        let report = crate::conda::install_conda_for(
-            staging,
-            Path::new(target),
-            &lock.conda,
-            PLATFORM,
-            &context.cache.conda_cache_dir(),
-        )?;
-        log.line(&format!(
-            "conda: {} installed, {} unchanged",
-            report.installed, report.unchanged
-        ));
         scrub_conda_meta(staging)?;
     }
     if !lock.pypi.is_empty() {
@@ -349,7 +334,7 @@ fn scrub_conda_meta(prefix: &Path) -> Result<(), BuildError> {
 }
 
 /// The host's CA bundle (what the host's own HTTPS clients trust).
-fn host_ca_bundle() -> Option<PathBuf> {
+pub fn host_ca_bundle() -> Option<PathBuf> {
     std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
         .into_iter()

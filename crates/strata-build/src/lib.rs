@@ -8,12 +8,12 @@ pub use conda::{
 };
 pub use error::BuildError;
 pub use gc::{CachedPrefix, GcReport, gc, list_prefixes};
-pub use in_rootfs::{RootfsPython, SOURCE_DATE_EPOCH, Sandbox, materialize_in_rootfs};
+pub use in_rootfs::{RootfsPython, SOURCE_DATE_EPOCH, host_ca_bundle, materialize_in_rootfs};
 pub use interpreter::{Interpreter, find_system, find_system_cached, probe};
 pub use materialize::{MARKER, Prefix, lookup, materialize};
 pub use reporter::{BuildLog, Reporter, SilentReporter};
 pub use resolve::{BuildContext, PLATFORM, WheelSource, resolve};
-pub use uv::{UV_VERSION, Uv};
+pub use uv::{UV_VERSION, Uv, which};
 
 mod bytecode;
 mod cache;

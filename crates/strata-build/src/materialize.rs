@@ -141,24 +141,7 @@ fn build_into(
             .arg(staging);
         run(command, log)?;
     }
-    if !lock.conda.is_empty() {
-        step(
-            context.reporter,
-            log,
-            &format!("Installing {} conda packages", lock.conda.len()),
-        );
-        let report = install_conda_for(
-            staging,
-            target,
-            &lock.conda,
-            PLATFORM,
-            &context.cache.conda_cache_dir(),
-        )?;
-        log.line(&format!(
-            "conda: {} installed, {} unchanged",
-            report.installed, report.unchanged
-        ));
-    }
+    install_conda_packages(lock, staging, target, context, log)?;
     if !lock.pypi.is_empty() {
         step(
             context.reporter,
@@ -188,6 +171,36 @@ fn build_into(
     // No fsync: it would flush the journal with every link the installers just made (tens of
     // milliseconds), and a killed process leaves no half-written page cache behind; the
     // rename that follows is what makes the prefix visible.
+    Ok(())
+}
+
+/// Installs the lock's conda packages (if any) into `staging`, for use at `target`.
+pub(crate) fn install_conda_packages(
+    lock: &Lock,
+    staging: &Path,
+    target: &Path,
+    context: &BuildContext<'_>,
+    log: &mut BuildLog,
+) -> Result<(), BuildError> {
+    if lock.conda.is_empty() {
+        return Ok(());
+    }
+    step(
+        context.reporter,
+        log,
+        &format!("Installing {} conda packages", lock.conda.len()),
+    );
+    let report = install_conda_for(
+        staging,
+        target,
+        &lock.conda,
+        PLATFORM,
+        &context.cache.conda_cache_dir(),
+    )?;
+    log.line(&format!(
+        "conda: {} installed, {} unchanged",
+        report.installed, report.unchanged
+    ));
     Ok(())
 }
 

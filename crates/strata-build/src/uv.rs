@@ -77,6 +77,15 @@ pub(crate) fn run(mut command: Command, log: &mut BuildLog) -> Result<Output, Bu
         path: PathBuf::from(command.get_program()),
         source,
     })?;
+    finish(display, output, log)
+}
+
+/// Records a finished command's output in the log, and fails with its stderr.
+pub(crate) fn finish(
+    display: String,
+    output: Output,
+    log: &mut BuildLog,
+) -> Result<Output, BuildError> {
     log.output("stdout", &output.stdout);
     log.output("stderr", &output.stderr);
     if !output.status.success() {
@@ -135,7 +144,7 @@ fn version_of(path: &Path) -> Option<String> {
 }
 
 /// The first executable named `name` on PATH.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
+pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

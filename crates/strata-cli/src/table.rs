@@ -37,3 +37,20 @@ pub(crate) fn key_values(rows: &[(&str, String)]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// `1.5 MiB`: sizes in binary units, one decimal.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}

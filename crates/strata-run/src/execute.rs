@@ -183,9 +183,12 @@ pub fn execute(workspace: &mut Workspace, execution: &Execution<'_>) -> Result<O
         }
     }
     let result = supervise(workspace, execution, &mut command, &log, &interrupted, &dir);
-    if let Some(container) = execution.container {
-        // A container killed with its podman client keeps running: remove it (a no-op when
-        // `--rm` already did).
+    // A script that ended by itself took its container with it (`--rm`); a canceled one may
+    // have had its podman client killed, and that leaves the container running.
+    let ended_by_itself = result
+        .as_ref()
+        .is_ok_and(|o| o.status != CANCELED && o.exit_code.is_some());
+    if let Some(container) = execution.container.filter(|_| !ended_by_itself) {
         let _ = Command::new(&container.podman)
             .args(["rm", "--force", "--ignore", "--time", "0"])
             .arg(&container.name)

@@ -48,7 +48,7 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
         .map(|p| {
             vec![
                 p.key.clone(),
-                human_bytes(p.size),
+                table::human_bytes(p.size),
                 humantime_of(p.last_used),
                 users_of(&p.key).join(", "),
             ]
@@ -104,7 +104,7 @@ pub(crate) fn gc(
         printer::out(format!(
             "{verb} {} ({})",
             prefix.path.display(),
-            human_bytes(prefix.size)
+            table::human_bytes(prefix.size)
         ));
     }
     for path in &report.stale_builds {
@@ -113,7 +113,7 @@ pub(crate) fn gc(
     printer::out(format!(
         "{verb} {} prefixes, {}; kept {}",
         report.removed.len(),
-        human_bytes(report.removed_bytes()),
+        table::human_bytes(report.removed_bytes()),
         report.kept.len()
     ));
     Ok(())
@@ -124,20 +124,4 @@ fn humantime_of(time: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
     strata_store::format_time(millis)
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn human_bytes(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
 }

@@ -48,10 +48,42 @@ fn register_env(context: &TestContext, name: &str, requirements: &str) {
     ]);
 }
 
+/// An Azure ML environment directory named after the definition (its
+/// `azureml_environment.json` plus `files`), registered.
+fn register_dir(context: &TestContext, definition: serde_json::Value, files: &[(&str, &str)]) {
+    let name = definition["name"].as_str().unwrap().to_string();
+    let dir = context.path().join(&name);
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(dir.join("azureml_environment.json"), definition.to_string()).unwrap();
+    for (file, content) in files {
+        fs_err::write(dir.join(file), content).unwrap();
+    }
+    context.ok(&["env", "register", "-d", &name]);
+}
+
 fn image_json(context: &TestContext, command: &mut Command) -> serde_json::Value {
     let output = context.output(command);
     assert_eq!(output.code, 0, "{output}");
     serde_json::from_str(&output.stdout).expect("JSON")
+}
+
+/// The Debian base (made in the shared cache when missing) exported to `base.tar` in the
+/// test's directory.
+fn debian_base_archive(context: &TestContext) -> std::path::PathBuf {
+    context.ok(&["image", "base", "debian-python"]);
+    let store = crate::common::shared_cache().join("images/oci");
+    let archive = context.path().join("base.tar");
+    let copy = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!(
+            "oci:{}:strata/base/debian-python:bookworm",
+            store.display()
+        ))
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{copy:?}");
+    archive
 }
 
 /// The same command started from a shell with another umask.
@@ -416,36 +448,20 @@ fn docker_enabled_user_managed_and_dockerfile_bases() {
         return;
     }
     let context = TestContext::new();
-    context.ok(&["image", "base", "debian-python"]);
     // The base as an archive, for a Dockerfile's FROM (no registry needed).
-    let store = crate::common::shared_cache().join("images/oci");
-    let archive = context.path().join("base.tar");
-    let copy = Command::new("skopeo")
-        .arg("copy")
-        .arg(format!(
-            "oci:{}:strata/base/debian-python:bookworm",
-            store.display()
-        ))
-        .arg(format!("oci-archive:{}", archive.display()))
-        .output()
-        .unwrap();
-    assert!(copy.status.success(), "{copy:?}");
+    let archive = debian_base_archive(&context);
 
     // User-managed: nothing installed, the image's interpreter runs the script; runs go to a
     // container because docker.enabled is true.
-    let dir = context.path().join("usermanaged");
-    fs_err::create_dir_all(&dir).unwrap();
-    fs_err::write(
-        dir.join("azureml_environment.json"),
+    register_dir(
+        &context,
         serde_json::json!({
             "name": "usermanaged",
             "python": {"userManagedDependencies": true, "interpreterPath": "/usr/bin/python3"},
             "docker": {"enabled": true, "baseImage": "strata/base/debian-python:bookworm"},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    context.ok(&["env", "register", "-d", "usermanaged"]);
+        }),
+        &[],
+    );
     context.write(
         "where.py",
         "import os, sys\nprint('python', sys.executable, os.path.exists('/opt/strata/env'))\n",
@@ -458,33 +474,24 @@ fn docker_enabled_user_managed_and_dockerfile_bases() {
     );
 
     // A Dockerfile base, built with podman, with the environment on top.
-    let env_dir = context.path().join("fromdockerfile");
-    fs_err::create_dir_all(&env_dir).unwrap();
-    fs_err::copy(
-        test_data().join("images/Dockerfile"),
-        env_dir.join("BaseDockerfile"),
-    )
-    .unwrap();
-    let dockerfile = fs_err::read_to_string(env_dir.join("BaseDockerfile"))
+    let dockerfile = fs_err::read_to_string(test_data().join("images/Dockerfile"))
         .unwrap()
         .replace("BASE_ARCHIVE", &archive.display().to_string());
-    fs_err::write(env_dir.join("BaseDockerfile"), dockerfile).unwrap();
-    fs_err::write(
-        env_dir.join("azureml_environment.json"),
+    register_dir(
+        &context,
         serde_json::json!({
             "name": "fromdockerfile",
             "python": {"condaDependenciesFile": "conda_dependencies.yml"},
             "docker": {"enabled": false},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    fs_err::write(
-        env_dir.join("conda_dependencies.yml"),
-        "name: fromdockerfile\ndependencies:\n  - pip:\n    - six==1.16.0\n",
-    )
-    .unwrap();
-    context.ok(&["env", "register", "-d", "fromdockerfile"]);
+        }),
+        &[
+            ("BaseDockerfile", &dockerfile),
+            (
+                "conda_dependencies.yml",
+                "name: fromdockerfile\ndependencies:\n  - pip:\n    - six==1.16.0\n",
+            ),
+        ],
+    );
     context.write(
         "check.py",
         "import six\nprint('marker', open('/etc/strata-test-marker').read().strip(), six.__version__)\n",
@@ -504,21 +511,17 @@ fn docker_enabled_user_managed_and_dockerfile_bases() {
     );
 
     // The same with buildah as the builder.
-    let buildah_dir = context.path().join("frombuildah");
-    fs_err::create_dir_all(&buildah_dir).unwrap();
-    fs_err::write(
-        buildah_dir.join("BaseDockerfile"),
-        fs_err::read_to_string(env_dir.join("BaseDockerfile"))
-            .unwrap()
-            .replace("from-dockerfile", "from-buildah"),
-    )
-    .unwrap();
-    fs_err::write(
-        buildah_dir.join("azureml_environment.json"),
-        serde_json::json!({"name": "frombuildah", "python": {"userManagedDependencies": true, "interpreterPath": "/usr/bin/python3"}}).to_string(),
-    )
-    .unwrap();
-    context.ok(&["env", "register", "-d", "frombuildah"]);
+    register_dir(
+        &context,
+        serde_json::json!({
+            "name": "frombuildah",
+            "python": {"userManagedDependencies": true, "interpreterPath": "/usr/bin/python3"},
+        }),
+        &[(
+            "BaseDockerfile",
+            &dockerfile.replace("from-dockerfile", "from-buildah"),
+        )],
+    );
     let output = context.output(
         context
             .command()
@@ -571,24 +574,18 @@ fn push_and_pull_through_a_registry_keep_the_digest() {
 
     // The pushed image as the base of another environment: pulled by tag, pinned by digest in
     // the lock, and its own environment hidden by the new one.
-    let dir = context.path().join("onpushed");
-    fs_err::create_dir_all(&dir).unwrap();
-    fs_err::write(
-        dir.join("azureml_environment.json"),
+    register_dir(
+        &context,
         serde_json::json!({
             "name": "onpushed",
             "python": {"condaDependenciesFile": "conda_dependencies.yml"},
             "docker": {"baseImage": tag},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    fs_err::write(
-        dir.join("conda_dependencies.yml"),
-        "name: onpushed\ndependencies:\n  - pip:\n    - attrs==25.3.0\n",
-    )
-    .unwrap();
-    context.ok(&["env", "register", "-d", "onpushed"]);
+        }),
+        &[(
+            "conda_dependencies.yml",
+            "name: onpushed\ndependencies:\n  - pip:\n    - attrs==25.3.0\n",
+        )],
+    );
     let pulled = context.json(&["env", "image", "onpushed", "--json"]);
     assert_eq!(pulled["base"]["digest"], digest, "{pulled}");
     assert_eq!(pulled["base"]["reference"], tag, "{pulled}");
@@ -616,19 +613,15 @@ fn push_and_pull_through_a_registry_keep_the_digest() {
 #[test]
 fn images_need_linux_amd64() {
     let context = TestContext::new();
-    let dir = context.path().join("arm");
-    fs_err::create_dir_all(&dir).unwrap();
-    fs_err::write(
-        dir.join("azureml_environment.json"),
+    register_dir(
+        &context,
         serde_json::json!({
             "name": "arm",
             "python": {"userManagedDependencies": true},
             "docker": {"platform": {"os": "Linux", "architecture": "arm64"}},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    context.ok(&["env", "register", "-d", "arm"]);
+        }),
+        &[],
+    );
     let output = context.run(&["env", "image", "arm"]);
     assert_eq!(output.code, 1, "{output}");
     assert!(output.stderr.contains("docker.platform"), "{output}");
@@ -711,19 +704,7 @@ fn concurrent_builds_of_one_image_build_it_once() {
         return;
     }
     let context = TestContext::new();
-    context.ok(&["image", "base", "debian-python"]);
-    let store = crate::common::shared_cache().join("images/oci");
-    let archive = context.path().join("base.tar");
-    let copy = Command::new("skopeo")
-        .arg("copy")
-        .arg(format!(
-            "oci:{}:strata/base/debian-python:bookworm",
-            store.display()
-        ))
-        .arg(format!("oci-archive:{}", archive.display()))
-        .output()
-        .unwrap();
-    assert!(copy.status.success(), "{copy:?}");
+    let archive = debian_base_archive(&context);
     register_env(&context, "together", "six==1.16.0\n");
     context.ok(&["env", "lock", "together"]);
     // A cache of its own: nothing is built yet.

@@ -135,9 +135,24 @@ impl BaseSource {
     }
 }
 
-/// The build lock of a Debian base (one mmdebstrap per suite at a time).
-pub(crate) fn debian_lock_key(suite: &str) -> String {
-    format!("{:0<32}", format!("base-{suite}"))
+/// The Debian base of `suite`, and whether it was made now: found in the store, else made
+/// (`rebuild` makes it again). One mmdebstrap per suite at a time; the others wait, then find
+/// its image.
+pub(crate) fn debian(
+    store: &ImageStore,
+    suite: &str,
+    rebuild: bool,
+    reporter: &dyn Reporter,
+) -> Result<(StoredImage, bool)> {
+    let reference = debian_reference(suite);
+    if !rebuild && let Some(image) = store.lookup(&reference)? {
+        return Ok((image, false));
+    }
+    let _guard = super::image_lock(store, &format!("base-{suite}"))?;
+    match store.lookup(&reference)? {
+        Some(image) if !rebuild => Ok((image, false)),
+        _ => Ok((debian_python(store, suite, reporter)?, true)),
+    }
 }
 
 pub(crate) fn debian_reference(suite: &str) -> String {
@@ -163,18 +178,7 @@ pub(crate) fn resolve(
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     match source {
-        BaseSource::Debian(suite) => {
-            let reference = debian_reference(suite);
-            if let Some(image) = store.lookup(&reference)? {
-                return Ok(image);
-            }
-            // One mmdebstrap at a time; the others find its image.
-            let _guard = super::image_lock(store, &debian_lock_key(suite))?;
-            match store.lookup(&reference)? {
-                Some(image) => Ok(image),
-                None => debian_python(store, suite, reporter),
-            }
-        }
+        BaseSource::Debian(suite) => Ok(debian(store, suite, false, reporter)?.0),
         BaseSource::Store(reference) => store
             .lookup(reference)?
             .with_context(|| format!("Image `{reference}` is not in the image store")),
@@ -294,11 +298,7 @@ fn import_archive(store: &ImageStore, path: &Path, reporter: &dyn Reporter) -> R
 
 /// `strata image base debian-python`: Debian packages unpacked by mmdebstrap (no maintainer
 /// scripts run), with the fix-ups an unconfigured system needs, at fixed times.
-pub(crate) fn debian_python(
-    store: &ImageStore,
-    suite: &str,
-    reporter: &dyn Reporter,
-) -> Result<StoredImage> {
+fn debian_python(store: &ImageStore, suite: &str, reporter: &dyn Reporter) -> Result<StoredImage> {
     let mmdebstrap = Tool::require("mmdebstrap", "making a Debian base image")?;
     reporter.step(&format!(
         "Making the base image {} from Debian packages",
@@ -446,13 +446,11 @@ fn dockerfile(
     if builder.kind != BuilderKind::Docker {
         command.args(["--timestamp", strata_build::SOURCE_DATE_EPOCH]);
         // HTTPS from RUN steps may go through a proxy only the host's CA bundle trusts.
-        if let Some(bundle) = ["/etc/ssl/certs/ca-certificates.crt"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-        {
-            command
-                .arg("--volume")
-                .arg(format!("{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"));
+        if let Some(bundle) = strata_build::host_ca_bundle() {
+            command.arg("--volume").arg(format!(
+                "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+                bundle.display()
+            ));
         }
     }
     command.arg(dir.path());

@@ -132,7 +132,7 @@ pub(crate) fn ensure_env_image(
     let (image, reused) = match existing {
         Some(image) => (image, true),
         None => {
-            let _guard = image_lock(&store, &key)?;
+            let _guard = image_lock(&store, &key[..32])?;
             match store.lookup(&reference)? {
                 Some(image) => (image, true),
                 None => (
@@ -204,10 +204,10 @@ fn check_platform(record: &EnvironmentRecord) -> Result<()> {
 }
 
 /// One builder per image key across processes; the others wait and then find it built.
-pub(crate) fn image_lock(store: &ImageStore, key: &str) -> Result<fs_err::File> {
+pub(crate) fn image_lock(store: &ImageStore, name: &str) -> Result<fs_err::File> {
     let dir = store.dir().join(".builds");
     fs_err::create_dir_all(&dir)?;
-    let path = dir.join(format!("{}.lock", &key[..32]));
+    let path = dir.join(format!("{name}.lock"));
     let file = fs_err::File::create(&path)?;
     file.file()
         .lock()
@@ -434,7 +434,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
         "base:   {} ({})",
         image.base_reference, image.base_digest
     ));
-    printer::out(format!("size:   {}", human_size(image.size)));
+    printer::out(format!("size:   {}", crate::table::human_bytes(image.size)));
     if let Some(name) = loaded {
         printer::out(format!("loaded: {name}"));
     }
@@ -481,24 +481,10 @@ pub(crate) fn make_base(kind: BaseKind, suite: &str, rebuild: bool, json: bool) 
     let store = open_store(&cache)?;
     let _writer = store.writer()?;
     let reference = base::debian_reference(suite);
-    let existing = if rebuild {
-        None
-    } else {
-        store.lookup(&reference)?
-    };
-    let (image, reused) = match existing {
-        Some(image) => (image, true),
-        None => {
-            let _guard = image_lock(&store, &base::debian_lock_key(suite))?;
-            match store.lookup(&reference)? {
-                Some(image) if !rebuild => (image, true),
-                _ => {
-                    let reporter = TerminalReporter::new();
-                    (base::debian_python(&store, suite, &reporter)?, false)
-                }
-            }
-        }
-    };
+    let reporter = TerminalReporter::new();
+    let (image, made) = base::debian(&store, suite, rebuild, &reporter)?;
+    drop(reporter);
+    let reused = !made;
     let size = store.image_size(&image);
     if json {
         printer::json(&json!({
@@ -514,7 +500,7 @@ pub(crate) fn make_base(kind: BaseKind, suite: &str, rebuild: bool, json: bool) 
             if reused { "Reused" } else { "Made" }
         ));
         printer::out(format!("digest: {}", image.manifest_descriptor.digest));
-        printer::out(format!("size:   {}", human_size(size)));
+        printer::out(format!("size:   {}", crate::table::human_bytes(size)));
     }
     Ok(())
 }
@@ -554,7 +540,7 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
             vec![
                 row["reference"].as_str().unwrap_or_default().to_string(),
                 short_digest(row["digest"].as_str().unwrap_or_default()),
-                human_size(row["size"].as_u64().unwrap_or_default()),
+                crate::table::human_bytes(row["size"].as_u64().unwrap_or_default()),
                 row["environment"].as_str().unwrap_or("-").to_string(),
             ]
         })
@@ -593,7 +579,7 @@ pub(crate) fn remove(context: &Context, references: &[String], all: bool) -> Res
     let unpacked = remove_unused_rootfs(&cache, &store)?;
     printer::note(format!(
         "Deleted {blobs} unused blobs ({}){}",
-        human_size(bytes),
+        crate::table::human_bytes(bytes),
         if unpacked > 0 {
             format!(" and {unpacked} unpacked base images")
         } else {
@@ -635,19 +621,4 @@ fn remove_unused_rootfs(cache: &Cache, store: &ImageStore) -> Result<usize> {
 fn short_digest(digest: &str) -> String {
     let hex = digest.trim_start_matches("sha256:");
     format!("sha256:{}", &hex[..hex.len().min(12)])
-}
-
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

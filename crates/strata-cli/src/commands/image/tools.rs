@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::Result;
+pub(crate) use strata_build::which;
 
 use crate::errors::UsageError;
 
@@ -59,20 +60,6 @@ fn package_of(tool: &str) -> &str {
         "bwrap" => "bubblewrap",
         other => other,
     }
-}
-
-/// The first executable named `name` on PATH.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Registries on this machine are reached over plain HTTP without certificates (a local
