@@ -23,8 +23,20 @@ pub enum BuildError {
         status: String,
         stderr: String,
     },
-    #[error("No Python interpreter matches `{request}`; interpreters found: {}", if found.is_empty() { "none".to_string() } else { found.join(", ") })]
-    NoInterpreter { request: String, found: Vec<String> },
+    #[error(
+        "No Python interpreter matches `{request}`; interpreters found: {}; searched: {}{}",
+        if found.is_empty() { "none".to_string() } else { found.join(", ") },
+        searched.join(", "),
+        download.as_deref().map(|d| format!("; {d}")).unwrap_or_default()
+    )]
+    NoInterpreter {
+        request: String,
+        found: Vec<String>,
+        /// Every place looked in, in order.
+        searched: Vec<String>,
+        /// Why no Python was downloaded, when that was tried or is off.
+        download: Option<String>,
+    },
     #[error("The interpreter `{}` is not usable: {reason}", path.display())]
     Interpreter { path: PathBuf, reason: String },
     #[error("Conda packages {} need a conda channel, and the definition names none", packages.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "))]

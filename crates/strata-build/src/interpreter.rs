@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cache::Cache;
+use crate::discovery::{self, VersionRequest};
 use crate::error::BuildError;
 use crate::reporter::BuildLog;
 use crate::uv::{Uv, run, which};
@@ -17,27 +18,128 @@ pub struct Interpreter {
 }
 
 /// Finds an installed interpreter matching a request such as `3.11`, `==3.11.7` or
-/// `>=3.9,<3.12`, with uv's discovery (PATH, pyenv, uv-managed; never downloads).
-pub fn find_system(uv: &Uv, request: &str, log: &mut BuildLog) -> Result<Interpreter, BuildError> {
-    let mut command = uv.command();
-    command.args([
-        "python",
-        "find",
-        "--python-preference",
-        "only-system",
-        request,
-    ]);
-    match run(command, log) {
-        Ok(output) => {
-            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-            probe(&path)
+/// `>=3.9,<3.12`: on PATH, in pyenv's versions, among uv-managed Pythons and conda
+/// installations, then with uv's own discovery; when none matches, uv installs the requested
+/// Python into Strata's tool directory where the network allows (not when
+/// `STRATA_PYTHON_DOWNLOADS=never`).
+pub fn find_system(
+    uv: &Uv,
+    cache: &Cache,
+    request: &str,
+    log: &mut BuildLog,
+) -> Result<Interpreter, BuildError> {
+    let wanted = VersionRequest::parse(request);
+    let managed = cache.tools_dir().join("python");
+    let places = discovery::places(&managed);
+    let mut found = Vec::new();
+    for place in &places {
+        for candidate in &place.candidates {
+            if !wanted.may_match(candidate.named_version.as_deref()) {
+                if let Some(version) = &candidate.named_version {
+                    found.push(format!("{version} ({})", candidate.path.display()));
+                }
+                continue;
+            }
+            // A pyenv shim for a version that is not selected fails here: its version is
+            // found again under pyenv's own directory.
+            let Ok((version, executable)) = query(&candidate.path) else {
+                continue;
+            };
+            if wanted.matches(&version) {
+                log.line(&format!(
+                    "python {request}: {} (found in {})",
+                    executable.display(),
+                    place.label
+                ));
+                return Ok(Interpreter {
+                    path: executable,
+                    version,
+                });
+            }
+            found.push(format!("{version} ({})", candidate.path.display()));
         }
-        Err(BuildError::Command { .. }) => Err(BuildError::NoInterpreter {
-            request: request.to_string(),
-            found: installed(uv, log),
-        }),
-        Err(error) => Err(error),
     }
+    let mut command = uv.command();
+    command.args(["python", "find", "--python-preference", "system", request]);
+    if let Ok(output) = run(command, log) {
+        let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if let Ok(interpreter) = probe(&path)
+            && wanted.matches(&interpreter.version)
+        {
+            return Ok(interpreter);
+        }
+    }
+    let download = match std::env::var("STRATA_PYTHON_DOWNLOADS").as_deref() {
+        Ok("never") => Some("downloads are off (`STRATA_PYTHON_DOWNLOADS=never`)".to_string()),
+        _ => match download(uv, &managed, request, log) {
+            Ok(Some(interpreter)) if wanted.matches(&interpreter.version) => {
+                return Ok(interpreter);
+            }
+            Ok(_) => Some("uv installed no matching Python".to_string()),
+            Err(reason) => Some(reason),
+        },
+    };
+    found.dedup();
+    let mut searched: Vec<String> = places.iter().map(|p| p.label.clone()).collect();
+    searched.push("uv's discovery".to_string());
+    Err(BuildError::NoInterpreter {
+        request: request.to_string(),
+        found,
+        searched,
+        download,
+    })
+}
+
+/// `uv python install` into `dir`; the interpreter it installed, or why it could not.
+fn download(
+    uv: &Uv,
+    dir: &Path,
+    request: &str,
+    log: &mut BuildLog,
+) -> Result<Option<Interpreter>, String> {
+    let mut command = uv.command();
+    command
+        .env("UV_PYTHON_DOWNLOADS", "automatic")
+        .args(["python", "install", "--install-dir"])
+        .arg(dir)
+        .arg(request);
+    match run(command, log) {
+        Ok(_) => {}
+        Err(BuildError::Command { stderr, .. }) => {
+            // uv's chain of causes: the first and the last say what and why.
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let reason = match (lines.first(), lines.last()) {
+                (Some(first), Some(last)) if first != last => format!("{first} ({last})"),
+                (Some(first), _) => (*first).to_string(),
+                _ => "uv failed".to_string(),
+            };
+            return Err(format!("uv could not download Python {request}: {reason}"));
+        }
+        Err(error) => return Err(error.to_string()),
+    }
+    let wanted = VersionRequest::parse(request);
+    let place = discovery::places(dir)
+        .into_iter()
+        .find(|p| p.label == dir.display().to_string());
+    for candidate in place.map(|p| p.candidates).unwrap_or_default() {
+        if let Ok((version, executable)) = query(&candidate.path)
+            && wanted.matches(&version)
+        {
+            log.line(&format!(
+                "python {request}: {} (downloaded by uv)",
+                executable.display()
+            ));
+            return Ok(Some(Interpreter {
+                path: executable,
+                version,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Like [`find_system`], remembering the answer in the cache (keyed by the request and
@@ -66,16 +168,7 @@ pub fn find_system_cached(
             version: entry.version.clone(),
         });
     }
-    let interpreter = match quick_find(request) {
-        Some(interpreter) => {
-            log.line(&format!(
-                "python {request}: {} (found on PATH)",
-                interpreter.path.display()
-            ));
-            interpreter
-        }
-        None => find_system(uv, request, log)?,
-    };
+    let interpreter = find_system(uv, cache, request, log)?;
     if let Some(modified) = modified(&interpreter.path) {
         known.insert(
             request.to_string(),
@@ -108,38 +201,6 @@ fn modified(path: &Path) -> Option<u128> {
     Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos())
 }
 
-/// Tries `pythonX.Y`, `python3` and `python` on PATH first: one interpreter start each, where
-/// uv's full discovery starts every interpreter it can find.
-fn quick_find(request: &str) -> Option<Interpreter> {
-    let wanted = request.trim_start_matches("==");
-    if !wanted
-        .split('.')
-        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let minor: Vec<&str> = wanted.split('.').take(2).collect();
-    let mut names = Vec::new();
-    if minor.len() == 2 {
-        names.push(format!("python{}", minor.join(".")));
-    }
-    names.extend(["python3".to_string(), "python".to_string()]);
-    for name in names {
-        let Some(path) = which(&name) else { continue };
-        let Ok((version, executable)) = query(&path) else {
-            continue;
-        };
-        let matches = version == wanted || version.starts_with(&format!("{wanted}."));
-        if matches {
-            return Some(Interpreter {
-                path: executable,
-                version,
-            });
-        }
-    }
-    None
-}
-
 /// The version and real executable of an interpreter.
 fn query(path: &Path) -> Result<(String, PathBuf), String> {
     let output = Command::new(path)
@@ -161,38 +222,6 @@ fn query(path: &Path) -> Result<(String, PathBuf), String> {
         .filter(|e| !e.is_empty())
         .map_or_else(|| path.to_path_buf(), PathBuf::from);
     Ok((version, executable))
-}
-
-/// Every installed interpreter uv can see, as `VERSION (PATH)`.
-fn installed(uv: &Uv, log: &mut BuildLog) -> Vec<String> {
-    let mut command = uv.command();
-    command.args([
-        "python",
-        "list",
-        "--only-installed",
-        "--python-preference",
-        "only-system",
-        "--output-format",
-        "json",
-    ]);
-    let Ok(output) = run(command, log) else {
-        return Vec::new();
-    };
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice(&output.stdout) else {
-        return Vec::new();
-    };
-    let mut found: Vec<String> = items
-        .iter()
-        .filter_map(|item| {
-            Some(format!(
-                "{} ({})",
-                item.get("version")?.as_str()?,
-                item.get("path")?.as_str()?
-            ))
-        })
-        .collect();
-    found.dedup();
-    found
 }
 
 /// Runs an interpreter to learn its version; fails clearly when it is missing or broken.

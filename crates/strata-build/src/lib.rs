@@ -18,6 +18,7 @@ pub use uv::{UV_VERSION, Uv, which};
 mod bytecode;
 mod cache;
 mod conda;
+mod discovery;
 mod error;
 mod gc;
 mod in_rootfs;

@@ -109,6 +109,14 @@ fn is_user_error(error: &anyhow::Error) -> bool {
 }
 
 fn hint(error: &anyhow::Error) -> Option<String> {
+    // A cause that says what to do wins over the build log that only shows what happened.
+    if let Some(hint) = error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<strata_build::BuildError>())
+        .find_map(build_hint)
+    {
+        return Some(hint);
+    }
     for cause in error.chain() {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return usage.hint.clone();
@@ -154,4 +162,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         }
     }
     None
+}
+
+fn build_hint(error: &strata_build::BuildError) -> Option<String> {
+    match error {
+        strata_build::BuildError::NoInterpreter { request, .. } => Some(format!(
+            "Install Python {request} (`uv python install {request}`, `pyenv install`, or the system's packages), or ask for one that is installed (`--python`, or `python=` in the conda dependencies)"
+        )),
+        _ => None,
+    }
 }

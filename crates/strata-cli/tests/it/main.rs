@@ -7,5 +7,6 @@ mod docs;
 mod env;
 mod help;
 mod image;
+mod interpreters;
 mod runs;
 mod serve;
