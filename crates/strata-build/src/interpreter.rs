@@ -43,8 +43,10 @@ pub fn find_system(
             // A pyenv shim for a version that is not selected fails here: its version is
             // found again under pyenv's own directory.
             let Ok((version, executable)) = query(&candidate.path) else {
+                tracing::debug!("{} does not run; skipped", candidate.path.display());
                 continue;
             };
+            tracing::trace!("{}: Python {version}", candidate.path.display());
             if wanted.matches(&version) {
                 log.line(&format!(
                     "python {request}: {} (found in {})",

@@ -37,6 +37,11 @@ impl BuildLog {
     pub fn line(&mut self, line: &str) {
         let elapsed = self.started.elapsed().as_secs_f64();
         let _ = writeln!(self.text, "[{elapsed:8.3}s] {line}");
+        // The build log's lines are what `-v` shows of a build as it happens.
+        // (Steps are on the terminal already, commands are traced where they run.)
+        if !line.starts_with("$ ") && !line.starts_with("==> ") {
+            tracing::debug!(target: "strata_build", "{line}");
+        }
     }
 
     pub(crate) fn output(&mut self, label: &str, bytes: &[u8]) {
@@ -44,6 +49,7 @@ impl BuildLog {
         if text.trim().is_empty() {
             return;
         }
+        tracing::trace!(target: "strata_build", "{label}:\n{}", text.trim_end());
         let _ = writeln!(self.text, "----- {label} -----");
         self.text.push_str(&text);
         if !text.ends_with('\n') {

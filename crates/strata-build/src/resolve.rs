@@ -188,6 +188,7 @@ fn solve(
     log.line(&format!(
         "conda solve: channels {channels:?}, specs {specs:?}"
     ));
+    tracing::debug!("rattler solve for {PLATFORM}: channels {channels:?}, specs {specs:?}");
     let result = solve_conda(&CondaSolveRequest {
         channels,
         specs,

@@ -71,13 +71,21 @@ impl Uv {
 
 /// Runs a command, records it and its output in the log, and fails with its stderr.
 pub(crate) fn run(mut command: Command, log: &mut BuildLog) -> Result<Output, BuildError> {
-    let display = display(&command);
-    log.line(&format!("$ {display}"));
+    let line = display(&command);
+    log.line(&format!("$ {line}"));
+    tracing::debug!("running {line}");
+    let started = std::time::Instant::now();
     let output = command.output().map_err(|source| BuildError::Io {
         path: PathBuf::from(command.get_program()),
         source,
     })?;
-    finish(display, output, log)
+    tracing::debug!(
+        "{} exited with {} after {} ms",
+        command.get_program().to_string_lossy(),
+        output.status,
+        started.elapsed().as_millis()
+    );
+    finish(line, output, log)
 }
 
 /// Records a finished command's output in the log, and fails with its stderr.

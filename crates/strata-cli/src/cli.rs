@@ -13,6 +13,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "STRATA_WORKSPACE", value_name = "DIR")]
     pub(crate) workspace: Option<PathBuf>,
 
+    /// Say more on stderr, before the command: `-v` the commands Strata runs (uv, podman, the
+    /// interpreter) and what it decides, `-vv` also the libraries' detail. `RUST_LOG` (e.g.
+    /// `RUST_LOG=strata_build=trace`) picks precisely.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod cli;
 mod commands;
 mod errors;
+mod logging;
 mod printer;
 mod progress;
 mod source;

@@ -220,6 +220,12 @@ fn supervise(
     dir: &Path,
 ) -> Result<Outcome, RunError> {
     let run = execution.run;
+    tracing::debug!(
+        "run {}: {} {:?}",
+        run.id,
+        command.get_program().to_string_lossy(),
+        command.get_args().collect::<Vec<_>>()
+    );
     let mut child = command.spawn().map_err(|source| RunError::Spawn {
         program: execution.python.to_path_buf(),
         source,

@@ -105,6 +105,12 @@ impl Worker {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        tracing::debug!(
+            "worker: {} -u {} in {}",
+            spec.python.display(),
+            spec.script.display(),
+            spec.app_root.display()
+        );
         let mut child = command.spawn().map_err(StartError::Spawn)?;
         let pid = child
             .id()

@@ -36,6 +36,7 @@ pub(crate) fn main() -> ExitCode {
             };
         }
     };
+    crate::logging::init(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => errors::report(&error),

@@ -110,3 +110,34 @@ fn a_failed_search_names_every_place_and_the_download() {
         "{output}"
     );
 }
+
+#[test]
+fn verbose_shows_the_commands_strata_runs() {
+    let context = TestContext::new();
+    context.write("requirements.txt", "six\n");
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "v",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    let quiet = context.run(&["env", "lock", "v"]);
+    assert_eq!(quiet.code, 0, "{quiet}");
+    assert!(!quiet.stderr.contains("DEBUG"), "{quiet}");
+    let output = context.run(&["-v", "env", "lock", "v", "--refresh"]);
+    assert_eq!(output.code, 0, "{output}");
+    assert!(
+        output.stderr.contains("DEBUG strata_build::uv: running ")
+            && output.stderr.contains(" pip compile "),
+        "{output}"
+    );
+    let output = context.output(
+        context
+            .command()
+            .env("RUST_LOG", "strata_build=trace")
+            .args(["env", "lock", "v", "--refresh"]),
+    );
+    assert!(output.stderr.contains("TRACE strata_build"), "{output}");
+}

@@ -38,6 +38,11 @@ impl Tool {
 
     /// Runs the command; a failure carries the tool's stderr.
     pub(crate) fn run(&self, command: &mut Command, what: &str) -> Result<Output> {
+        tracing::debug!(
+            "{what}: {} {:?}",
+            command.get_program().to_string_lossy(),
+            command.get_args().collect::<Vec<_>>()
+        );
         let output = command
             .output()
             .map_err(|e| anyhow::anyhow!("Failed to start `{}`: {e}", self.path.display()))?;
