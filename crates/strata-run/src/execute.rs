@@ -78,8 +78,14 @@ const METRICS_FILE: &str = ".strata-run/metrics.jsonl";
 pub fn prepare_run_dir(workspace: &Workspace, run: &RunRecord) -> Result<PathBuf, RunError> {
     let dir = PathBuf::from(&run.run_dir);
     if let Some(snapshot) = &run.snapshot {
+        let started = std::time::Instant::now();
         let manifest = workspace.read_manifest(snapshot)?;
-        workspace.restore_tree(&manifest, "", &dir)?;
+        let count = workspace.restore_tree(&manifest, "", &dir)?;
+        tracing::debug!(
+            "run {}: {count} snapshot files restored in {} ms",
+            run.id,
+            started.elapsed().as_millis()
+        );
     }
     for sub in ["outputs", "logs", ".strata-run"] {
         let path = dir.join(sub);

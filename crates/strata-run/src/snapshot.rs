@@ -93,6 +93,12 @@ pub fn plan_snapshot(source: &Path, limits: SnapshotLimits) -> Result<SnapshotPl
             largest_dirs: largest_dirs(&sizes),
         });
     }
+    tracing::debug!(
+        "snapshot of {}: {} files, {} bytes",
+        source.display(),
+        files.len(),
+        total_bytes
+    );
     Ok(SnapshotPlan {
         files,
         total_bytes,

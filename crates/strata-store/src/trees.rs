@@ -38,18 +38,18 @@ impl Workspace {
         root: &Path,
         files: &[PathBuf],
     ) -> Result<(String, Manifest), StoreError> {
-        let mut entries = Vec::with_capacity(files.len());
-        for relative in files {
-            let path = root.join(relative);
-            let metadata = fs_err::metadata(&path).map_err(StoreError::io(&path))?;
-            let digest = self.blobs().put_file(&path)?;
-            entries.push(ManifestEntry {
+        let paths: Vec<PathBuf> = files.iter().map(|relative| root.join(relative)).collect();
+        let stored = self.blobs().put_files(&paths)?;
+        let mut entries: Vec<ManifestEntry> = files
+            .iter()
+            .zip(stored)
+            .map(|(relative, (digest, metadata))| ManifestEntry {
                 path: relative.to_string_lossy().replace('\\', "/"),
                 digest,
                 size: metadata.len(),
                 executable: is_executable(&metadata),
-            });
-        }
+            })
+            .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         let manifest = Manifest { files: entries };
         let text = serde_json::to_vec(&manifest).map_err(|source| StoreError::CorruptRecord {

@@ -135,7 +135,13 @@ pub(crate) fn create_run(
     (script, arguments): (String, Vec<String>),
     target: &str,
 ) -> Result<RunRecord> {
+    let started = std::time::Instant::now();
     let (snapshot, _) = workspace.store_tree(source, files)?;
+    tracing::debug!(
+        "snapshot {snapshot}: {} files stored in {} ms",
+        files.len(),
+        started.elapsed().as_millis()
+    );
     let id = run_id(experiment);
     let run = RunRecord {
         id: id.clone(),
