@@ -154,6 +154,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::Credentials { .. } => Some(
                     "Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string(),
                 ),
+                StoreError::DiskFull { .. } => Some(
+                    "Free space on that disk, then run the command again".to_string(),
+                ),
                 StoreError::CorruptBlob { .. } | StoreError::CorruptRecord { .. } => Some(
                     "The workspace has been modified outside Strata; restore it from a backup".to_string(),
                 ),

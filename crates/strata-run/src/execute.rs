@@ -350,13 +350,54 @@ fn pump(
     })
 }
 
-/// Stores outputs, logs and metrics, and the final status.
+/// Stores outputs, logs and metrics, and the final status. When they cannot be stored (a full
+/// disk), the run still ends: `Failed`, with the script's exit code and why, and the error is
+/// returned.
 pub fn finish(
     workspace: &mut Workspace,
     run: &RunRecord,
     outcome: &Outcome,
 ) -> Result<(), RunError> {
     let dir = PathBuf::from(&run.run_dir);
+    match store_results(workspace, run, &dir) {
+        Ok((outputs, logs)) => workspace.run_finished(
+            &run.id,
+            outcome.status,
+            outcome.exit_code.map(i64::from),
+            outcome.error.as_deref(),
+            Some(&outputs),
+            Some(&logs),
+        )?,
+        Err(error) => {
+            let mut reason = format!("Storing the run's results failed: {error}");
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                reason.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            let message = match &outcome.error {
+                Some(first) => format!("{first}; {reason}"),
+                None => reason,
+            };
+            workspace.run_finished(
+                &run.id,
+                FAILED,
+                outcome.exit_code.map(i64::from),
+                Some(&message),
+                None,
+                None,
+            )?;
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+fn store_results(
+    workspace: &mut Workspace,
+    run: &RunRecord,
+    dir: &Path,
+) -> Result<(String, String), RunError> {
     let mut metrics: Vec<Metric> = Vec::new();
     for record in read_records(&dir.join(METRICS_FILE)) {
         match record {
@@ -367,13 +408,5 @@ pub fn finish(
     workspace.add_metrics(&run.id, &metrics)?;
     let outputs = workspace.store_dir(&dir.join("outputs"))?.0;
     let logs = workspace.store_dir(&dir.join("logs"))?.0;
-    workspace.run_finished(
-        &run.id,
-        outcome.status,
-        outcome.exit_code.map(i64::from),
-        outcome.error.as_deref(),
-        Some(&outputs),
-        Some(&logs),
-    )?;
-    Ok(())
+    Ok((outputs, logs))
 }

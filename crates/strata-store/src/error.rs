@@ -63,6 +63,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("No space left on device for the workspace at `{}`", path.display())]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: Box<StoreError>,
+    },
     #[error("Stored record `{what}` is unreadable")]
     CorruptRecord {
         what: String,
@@ -88,6 +94,7 @@ impl StoreError {
             | Self::Credentials { .. }
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }
+            | Self::DiskFull { .. }
             | Self::Spec(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),

@@ -53,8 +53,22 @@ impl Workspace {
 
     fn open_at(root: PathBuf, create: bool) -> Result<Self, StoreError> {
         let path = root.join(DATABASE);
-        let mut connection = db::open(&path, create)?;
-        db::migrate(&mut connection, &path)?;
+        let opened = db::open(&path, create).and_then(|mut connection| {
+            db::migrate(&mut connection, &path)?;
+            Ok(connection)
+        });
+        // SQLite says "disk I/O error" when its shared memory cannot grow on a full disk, even
+        // to read: name the real cause.
+        let connection = match opened {
+            Ok(connection) => connection,
+            Err(error @ StoreError::Database { .. }) if disk_is_full(&root) => {
+                return Err(StoreError::DiskFull {
+                    path: root,
+                    source: Box::new(error),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let blobs = BlobStore::new(root.join("blobs"));
         let mut workspace = Self {
             root,
@@ -120,4 +134,11 @@ pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Whether the filesystem holding `path` has (almost) no space left for SQLite's files.
+fn disk_is_full(path: &Path) -> bool {
+    nix::sys::statvfs::statvfs(path).is_ok_and(|stats| {
+        u64::from(stats.blocks_available()).saturating_mul(stats.fragment_size()) < 1 << 20
+    })
 }

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod docs;
 mod env;
+mod faults;
 mod help;
 mod image;
 mod interpreters;
