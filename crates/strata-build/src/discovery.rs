@@ -7,6 +7,9 @@ use std::str::FromStr;
 
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 
+/// The label of the place that is `PATH`.
+pub(crate) const PATH_LABEL: &str = "PATH";
+
 /// One place searched, and the interpreters it offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Place {
@@ -138,7 +141,7 @@ fn path_place() -> Place {
         }
     }
     Place {
-        label: "PATH".to_string(),
+        label: PATH_LABEL.to_string(),
         candidates,
     }
 }

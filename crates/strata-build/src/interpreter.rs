@@ -31,12 +31,22 @@ pub fn find_system(
     let wanted = VersionRequest::parse(request);
     let managed = cache.tools_dir().join("python");
     let places = discovery::places(&managed);
-    let mut found = Vec::new();
+    // Installations seen, once each whatever the links to them: `VERSION (PATH)`.
+    let mut found: Vec<(PathBuf, String)> = Vec::new();
+    let mut note = |path: &Path, version: &str| {
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if !found.iter().any(|(seen, _)| *seen == real) {
+            found.push((real, format!("{version} ({})", path.display())));
+        }
+    };
     for place in &places {
         for candidate in &place.candidates {
             if !wanted.may_match(candidate.named_version.as_deref()) {
-                if let Some(version) = &candidate.named_version {
-                    found.push(format!("{version} ({})", candidate.path.display()));
+                // Names on PATH may be shims that do not run: only installations are listed.
+                if place.label != discovery::PATH_LABEL
+                    && let Some(version) = &candidate.named_version
+                {
+                    note(&candidate.path, version);
                 }
                 continue;
             }
@@ -58,7 +68,7 @@ pub fn find_system(
                     version,
                 });
             }
-            found.push(format!("{version} ({})", candidate.path.display()));
+            note(&executable, &version);
         }
     }
     let mut command = uv.command();
@@ -81,7 +91,7 @@ pub fn find_system(
             Err(reason) => Some(reason),
         },
     };
-    found.dedup();
+    let found = found.into_iter().map(|(_, text)| text).collect();
     let mut searched: Vec<String> = places.iter().map(|p| p.label.clone()).collect();
     searched.push("uv's discovery".to_string());
     Err(BuildError::NoInterpreter {
@@ -111,7 +121,11 @@ fn download(
             // uv's chain of causes: the first and the last say what and why.
             let lines: Vec<&str> = stderr
                 .lines()
-                .map(str::trim)
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches("error: ")
+                        .trim_start_matches("cause: ")
+                })
                 .filter(|l| !l.is_empty())
                 .collect();
             let reason = match (lines.first(), lines.last()) {

@@ -40,13 +40,16 @@ impl std::error::Error for UsageError {}
 #[derive(Debug)]
 pub(crate) struct BuildFailed {
     pub(crate) reference: String,
+    /// The lock failed, not the build of a locked version.
+    pub(crate) locking: bool,
     pub(crate) log_path: Option<std::path::PathBuf>,
     pub(crate) source: strata_build::BuildError,
 }
 
 impl fmt::Display for BuildFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Failed to build `{}`", self.reference)
+        let verb = if self.locking { "lock" } else { "build" };
+        write!(f, "Failed to {verb} `{}`", self.reference)
     }
 }
 
@@ -115,7 +118,15 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         .filter_map(|cause| cause.downcast_ref::<strata_build::BuildError>())
         .find_map(build_hint)
     {
-        return Some(hint);
+        return Some(
+            match error.chain().find_map(|c| c.downcast_ref::<BuildFailed>()) {
+                Some(failed) => format!(
+                    "{hint}. The full log: `strata env build-log {}`",
+                    failed.reference
+                ),
+                None => hint,
+            },
+        );
     }
     for cause in error.chain() {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
@@ -171,6 +182,17 @@ fn build_hint(error: &strata_build::BuildError) -> Option<String> {
     match error {
         strata_build::BuildError::NoInterpreter { request, .. } => Some(format!(
             "Install Python {request} (`uv python install {request}`, `pyenv install`, or the system's packages), or ask for one that is installed (`--python`, or `python=` in the conda dependencies)"
+        )),
+        strata_build::BuildError::Conda(
+            strata_build::CondaError::Channel { url, .. }
+            | strata_build::CondaError::Repodata { channels: url, .. },
+        ) => Some(format!(
+            "Point the definition's `channels:` at a mirror this machine reaches (a conda proxy such as Artifactory, Nexus or Quetz), or at a local channel directory (`file:///srv/conda/conda-forge`), instead of {}",
+            if url.starts_with('`') {
+                url.clone()
+            } else {
+                format!("`{url}`")
+            }
         )),
         _ => None,
     }

@@ -37,10 +37,12 @@ pub enum CondaError {
 
     /// A channel's repodata could not be fetched or read (the channel is unreachable, does not
     /// exist, or serves something that is not repodata).
-    #[error("Cannot load the repodata of conda channel `{url}`")]
+    #[error("Cannot load the repodata of conda channel `{url}`: {why}")]
     Channel {
         /// The channel's base URL.
         url: String,
+        /// The cause in a few words (the host does not resolve, the connection was refused).
+        why: String,
         #[source]
         source: Box<GatewayError>,
     },

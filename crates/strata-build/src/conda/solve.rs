@@ -111,9 +111,11 @@ fn gateway_error(err: GatewayError, channels: &[ResolvedChannel]) -> CondaError 
     {
         url = Some(channel.base_url().to_string());
     }
+    let why = unreachable_reason(&err);
     match url {
         Some(url) => CondaError::Channel {
             url: url.trim_end_matches('/').to_string(),
+            why,
             source: Box::new(err),
         },
         None => CondaError::Repodata {
@@ -125,6 +127,30 @@ fn gateway_error(err: GatewayError, channels: &[ResolvedChannel]) -> CondaError 
             ),
             source: Box::new(err),
         },
+    }
+}
+
+/// What the chain of a repodata error comes down to, in a few words.
+fn unreachable_reason(err: &GatewayError) -> String {
+    let mut messages = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        messages.push(cause.to_string());
+        source = cause.source();
+    }
+    let all = messages.join("\n").to_lowercase();
+    if all.contains("dns error") || all.contains("failed to lookup address") {
+        "its host name does not resolve from this machine".to_string()
+    } else if all.contains("connection refused") {
+        "the connection was refused".to_string()
+    } else if all.contains("timed out") {
+        "the connection timed out".to_string()
+    } else if all.contains("404") {
+        "there is no repodata at that address (HTTP 404)".to_string()
+    } else if all.contains("certificate") {
+        "its TLS certificate is not trusted".to_string()
+    } else {
+        messages.last().cloned().unwrap_or_default()
     }
 }
 

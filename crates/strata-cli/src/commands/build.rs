@@ -213,6 +213,7 @@ pub(crate) fn failed(
         .map(|digest| workspace.blobs().path(&digest));
     BuildFailed {
         reference: format!("{}:{}", record.name, record.version),
+        locking: lock_hash.is_none(),
         log_path,
         source: error,
     }

@@ -523,7 +523,7 @@ fn build_failures_name_the_cause_and_keep_the_log() {
     let output = context.run(&["env", "build", "missing"]);
     assert_eq!(output.code, 1, "{output}");
     assert!(
-        output.stderr.contains("error: Failed to build `missing:1`"),
+        output.stderr.contains("error: Failed to lock `missing:1`"),
         "{output}"
     );
     assert!(
