@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use strata_build::Lease;
 use strata_run::{
     ContainerLaunch, Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot,
     prepare_run_dir, start_time,
@@ -239,6 +240,8 @@ struct Prepared {
     environment: BTreeMap<String, String>,
     lock_hash: String,
     container: Option<ContainerLaunch>,
+    /// Keeps `cache gc` off the prefix until the run has finished.
+    _lease: Option<Arc<Lease>>,
 }
 
 fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared> {
@@ -250,6 +253,7 @@ fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared>
         environment: activation_env(&built),
         lock_hash: built.lock.lock_hash.clone(),
         container: None,
+        _lease: built.prefix.lease.clone(),
     })
 }
 
@@ -286,6 +290,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
             image: name,
             name: format!("strata-run-{}", run.id),
         }),
+        _lease: None,
     })
 }
 

@@ -550,3 +550,67 @@ fn the_strata_module_prints_outside_a_run() {
         "True\nAttempted to log scalar metric accuracy:\n0.9\n"
     );
 }
+
+/// Issue #11, item 1: `cache gc --max-size 0` removed the prefix of a run that was executing,
+/// which then died with `ModuleNotFoundError`.
+#[test]
+fn gc_keeps_the_prefix_of_a_running_run() {
+    let context = TestContext::new();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = context.output(context.command_with_cache(cache.path()).args(args));
+        assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
+        output.stdout
+    };
+    context.write("requirements.txt", "six==1.16.0\n");
+    run(&[
+        "env",
+        "register",
+        "--name",
+        "e",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    context.write(
+        "src/late_import.py",
+        "import os, sys, time\nprint('started', flush=True)\n\
+         while not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n\
+         import six\nprint('six', six.__version__)\n",
+    );
+    let go = context.path().join("go");
+    let id = run(&[
+        "run",
+        "--detach",
+        "--env",
+        "e",
+        "--source-dir",
+        "src",
+        "late_import.py",
+        go.to_str().unwrap(),
+    ])
+    .trim()
+    .to_string();
+    wait_for(&context, &id, "Running");
+
+    let gc: Value =
+        serde_json::from_str(&run(&["cache", "gc", "--max-size", "0", "--json"])).unwrap();
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 0, "{gc}");
+    assert_eq!(gc["inUse"].as_array().unwrap().len(), 1, "{gc}");
+    let text = run(&["cache", "gc", "--max-size", "0"]);
+    assert!(text.contains("in use by a run"), "{text}");
+
+    fs_err::write(&go, "").unwrap();
+    let wait = context.output(
+        context
+            .command_with_cache(cache.path())
+            .args(["runs", "wait", &id]),
+    );
+    assert_eq!(wait.code, 0, "{wait}");
+    let logs = run(&["runs", "logs", &id]);
+    assert!(logs.contains("six 1.16.0"), "{logs}");
+
+    // Once the run is over, nothing holds the prefix.
+    let gc: Value =
+        serde_json::from_str(&run(&["cache", "gc", "--max-size", "0", "--json"])).unwrap();
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 1, "{gc}");
+}
