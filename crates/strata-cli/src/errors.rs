@@ -143,9 +143,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::NotFound { what } if what.starts_with("Environment") => {
                     Some("`strata env list` shows the registered environments".to_string())
                 }
-                StoreError::Credentials { .. } => Some(
-                    "Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string(),
-                ),
+                StoreError::Credentials { found } => {
+                    let mut hint = "Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string();
+                    if found.iter().any(|f| f.contains("/t/***/")) {
+                        hint.push_str(". A conda channel token (`/t/<token>/`) cannot be referenced: mirror the channel to a directory (`file://`) or a server that needs no token");
+                    }
+                    Some(hint)
+                }
                 StoreError::CorruptBlob { .. } | StoreError::CorruptRecord { .. } => Some(
                     "The workspace has been modified outside Strata; restore it from a backup".to_string(),
                 ),

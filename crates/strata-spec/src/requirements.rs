@@ -5,10 +5,10 @@
 //! and comments are dropped and `-r` files are inlined, so the `pip:` list holds only what pip
 //! acts on.
 
-use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Location, Parsed, Source, SpecError, location_of_offset};
+use crate::fs::read_limited;
 use crate::pip::{PipEntry, strip_comment};
 
 /// What an option of a requirements file does.
@@ -58,10 +58,7 @@ const OPTIONS: &[(&[&str], &str, OptionKind)] = &[
 /// Reads a pip requirements file into the entries of a conda `pip:` list. Files named by `-r`
 /// are read relative to the directory of the file that names them.
 pub fn read_requirements_file(path: &Path) -> Result<Parsed<Vec<String>>, SpecError> {
-    let bytes = fs_err::read(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_limited(path).map_err(|failure| failure.into_error(path))?;
     let label = path.display().to_string();
     let text = decode(bytes, &label)?;
     let mut reader = Reader::new(fs_err::canonicalize(path).ok(), &label);
@@ -209,13 +206,13 @@ impl Reader {
         }
         let target = base_dir.join(value);
         let label = child_label(line.label, value);
-        let bytes = fs_err::read(&target).map_err(|error| {
-            let message = if error.kind() == io::ErrorKind::NotFound {
+        let bytes = read_limited(&target).map_err(|failure| {
+            let message = if failure.is_not_found() {
                 format!("the included file `{label}` does not exist")
             } else {
                 format!(
                     "cannot read the included file `{label}`: {}",
-                    io_reason(&error)
+                    failure.reason()
                 )
             };
             line.error(message)
@@ -494,14 +491,6 @@ fn decode(bytes: Vec<u8>, label: &str) -> Result<String, SpecError> {
     }
 }
 
-/// The operating system's reason, without the path `fs_err` adds (the message names the file).
-fn io_reason(error: &io::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => source.to_string(),
-        None => error.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -726,6 +715,14 @@ mod tests {
             "`requirements.txt` at line 4: `../src/project` is a local path; local files are not stored with the environment, so it will not install anywhere else: build a wheel (`pip wheel --no-deps ../src/project`) and store it with `strata env add-wheel FILE`",
         ]
         "#);
+    }
+
+    /// Issue #11, item 3: `-r /dev/zero` was read without a limit.
+    #[test]
+    fn includes_of_special_files_are_refused() {
+        let error = parse_requirements("numpy\n-r /dev/zero\n", "requirements.txt", Path::new("."))
+            .unwrap_err();
+        insta::assert_snapshot!(error, @"Invalid `requirements.txt` at line 2, column 1, field `-r /dev/zero`: cannot read the included file `/dev/zero`: it is a device, not a regular file; definitions include only regular files");
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum StoreError {
         "`{name}` is a curated environment and cannot be changed; copy it first (`strata env copy {name} NEW_NAME`)"
     )]
     Curated { name: String },
-    #[error("The definition contains a password in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
+    #[error("The definition contains a credential in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
     Credentials { found: Vec<String> },
     #[error("Invalid wheel `{}`: {reason}", path.display())]
     InvalidWheel { path: PathBuf, reason: String },

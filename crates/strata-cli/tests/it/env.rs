@@ -500,7 +500,8 @@ fn curated_environments_are_read_only() {
     ----- stderr -----
     error: `Strata-Tutorial` is a curated environment and cannot be changed; copy it first (`strata env copy Strata-Tutorial NEW_NAME`)
     ");
-    assert_snapshot!(context.run(&["env", "register", "--name", "azureml-mine", "--requirements", "/dev/null"]), @"
+    context.write("empty.txt", "");
+    assert_snapshot!(context.run(&["env", "register", "--name", "azureml-mine", "--requirements", "empty.txt"]), @"
     exit_code: 1
     ----- stdout -----
 
@@ -622,7 +623,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
 
     ----- stderr -----
     error: Failed to read `missing.txt`
-      Caused by: failed to open file `missing.txt`: No such file or directory (os error 2)
+      Caused by: No such file or directory (os error 2)
     ");
     assert_snapshot!(context.run(&["env", "register", "-d", "nodir"]), @"
     exit_code: 1
@@ -690,8 +691,8 @@ fn credentials_in_urls_and_flag_misuse_are_refused() {
     ----- stdout -----
 
     ----- stderr -----
-    error: The definition contains a password in `--extra-index-url https://me:***@pkgs.example.org/simple`; Strata never stores credentials
-    hint: Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    error: The definition contains a credential in `--extra-index-url https://***@pkgs.example.org/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
     ");
     context.write(
         "ref.txt",
@@ -824,4 +825,69 @@ fn v2_download_registers_back_as_the_same_version() {
     error: df:1 is defined by Dockerfile text, which Azure ML v2 YAML cannot hold
     hint: Download it with `--format v1` (it writes a `BaseDockerfile`)
     ");
+}
+
+/// Issue #11, item 3: `conda_file: /dev/zero` grew the process to 23 GB.
+#[test]
+fn included_files_must_be_regular_and_small() {
+    let context = TestContext::new();
+    context.write("env.yml", "name: zero\nconda_file: /dev/zero\n");
+    assert_snapshot!(context.run(&["env", "register", "--file", "env.yml"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Cannot read `/dev/zero`: it is a device, not a regular file; definitions include only regular files
+    ");
+    assert_snapshot!(context.run(&["env", "register", "--name", "z", "--conda-file", "/dev/zero"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Cannot read `/dev/zero`: it is a device, not a regular file; definitions include only regular files
+    ");
+}
+
+/// Issue #11, item 2: a token alone in a URL (no password) was stored in clear.
+#[test]
+fn tokens_in_urls_are_refused_from_every_source() {
+    let context = TestContext::new();
+    context.write(
+        "token.txt",
+        "--extra-index-url https://ghp_TOKEN@host/simple\nsix\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--requirements", "token.txt"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `--extra-index-url https://***@host/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    ");
+    context.write("direct.txt", "pkg @ https://TOKEN@host/pkg-1.0.tar.gz\n");
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--requirements", "direct.txt"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `pkg @ https://***@host/pkg-1.0.tar.gz`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    ");
+    context.write(
+        "conda.yml",
+        "channels:\n- https://conda.anaconda.org/t/tk-42/private\ndependencies:\n- python=3.11\n- pip:\n  - --index-url https://TOKEN@host/simple\n  - six\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--conda-file", "conda.yml"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `https://conda.anaconda.org/t/***/private`, `--index-url https://***@host/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built. A conda channel token (`/t/<token>/`) cannot be referenced: mirror the channel to a directory (`file://`) or a server that needs no token
+    ");
+    let list = context.json(&["env", "list", "--json"]);
+    assert!(
+        !list.to_string().contains("TOKEN"),
+        "nothing was registered: {list}"
+    );
 }

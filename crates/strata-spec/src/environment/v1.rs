@@ -258,15 +258,7 @@ pub fn read_v1_dir(dir: &Path) -> Result<Parsed<Environment>, SpecError> {
         });
     }
     let read = |name: &str| -> Result<Option<String>, SpecError> {
-        let path = dir.join(name);
-        match fs_err::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(SpecError::Read {
-                path,
-                source: error,
-            }),
-        }
+        crate::fs::read_optional_definition_file(&dir.join(name))
     };
     let files = V1Files {
         environment_json: read(AZUREML_ENVIRONMENT_JSON)?.unwrap_or_default(),
