@@ -142,17 +142,17 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
         Some(Value::String(file)) => {
             let path = base.join(file);
             let conda_text = crate::fs::read_definition_file(&path)?;
-            Some(CondaDependencies::parse(
-                &conda_text,
-                &path.display().to_string(),
-            )?)
+            let parsed =
+                CondaDependencies::parse_with_warnings(&conda_text, &path.display().to_string())?;
+            warnings.extend(parsed.warnings);
+            Some(parsed.value)
         }
         Some(inline @ Value::Mapping(_)) => {
             let conda_text = serde_yaml_ng::to_string(inline).unwrap_or_default();
-            Some(CondaDependencies::from_spec(CondaSpec::parse(
-                &conda_text,
-                &format!("{label} (conda_file)"),
-            )?))
+            let parsed =
+                CondaSpec::parse_with_warnings(&conda_text, &format!("{label} (conda_file)"))?;
+            warnings.extend(parsed.warnings);
+            Some(CondaDependencies::from_spec(parsed.value))
         }
         Some(_) => {
             return Err(SpecError::invalid(

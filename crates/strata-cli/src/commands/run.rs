@@ -336,11 +336,9 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64
         Environment::from_pip_requirements("anonymous", parsed.value, None)
     } else if let Some(file) = &args.conda_file {
         let text = strata_spec::read_definition_file(file)?;
-        let (environment, warnings) = Environment::from_conda_dependencies(
-            "anonymous",
-            CondaDependencies::parse(&text, &file.display().to_string())?,
-        );
-        for warning in &warnings {
+        let parsed = CondaDependencies::parse_with_warnings(&text, &file.display().to_string())?;
+        let (environment, more) = Environment::from_conda_dependencies("anonymous", parsed.value);
+        for warning in parsed.warnings.iter().chain(&more) {
             printer::warn(warning);
         }
         environment

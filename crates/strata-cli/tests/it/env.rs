@@ -247,6 +247,27 @@ fn every_v1_fixture_round_trips_through_the_registry() {
     assert!(dirs.len() >= 14);
     for (index, dir) in dirs.iter().enumerate() {
         let name = format!("fixture{index}");
+        // The SDK copied `-r other.txt` into this one's `pip:` list: it reads and writes back
+        // byte for byte (strata-spec's round trip), but pip would read any path at build time,
+        // so it cannot be registered (issue #11, item 5).
+        if dir.ends_with("pip_requirements_quirks/saved") {
+            let output = context.run(&[
+                "env",
+                "register",
+                "-d",
+                dir.to_str().unwrap(),
+                "--name",
+                &name,
+            ]);
+            assert_eq!(output.code, 1, "{output}");
+            assert!(
+                output
+                    .stderr
+                    .contains("cannot include a requirements file (`-r other.txt`)"),
+                "{output}"
+            );
+            continue;
+        }
         let registered = context.json(&[
             "env",
             "register",
@@ -607,7 +628,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: Invalid pip requirement `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
+    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
     "#);
     context.write("requirements.txt", "six\nnumpy==1.26.4\npandas~=\n");
     assert_snapshot!(context.run(&["env", "register", "--name", "bad", "--requirements", "requirements.txt"]), @"
@@ -890,4 +911,62 @@ fn tokens_in_urls_are_refused_from_every_source() {
         !list.to_string().contains("TOKEN"),
         "nothing was registered: {list}"
     );
+}
+
+/// Issue #11, item 5: a conda file's `pip:` section accepted `-e`, `-r /etc/passwd` and
+/// unknown or malformed wheel references that a requirements file refuses.
+#[test]
+fn pip_sections_follow_the_rules_of_requirements_files() {
+    let context = TestContext::new();
+    let conda = |pip: &str| {
+        context.write(
+            "conda.yml",
+            &format!("dependencies:\n- python=3.11\n- pip\n- pip:\n  - {pip}\n"),
+        );
+        context.run(&[
+            "env",
+            "register",
+            "--name",
+            "p",
+            "--conda-file",
+            "conda.yml",
+        ])
+    };
+    assert_snapshot!(conda("-e ./src/pkg"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid `conda.yml` at line 5, column 5, field `dependencies.pip`: `-e ./src/pkg`: editable installs (`-e`) are not supported in environment definitions; build a wheel (`pip wheel --no-deps ./src/pkg`) and add it with `strata env add-wheel FILE`
+    ");
+    assert_snapshot!(conda("-r /etc/passwd"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    warning: `conda.yml` at line 5: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`; it cannot be registered
+    error: Invalid `p (pip dependencies)`, field `dependencies.pip`: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`
+    ");
+    assert_snapshot!(conda("strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/../../x"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid `conda.yml` at line 5, column 5, field `dependencies.pip`: `strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/../../x`: expected `strata://wheels/<sha256>/<file>.whl`, the reference `strata env add-wheel` prints: `../../x` is not a wheel file name
+    ");
+    assert_snapshot!(conda("strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/x-1.0-py3-none-any.whl"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Unknown reference `strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/x-1.0-py3-none-any.whl`: no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)
+    ");
+    context.write("dist/x-1.0-py3-none-any.whl", "bytes");
+    let wheel = context.json(&["env", "add-wheel", "dist/x-1.0-py3-none-any.whl", "--json"]);
+    let uri = wheel["wheel"]["uri"].as_str().unwrap().to_string();
+    let output = conda(&uri);
+    assert_eq!(output.code, 0, "{output}");
+    let output = conda("./dist/x-1.0-py3-none-any.whl");
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stderr.contains("is a local path"), "{output}");
 }
