@@ -603,13 +603,13 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
         "badjson/azureml_environment.json",
         "{\n    \"name\": \"bad\",\n    \"docker\": {\n        \"baseImage\": \"x\",\n    }\n}",
     );
-    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @"
+    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @r#"
     exit_code: 1
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid `badjson/azureml_environment.json` at line 5, column 5: trailing comma
-    ");
+    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
+    "#);
     context.write("badtype/azureml_environment.json", "{\n    \"name\": \"bad\",\n    \"python\": {\n        \"userManagedDependencies\": \"yes\"\n    }\n}");
     assert_snapshot!(context.run(&["env", "register", "-d", "badtype"]), @r#"
     exit_code: 1
@@ -969,4 +969,22 @@ fn pip_sections_follow_the_rules_of_requirements_files() {
     let output = conda("./dist/x-1.0-py3-none-any.whl");
     assert_eq!(output.code, 0, "{output}");
     assert!(output.stderr.contains("is a local path"), "{output}");
+}
+
+/// Issue #11, item 6: control characters from a crafted file reached the terminal raw.
+#[test]
+fn control_characters_in_errors_are_escaped() {
+    let context = TestContext::new();
+    context.write("evil.txt", "numpy\u{1b}[2J\u{1b}]0;owned\u{7}=>1\n");
+    let output = context.run(&[
+        "env",
+        "register",
+        "--name",
+        "evil",
+        "--requirements",
+        "evil.txt",
+    ]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(!output.stderr.contains('\u{1b}'), "{output}");
+    assert_snapshot!(output.stderr, @r"error: Invalid `evil.txt` at line 1, column 1, field `numpy\u{1b}[2J\u{1b}]0;owned\u{7}=>1`: Expected one of `@`, `(`, `<`, `=`, `>`, `~`, `!`, `;`, found `\u{1b}`");
 }
