@@ -1,5 +1,5 @@
-//! Turning errors into messages with hints, and exit codes: 1 for what the user can fix,
-//! 2 for bugs and broken installations.
+//! Turning errors into messages with hints, and exit codes: 1 for what the user or the
+//! machine caused (bad input, a refused archive, a full disk, a locked database), 2 for bugs.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -105,6 +105,12 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_user_error)
+            || cause
+                .downcast_ref::<strata_image::ImageError>()
+                .is_some_and(strata_image::ImageError::is_user_error)
+            // What the operating system refused (a full disk, a permission, a missing file)
+            // is the machine's doing, not a bug.
+            || cause.is::<std::io::Error>()
     })
 }
 

@@ -72,8 +72,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the user can fix this (bad input, missing things) rather than it being a bug or
-    /// a broken installation.
+    /// Whether the user or the machine caused this (bad input, missing things, a full disk, a
+    /// locked or unreadable database) rather than a bug in Strata.
     pub fn is_user_error(&self) -> bool {
         match self {
             Self::NoWorkspace { .. }
@@ -89,11 +89,10 @@ impl StoreError {
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }
             | Self::Spec(_) => true,
-            Self::Io { source, .. } => matches!(
-                source.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ),
-            Self::CorruptBlob { .. } | Self::Database { .. } | Self::CorruptRecord { .. } => false,
+            // The machine's failures: a full disk, a permission, a file changed underneath.
+            Self::Io { .. } | Self::CorruptBlob { .. } => true,
+            Self::Database { source, .. } => is_machine_failure(source),
+            Self::CorruptRecord { .. } => false,
         }
     }
 
@@ -108,4 +107,26 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// SQLite errors that the machine or the file caused (busy, locked, read-only, full disk, I/O,
+/// corruption, not a database), as opposed to a query Strata got wrong.
+fn is_machine_failure(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OutOfMemory
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::NotADatabase
+                | ErrorCode::PermissionDenied
+        )
+    )
 }
