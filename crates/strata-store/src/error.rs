@@ -41,6 +41,8 @@ pub enum StoreError {
     Curated { name: String },
     #[error("The definition contains a credential in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
     Credentials { found: Vec<String> },
+    #[error("Refusing to write `{}`: {reason}", path.display())]
+    UnsafeDestination { path: PathBuf, reason: String },
     #[error("Invalid wheel `{}`: {reason}", path.display())]
     InvalidWheel { path: PathBuf, reason: String },
     #[error("Invalid model name `{name}`: {reason}")]
@@ -85,6 +87,7 @@ impl StoreError {
             | Self::VersionConflict { .. }
             | Self::Curated { .. }
             | Self::InvalidWheel { .. }
+            | Self::UnsafeDestination { .. }
             | Self::Credentials { .. }
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }
