@@ -8,12 +8,14 @@
 //!   envs-v1/<lockhash32>/strata-prefix.json   marker: lock hash, python, last use (mtime)
 //!   envs-v1/.tmp-<lockhash32>/                a prefix being built (under its lock)
 //!   envs-v1/.locks/<lockhash32>.lock          one builder per lock hash
+//!   envs-v1/.leases/<lockhash32>.lease        shared by every run and service using the prefix
 //!   tools/uv-<version>/bin/uv      the pinned uv, when it is not on PATH
 //!   uv/                            uv's cache
 //!   conda/                         rattler's repodata and package caches
 //!   wheels/<sha256>/<file>.whl     private wheels, linked from the workspace for uv
 //! ```
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::BuildError;
@@ -78,6 +80,36 @@ impl Cache {
         self.root.join(ENVS)
     }
 
+    /// Takes a shared lease on the prefix of `lock_hash`, held until the [`Lease`] is dropped.
+    /// `cache gc` removes a prefix only under an exclusive lock on the same file, so a prefix
+    /// stays while anything holds a lease on it. Blocks while a collection of that prefix is
+    /// under way (the caller then finds it gone and builds it again).
+    pub fn lease(&self, lock_hash: &str) -> Result<Lease, BuildError> {
+        let path = self.lease_path(short(lock_hash));
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir).map_err(|source| BuildError::io(dir, source))?;
+        }
+        let file = open_lock_file(&path)?;
+        file.lock_shared()
+            .map_err(|source| BuildError::io(&path, source))?;
+        Ok(Lease { _file: file })
+    }
+
+    /// The exclusive counterpart of [`Cache::lease`], for collection: `None` while a lease is
+    /// held.
+    pub(crate) fn try_lease_exclusive(&self, key: &str) -> Result<Option<File>, BuildError> {
+        let path = self.lease_path(key);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir).map_err(|source| BuildError::io(dir, source))?;
+        }
+        let file = open_lock_file(&path)?;
+        Ok(file.try_lock().is_ok().then_some(file))
+    }
+
+    fn lease_path(&self, key: &str) -> PathBuf {
+        self.envs_dir().join(".leases").join(format!("{key}.lease"))
+    }
+
     /// Where the prefix of a lock lives once built.
     pub fn prefix_path(&self, lock_hash: &str) -> PathBuf {
         self.envs_dir().join(short(lock_hash))
@@ -98,6 +130,22 @@ impl Cache {
     pub fn wheels_dir(&self) -> PathBuf {
         self.root.join("wheels")
     }
+}
+
+/// A shared claim on a built prefix: while it lives, `cache gc` leaves the prefix alone.
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+}
+
+/// Opens a lock file without truncating it (other processes hold locks on it).
+fn open_lock_file(path: &Path) -> Result<File, BuildError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| BuildError::io(path, source))
 }
 
 /// The first 32 hex digits of a hash, which name prefixes.

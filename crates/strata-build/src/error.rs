@@ -77,8 +77,9 @@ impl BuildError {
         }
     }
 
-    /// Whether the cause is in the definition or the machine's setup rather than a bug.
+    /// Whether the cause is in the definition or the machine (its setup, its disk) rather than
+    /// a bug.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::InvalidLock { .. })
+        !matches!(self, Self::InvalidLock { .. })
     }
 }

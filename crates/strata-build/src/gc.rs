@@ -56,6 +56,9 @@ pub fn list_prefixes(cache: &Cache) -> Result<Vec<CachedPrefix>, BuildError> {
 pub struct GcReport {
     pub removed: Vec<CachedPrefix>,
     pub kept: Vec<CachedPrefix>,
+    /// Prefixes that would have gone but are in use: leased by a run or a service, or being
+    /// built.
+    pub in_use: Vec<CachedPrefix>,
     /// Unfinished builds left by processes that died.
     pub stale_builds: Vec<PathBuf>,
 }
@@ -67,7 +70,8 @@ impl GcReport {
 }
 
 /// Removes prefixes no one refers to (`referenced` holds lock hashes or their 32-digit keys),
-/// then the least recently used above `max_size` bytes. Prefixes being built are left alone.
+/// then the least recently used above `max_size` bytes. Prefixes in use (leased by a run or a
+/// service, or being built) are left alone and listed in [`GcReport::in_use`].
 pub fn gc(
     cache: &Cache,
     referenced: &HashSet<String>,
@@ -103,16 +107,23 @@ pub fn gc(
             }
         }
     }
-    if dry_run {
-        return Ok(report);
-    }
     let mut removed = Vec::new();
     for prefix in std::mem::take(&mut report.removed) {
-        if remove_prefix(cache, &prefix)? {
+        let gone = if dry_run {
+            !in_use(cache, &prefix.key)?
+        } else {
+            remove_prefix(cache, &prefix)?
+        };
+        if gone {
             removed.push(prefix);
+        } else {
+            report.in_use.push(prefix);
         }
     }
     report.removed = removed;
+    if dry_run {
+        return Ok(report);
+    }
     for path in &report.stale_builds {
         let _ = fs_err::remove_dir_all(path);
     }
@@ -120,7 +131,8 @@ pub fn gc(
 }
 
 /// Un-publishes a prefix by renaming it (atomic) and then deletes it, holding its build lock
-/// so no build of it runs meanwhile. Returns false when a build holds the lock.
+/// (no build of it runs meanwhile) and its lease exclusively (no run or service uses it, and
+/// none can start to until it is gone). Returns false when either is held by someone else.
 fn remove_prefix(cache: &Cache, prefix: &CachedPrefix) -> Result<bool, BuildError> {
     let lock_path = cache
         .envs_dir()
@@ -130,12 +142,20 @@ fn remove_prefix(cache: &Cache, prefix: &CachedPrefix) -> Result<bool, BuildErro
     if guard.file().try_lock().is_err() {
         return Ok(false);
     }
+    let Some(_lease) = cache.try_lease_exclusive(&prefix.key)? else {
+        return Ok(false);
+    };
     let trash = cache
         .envs_dir()
         .join(format!(".trash-{}-{}", prefix.key, std::process::id()));
     fs_err::rename(&prefix.path, &trash).map_err(|e| BuildError::io(&prefix.path, e))?;
     fs_err::remove_dir_all(&trash).map_err(|e| BuildError::io(&trash, e))?;
     Ok(true)
+}
+
+/// Whether a build or a lease holds the prefix now (for a dry run, which removes nothing).
+fn in_use(cache: &Cache, key: &str) -> Result<bool, BuildError> {
+    Ok(is_locked(cache, key) || cache.try_lease_exclusive(key)?.is_none())
 }
 
 fn is_locked(cache: &Cache, key: &str) -> bool {
@@ -167,4 +187,44 @@ fn own_size(path: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::materialize::lookup;
+
+    fn fake_prefix(cache: &Cache, hash: &str) {
+        let path = cache.prefix_path(hash);
+        fs_err::create_dir_all(path.join("bin")).unwrap();
+        fs_err::write(path.join(MARKER), "{}").unwrap();
+        fs_err::write(path.join("bin/python"), "").unwrap();
+    }
+
+    /// Issue #11, item 1: `cache gc --max-size` removed the prefix of a running run.
+    #[test]
+    fn leased_prefixes_are_kept_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.ensure().unwrap();
+        let hash = "ab".repeat(32);
+        fake_prefix(&cache, &hash);
+        let referenced = HashSet::from([hash.clone()]);
+
+        let prefix = lookup(&hash, &cache).unwrap();
+        let report = gc(&cache, &referenced, Some(0), true).unwrap();
+        assert!(report.removed.is_empty());
+        assert_eq!(report.in_use.len(), 1);
+        let report = gc(&cache, &HashSet::new(), Some(0), false).unwrap();
+        assert!(report.removed.is_empty());
+        assert_eq!(report.in_use.len(), 1);
+        assert!(prefix.path.join(MARKER).exists());
+
+        drop(prefix);
+        let report = gc(&cache, &referenced, Some(0), false).unwrap();
+        assert_eq!(report.removed.len(), 1);
+        assert!(report.in_use.is_empty());
+        assert!(!cache.prefix_path(&hash).exists());
+        assert!(lookup(&hash, &cache).is_none());
+    }
 }

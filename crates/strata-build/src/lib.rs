@@ -1,7 +1,7 @@
 //! Building environments: resolve a definition to a lock (uv for PyPI, rattler for conda), and
 //! materialize locks into a content-addressed cache of prefixes.
 
-pub use cache::{Cache, short};
+pub use cache::{Cache, Lease, short};
 pub use conda::{
     CondaError, CondaInstallReport, CondaSolveRequest, install_conda, install_conda_for,
     solve_conda,

@@ -3,11 +3,12 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use strata_spec::{Lock, PypiSource, PythonSource};
 
-use crate::cache::{Cache, short};
+use crate::cache::{Cache, Lease, short};
 use crate::conda::install_conda_for;
 use crate::error::BuildError;
 use crate::interpreter::{find_system_cached, probe};
@@ -18,8 +19,9 @@ use crate::uv::{Uv, run};
 /// The file whose presence says a prefix is complete (it is written before the rename).
 pub const MARKER: &str = "strata-prefix.json";
 
-/// A materialized environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A materialized environment. A prefix from the cache holds a lease on it, so `cache gc`
+/// keeps it for as long as this value (or a clone) lives.
+#[derive(Debug, Clone)]
 pub struct Prefix {
     pub path: PathBuf,
     /// Its interpreter.
@@ -27,11 +29,19 @@ pub struct Prefix {
     pub lock_hash: String,
     /// True when nothing was built (cache hit, or a user-managed interpreter).
     pub reused: bool,
+    /// `None` for a user-managed interpreter, which is not in the cache.
+    pub lease: Option<Arc<Lease>>,
 }
 
 /// The prefix of a lock if it is already built, marking it used; the cache-hit path.
 pub fn lookup(lock_hash: &str, cache: &Cache) -> Option<Prefix> {
     let path = cache.prefix_path(lock_hash);
+    if !path.join(MARKER).exists() {
+        return None;
+    }
+    // Leased before the marker is opened: gc removes a prefix only under an exclusive lease,
+    // so a marker seen while the lease is held stays until the lease is dropped.
+    let lease = cache.lease(lock_hash).ok()?;
     let marker = path.join(MARKER);
     let file = fs_err::File::options().append(true).open(&marker).ok()?;
     // The marker's modification time is the prefix's last use, for `cache gc`.
@@ -41,6 +51,7 @@ pub fn lookup(lock_hash: &str, cache: &Cache) -> Option<Prefix> {
         path,
         lock_hash: lock_hash.to_string(),
         reused: true,
+        lease: Some(Arc::new(lease)),
     })
 }
 
@@ -66,6 +77,7 @@ pub fn materialize(
             python: interpreter.path,
             lock_hash,
             reused: true,
+            lease: None,
         });
     }
     if let Some(prefix) = lookup(&lock_hash, context.cache) {
@@ -104,11 +116,14 @@ pub fn materialize(
     }
     fs_err::rename(&staging, &target).map_err(|e| BuildError::io(&target, e))?;
     log.line(&format!("published {}", target.display()));
+    // Taken while the build lock is still held, so gc cannot come in between.
+    let lease = cache.lease(&lock_hash)?;
     Ok(Prefix {
         python: target.join("bin/python"),
         path: target,
         lock_hash,
         reused: false,
+        lease: Some(Arc::new(lease)),
     })
 }
 

@@ -1,5 +1,5 @@
-//! Turning errors into messages with hints, and exit codes: 1 for what the user can fix,
-//! 2 for bugs and broken installations.
+//! Turning errors into messages with hints, and exit codes: 1 for what the user or the
+//! machine caused (bad input, a refused archive, a full disk, a locked database), 2 for bugs.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -108,6 +108,12 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_user_error)
+            || cause
+                .downcast_ref::<strata_image::ImageError>()
+                .is_some_and(strata_image::ImageError::is_user_error)
+            // What the operating system refused (a full disk, a permission, a missing file)
+            // is the machine's doing, not a bug.
+            || cause.is::<std::io::Error>()
     })
 }
 
@@ -162,9 +168,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::NotFound { what } if what.starts_with("Environment") => {
                     Some("`strata env list` shows the registered environments".to_string())
                 }
-                StoreError::Credentials { .. } => Some(
-                    "Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string(),
-                ),
+                StoreError::Credentials { found } => {
+                    let mut hint = "Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built".to_string();
+                    if found.iter().any(|f| f.contains("/t/***/")) {
+                        hint.push_str(". A conda channel token (`/t/<token>/`) cannot be referenced: mirror the channel to a directory (`file://`) or a server that needs no token");
+                    }
+                    Some(hint)
+                }
                 StoreError::DiskFull { .. } => Some(
                     "Free space on that disk, then run the command again".to_string(),
                 ),

@@ -1,6 +1,7 @@
 //! All terminal output goes through here: results on stdout, warnings and errors on stderr.
 #![expect(clippy::print_stderr, reason = "the one place that prints")]
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde::Serialize;
 /// Prints a line of results; a closed pipe (`strata env list | head`) is not an error.
 pub(crate) fn out(text: impl AsRef<str>) {
     let mut stdout = io::stdout().lock();
-    let _ = writeln!(stdout, "{}", text.as_ref());
+    let _ = writeln!(stdout, "{}", escape_controls(text.as_ref()));
 }
 
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
@@ -16,15 +17,38 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
 }
 
 pub(crate) fn warn(text: impl AsRef<str>) {
-    eprintln!("warning: {}", text.as_ref());
+    eprintln!("warning: {}", escape_controls(text.as_ref()));
 }
 
 pub(crate) fn note(text: impl AsRef<str>) {
-    eprintln!("{}", text.as_ref());
+    eprintln!("{}", escape_controls(text.as_ref()));
 }
 
 pub(crate) fn error(text: impl AsRef<str>) {
-    eprintln!("{}", text.as_ref());
+    eprintln!("{}", escape_controls(text.as_ref()));
+}
+
+/// `text` with control characters (but newlines and tabs) and Unicode direction overrides
+/// written as escapes (`\u{1b}`): messages carry values from files, and a crafted file must
+/// not move the cursor, recolour the terminal or reorder what is shown. Raw output (a run's
+/// logs) does not pass through here.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Passes bytes through to stdout as they come (a run's output).
@@ -39,4 +63,22 @@ pub(crate) fn raw_stderr(bytes: &[u8]) {
     let mut stderr = io::stderr().lock();
     let _ = stderr.write_all(bytes);
     let _ = stderr.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #11, item 6: control characters from a crafted file were printed raw.
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            escape_controls("name `a\u{1b}[2J\u{7}b`\r\n\tnext \u{202e}x"),
+            "name `a\\u{1b}[2J\\u{7}b`\\u{d}\n\tnext \\u{202e}x"
+        );
+        assert!(matches!(
+            escape_controls("plain `text`\n"),
+            Cow::Borrowed(_)
+        ));
+    }
 }

@@ -115,10 +115,10 @@ impl DefinitionSource {
         }
         if let Some(file) = &self.conda_file {
             let text = read(file)?;
-            return Ok(Some(CondaDependencies::parse(
-                &text,
-                &file.display().to_string(),
-            )?));
+            let parsed =
+                CondaDependencies::parse_with_warnings(&text, &file.display().to_string())?;
+            warnings.extend(parsed.warnings);
+            return Ok(Some(parsed.value));
         }
         if let Some(prefix) = &self.conda_prefix {
             let parsed = strata_spec::read_conda_prefix(prefix)?;
@@ -130,8 +130,5 @@ impl DefinitionSource {
 }
 
 fn read(path: &std::path::Path) -> Result<String, strata_spec::SpecError> {
-    fs_err::read_to_string(path).map_err(|source| strata_spec::SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    strata_spec::read_definition_file(path)
 }

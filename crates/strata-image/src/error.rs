@@ -55,6 +55,29 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// Whether the user's input or the machine caused this (an archive that is not an image,
+    /// a refused layer entry, a missing file, a full disk), rather than a bug in Strata: every
+    /// variant is, and a new one must say so here.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Self::Io { .. }
+            | Self::InvalidDigest { .. }
+            | Self::BlobRead { .. }
+            | Self::CorruptBlob { .. }
+            | Self::InvalidJson { .. }
+            | Self::InvalidImage { .. }
+            | Self::NotFound { .. }
+            | Self::AmbiguousImage { .. }
+            | Self::NoMatchingPlatform { .. }
+            | Self::UnknownArchive { .. }
+            | Self::UnsupportedCompression { .. }
+            | Self::UnsafePath { .. }
+            | Self::InvalidPath { .. }
+            | Self::NonUtf8Path { .. }
+            | Self::DestinationNotEmpty { .. } => true,
+        }
+    }
+
     pub(crate) fn io(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
         move |source| Self::Io {
             path: path.to_path_buf(),

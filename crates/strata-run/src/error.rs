@@ -61,7 +61,8 @@ impl RunError {
             | Self::Walk { .. }
             | Self::Spawn { .. } => true,
             Self::Store(error) => error.is_user_error(),
-            Self::Io { .. } => false,
+            // The machine's: a full disk, a permission.
+            Self::Io { .. } => true,
         }
     }
 }

@@ -47,8 +47,9 @@ impl ServeError {
             | Self::EntryScriptNotFound { .. }
             | Self::InvalidConfig { .. }
             | Self::Spawn { .. }
-            | Self::Bind { .. } => true,
-            Self::Io { .. } | Self::Runtime(_) => false,
+            | Self::Bind { .. }
+            | Self::Io { .. } => true,
+            Self::Runtime(_) => false,
         }
     }
 }

@@ -4,9 +4,9 @@
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::error::{Location, Source, SpecError, locate};
+use crate::error::{Location, Parsed, Source, SpecError, locate};
 use crate::match_spec::MatchSpec;
-use crate::pip::PipEntry;
+use crate::pip::{PipEntry, check_line, check_wheel_reference, strip_comment, wheel_reference};
 
 /// The top-level keys conda accepts; anything else is refused, as conda and Azure ML do.
 const KEYS: [&str; 5] = ["name", "channels", "dependencies", "prefix", "variables"];
@@ -46,9 +46,18 @@ impl CondaDependencies {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, SpecError> {
-        Ok(Self {
-            spec: CondaSpec::parse(text, file)?,
-            text: Some(text.to_string()),
+        Self::parse_with_warnings(text, file).map(|parsed| parsed.value)
+    }
+
+    /// Like [`CondaDependencies::parse`], with the warnings about its pip entries (local paths).
+    pub fn parse_with_warnings(text: &str, file: &str) -> Result<Parsed<Self>, SpecError> {
+        let parsed = CondaSpec::parse_with_warnings(text, file)?;
+        Ok(Parsed {
+            value: Self {
+                spec: parsed.value,
+                text: Some(text.to_string()),
+            },
+            warnings: parsed.warnings,
         })
     }
 
@@ -69,6 +78,12 @@ impl CondaDependencies {
 
 impl CondaSpec {
     pub fn parse(text: &str, file: &str) -> Result<Self, SpecError> {
+        Self::parse_with_warnings(text, file).map(|parsed| parsed.value)
+    }
+
+    /// Like [`CondaSpec::parse`], with the warnings about its pip entries (local paths).
+    pub fn parse_with_warnings(text: &str, file: &str) -> Result<Parsed<Self>, SpecError> {
+        let mut warnings = Vec::new();
         let value: Value = serde_yaml_ng::from_str(text).map_err(|error| {
             let location = error.location().map(|l| Location {
                 line: l.line(),
@@ -112,7 +127,7 @@ impl CondaSpec {
                     spec.variables = string_map(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
                 "dependencies" => {
-                    spec.dependencies = dependencies(&value, text, file)?;
+                    spec.dependencies = dependencies(&value, text, file, &mut warnings)?;
                 }
                 _ => {
                     return Err(invalid(
@@ -127,7 +142,10 @@ impl CondaSpec {
             }
             spec.key_order.push(key);
         }
-        Ok(spec)
+        Ok(Parsed {
+            value: spec,
+            warnings,
+        })
     }
 
     /// Renders YAML in the layout Azure ML writes (`- item` under a key, pip items indented).
@@ -233,6 +251,10 @@ impl CondaSpec {
     /// Adds the `pip` conda package and the `pip:` list when they are missing.
     pub fn add_pip_package(&mut self, requirement: &str) -> Result<(), SpecError> {
         let entry = PipEntry::classify(requirement)?;
+        check_pip_entry(requirement, true).map_err(|reason| SpecError::InvalidRequirement {
+            requirement: requirement.to_string(),
+            reason,
+        })?;
         let text = match &entry {
             PipEntry::Requirement { text, .. } | PipEntry::Option(text) => text.clone(),
             PipEntry::Ignored => {
@@ -278,11 +300,66 @@ impl CondaSpec {
     }
 }
 
+/// One entry of a `pip:` list, checked by the rules of requirements files; returns its
+/// warnings. `-r` cannot include a file here (there is no file to be relative to, and pip
+/// would read any path at build time); it is an error when `strict`, else a warning, since
+/// Azure ML's `from_pip_requirements` writes such lines and reading must stay lossless.
+pub(crate) fn check_pip_entry(entry: &str, strict: bool) -> Result<Vec<String>, String> {
+    let tokens: Vec<&str> = strip_comment(entry).split_whitespace().collect();
+    let checked = check_line(&tokens).map_err(|error| match error.field {
+        Some(field) => format!("`{field}`: {}", error.message),
+        None => format!("`{}`: {}", tokens.join(" "), error.message),
+    })?;
+    let mut warnings = checked.warnings;
+    if let Some(include) = checked.includes.first() {
+        let message = format!(
+            "a `pip:` list cannot include a requirements file (`-r {include}`); list the packages here, or register the file itself with `--requirements FILE`"
+        );
+        if strict {
+            return Err(message);
+        }
+        warnings.push(format!("{message}; it cannot be registered"));
+    }
+    Ok(warnings)
+}
+
+impl CondaSpec {
+    /// Checks every pip entry as registration requires (see [`check_pip_entry`]); `label`
+    /// names the definition in the error.
+    pub fn check_pip_entries(&self, label: &str) -> Result<(), SpecError> {
+        for entry in self.pip_entries() {
+            check_pip_entry(entry, true).map_err(|message| {
+                SpecError::invalid(Source::file(label).field("dependencies.pip"), message)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The `strata://wheels/...` references of the pip entries, with their digests.
+    pub fn wheel_references(&self) -> Vec<(&str, &str)> {
+        self.pip_entries()
+            .filter_map(|entry| {
+                let requirement = strip_comment(entry).trim();
+                let requirement = requirement.split(" --hash").next().unwrap_or(requirement);
+                let reference = wheel_reference(requirement)?;
+                let reference = reference.split_whitespace().next().unwrap_or(reference);
+                let digest = check_wheel_reference(reference).ok()?;
+                Some((reference, digest))
+            })
+            .collect()
+    }
+}
+
 fn same_pip_package(entry: &str, name: &str) -> bool {
     matches!(PipEntry::classify(entry), Ok(PipEntry::Requirement { name: Some(n), .. }) if n == name)
 }
 
-fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDependency>, SpecError> {
+fn dependencies(
+    value: &Value,
+    text: &str,
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<CondaDependency>, SpecError> {
     let Value::Sequence(items) = value else {
         if value.is_null() {
             return Ok(Vec::new());
@@ -335,14 +412,19 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
                         )
                     })?;
                     for entry in &entries {
-                        PipEntry::classify(entry).map_err(|error| {
+                        let location = locate(text, entry.trim());
+                        let found = check_pip_entry(entry, false).map_err(|message| {
                             SpecError::invalid(
-                                Source::file(file)
-                                    .at(locate(text, entry.trim()))
-                                    .field("dependencies.pip"),
-                                error.to_string(),
+                                Source::file(file).at(location).field("dependencies.pip"),
+                                message,
                             )
                         })?;
+                        warnings.extend(found.into_iter().map(|warning| match location {
+                            Some(location) => {
+                                format!("`{file}` at line {}: {warning}", location.line)
+                            }
+                            None => format!("`{file}`: {warning}"),
+                        }));
                     }
                     out.push(CondaDependency::Pip(entries));
                 }
@@ -471,6 +553,55 @@ mod tests {
         assert!(
             error.to_string().starts_with("Invalid `env.yml` at line"),
             "{error}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod pip_section_tests {
+    use super::*;
+
+    fn error(pip: &str) -> String {
+        let text = format!("dependencies:\n- python=3.11\n- pip:\n  - {pip}\n");
+        CondaSpec::parse(&text, "env.yml").unwrap_err().to_string()
+    }
+
+    /// Issue #11, item 5: a conda file's `pip:` section accepted what a requirements file
+    /// refuses.
+    #[test]
+    fn pip_sections_follow_the_rules_of_requirements_files() {
+        insta::assert_snapshot!(error("-e ./src/pkg"), @"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `-e ./src/pkg`: editable installs (`-e`) are not supported in environment definitions; build a wheel (`pip wheel --no-deps ./src/pkg`) and add it with `strata env add-wheel FILE`");
+        insta::assert_snapshot!(error("--constraint c.txt"), @"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `--constraint c.txt`: constraints files (`-c`) are not supported in environment definitions; pin the versions in the requirements file instead");
+        insta::assert_snapshot!(error("--use-feature=fast-deps"), @"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `--use-feature=fast-deps`: unknown or unsupported pip option `--use-feature` (supported: `--requirement`, `--index-url`, `--extra-index-url`, `--find-links`, `--no-index`, `--pre`, `--trusted-host`, `--prefer-binary`, `--only-binary`, `--no-binary`)");
+        insta::assert_snapshot!(error("numpy=>1.2"), @r#"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ==="#);
+        let digest = "a".repeat(64);
+        insta::assert_snapshot!(error(&format!("strata://wheels/{digest}/../../x")), @"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `strata://wheels/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/../../x`: expected `strata://wheels/<sha256>/<file>.whl`, the reference `strata env add-wheel` prints: `../../x` is not a wheel file name");
+        insta::assert_snapshot!(error("strata://wheels/abc/x-1.0-py3-none-any.whl"), @"Invalid `env.yml` at line 4, column 5, field `dependencies.pip`: `strata://wheels/abc/x-1.0-py3-none-any.whl`: expected `strata://wheels/<sha256>/<file>.whl`, the reference `strata env add-wheel` prints: `abc` is not a sha256 digest (64 lower-case hex digits)");
+
+        // `-r` is read (Azure ML's SDK writes such lines) with a warning, and refused at
+        // registration.
+        let text = "dependencies:\n- python=3.11\n- pip:\n  - -r /etc/passwd\n  - ./dist/x-1.0-py3-none-any.whl\n";
+        let parsed = CondaSpec::parse_with_warnings(text, "env.yml").unwrap();
+        insta::assert_debug_snapshot!(parsed.warnings, @r#"
+        [
+            "`env.yml` at line 4: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`; it cannot be registered",
+            "`env.yml` at line 5: `./dist/x-1.0-py3-none-any.whl` is a local path; local files are not stored with the environment, so it will not install anywhere else: store the wheel with `strata env add-wheel ./dist/x-1.0-py3-none-any.whl`",
+        ]
+        "#);
+        insta::assert_snapshot!(parsed.value.check_pip_entries("env.yml").unwrap_err(), @"Invalid `env.yml`, field `dependencies.pip`: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`");
+
+        let reference = format!("strata://wheels/{digest}/x-1.0-py3-none-any.whl");
+        let text = format!(
+            "dependencies:\n- pip:\n  - {reference}\n  - {reference} --hash=sha256:{digest}\n  - six\n"
+        );
+        let spec = CondaSpec::parse(&text, "env.yml").unwrap();
+        spec.check_pip_entries("env.yml").unwrap();
+        assert_eq!(
+            spec.wheel_references(),
+            [
+                (reference.as_str(), digest.as_str()),
+                (reference.as_str(), digest.as_str())
+            ]
         );
     }
 }

@@ -73,6 +73,8 @@ pub enum SpecError {
         #[source]
         source: io::Error,
     },
+    #[error("Cannot read `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("Invalid {origin}: {message}")]
     Invalid { origin: Source, message: String },
     #[error("Directory `{}` already exists (pass `--overwrite` to replace its environment files)", path.display())]

@@ -3,6 +3,7 @@
 
 pub use conda::{CondaDependencies, CondaDependency, CondaSpec};
 pub use conda_prefix::read_conda_prefix;
+pub use credentials::mask_url_credentials;
 pub use curated::{DEFAULT_ENVIRONMENT, curated_environments, is_curated_name};
 pub use diff::{Change, EnvironmentDiff};
 pub use environment::{
@@ -12,7 +13,9 @@ pub use environment::{
     V1Files, read_v1_dir, write_v1_dir,
 };
 pub use error::{Location, Parsed, Source, SpecError};
-pub use fs::atomic_write;
+pub use fs::{
+    MAX_DEFINITION_FILE_BYTES, atomic_write, read_definition_file, read_optional_definition_file,
+};
 pub use hash::{SpecHash, canonical_form};
 pub use lock::{
     CondaLockedPackage, LOCK_FORMAT_VERSION, Lock, LockedImage, LockedPython, PypiLockedPackage,
@@ -27,6 +30,7 @@ pub use v2::{V2Environment, parse_v2, read_v2_file};
 
 mod conda;
 mod conda_prefix;
+mod credentials;
 mod curated;
 mod diff;
 mod environment;

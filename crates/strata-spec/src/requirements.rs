@@ -5,63 +5,16 @@
 //! and comments are dropped and `-r` files are inlined, so the `pip:` list holds only what pip
 //! acts on.
 
-use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Location, Parsed, Source, SpecError, location_of_offset};
-use crate::pip::{PipEntry, strip_comment};
-
-/// What an option of a requirements file does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OptionKind {
-    /// A flag kept as an entry (`--pre`).
-    Flag,
-    /// An option with a value kept as an entry (`--index-url URL`).
-    Value,
-    /// `-r FILE`: the file's entries are inlined.
-    Include,
-    /// `-c FILE`: refused.
-    Constraint,
-    /// `-e PATH`: refused.
-    Editable,
-}
-
-/// The options a requirements file may hold: the names pip accepts, the long name entries are
-/// written with, and what the option does.
-const OPTIONS: &[(&[&str], &str, OptionKind)] = &[
-    (
-        &["-r", "--requirement"],
-        "--requirement",
-        OptionKind::Include,
-    ),
-    (
-        &["-c", "--constraint"],
-        "--constraint",
-        OptionKind::Constraint,
-    ),
-    (&["-e", "--editable"], "--editable", OptionKind::Editable),
-    (&["-i", "--index-url"], "--index-url", OptionKind::Value),
-    (
-        &["--extra-index-url"],
-        "--extra-index-url",
-        OptionKind::Value,
-    ),
-    (&["-f", "--find-links"], "--find-links", OptionKind::Value),
-    (&["--no-index"], "--no-index", OptionKind::Flag),
-    (&["--pre"], "--pre", OptionKind::Flag),
-    (&["--trusted-host"], "--trusted-host", OptionKind::Value),
-    (&["--prefer-binary"], "--prefer-binary", OptionKind::Flag),
-    (&["--only-binary"], "--only-binary", OptionKind::Value),
-    (&["--no-binary"], "--no-binary", OptionKind::Value),
-];
+use crate::fs::read_limited;
+use crate::pip::{check_line, strip_comment};
 
 /// Reads a pip requirements file into the entries of a conda `pip:` list. Files named by `-r`
 /// are read relative to the directory of the file that names them.
 pub fn read_requirements_file(path: &Path) -> Result<Parsed<Vec<String>>, SpecError> {
-    let bytes = fs_err::read(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_limited(path).map_err(|failure| failure.into_error(path))?;
     let label = path.display().to_string();
     let text = decode(bytes, &label)?;
     let mut reader = Reader::new(fs_err::canonicalize(path).ok(), &label);
@@ -135,67 +88,27 @@ impl Reader {
                 },
                 tokens: content.split_whitespace().collect(),
             };
-            if line.tokens[0].starts_with('-') {
-                self.options(&line, base_dir)?;
-            } else {
-                self.requirement(&line)?;
-            }
+            self.line(&line, base_dir)?;
         }
         Ok(())
     }
 
-    /// A line of options such as `--index-url URL` or `-r other.txt`.
-    fn options(&mut self, line: &Line<'_>, base_dir: &Path) -> Result<(), SpecError> {
-        let mut index = 0;
-        while index < line.tokens.len() {
-            let token = line.tokens[index];
-            index += 1;
-            if !token.starts_with('-') {
-                return Err(line.error(format!(
-                    "unexpected `{token}` after an option (write each requirement on a line of its own)"
-                )));
-            }
-            let (name, inline) = split_option(token);
-            let Some(&(_, long, kind)) = OPTIONS.iter().find(|(names, ..)| names.contains(&name))
-            else {
-                return Err(line.error(unknown_option(name)));
-            };
-            if kind == OptionKind::Flag {
-                if inline.is_some() {
-                    return Err(line.error(format!("option `{long}` takes no value")));
-                }
-                self.entries.push(long.to_string());
-                continue;
-            }
-            let value = match inline {
-                Some(value) if !value.is_empty() => value,
-                Some(_) => return Err(line.error(format!("option `{long}` needs a value"))),
-                None => {
-                    let Some(value) = line.tokens.get(index) else {
-                        return Err(line.error(format!("option `{long}` needs a value")));
-                    };
-                    index += 1;
-                    value
-                }
-            };
-            match kind {
-                OptionKind::Flag => {}
-                OptionKind::Value => self.entries.push(format!("{long} {value}")),
-                OptionKind::Include => self.include(line, value, base_dir)?,
-                OptionKind::Constraint => {
-                    return Err(line.error(
-                        "constraints files (`-c`) are not supported in environment definitions; \
-                         pin the versions in the requirements file instead",
-                    ));
-                }
-                OptionKind::Editable => {
-                    return Err(line.error(format!(
-                        "editable installs (`-e`) are not supported in environment definitions; \
-                         build a wheel (`pip wheel --no-deps {value}`) and add it with \
-                         `strata env add-wheel FILE`"
-                    )));
-                }
-            }
+    /// One line, checked by the rules every source of pip entries shares; `-r` files are
+    /// inlined here.
+    fn line(&mut self, line: &Line<'_>, base_dir: &Path) -> Result<(), SpecError> {
+        let checked = check_line(&line.tokens).map_err(|error| match &error.field {
+            Some(field) => line.error_in(field, error.message),
+            None => line.error(error.message),
+        })?;
+        for warning in checked.warnings {
+            self.warnings.push(format!(
+                "`{}` at line {}: {warning}",
+                line.label, line.location.line
+            ));
+        }
+        self.entries.extend(checked.entries);
+        for include in &checked.includes {
+            self.include(line, include, base_dir)?;
         }
         Ok(())
     }
@@ -209,13 +122,13 @@ impl Reader {
         }
         let target = base_dir.join(value);
         let label = child_label(line.label, value);
-        let bytes = fs_err::read(&target).map_err(|error| {
-            let message = if error.kind() == io::ErrorKind::NotFound {
+        let bytes = read_limited(&target).map_err(|failure| {
+            let message = if failure.is_not_found() {
                 format!("the included file `{label}` does not exist")
             } else {
                 format!(
                     "cannot read the included file `{label}`: {}",
-                    io_reason(&error)
+                    failure.reason()
                 )
             };
             line.error(message)
@@ -245,65 +158,6 @@ impl Reader {
         let result = self.parse(&text, &label, parent_dir(&target));
         self.stack.pop();
         result
-    }
-
-    /// A requirement, with the `--hash` options that may follow it.
-    fn requirement(&mut self, line: &Line<'_>) -> Result<(), SpecError> {
-        let split = line
-            .tokens
-            .iter()
-            .position(|token| token.starts_with('-'))
-            .unwrap_or(line.tokens.len());
-        let requirement = line.tokens[..split].join(" ");
-        let mut parts = vec![requirement.clone()];
-        let mut index = split;
-        while index < line.tokens.len() {
-            let (name, inline) = split_option(line.tokens[index]);
-            index += 1;
-            if name != "--hash" {
-                return Err(line.error(format!(
-                    "option `{name}` cannot follow a requirement (only `--hash` can)"
-                )));
-            }
-            let value = match inline {
-                Some(value) => value,
-                None => {
-                    let value = line.tokens.get(index).copied().unwrap_or_default();
-                    index += 1;
-                    value
-                }
-            };
-            if value.is_empty() {
-                return Err(line.error("option `--hash` needs a value"));
-            }
-            parts.push(format!("--hash={value}"));
-        }
-        let text = parts.join(" ");
-        // pip expands `${VAR}` before parsing; the entry keeps the reference, and a stand-in value
-        // is what gets checked.
-        match PipEntry::classify(&substitute_variables(&text)) {
-            Ok(PipEntry::Requirement { .. }) => {}
-            Ok(_) => return Err(line.error("expected a requirement")),
-            Err(SpecError::InvalidRequirement { reason, .. }) => {
-                return Err(line.error_in(&requirement, reason));
-            }
-            Err(error) => return Err(line.error_in(&requirement, error.to_string())),
-        }
-        if let Some(path) = local_path(&requirement) {
-            let advice = if path.to_ascii_lowercase().ends_with(".whl") {
-                format!("store the wheel with `strata env add-wheel {path}`")
-            } else {
-                format!(
-                    "build a wheel (`pip wheel --no-deps {path}`) and store it with `strata env add-wheel FILE`"
-                )
-            };
-            self.warnings.push(format!(
-                "`{}` at line {}: `{requirement}` is a local path; local files are not stored with the environment, so it will not install anywhere else: {advice}",
-                line.label, line.location.line
-            ));
-        }
-        self.entries.push(text);
-        Ok(())
     }
 }
 
@@ -362,92 +216,6 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     lines
 }
 
-/// `text` with each `${VAR}` (pip's syntax: upper-case letters, digits and `_`) replaced by `0`,
-/// a value that fits wherever a reference can stand in a requirement.
-fn substitute_variables(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let end = after.find('}');
-        match end {
-            Some(end)
-                if end > 0
-                    && after[..end]
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
-            {
-                out.push_str(&rest[..start]);
-                out.push('0');
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..start + 2]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `--name=value` and `-xvalue` split into the option name and its attached value.
-fn split_option(token: &str) -> (&str, Option<&str>) {
-    if token.starts_with("--") {
-        match token.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (token, None),
-        }
-    } else if token.len() > 2 && token.is_char_boundary(2) {
-        (&token[..2], Some(&token[2..]))
-    } else {
-        (token, None)
-    }
-}
-
-fn unknown_option(name: &str) -> String {
-    let supported = OPTIONS
-        .iter()
-        .filter(|(_, _, kind)| !matches!(kind, OptionKind::Constraint | OptionKind::Editable))
-        .map(|(_, long, _)| format!("`{long}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("unknown or unsupported pip option `{name}` (supported: {supported})")
-}
-
-/// The path a requirement installs from when it is a local file or directory: `./dist/x.whl`,
-/// `/abs/x.whl`, `file:///abs/x.whl`, `name @ file:///abs/x.whl`.
-fn local_path(requirement: &str) -> Option<String> {
-    let first = requirement.split(';').next().unwrap_or(requirement).trim();
-    let target = match first.split_once('@') {
-        Some((before, after)) if !before.contains(['/', ':', '\\']) => after.trim(),
-        _ => first,
-    };
-    let lower = target.to_ascii_lowercase();
-    if lower.starts_with("file:") {
-        let path = &target["file:".len()..];
-        let path = path
-            .strip_prefix("//localhost")
-            .or_else(|| path.strip_prefix("//"))
-            .unwrap_or(path);
-        return Some(path.to_string());
-    }
-    if target.contains("://") {
-        return None;
-    }
-    let bytes = target.as_bytes();
-    let drive = bytes.len() > 2
-        && bytes[0].is_ascii_alphabetic()
-        && bytes[1] == b':'
-        && matches!(bytes[2], b'\\' | b'/');
-    let local = drive
-        || target.starts_with(['.', '/', '\\', '~'])
-        || [".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2"]
-            .iter()
-            .any(|suffix| lower.ends_with(suffix));
-    local.then(|| target.to_string())
-}
-
 /// The label of a file named by `-r value` in the file labelled `parent`: the path joined to
 /// the parent's directory, `dir/..` pairs removed.
 fn child_label(parent: &str, value: &str) -> String {
@@ -491,14 +259,6 @@ fn decode(bytes: Vec<u8>, label: &str) -> Result<String, SpecError> {
                 "the file is not UTF-8 text (save it as UTF-8)",
             ))
         }
-    }
-}
-
-/// The operating system's reason, without the path `fs_err` adds (the message names the file).
-fn io_reason(error: &io::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => source.to_string(),
-        None => error.to_string(),
     }
 }
 
@@ -584,7 +344,10 @@ mod tests {
                 "pkg @ https://${USER}:${TOKEN}@pkgs.example.org/pkg-1.0.tar.gz",
             ]
         );
-        assert_eq!(substitute_variables("a${B_1}c${d}${}$"), "a0c${d}${}$");
+        assert_eq!(
+            crate::pip::substitute_variables("a${B_1}c${d}${}$"),
+            "a0c${d}${}$"
+        );
     }
 
     #[test]
@@ -726,6 +489,14 @@ mod tests {
             "`requirements.txt` at line 4: `../src/project` is a local path; local files are not stored with the environment, so it will not install anywhere else: build a wheel (`pip wheel --no-deps ../src/project`) and store it with `strata env add-wheel FILE`",
         ]
         "#);
+    }
+
+    /// Issue #11, item 3: `-r /dev/zero` was read without a limit.
+    #[test]
+    fn includes_of_special_files_are_refused() {
+        let error = parse_requirements("numpy\n-r /dev/zero\n", "requirements.txt", Path::new("."))
+            .unwrap_err();
+        insta::assert_snapshot!(error, @"Invalid `requirements.txt` at line 2, column 1, field `-r /dev/zero`: cannot read the included file `/dev/zero`: it is a device, not a regular file; definitions include only regular files");
     }
 
     #[test]

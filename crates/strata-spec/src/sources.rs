@@ -2,6 +2,7 @@
 //! Docker image or a Dockerfile, or nothing (the scaffold template).
 
 use crate::conda::{CondaDependencies, CondaDependency, CondaSpec};
+use crate::credentials::mask_url_credentials;
 use crate::environment::Environment;
 use crate::error::SpecError;
 
@@ -125,18 +126,30 @@ impl Environment {
             .add_pip_package(requirement)
     }
 
-    /// Channels and pip entries that carry a password in a URL (`https://user:secret@host`).
-    /// `${VAR}` references are not secrets and are allowed. Returned with the password masked.
+    /// Every value holding a URL that carries a credential (see [`mask_url_credentials`]):
+    /// conda channels and packages, pip entries, Spark repositories, R URLs, the build
+    /// context and the registry address. `${VAR}` references are not secrets and are allowed.
+    /// Returned with the credentials masked.
     pub fn embedded_credentials(&self) -> Vec<String> {
-        let Some(conda) = self.conda() else {
-            return Vec::new();
-        };
-        conda
-            .channels
-            .iter()
-            .map(String::as_str)
-            .chain(conda.pip_entries())
-            .filter_map(mask_password)
+        let mut values: Vec<&str> = Vec::new();
+        if let Some(conda) = self.conda() {
+            values.extend(conda.channels.iter().map(String::as_str));
+            values.extend(conda.conda_packages());
+            values.extend(conda.pip_entries());
+        }
+        values.extend(self.spark.repositories.iter().map(String::as_str));
+        if let Some(r) = &self.r {
+            values.extend(r.custom_url_packages.iter().map(String::as_str));
+            values.extend(r.github_packages.iter().map(|p| p.repository.as_str()));
+        }
+        if let Some(context) = &self.docker.build_context {
+            values.push(&context.location);
+        }
+        values.extend(self.docker.base_image_registry.address.as_deref());
+        values.extend(self.python.base_conda_environment.as_deref());
+        values
+            .into_iter()
+            .filter_map(mask_url_credentials)
             .collect()
     }
 
@@ -156,25 +169,6 @@ impl Environment {
             })
         })
     }
-}
-
-/// `text` with the password of a `scheme://user:password@host` URL masked, if it has one.
-fn mask_password(text: &str) -> Option<String> {
-    let scheme_end = text.find("://")? + 3;
-    let rest = &text[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#', ' ']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    if password.is_empty() || (password.starts_with("${") && password.ends_with('}')) {
-        return None;
-    }
-    let start = scheme_end + userinfo.len() - password.len();
-    Some(format!(
-        "{}***{}",
-        &text[..start],
-        &text[start + password.len()..]
-    ))
 }
 
 #[cfg(test)]
@@ -215,13 +209,24 @@ mod tests {
                 "--extra-index-url https://me:s3cret@pkgs.example.org/simple".to_string(),
                 "--index-url https://me:${INDEX_PASSWORD}@pkgs.example.org/simple".to_string(),
                 "six".to_string(),
+                "pkg @ https://TOKEN@host/pkg-1.0.tar.gz".to_string(),
             ],
             None,
         );
         assert_eq!(
             environment.embedded_credentials(),
-            ["--extra-index-url https://me:***@pkgs.example.org/simple"]
+            [
+                "--extra-index-url https://***@pkgs.example.org/simple",
+                "pkg @ https://***@host/pkg-1.0.tar.gz"
+            ]
         );
+        let mut environment = environment;
+        let conda = environment.conda_dependencies_mut().spec_mut();
+        conda
+            .channels
+            .push("https://conda.anaconda.org/t/tk-123/private".to_string());
+        environment.spark.repositories = vec!["https://u:p@maven.example/repo".to_string()];
+        assert_eq!(environment.embedded_credentials().len(), 4);
     }
 
     #[test]

@@ -34,10 +34,7 @@ pub struct V2Environment {
 
 /// Reads an Azure ML v2 environment YAML file.
 pub fn read_v2_file(path: &Path) -> Result<Parsed<V2Environment>, SpecError> {
-    let text = fs_err::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::fs::read_definition_file(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse_v2(&text, &path.display().to_string(), base)
 }
@@ -144,21 +141,18 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
         None | Some(Value::Null) => None,
         Some(Value::String(file)) => {
             let path = base.join(file);
-            let conda_text = fs_err::read_to_string(&path).map_err(|source| SpecError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            Some(CondaDependencies::parse(
-                &conda_text,
-                &path.display().to_string(),
-            )?)
+            let conda_text = crate::fs::read_definition_file(&path)?;
+            let parsed =
+                CondaDependencies::parse_with_warnings(&conda_text, &path.display().to_string())?;
+            warnings.extend(parsed.warnings);
+            Some(parsed.value)
         }
         Some(inline @ Value::Mapping(_)) => {
             let conda_text = serde_yaml_ng::to_string(inline).unwrap_or_default();
-            Some(CondaDependencies::from_spec(CondaSpec::parse(
-                &conda_text,
-                &format!("{label} (conda_file)"),
-            )?))
+            let parsed =
+                CondaSpec::parse_with_warnings(&conda_text, &format!("{label} (conda_file)"))?;
+            warnings.extend(parsed.warnings);
+            Some(CondaDependencies::from_spec(parsed.value))
         }
         Some(_) => {
             return Err(SpecError::invalid(

@@ -27,8 +27,15 @@ fn saved_dirs() -> Vec<PathBuf> {
 fn v1_directories_round_trip_byte_for_byte() {
     for dir in saved_dirs() {
         let parsed = read_v1_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        // The SDK's `from_pip_requirements` copies `-r` lines into the `pip:` list; they are
+        // read (losslessly) with a warning that they cannot be registered.
+        let unexpected: Vec<_> = parsed
+            .warnings
+            .iter()
+            .filter(|w| !w.contains("cannot include a requirements file"))
+            .collect();
         assert!(
-            parsed.warnings.is_empty(),
+            unexpected.is_empty(),
             "{}: {:?}",
             dir.display(),
             parsed.warnings

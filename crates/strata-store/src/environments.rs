@@ -285,6 +285,25 @@ pub(crate) fn insert_in(
     if !found.is_empty() {
         return Err(StoreError::Credentials { found });
     }
+    if let Some(conda) = environment.conda() {
+        conda.check_pip_entries(&format!("{name} (pip dependencies)"))?;
+        for (reference, digest) in conda.wheel_references() {
+            let stored: Option<String> = connection
+                .query_row(
+                    "SELECT sha256 FROM wheels WHERE sha256 = ?1 LIMIT 1",
+                    params![digest],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::db("looking up a wheel"))?;
+            if stored.is_none() {
+                return Err(StoreError::InvalidReference {
+                    reference: reference.to_string(),
+                    reason: "no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)".to_string(),
+                });
+            }
+        }
+    }
     let mut warnings = Vec::new();
     let registry = &mut environment.docker.base_image_registry;
     if let Some(password) = &registry.password

@@ -39,8 +39,10 @@ pub enum StoreError {
         "`{name}` is a curated environment and cannot be changed; copy it first (`strata env copy {name} NEW_NAME`)"
     )]
     Curated { name: String },
-    #[error("The definition contains a password in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
+    #[error("The definition contains a credential in {}; Strata never stores credentials", found.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
     Credentials { found: Vec<String> },
+    #[error("Refusing to write `{}`: {reason}", path.display())]
+    UnsafeDestination { path: PathBuf, reason: String },
     #[error("Invalid wheel `{}`: {reason}", path.display())]
     InvalidWheel { path: PathBuf, reason: String },
     #[error("Invalid model name `{name}`: {reason}")]
@@ -78,8 +80,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the user can fix this (bad input, missing things) rather than it being a bug or
-    /// a broken installation.
+    /// Whether the user or the machine caused this (bad input, missing things, a full disk, a
+    /// locked or unreadable database) rather than a bug in Strata.
     pub fn is_user_error(&self) -> bool {
         match self {
             Self::NoWorkspace { .. }
@@ -91,16 +93,16 @@ impl StoreError {
             | Self::VersionConflict { .. }
             | Self::Curated { .. }
             | Self::InvalidWheel { .. }
+            | Self::UnsafeDestination { .. }
             | Self::Credentials { .. }
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }
             | Self::DiskFull { .. }
             | Self::Spec(_) => true,
-            Self::Io { source, .. } => matches!(
-                source.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ),
-            Self::CorruptBlob { .. } | Self::Database { .. } | Self::CorruptRecord { .. } => false,
+            // The machine's failures: a full disk, a permission, a file changed underneath.
+            Self::Io { .. } | Self::CorruptBlob { .. } => true,
+            Self::Database { source, .. } => is_machine_failure(source),
+            Self::CorruptRecord { .. } => false,
         }
     }
 
@@ -115,4 +117,26 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// SQLite errors that the machine or the file caused (busy, locked, read-only, full disk, I/O,
+/// corruption, not a database), as opposed to a query Strata got wrong.
+fn is_machine_failure(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OutOfMemory
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::NotADatabase
+                | ErrorCode::PermissionDenied
+        )
+    )
 }

@@ -78,13 +78,29 @@ impl Workspace {
     }
 
     /// Writes the files of a manifest (optionally only those under `prefix`, with it stripped)
-    /// into `dest`, each checked against its digest.
+    /// into `dest`, each checked against its digest. See [`Workspace::restore_tree_at`].
     pub fn restore_tree(
         &self,
         manifest: &Manifest,
         prefix: &str,
         dest: &Path,
     ) -> Result<usize, StoreError> {
+        self.restore_tree_at(manifest, prefix, dest, Path::new(""))
+    }
+
+    /// Like [`Workspace::restore_tree`], into `root/sub`. `root` is the user's own target (it
+    /// may be a symlink); nothing below it is written through a symlink: a directory or file
+    /// already there as a link is refused, and files are opened with `O_NOFOLLOW`, so a link
+    /// planted inside `root` cannot redirect a write outside it.
+    pub fn restore_tree_at(
+        &self,
+        manifest: &Manifest,
+        prefix: &str,
+        root: &Path,
+        sub: &Path,
+    ) -> Result<usize, StoreError> {
+        // The target itself is the caller's to choose, link or not.
+        fs_err::create_dir_all(root).map_err(StoreError::io(root))?;
         let mut count = 0;
         for entry in &manifest.files {
             let relative = if prefix.is_empty() {
@@ -103,14 +119,9 @@ impl Workspace {
             } else {
                 continue;
             };
-            let target = dest.join(relative);
-            if let Some(parent) = target.parent() {
-                fs_err::create_dir_all(parent).map_err(StoreError::io(parent))?;
-            }
             let source = self.blobs().verify(&entry.digest)?;
             // A copy, never a hardlink: the receiver may change the file, the blob must not.
-            fs_err::copy(&source, &target).map_err(StoreError::io(&target))?;
-            set_executable(&target, entry.executable)?;
+            write_below(root, &sub.join(relative), &source, entry.executable)?;
             count += 1;
         }
         Ok(count)
@@ -141,9 +152,79 @@ fn is_executable(metadata: &std::fs::Metadata) -> bool {
     metadata.permissions().mode() & 0o111 != 0
 }
 
-fn set_executable(path: &Path, executable: bool) -> Result<(), StoreError> {
-    use std::os::unix::fs::PermissionsExt;
+/// Copies `source` to `root/relative`, creating the directories between, never following a
+/// symlink below `root`.
+fn write_below(
+    root: &Path,
+    relative: &Path,
+    source: &Path,
+    executable: bool,
+) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let unsafe_path = |path: &Path, reason: &str| StoreError::UnsafeDestination {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let components: Vec<_> = relative.components().collect();
+    if components.is_empty()
+        || !components
+            .iter()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(unsafe_path(
+            &root.join(relative),
+            "the stored path leaves the target directory",
+        ));
+    }
+    let mut current = root.to_path_buf();
+    for component in &components[..components.len() - 1] {
+        current.push(component);
+        match fs_err::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                return Err(unsafe_path(&current, LINK_REASON));
+            }
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => return Err(unsafe_path(&current, "it is not a directory")),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::create_dir(&current) {
+                    Ok(()) => {}
+                    // Another writer made it meanwhile; the next component checks it again.
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if fs_err::symlink_metadata(&current)
+                            .is_ok_and(|m| m.file_type().is_symlink())
+                        {
+                            return Err(unsafe_path(&current, LINK_REASON));
+                        }
+                    }
+                    Err(error) => return Err(StoreError::io(&current)(error)),
+                }
+            }
+            Err(error) => return Err(StoreError::io(&current)(error)),
+        }
+    }
+    current.push(components[components.len() - 1]);
+    let mut input = fs_err::File::open(source).map_err(StoreError::io(source))?;
     let mode = if executable { 0o755 } else { 0o644 };
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(StoreError::io(path))
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&current)
+        .map_err(|error| {
+            // `ELOOP`: the last component is a symlink.
+            if error.raw_os_error() == Some(nix::libc::ELOOP) {
+                unsafe_path(&current, LINK_REASON)
+            } else {
+                StoreError::io(&current)(error)
+            }
+        })?;
+    std::io::copy(&mut input, &mut output).map_err(StoreError::io(&current))?;
+    // The mode of a file that existed before is not changed by `open`.
+    output
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(StoreError::io(&current))
 }
+
+const LINK_REASON: &str = "it is a symbolic link, and Strata never writes through a link inside the target directory (remove it, or download into a new directory)";

@@ -95,6 +95,7 @@ pub(crate) fn gc(
             "removed": report.removed.iter().map(|p| json!({"key": p.key, "path": p.path, "bytes": p.size})).collect::<Vec<_>>(),
             "removedBytes": report.removed_bytes(),
             "kept": report.kept.len(),
+            "inUse": report.in_use.iter().map(|p| json!({"key": p.key, "path": p.path, "bytes": p.size})).collect::<Vec<_>>(),
             "staleBuilds": report.stale_builds,
         }));
         return Ok(());
@@ -107,6 +108,13 @@ pub(crate) fn gc(
             table::human_bytes(prefix.size)
         ));
     }
+    for prefix in &report.in_use {
+        printer::out(format!(
+            "Kept {} ({}): in use by a run, a service or a build",
+            prefix.path.display(),
+            table::human_bytes(prefix.size)
+        ));
+    }
     for path in &report.stale_builds {
         printer::out(format!("{verb} unfinished build {}", path.display()));
     }
@@ -114,7 +122,7 @@ pub(crate) fn gc(
         "{verb} {} prefixes, {}; kept {}",
         report.removed.len(),
         table::human_bytes(report.removed_bytes()),
-        report.kept.len()
+        report.kept.len() + report.in_use.len()
     ));
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use strata_build::Lease;
 use strata_run::{
     ContainerLaunch, Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot,
     prepare_run_dir, start_time,
@@ -245,6 +246,8 @@ struct Prepared {
     environment: BTreeMap<String, String>,
     lock_hash: String,
     container: Option<ContainerLaunch>,
+    /// Keeps `cache gc` off the prefix until the run has finished.
+    _lease: Option<Arc<Lease>>,
 }
 
 fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared> {
@@ -256,6 +259,7 @@ fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared>
         environment: activation_env(&built),
         lock_hash: built.lock.lock_hash.clone(),
         container: None,
+        _lease: built.prefix.lease.clone(),
     })
 }
 
@@ -292,6 +296,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
             image: name,
             name: format!("strata-run-{}", run.id),
         }),
+        _lease: None,
     })
 }
 
@@ -336,15 +341,10 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64
         }
         Environment::from_pip_requirements("anonymous", parsed.value, None)
     } else if let Some(file) = &args.conda_file {
-        let text = fs_err::read_to_string(file).map_err(|source| strata_spec::SpecError::Read {
-            path: file.clone(),
-            source,
-        })?;
-        let (environment, warnings) = Environment::from_conda_dependencies(
-            "anonymous",
-            CondaDependencies::parse(&text, &file.display().to_string())?,
-        );
-        for warning in &warnings {
+        let text = strata_spec::read_definition_file(file)?;
+        let parsed = CondaDependencies::parse_with_warnings(&text, &file.display().to_string())?;
+        let (environment, more) = Environment::from_conda_dependencies("anonymous", parsed.value);
+        for warning in parsed.warnings.iter().chain(&more) {
             printer::warn(warning);
         }
         environment

@@ -321,9 +321,8 @@ pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
         if let Some(digest) = digest {
             let manifest = workspace.read_manifest(digest)?;
-            let target = directory.join(sub);
-            fs_err::create_dir_all(&target)?;
-            count += workspace.restore_tree(&manifest, "", &target)?;
+            fs_err::create_dir_all(directory)?;
+            count += workspace.restore_tree_at(&manifest, "", directory, Path::new(sub))?;
         }
     }
     printer::out(format!(

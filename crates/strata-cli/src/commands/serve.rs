@@ -506,6 +506,7 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
         return super::image::container::serve_container(workspace, &service, image);
     }
     let reporter = strata_build::SilentReporter;
+    // Lives until the server stops: its lease keeps `cache gc` off the workers' prefix.
     let built = ensure_built(
         &mut workspace,
         &service.env_name,
@@ -565,6 +566,7 @@ fn stdout_sink() -> strata_serve::LogSink {
 pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Result<()> {
     check_entry_script(&args.entry_script)?;
     let mut workspace = context.open_workspace()?;
+    // Lives until the server stops: its lease keeps `cache gc` off the workers' prefix.
     let (built, models) = prepare(&mut workspace, args)?;
     let temp = tempfile::Builder::new().prefix("strata-serve-").tempdir()?;
     lay_out(&workspace, temp.path(), args, &models)?;

@@ -247,6 +247,27 @@ fn every_v1_fixture_round_trips_through_the_registry() {
     assert!(dirs.len() >= 14);
     for (index, dir) in dirs.iter().enumerate() {
         let name = format!("fixture{index}");
+        // The SDK copied `-r other.txt` into this one's `pip:` list: it reads and writes back
+        // byte for byte (strata-spec's round trip), but pip would read any path at build time,
+        // so it cannot be registered (issue #11, item 5).
+        if dir.ends_with("pip_requirements_quirks/saved") {
+            let output = context.run(&[
+                "env",
+                "register",
+                "-d",
+                dir.to_str().unwrap(),
+                "--name",
+                &name,
+            ]);
+            assert_eq!(output.code, 1, "{output}");
+            assert!(
+                output
+                    .stderr
+                    .contains("cannot include a requirements file (`-r other.txt`)"),
+                "{output}"
+            );
+            continue;
+        }
         let registered = context.json(&[
             "env",
             "register",
@@ -500,7 +521,8 @@ fn curated_environments_are_read_only() {
     ----- stderr -----
     error: `Strata-Tutorial` is a curated environment and cannot be changed; copy it first (`strata env copy Strata-Tutorial NEW_NAME`)
     ");
-    assert_snapshot!(context.run(&["env", "register", "--name", "azureml-mine", "--requirements", "/dev/null"]), @"
+    context.write("empty.txt", "");
+    assert_snapshot!(context.run(&["env", "register", "--name", "azureml-mine", "--requirements", "empty.txt"]), @"
     exit_code: 1
     ----- stdout -----
 
@@ -581,13 +603,13 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
         "badjson/azureml_environment.json",
         "{\n    \"name\": \"bad\",\n    \"docker\": {\n        \"baseImage\": \"x\",\n    }\n}",
     );
-    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @"
+    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @r#"
     exit_code: 1
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid `badjson/azureml_environment.json` at line 5, column 5: trailing comma
-    ");
+    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
+    "#);
     context.write("badtype/azureml_environment.json", "{\n    \"name\": \"bad\",\n    \"python\": {\n        \"userManagedDependencies\": \"yes\"\n    }\n}");
     assert_snapshot!(context.run(&["env", "register", "-d", "badtype"]), @r#"
     exit_code: 1
@@ -606,7 +628,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: Invalid pip requirement `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
+    error: Invalid `badyaml/conda_dependencies.yml` at line 5, column 5, field `dependencies.pip`: `numpy=>1.2`: no such comparison operator "=>", must be one of ~= == != <= >= < > ===
     "#);
     context.write("requirements.txt", "six\nnumpy==1.26.4\npandas~=\n");
     assert_snapshot!(context.run(&["env", "register", "--name", "bad", "--requirements", "requirements.txt"]), @"
@@ -622,7 +644,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
 
     ----- stderr -----
     error: Failed to read `missing.txt`
-      Caused by: failed to open file `missing.txt`: No such file or directory (os error 2)
+      Caused by: No such file or directory (os error 2)
     ");
     assert_snapshot!(context.run(&["env", "register", "-d", "nodir"]), @"
     exit_code: 1
@@ -690,8 +712,8 @@ fn credentials_in_urls_and_flag_misuse_are_refused() {
     ----- stdout -----
 
     ----- stderr -----
-    error: The definition contains a password in `--extra-index-url https://me:***@pkgs.example.org/simple`; Strata never stores credentials
-    hint: Put the secret in an environment variable and reference it, e.g. `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    error: The definition contains a credential in `--extra-index-url https://***@pkgs.example.org/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
     ");
     context.write(
         "ref.txt",
@@ -824,4 +846,145 @@ fn v2_download_registers_back_as_the_same_version() {
     error: df:1 is defined by Dockerfile text, which Azure ML v2 YAML cannot hold
     hint: Download it with `--format v1` (it writes a `BaseDockerfile`)
     ");
+}
+
+/// Issue #11, item 3: `conda_file: /dev/zero` grew the process to 23 GB.
+#[test]
+fn included_files_must_be_regular_and_small() {
+    let context = TestContext::new();
+    context.write("env.yml", "name: zero\nconda_file: /dev/zero\n");
+    assert_snapshot!(context.run(&["env", "register", "--file", "env.yml"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Cannot read `/dev/zero`: it is a device, not a regular file; definitions include only regular files
+    ");
+    assert_snapshot!(context.run(&["env", "register", "--name", "z", "--conda-file", "/dev/zero"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Cannot read `/dev/zero`: it is a device, not a regular file; definitions include only regular files
+    ");
+}
+
+/// Issue #11, item 2: a token alone in a URL (no password) was stored in clear.
+#[test]
+fn tokens_in_urls_are_refused_from_every_source() {
+    let context = TestContext::new();
+    context.write(
+        "token.txt",
+        "--extra-index-url https://ghp_TOKEN@host/simple\nsix\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--requirements", "token.txt"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `--extra-index-url https://***@host/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    ");
+    context.write("direct.txt", "pkg @ https://TOKEN@host/pkg-1.0.tar.gz\n");
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--requirements", "direct.txt"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `pkg @ https://***@host/pkg-1.0.tar.gz`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built
+    ");
+    context.write(
+        "conda.yml",
+        "channels:\n- https://conda.anaconda.org/t/tk-42/private\ndependencies:\n- python=3.11\n- pip:\n  - --index-url https://TOKEN@host/simple\n  - six\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--name", "t", "--conda-file", "conda.yml"]), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The definition contains a credential in `https://conda.anaconda.org/t/***/private`, `--index-url https://***@host/simple`; Strata never stores credentials
+    hint: Put the secret in an environment variable and reference it, e.g. `https://${INDEX_TOKEN}@host/simple` or `https://user:${INDEX_PASSWORD}@host/simple`; it is read when the environment is built. A conda channel token (`/t/<token>/`) cannot be referenced: mirror the channel to a directory (`file://`) or a server that needs no token
+    ");
+    let list = context.json(&["env", "list", "--json"]);
+    assert!(
+        !list.to_string().contains("TOKEN"),
+        "nothing was registered: {list}"
+    );
+}
+
+/// Issue #11, item 5: a conda file's `pip:` section accepted `-e`, `-r /etc/passwd` and
+/// unknown or malformed wheel references that a requirements file refuses.
+#[test]
+fn pip_sections_follow_the_rules_of_requirements_files() {
+    let context = TestContext::new();
+    let conda = |pip: &str| {
+        context.write(
+            "conda.yml",
+            &format!("dependencies:\n- python=3.11\n- pip\n- pip:\n  - {pip}\n"),
+        );
+        context.run(&[
+            "env",
+            "register",
+            "--name",
+            "p",
+            "--conda-file",
+            "conda.yml",
+        ])
+    };
+    assert_snapshot!(conda("-e ./src/pkg"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid `conda.yml` at line 5, column 5, field `dependencies.pip`: `-e ./src/pkg`: editable installs (`-e`) are not supported in environment definitions; build a wheel (`pip wheel --no-deps ./src/pkg`) and add it with `strata env add-wheel FILE`
+    ");
+    assert_snapshot!(conda("-r /etc/passwd"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    warning: `conda.yml` at line 5: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`; it cannot be registered
+    error: Invalid `p (pip dependencies)`, field `dependencies.pip`: a `pip:` list cannot include a requirements file (`-r /etc/passwd`); list the packages here, or register the file itself with `--requirements FILE`
+    ");
+    assert_snapshot!(conda("strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/../../x"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid `conda.yml` at line 5, column 5, field `dependencies.pip`: `strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/../../x`: expected `strata://wheels/<sha256>/<file>.whl`, the reference `strata env add-wheel` prints: `../../x` is not a wheel file name
+    ");
+    assert_snapshot!(conda("strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/x-1.0-py3-none-any.whl"), @"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Unknown reference `strata://wheels/0000000000000000000000000000000000000000000000000000000000000000/x-1.0-py3-none-any.whl`: no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)
+    ");
+    context.write("dist/x-1.0-py3-none-any.whl", "bytes");
+    let wheel = context.json(&["env", "add-wheel", "dist/x-1.0-py3-none-any.whl", "--json"]);
+    let uri = wheel["wheel"]["uri"].as_str().unwrap().to_string();
+    let output = conda(&uri);
+    assert_eq!(output.code, 0, "{output}");
+    let output = conda("./dist/x-1.0-py3-none-any.whl");
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stderr.contains("is a local path"), "{output}");
+}
+
+/// Issue #11, item 6: control characters from a crafted file reached the terminal raw.
+#[test]
+fn control_characters_in_errors_are_escaped() {
+    let context = TestContext::new();
+    context.write("evil.txt", "numpy\u{1b}[2J\u{1b}]0;owned\u{7}=>1\n");
+    let output = context.run(&[
+        "env",
+        "register",
+        "--name",
+        "evil",
+        "--requirements",
+        "evil.txt",
+    ]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(!output.stderr.contains('\u{1b}'), "{output}");
+    assert_snapshot!(output.stderr, @r"error: Invalid `evil.txt` at line 1, column 1, field `numpy\u{1b}[2J\u{1b}]0;owned\u{7}=>1`: Expected one of `@`, `(`, `<`, `=`, `>`, `~`, `!`, `;`, found `\u{1b}`");
 }

@@ -550,3 +550,132 @@ fn the_strata_module_prints_outside_a_run() {
         "True\nAttempted to log scalar metric accuracy:\n0.9\n"
     );
 }
+
+/// Issue #11, item 1: `cache gc --max-size 0` removed the prefix of a run that was executing,
+/// which then died with `ModuleNotFoundError`.
+#[test]
+fn gc_keeps_the_prefix_of_a_running_run() {
+    let context = TestContext::new();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = context.output(context.command_with_cache(cache.path()).args(args));
+        assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
+        output.stdout
+    };
+    context.write("requirements.txt", "six==1.16.0\n");
+    run(&[
+        "env",
+        "register",
+        "--name",
+        "e",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    context.write(
+        "src/late_import.py",
+        "import os, sys, time\nprint('started', flush=True)\n\
+         while not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n\
+         import six\nprint('six', six.__version__)\n",
+    );
+    let go = context.path().join("go");
+    let id = run(&[
+        "run",
+        "--detach",
+        "--env",
+        "e",
+        "--source-dir",
+        "src",
+        "late_import.py",
+        go.to_str().unwrap(),
+    ])
+    .trim()
+    .to_string();
+    wait_for(&context, &id, "Running");
+
+    let gc: Value =
+        serde_json::from_str(&run(&["cache", "gc", "--max-size", "0", "--json"])).unwrap();
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 0, "{gc}");
+    assert_eq!(gc["inUse"].as_array().unwrap().len(), 1, "{gc}");
+    let text = run(&["cache", "gc", "--max-size", "0"]);
+    assert!(text.contains("in use by a run"), "{text}");
+
+    fs_err::write(&go, "").unwrap();
+    let wait = context.output(
+        context
+            .command_with_cache(cache.path())
+            .args(["runs", "wait", &id]),
+    );
+    assert_eq!(wait.code, 0, "{wait}");
+    let logs = run(&["runs", "logs", &id]);
+    assert!(logs.contains("six 1.16.0"), "{logs}");
+
+    // Once the run is over, nothing holds the prefix.
+    let gc: Value =
+        serde_json::from_str(&run(&["cache", "gc", "--max-size", "0", "--json"])).unwrap();
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 1, "{gc}");
+}
+
+/// Issue #11, item 4: `runs download -d DIR` and `model download -d DIR` followed a symlinked
+/// directory already inside `DIR` and wrote outside it.
+#[test]
+fn downloads_never_write_through_a_symlink_inside_the_target() {
+    let context = TestContext::new();
+    context.write(
+        "src/make.py",
+        "import os\nos.makedirs('outputs/sub', exist_ok=True)\nopen('outputs/sub/m.txt', 'w').write('m')\n",
+    );
+    let id = context
+        .ok(&["run", "--detach", "--source-dir", "src", "make.py"])
+        .trim()
+        .to_string();
+    let wait = context.run(&["runs", "wait", &id]);
+    assert_eq!(wait.code, 0, "{wait}");
+    let outside = context.path().join("outside");
+    fs_err::create_dir_all(&outside).unwrap();
+
+    fs_err::create_dir_all(context.path().join("dl")).unwrap();
+    std::os::unix::fs::symlink(&outside, context.path().join("dl/outputs")).unwrap();
+    let output = context.run(&["runs", "download", &id, "-d", "dl"]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("Refusing to write `dl/outputs`: it is a symbolic link"),
+        "{output}"
+    );
+    assert!(
+        fs_err::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written outside"
+    );
+
+    context.ok(&[
+        "model", "register", "--name", "m", "--run", &id, "--path", "outputs",
+    ]);
+    fs_err::create_dir_all(context.path().join("md")).unwrap();
+    std::os::unix::fs::symlink(&outside, context.path().join("md/sub")).unwrap();
+    let output = context.run(&["model", "download", "m", "-d", "md"]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("Refusing to write `md/sub`: it is a symbolic link"),
+        "{output}"
+    );
+    assert!(
+        fs_err::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written outside"
+    );
+    // A link as the last component is refused too, and the user's own target may be a link.
+    fs_err::remove_file(context.path().join("md/sub")).unwrap();
+    fs_err::create_dir_all(context.path().join("md/sub")).unwrap();
+    std::os::unix::fs::symlink(outside.join("m.txt"), context.path().join("md/sub/m.txt")).unwrap();
+    let output = context.run(&["model", "download", "m", "-d", "md"]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(!outside.join("m.txt").exists());
+    std::os::unix::fs::symlink(&outside, context.path().join("link")).unwrap();
+    context.ok(&["model", "download", "m", "-d", "link"]);
+    assert_eq!(
+        fs_err::read_to_string(outside.join("sub/m.txt")).unwrap(),
+        "m"
+    );
+}

@@ -135,19 +135,22 @@ impl Environment {
 
         if let Some(yaml) = &files.conda_dependencies {
             let conda_label = join_label(label, CONDA_DEPENDENCIES_YML);
-            environment.python.conda_dependencies =
-                Some(CondaDependencies::parse(yaml, &conda_label)?);
+            let parsed = CondaDependencies::parse_with_warnings(yaml, &conda_label)?;
+            warnings.extend(parsed.warnings);
+            environment.python.conda_dependencies = Some(parsed.value);
         } else if let Some(inline) = value
             .pointer("/python/condaDependencies")
             .filter(|v| !v.is_null())
         {
             // `az ml environment show` output carries the conda specification inline.
             let yaml = serde_yaml_ng::to_string(inline).unwrap_or_default();
-            let spec = crate::conda::CondaSpec::parse(
+            let parsed = crate::conda::CondaSpec::parse_with_warnings(
                 &yaml,
                 &format!("{json_label} (python.condaDependencies)"),
             )?;
-            environment.python.conda_dependencies = Some(CondaDependencies::from_spec(spec));
+            warnings.extend(parsed.warnings);
+            environment.python.conda_dependencies =
+                Some(CondaDependencies::from_spec(parsed.value));
         }
         if let Some(dockerfile) = &files.base_dockerfile {
             environment.docker.base_dockerfile = Some(dockerfile.clone());
@@ -258,15 +261,7 @@ pub fn read_v1_dir(dir: &Path) -> Result<Parsed<Environment>, SpecError> {
         });
     }
     let read = |name: &str| -> Result<Option<String>, SpecError> {
-        let path = dir.join(name);
-        match fs_err::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(SpecError::Read {
-                path,
-                source: error,
-            }),
-        }
+        crate::fs::read_optional_definition_file(&dir.join(name))
     };
     let files = V1Files {
         environment_json: read(AZUREML_ENVIRONMENT_JSON)?.unwrap_or_default(),

@@ -52,6 +52,10 @@ pub(crate) struct EnvImage {
     pub(crate) lock_hash: Option<String>,
     pub(crate) reused: bool,
     pub(crate) store: ImageStore,
+    /// The store's writer claim, held for as long as this value lives: `image rm`'s blob
+    /// collection waits for it, so the image stays whole while a container run or service
+    /// copies it into podman.
+    pub(crate) _claim: std::fs::File,
 }
 
 /// Builds the image of `name:version` unless the store has it.
@@ -68,8 +72,9 @@ pub(crate) fn ensure_env_image(
     normal_umask();
     let cache = Cache::from_env();
     let store = open_store(&cache)?;
-    // Held until the image is tagged, so a concurrent `image rm` cannot collect its blobs.
-    let _writer = store.writer()?;
+    // Held until the image is tagged and used (it moves into the result), so a concurrent
+    // `image rm` cannot collect its blobs.
+    let writer = store.writer()?;
     let user_managed = environment.python.user_managed_dependencies;
     let lock = if user_managed {
         None
@@ -178,6 +183,7 @@ pub(crate) fn ensure_env_image(
         lock_hash: lock.map(|l| l.lock_hash),
         reused,
         store,
+        _claim: writer,
     })
 }
 
