@@ -101,6 +101,8 @@ impl Workspace {
     ) -> Result<usize, StoreError> {
         // The target itself is the caller's to choose, link or not.
         fs_err::create_dir_all(root).map_err(StoreError::io(root))?;
+        // Directories checked (or made) once each, not once per file below them.
+        let mut checked = std::collections::HashSet::new();
         let mut count = 0;
         for entry in &manifest.files {
             let relative = if prefix.is_empty() {
@@ -119,12 +121,91 @@ impl Workspace {
             } else {
                 continue;
             };
-            let source = self.blobs().verify(&entry.digest)?;
+            let target = path_below(root, &sub.join(relative), &mut checked)?;
             // A copy, never a hardlink: the receiver may change the file, the blob must not.
-            write_below(root, &sub.join(relative), &source, entry.executable)?;
+            self.copy_blob(&entry.digest, &target, entry.executable)?;
             count += 1;
         }
         Ok(count)
+    }
+
+    /// Copies a blob to a new file at `target` (never through a symlink there), checking its
+    /// digest on the way: one read of the blob, not one to verify and one to copy.
+    fn copy_blob(&self, digest: &str, target: &Path, executable: bool) -> Result<(), StoreError> {
+        use sha2::Digest as _;
+        use std::io::{Read as _, Write as _};
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let source = self.blobs().path(digest);
+        let mut input = std::fs::File::open(&source).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotFound {
+                    what: format!("Blob `{digest}`"),
+                }
+            } else {
+                StoreError::io(&source)(error)
+            }
+        })?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        let open = |new: bool| {
+            let mut options = std::fs::OpenOptions::new();
+            options
+                .write(true)
+                .mode(mode)
+                .custom_flags(nix::libc::O_NOFOLLOW);
+            if new {
+                options.create_new(true);
+            } else {
+                options.create(true).truncate(true);
+            }
+            options.open(target).map_err(|error| {
+                // `ELOOP`: the last component is a symlink.
+                if error.raw_os_error() == Some(nix::libc::ELOOP) {
+                    StoreError::UnsafeDestination {
+                        path: target.to_path_buf(),
+                        reason: LINK_REASON.to_string(),
+                    }
+                } else {
+                    StoreError::io(target)(error)
+                }
+            })
+        };
+        let (mut output, existed) = match open(true) {
+            Ok(file) => (file, false),
+            Err(StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                (open(false)?, true)
+            }
+            Err(error) => return Err(error),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = input.read(&mut buffer).map_err(StoreError::io(&source))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            output
+                .write_all(&buffer[..read])
+                .map_err(StoreError::io(target))?;
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != digest {
+            drop(output);
+            let _ = std::fs::remove_file(target);
+            return Err(StoreError::CorruptBlob {
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        // The mode of a file that existed before is not changed by `open`.
+        if existed {
+            output
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(StoreError::io(target))?;
+        }
+        Ok(())
     }
 }
 
@@ -152,15 +233,13 @@ fn is_executable(metadata: &std::fs::Metadata) -> bool {
     metadata.permissions().mode() & 0o111 != 0
 }
 
-/// Copies `source` to `root/relative`, creating the directories between, never following a
-/// symlink below `root`.
-fn write_below(
+/// `root/relative`, with the directories between made or checked (each once, remembered in
+/// `checked`): none of them may be a symlink, so nothing is written outside `root`.
+fn path_below(
     root: &Path,
     relative: &Path,
-    source: &Path,
-    executable: bool,
-) -> Result<(), StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    checked: &mut std::collections::HashSet<PathBuf>,
+) -> Result<PathBuf, StoreError> {
     let unsafe_path = |path: &Path, reason: &str| StoreError::UnsafeDestination {
         path: path.to_path_buf(),
         reason: reason.to_string(),
@@ -179,6 +258,9 @@ fn write_below(
     let mut current = root.to_path_buf();
     for component in &components[..components.len() - 1] {
         current.push(component);
+        if checked.contains(&current) {
+            continue;
+        }
         match fs_err::symlink_metadata(&current) {
             Ok(metadata) if metadata.file_type().is_symlink() => {
                 return Err(unsafe_path(&current, LINK_REASON));
@@ -188,7 +270,7 @@ fn write_below(
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 match std::fs::create_dir(&current) {
                     Ok(()) => {}
-                    // Another writer made it meanwhile; the next component checks it again.
+                    // Another writer made it meanwhile; check what it made.
                     Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                         if fs_err::symlink_metadata(&current)
                             .is_ok_and(|m| m.file_type().is_symlink())
@@ -201,30 +283,10 @@ fn write_below(
             }
             Err(error) => return Err(StoreError::io(&current)(error)),
         }
+        checked.insert(current.clone());
     }
     current.push(components[components.len() - 1]);
-    let mut input = fs_err::File::open(source).map_err(StoreError::io(source))?;
-    let mode = if executable { 0o755 } else { 0o644 };
-    let mut output = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&current)
-        .map_err(|error| {
-            // `ELOOP`: the last component is a symlink.
-            if error.raw_os_error() == Some(nix::libc::ELOOP) {
-                unsafe_path(&current, LINK_REASON)
-            } else {
-                StoreError::io(&current)(error)
-            }
-        })?;
-    std::io::copy(&mut input, &mut output).map_err(StoreError::io(&current))?;
-    // The mode of a file that existed before is not changed by `open`.
-    output
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(StoreError::io(&current))
+    Ok(current)
 }
 
 const LINK_REASON: &str = "it is a symbolic link, and Strata never writes through a link inside the target directory (remove it, or download into a new directory)";
