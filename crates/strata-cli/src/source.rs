@@ -130,8 +130,5 @@ impl DefinitionSource {
 }
 
 fn read(path: &std::path::Path) -> Result<String, strata_spec::SpecError> {
-    fs_err::read_to_string(path).map_err(|source| strata_spec::SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    strata_spec::read_text(path)
 }

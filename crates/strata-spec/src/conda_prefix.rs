@@ -6,7 +6,6 @@
 //! directories in `site-packages` that conda did not install.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -134,10 +133,7 @@ pub fn read_conda_prefix(prefix: &Path) -> Result<Parsed<CondaSpec>, SpecError> 
 fn read_records(meta: &Path) -> Result<Vec<(PathBuf, Record)>, SpecError> {
     let mut records = Vec::new();
     for path in record_paths(meta)? {
-        let text = fs_err::read_to_string(&path).map_err(|source| SpecError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = crate::text::read_text(&path)?;
         let record: Record = serde_json::from_str(&text).map_err(|error| {
             let location = (error.line() > 0).then(|| Location {
                 line: error.line(),
@@ -348,14 +344,7 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
 
 /// A text file's content, or `None` when it does not exist.
 fn read_optional(path: &Path) -> Result<Option<String>, SpecError> {
-    match fs_err::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SpecError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    crate::text::read_optional_text(path)
 }
 
 /// The environment's name: the prefix directory's name.

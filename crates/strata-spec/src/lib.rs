@@ -23,6 +23,7 @@ pub use naming::{EnvironmentRef, validate_name};
 pub use pip::{PipEntry, normalize_name};
 pub use requirements::{parse_requirements, read_requirements_file};
 pub use sources::DEFAULT_PYTHON_VERSION;
+pub use text::{decode_text, read_text};
 pub use v2::{V2Environment, parse_v2, read_v2_file};
 
 mod conda;
@@ -40,4 +41,5 @@ mod pip;
 mod python_json;
 mod requirements;
 mod sources;
+mod text;
 mod v2;

@@ -34,10 +34,7 @@ pub struct V2Environment {
 
 /// Reads an Azure ML v2 environment YAML file.
 pub fn read_v2_file(path: &Path) -> Result<Parsed<V2Environment>, SpecError> {
-    let text = fs_err::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::text::read_text(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse_v2(&text, &path.display().to_string(), base)
 }
@@ -144,10 +141,7 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
         None | Some(Value::Null) => None,
         Some(Value::String(file)) => {
             let path = base.join(file);
-            let conda_text = fs_err::read_to_string(&path).map_err(|source| SpecError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let conda_text = crate::text::read_text(&path)?;
             Some(CondaDependencies::parse(
                 &conda_text,
                 &path.display().to_string(),

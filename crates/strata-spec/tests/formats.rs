@@ -217,3 +217,37 @@ fn fixture_hashes_are_stable() {
     insta::assert_snapshot!(SpecHash::of(&plain).to_string(), @"32f8bdf7844a22b23fb2eea9e07b6b24eeb2dc610316fe97080af2def4c1b76b");
     let _ = Environment::scaffold("x");
 }
+
+/// Copies `from` into `to`, every file with a UTF-8 byte-order mark in front.
+fn copy_with_byte_order_marks(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).unwrap();
+    for entry in fs_err::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let mut bytes = b"\xef\xbb\xbf".to_vec();
+            bytes.extend(fs_err::read(&path).unwrap());
+            fs_err::write(to.join(path.file_name().unwrap()), bytes).unwrap();
+        }
+    }
+}
+
+/// Issue #11, item 13: files saved by Windows editors start with a byte-order mark; Python and
+/// pip read them, so every format does.
+#[test]
+fn byte_order_marks_are_accepted_in_every_format() {
+    let temp = tempfile::tempdir().unwrap();
+    for name in ["conda_spec", "base_dockerfile"] {
+        let saved = fixtures().join("v1").join(name).join("saved");
+        let copy = temp.path().join(name);
+        copy_with_byte_order_marks(&saved, &copy);
+        let with_marks = read_v1_dir(&copy).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let without = read_v1_dir(&saved).unwrap();
+        assert_eq!(with_marks.value, without.value, "{name}");
+    }
+
+    let v2 = temp.path().join("v2");
+    copy_with_byte_order_marks(&fixtures().join("v2"), &v2);
+    let with_marks = read_v2_file(&v2.join("env_image_conda.yml")).unwrap();
+    let without = read_v2_file(&fixtures().join("v2/env_image_conda.yml")).unwrap();
+    assert_eq!(with_marks.value, without.value);
+}

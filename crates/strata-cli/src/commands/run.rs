@@ -330,10 +330,7 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64
         }
         Environment::from_pip_requirements("anonymous", parsed.value, None)
     } else if let Some(file) = &args.conda_file {
-        let text = fs_err::read_to_string(file).map_err(|source| strata_spec::SpecError::Read {
-            path: file.clone(),
-            source,
-        })?;
+        let text = strata_spec::read_text(file)?;
         let (environment, warnings) = Environment::from_conda_dependencies(
             "anonymous",
             CondaDependencies::parse(&text, &file.display().to_string())?,

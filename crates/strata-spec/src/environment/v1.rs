@@ -257,17 +257,7 @@ pub fn read_v1_dir(dir: &Path) -> Result<Parsed<Environment>, SpecError> {
             path: dir.to_path_buf(),
         });
     }
-    let read = |name: &str| -> Result<Option<String>, SpecError> {
-        let path = dir.join(name);
-        match fs_err::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(SpecError::Read {
-                path,
-                source: error,
-            }),
-        }
-    };
+    let read = |name: &str| crate::text::read_optional_text(&dir.join(name));
     let files = V1Files {
         environment_json: read(AZUREML_ENVIRONMENT_JSON)?.unwrap_or_default(),
         conda_dependencies: read(CONDA_DEPENDENCIES_YML)?,
