@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::error::{Location, Source, SpecError, locate};
+use crate::error::{Source, SpecError, locate};
 use crate::match_spec::MatchSpec;
 use crate::pip::PipEntry;
 
@@ -69,13 +69,7 @@ impl CondaDependencies {
 
 impl CondaSpec {
     pub fn parse(text: &str, file: &str) -> Result<Self, SpecError> {
-        let value: Value = serde_yaml_ng::from_str(text).map_err(|error| {
-            let location = error.location().map(|l| Location {
-                line: l.line(),
-                column: l.column(),
-            });
-            SpecError::invalid(Source::file(file).at(location), yaml_message(&error))
-        })?;
+        let value = crate::yaml::parse_yaml(text, file)?;
         let invalid = |needle: &str, field: &str, message: String| {
             SpecError::invalid(
                 Source::file(file).at(locate(text, needle)).field(field),
@@ -409,16 +403,6 @@ fn kind(value: &Value) -> &'static str {
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
         Value::Tagged(_) => "a tagged value",
-    }
-}
-
-/// serde_yaml's message without its trailing " at line X column Y" (the location is reported
-/// separately).
-pub(crate) fn yaml_message(error: &serde_yaml_ng::Error) -> String {
-    let message = error.to_string();
-    match message.find(" at line ") {
-        Some(index) => message[..index].to_string(),
-        None => message,
     }
 }
 

@@ -43,3 +43,4 @@ mod requirements;
 mod sources;
 mod text;
 mod v2;
+mod yaml;

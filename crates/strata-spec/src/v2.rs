@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::conda::{CondaDependencies, CondaSpec, yaml_message};
+use crate::conda::{CondaDependencies, CondaSpec};
 use crate::environment::{Environment, Metadata};
-use crate::error::{Location, Parsed, Source, SpecError, locate};
+use crate::error::{Parsed, Source, SpecError, locate};
 
 const KEYS: [&str; 12] = [
     "$schema",
@@ -41,13 +41,7 @@ pub fn read_v2_file(path: &Path) -> Result<Parsed<V2Environment>, SpecError> {
 
 /// Parses v2 YAML; relative `conda_file` and `build.path` are resolved against `base`.
 pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environment>, SpecError> {
-    let value: Value = serde_yaml_ng::from_str(text).map_err(|error| {
-        let location = error.location().map(|l| Location {
-            line: l.line(),
-            column: l.column(),
-        });
-        SpecError::invalid(Source::file(label).at(location), yaml_message(&error))
-    })?;
+    let value = crate::yaml::parse_yaml(text, label)?;
     let Value::Mapping(mapping) = value else {
         return Err(SpecError::invalid(
             Source::file(label),
