@@ -94,10 +94,10 @@ impl CondaSpec {
             let needle = format!("{key}:");
             match key.as_str() {
                 "name" => {
-                    spec.name = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?
+                    spec.name = name_or_path(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
                 "prefix" => {
-                    spec.prefix = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?;
+                    spec.prefix = name_or_path(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
                 "channels" => {
                     spec.channels = string_list(&value).map_err(|m| invalid(&needle, &key, m))?;
@@ -350,6 +350,18 @@ fn dependencies(value: &Value, text: &str, file: &str) -> Result<Vec<CondaDepend
         }
     }
     Ok(out)
+}
+
+/// `name` and `prefix`: strings only (`name: 12345` is refused, not turned into `"12345"`).
+fn name_or_path(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Err(format!(
+            "expected a string, found the number `{n}` (quote it)"
+        )),
+        other => Err(format!("expected a string, found {}", kind(other))),
+    }
 }
 
 fn optional_string(value: &Value) -> Result<Option<String>, String> {

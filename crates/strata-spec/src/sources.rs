@@ -189,7 +189,7 @@ mod tests {
             conda.python_spec().unwrap().version.as_deref(),
             Some("3.11")
         );
-        assert!(environment.environment_variables.is_empty());
+        assert_eq!(environment.variables().count(), 0);
     }
 
     #[test]

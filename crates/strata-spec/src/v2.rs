@@ -53,12 +53,20 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             .at(locate(text, &format!("{key}:")))
             .field(key)
     };
+    // Strings are strings, as Azure ML's schema has them: `name: 12345` or `image: 5` is a
+    // mistake to point at, not a value to convert.
     let string = |key: &str| -> Result<Option<String>, SpecError> {
         match mapping.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(SpecError::invalid(at(key), expected_string(other))),
+        }
+    };
+    // Versions are strings in Azure ML, and it accepts numbers for them (`version: 1`).
+    let version = || -> Result<Option<String>, SpecError> {
+        match mapping.get("version") {
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(SpecError::invalid(at(key), "expected a string")),
+            _ => string("version"),
         }
     };
     let string_map = |key: &str| -> Result<IndexMap<String, String>, SpecError> {
@@ -67,14 +75,21 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             Some(Value::Mapping(m)) => m
                 .iter()
                 .map(|(k, v)| {
-                    let value = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Null => String::new(),
-                        _ => return Err(SpecError::invalid(at(key), "expected string values")),
+                    let Some(name) = k.as_str() else {
+                        return Err(SpecError::invalid(
+                            at(key),
+                            "expected a mapping with string keys",
+                        ));
                     };
-                    Ok((k.as_str().unwrap_or_default().to_string(), value))
+                    let field = || {
+                        Source::file(label)
+                            .at(locate(text, &format!("{name}:")))
+                            .field(format!("{key}.{name}"))
+                    };
+                    match v {
+                        Value::String(s) => Ok((name.to_string(), s.clone())),
+                        other => Err(SpecError::invalid(field(), expected_string(other))),
+                    }
                 })
                 .collect(),
             Some(_) => Err(SpecError::invalid(at(key), "expected a mapping")),
@@ -174,10 +189,22 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 "expected a mapping with `path`",
             ));
         };
-        let path = build_string(build, "path")
+        let build_field = |key: &str| -> Result<Option<String>, SpecError> {
+            match build.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(SpecError::invalid(
+                    Source::file(label)
+                        .at(locate(text, &format!("{key}:")))
+                        .field(format!("build.{key}")),
+                    expected_string(other),
+                )),
+            }
+        };
+        let path = build_field("path")?
             .ok_or_else(|| SpecError::invalid(at("build"), "`build.path` is required"))?;
         let dockerfile_path =
-            build_string(build, "dockerfile_path").unwrap_or_else(|| "Dockerfile".to_string());
+            build_field("dockerfile_path")?.unwrap_or_else(|| "Dockerfile".to_string());
         if path.contains("://") {
             let mut environment = Environment::from_dockerfile(&name, "", conda);
             environment.docker.base_dockerfile = None;
@@ -215,7 +242,7 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             environment
         }
     };
-    environment.version = string("version")?;
+    environment.version = version()?;
     environment.metadata = Metadata {
         description: string("description")?,
         tags: string_map("tags")?,
@@ -239,8 +266,16 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
     })
 }
 
-fn build_string(build: &Mapping, key: &str) -> Option<String> {
-    build.get(key).and_then(Value::as_str).map(str::to_string)
+/// "expected a string, found the number `5`" and the like.
+fn expected_string(value: &Value) -> String {
+    match value {
+        Value::Number(n) => format!("expected a string, found the number `{n}` (quote it)"),
+        Value::Bool(b) => format!("expected a string, found the boolean `{b}` (quote it)"),
+        Value::Sequence(_) => "expected a string, found a list".to_string(),
+        Value::Mapping(_) => "expected a string, found a mapping".to_string(),
+        Value::Null => "expected a string, found null".to_string(),
+        Value::String(_) | Value::Tagged(_) => "expected a string".to_string(),
+    }
 }
 
 impl Environment {

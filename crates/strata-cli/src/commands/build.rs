@@ -390,7 +390,7 @@ pub(crate) fn activation_env(built: &Built) -> std::collections::BTreeMap<String
     if prefix.join("conda-meta").is_dir() {
         env.insert("CONDA_PREFIX".to_string(), prefix.display().to_string());
     }
-    for (key, value) in &built.record.environment.environment_variables {
+    for (key, value) in built.record.environment.variables() {
         env.insert(key.clone(), value.clone());
     }
     env.insert(

@@ -272,8 +272,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
         environment: image
             .record
             .environment
-            .environment_variables
-            .iter()
+            .variables()
             .map(|(k, v)| (k.clone(), v.clone()))
             .chain([(
                 "STRATA_ENVIRONMENT".to_string(),

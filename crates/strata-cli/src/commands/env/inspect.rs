@@ -166,10 +166,9 @@ fn show_text(record: &EnvironmentRecord, extra: Vec<(&str, String)>) -> String {
             format!("{}/{}", docker.platform.os, docker.platform.architecture),
         ));
     }
-    if !environment.environment_variables.is_empty() {
+    if environment.variables().next().is_some() {
         let variables: Vec<String> = environment
-            .environment_variables
-            .iter()
+            .variables()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         rows.push(("Variables", variables.join(" ")));

@@ -73,8 +73,7 @@ pub(crate) fn service_image(
     };
     let mut variables: std::collections::BTreeMap<String, String> = environment
         .environment
-        .environment_variables
-        .iter()
+        .variables()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     variables.insert(
