@@ -57,29 +57,36 @@ impl DefinitionSource {
             build_dir = parsed.value.build_dir;
             parsed.value.environment
         } else {
-            let name = self
-                .name
-                .clone()
-                .or(default_name.map(str::to_string))
-                .ok_or_else(|| {
-                    UsageError::new("`--name` is required with this kind of definition")
-                        .hint("Name the environment: `--name myenv`")
-                })?;
+            let name_required = || {
+                UsageError::new("`--name` is required with this kind of definition")
+                    .hint("Name the environment: `--name myenv`")
+            };
+            // Only a conda file can name the environment itself: say so before reading others.
+            if self.name.is_none() && default_name.is_none() && self.conda_file.is_none() {
+                return Err(name_required().into());
+            }
             let conda = self.conda_dependencies(&mut warnings)?;
-            if let Some(image) = &self.image {
+            let name = match (&self.name, default_name) {
+                (Some(name), _) => name.clone(),
+                (None, Some(name)) => name.to_string(),
+                (None, None) => self
+                    .conda_file_name(conda.as_ref())?
+                    .ok_or_else(name_required)?,
+            };
+            let (environment, more) = if let Some(image) = &self.image {
                 Environment::from_docker_image(&name, image, conda)
             } else if let Some(dockerfile) = &self.dockerfile {
                 let text = read(dockerfile)?;
                 Environment::from_dockerfile(&name, &text, conda)
             } else if let Some(conda) = conda {
-                let (environment, more) = Environment::from_conda_dependencies(&name, conda);
-                warnings.extend(more);
-                environment
+                Environment::from_conda_dependencies(&name, conda)
             } else {
                 return Err(UsageError::new("No definition given")
                     .hint("Pass one of `-d DIR`, `--file FILE`, `--requirements FILE`, `--conda-file FILE`, `--conda-prefix DIR`, `--image IMAGE` or `--dockerfile FILE`")
                     .into());
-            }
+            };
+            warnings.extend(more);
+            environment
         };
         if let Some(name) = &self.name {
             environment.name = Some(name.clone());
@@ -99,6 +106,26 @@ impl DefinitionSource {
             warnings,
             build_dir,
         })
+    }
+
+    /// The `name:` of the `--conda-file`, which names the environment when `--name` does not,
+    /// as conda names the environment it creates from the file.
+    fn conda_file_name(&self, conda: Option<&CondaDependencies>) -> Result<Option<String>> {
+        let (Some(file), Some(name)) = (
+            &self.conda_file,
+            conda.and_then(|conda| conda.spec.name.as_deref()),
+        ) else {
+            return Ok(None);
+        };
+        if let Err(error) = strata_spec::validate_name(name) {
+            return Err(UsageError::new(format!(
+                "The conda file `{}` names the environment `{name}`, which cannot be an environment name",
+                file.display()
+            ))
+            .hint(format!("{error}; name it with `--name NAME`"))
+            .into());
+        }
+        Ok(Some(name.to_string()))
     }
 
     /// The packages given with `--requirements`, `--conda-file` or `--conda-prefix`.

@@ -173,7 +173,9 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
 
     let mut build_dir = None;
     let mut environment = if let Some(image) = &image {
-        Environment::from_docker_image(&name, image, conda)
+        let (environment, more) = Environment::from_docker_image(&name, image, conda);
+        warnings.extend(more);
+        environment
     } else if build.is_none() {
         let Some(conda) = conda else {
             return Err(SpecError::invalid(
@@ -181,7 +183,9 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 "expected a conda file",
             ));
         };
-        Environment::from_conda_dependencies(&name, conda).0
+        let (environment, more) = Environment::from_conda_dependencies(&name, conda);
+        warnings.extend(more);
+        environment
     } else {
         let Some(Value::Mapping(build)) = build else {
             return Err(SpecError::invalid(
@@ -206,7 +210,8 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
         let dockerfile_path =
             build_field("dockerfile_path")?.unwrap_or_else(|| "Dockerfile".to_string());
         if path.contains("://") {
-            let mut environment = Environment::from_dockerfile(&name, "", conda);
+            let (mut environment, more) = Environment::from_dockerfile(&name, "", conda);
+            warnings.extend(more);
             environment.docker.base_dockerfile = None;
             environment.docker.build_context = Some(crate::BuildContext {
                 location_type: if path.starts_with("strata://") {
@@ -231,7 +236,8 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 ));
             }
             build_dir = Some(dir);
-            let mut environment = Environment::from_dockerfile(&name, "", conda);
+            let (mut environment, more) = Environment::from_dockerfile(&name, "", conda);
+            warnings.extend(more);
             environment.docker.base_dockerfile = None;
             environment.docker.build_context = Some(crate::BuildContext {
                 location_type: "local".to_string(),

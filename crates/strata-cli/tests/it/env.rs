@@ -415,7 +415,7 @@ fn other_definition_sources() {
     ----- stdout -----
     Registered nopy:1 (spec hash b44a481771b52948f1f932b8b1a6349c)
     ----- stderr -----
-    warning: No Python version provided, defaulting to `python=3.11`
+    warning: No Python version provided, defaulting to `python=3.11`: it was added to the conda dependencies, as Azure ML adds its default (add `python=X.Y` to choose)
     ");
 
     let v2 = test_data().join("azureml/v2");
@@ -824,4 +824,62 @@ fn v2_download_registers_back_as_the_same_version() {
     error: df:1 is defined by Dockerfile text, which Azure ML v2 YAML cannot hold
     hint: Download it with `--format v1` (it writes a `BaseDockerfile`)
     ");
+}
+
+/// Issue #11, item 15: a conda file's own `name:` names the environment when `--name` does not,
+/// and a Python added to a conda file is said, whichever way the file comes in.
+#[test]
+fn conda_file_names_the_environment_and_an_added_python_is_said() {
+    let context = TestContext::new();
+    context.write(
+        "environment.yml",
+        "name: from-conda\ndependencies:\n- python=3.11\n- numpy\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--conda-file", "environment.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered from-conda:1 (spec hash e4368884c6010f3d29be331ee111ba6d)
+    ----- stderr -----
+    ");
+    context.write("nopython.yml", "name: nopy\ndependencies:\n- numpy\n");
+    assert_snapshot!(context.run(&["env", "register", "--conda-file", "nopython.yml", "--image", "ubuntu:22.04", "--name", "img"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered img:1 (spec hash 9174cec8a42ead5a67d6228b6ac11d7d)
+    ----- stderr -----
+    warning: No Python version provided, defaulting to `python=3.11`: it was added to the conda dependencies, as Azure ML adds its default (add `python=X.Y` to choose)
+    ");
+    context.write(
+        "env.yml",
+        "name: v2nopy\nimage: ubuntu:22.04\nconda_file: nopython.yml\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--file", "env.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered v2nopy:1 (spec hash 9174cec8a42ead5a67d6228b6ac11d7d)
+    ----- stderr -----
+    warning: No Python version provided, defaulting to `python=3.11`: it was added to the conda dependencies, as Azure ML adds its default (add `python=X.Y` to choose)
+    ");
+    context.write("spaced.yml", "name: my env\ndependencies:\n- python=3.11\n");
+    assert_snapshot!(context.run(&["env", "register", "--conda-file", "spaced.yml"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: The conda file `spaced.yml` names the environment `my env`, which cannot be an environment name
+    hint: Invalid environment name `my env`: ` ` is not allowed (use letters, digits, `-`, `_` and `.`); name it with `--name NAME`
+    ");
+    // `--name` still wins.
+    let registered = context.ok(&[
+        "env",
+        "register",
+        "--conda-file",
+        "environment.yml",
+        "--name",
+        "chosen",
+    ]);
+    assert!(
+        registered.starts_with("Registered chosen:1"),
+        "{registered}"
+    );
 }
