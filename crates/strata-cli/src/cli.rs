@@ -168,9 +168,9 @@ pub(crate) enum EnvCommand {
         /// The environment name.
         #[arg(short, long)]
         name: String,
-        /// The version (default: the latest).
+        /// The version (default: the latest, the one registered last).
         #[arg(short, long)]
-        version: Option<u64>,
+        version: Option<strata_spec::EnvironmentVersion>,
         /// The directory to write.
         #[arg(short, long)]
         directory: PathBuf,

@@ -19,7 +19,7 @@ pub use lock::{
     PypiSource, PythonSource, UserManagedLock, lock_diff,
 };
 pub use match_spec::MatchSpec;
-pub use naming::{EnvironmentRef, validate_name};
+pub use naming::{EnvironmentRef, EnvironmentVersion, validate_name};
 pub use pip::{PipEntry, normalize_name};
 pub use requirements::{parse_requirements, read_requirements_file};
 pub use sources::DEFAULT_PYTHON_VERSION;

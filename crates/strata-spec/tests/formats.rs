@@ -294,6 +294,10 @@ fn wrong_scalar_types_are_refused_with_the_field_named() {
     // Versions are strings that Azure ML also accepts as numbers.
     let environment = v2("name: x\nimage: ubuntu\nversion: 5\n").unwrap();
     assert_eq!(environment.version.as_deref(), Some("5"));
+    let environment = v2("name: x\nimage: ubuntu\nversion: 1.0\n").unwrap();
+    assert_eq!(environment.version.as_deref(), Some("1.0"));
+    let environment = v2("name: x\nimage: ubuntu\nversion: 22.02-py3\n").unwrap();
+    assert_eq!(environment.version.as_deref(), Some("22.02-py3"));
 
     let conda = strata_spec::CondaSpec::parse("name: 12345\ndependencies: [numpy]\n", "env.yml")
         .unwrap_err()

@@ -653,7 +653,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
     ----- stdout -----
 
     ----- stderr -----
-    error: Invalid environment reference `bad:name:x`: the version `x` is not a positive integer
+    error: Invalid environment name `bad:name`: `:` is not allowed (use letters, digits, `-`, `_` and `.`)
     ");
     assert_snapshot!(context.run(&["env", "register", "--requirements", "requirements.txt"]), @"
     exit_code: 1
@@ -882,4 +882,79 @@ fn conda_file_names_the_environment_and_an_added_python_is_said() {
         registered.starts_with("Registered chosen:1"),
         "{registered}"
     );
+}
+
+/// Issue #11, item 14: a real v2 file with a string version (`22.02-py3`) registers as that
+/// version, which `NAME:VERSION` then names; automatic versions stay integers.
+#[test]
+fn v2_string_versions_register_and_resolve() {
+    let context = TestContext::new();
+    context.write(
+        "env.yml",
+        "name: nvidia-pytorch\nversion: 22.02-py3\nimage: nvcr.io/nvidia/pytorch:22.02-py3\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--file", "env.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered nvidia-pytorch:22.02-py3 (spec hash 3ef8e559439a992e25e4fd47d37d9136)
+    ----- stderr -----
+    ");
+    let shown = context.json(&["env", "show", "nvidia-pytorch:22.02-py3", "--json"]);
+    assert_eq!(shown["version"], "22.02-py3");
+    context.write(
+        "env2.yml",
+        "name: nvidia-pytorch\nimage: nvcr.io/nvidia/pytorch:23.01-py3\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--file", "env2.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered nvidia-pytorch:1 (spec hash 01d1e4fe426ecc2ea2dbbf8ebd5fc5cf)
+    ----- stderr -----
+    ");
+    assert_snapshot!(context.run(&["env", "list", "--all-versions"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    NAME             VERSION    KIND   SPEC HASH     CREATED               DESCRIPTION
+    Strata-Minimal   1          pip    863377bda845  [TIME]  curated
+    Strata-Tutorial  1          pip    b4a90bd5a063  [TIME]  curated
+    nvidia-pytorch   22.02-py3  image  3ef8e559439a  [TIME]
+    nvidia-pytorch   1          image  01d1e4fe426e  [TIME]
+    ----- stderr -----
+    ");
+    let listed = context.json(&["env", "list", "--json"]);
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "nvidia-pytorch")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["version"], 1);
+    let downloaded = context.ok(&[
+        "env",
+        "download",
+        "-n",
+        "nvidia-pytorch",
+        "-v",
+        "22.02-py3",
+        "-d",
+        "out",
+        "--format",
+        "v2",
+    ]);
+    assert!(downloaded.contains("out"), "{downloaded}");
+    assert!(
+        context
+            .read("out/environment.yml")
+            .contains("version: 22.02-py3"),
+        "{}",
+        context.read("out/environment.yml")
+    );
+    assert_snapshot!(context.run(&["env", "show", "nvidia-pytorch:22.02 py3"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid environment reference `nvidia-pytorch:22.02 py3`: the version `22.02 py3` is not valid: ` ` is not allowed (use letters, digits, `-`, `_` and `.`)
+    ");
 }

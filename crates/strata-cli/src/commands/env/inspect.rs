@@ -54,7 +54,7 @@ pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool)
 pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<()> {
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version)?;
+    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
     // Images this workspace built of the version and that are still in the image store (which
     // other workspaces sharing the cache may have cleaned).
     let mut images: Vec<strata_store::ImageRecord> = workspace
@@ -63,7 +63,7 @@ pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<(
         .filter(|i| {
             i.kind == "environment"
                 && i.env_name.as_deref() == Some(record.name.as_str())
-                && i.env_version == Some(record.version)
+                && i.env_version.as_ref() == Some(&record.version)
         })
         .collect();
     if !images.is_empty() {
@@ -189,7 +189,7 @@ fn show_text(record: &EnvironmentRecord, extra: Vec<(&str, String)>) -> String {
 pub(crate) fn download(
     context: &Context,
     name: &str,
-    version: Option<u64>,
+    version: Option<&strata_spec::EnvironmentVersion>,
     directory: &Path,
     overwrite: bool,
     format: Format,
@@ -310,5 +310,5 @@ pub(crate) fn render_diff(
 
 fn get(workspace: &Workspace, text: &str) -> Result<EnvironmentRecord> {
     let reference = parse_ref(text)?;
-    Ok(workspace.get_environment(&reference.name, reference.version)?)
+    Ok(workspace.get_environment(&reference.name, reference.version.as_ref())?)
 }
