@@ -1,6 +1,6 @@
 //! Reading a definition from the files a user points at (`register` and `hash` share this).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use strata_spec::{CondaDependencies, Environment, read_v1_dir, read_v2_file};
@@ -50,6 +50,7 @@ impl DefinitionSource {
         let mut environment = if let Some(dir) = &self.directory {
             let parsed = read_v1_dir(dir)?;
             warnings.extend(parsed.warnings);
+            build_dir = local_build_context(&parsed.value, dir)?;
             parsed.value
         } else if let Some(file) = &self.file {
             let parsed = read_v2_file(file)?;
@@ -154,6 +155,31 @@ impl DefinitionSource {
         }
         Ok(None)
     }
+}
+
+/// The directory of a v1 definition's `local` build context (`"locationType": "local"`, as
+/// `env download` writes one), relative to the definition's directory.
+fn local_build_context(environment: &Environment, dir: &Path) -> Result<Option<PathBuf>> {
+    let Some(context) = environment
+        .docker
+        .build_context
+        .as_ref()
+        .filter(|context| context.location_type == "local")
+    else {
+        return Ok(None);
+    };
+    let context_dir = dir.join(&context.location);
+    if !context_dir.join(&context.dockerfile_path).is_file() {
+        return Err(UsageError::new(format!(
+            "The build context `{}` of `{}` has no `{}`",
+            context.location,
+            dir.join(strata_spec::AZUREML_ENVIRONMENT_JSON).display(),
+            context.dockerfile_path
+        ))
+        .hint("`docker.buildContext.location` is a directory beside `azureml_environment.json` holding `dockerfilePath`")
+        .into());
+    }
+    Ok(Some(context_dir))
 }
 
 fn read(path: &std::path::Path) -> Result<String, strata_spec::SpecError> {

@@ -958,3 +958,103 @@ fn v2_string_versions_register_and_resolve() {
     error: Invalid environment reference `nvidia-pytorch:22.02 py3`: the version `22.02 py3` is not valid: ` ` is not allowed (use letters, digits, `-`, `_` and `.`)
     ");
 }
+
+/// Issue #11, item 16: a build context stored in the workspace is downloaded as a directory
+/// beside the definition (v2 `build.path`, v1 `docker.buildContext.location`), not as a
+/// `strata://` reference Azure ML cannot read, and registers back as the same version.
+#[test]
+fn downloads_write_build_contexts_back_as_directories() {
+    let context = TestContext::new();
+    let v2 = test_data().join("azureml/v2");
+    context.ok(&[
+        "env",
+        "register",
+        "--file",
+        v2.join("env_build.yml").to_str().unwrap(),
+    ]);
+    let original = |file: &str| fs_err::read_to_string(v2.join("build_ctx").join(file)).unwrap();
+
+    context.ok(&[
+        "env",
+        "download",
+        "-n",
+        "docker-context-example",
+        "-d",
+        "out2",
+        "--format",
+        "v2",
+    ]);
+    assert_snapshot!(context.read("out2/environment.yml"), @r"
+    build:
+      dockerfile_path: Dockerfile
+      path: context
+    name: docker-context-example
+    tags: {}
+    version: '1'
+    ");
+    for file in ["Dockerfile", "requirements.txt"] {
+        assert_eq!(
+            context.read(&format!("out2/context/{file}")),
+            original(file)
+        );
+    }
+    assert_snapshot!(context.run(&["env", "register", "--file", "out2/environment.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    docker-context-example:1 is unchanged (spec hash 5ead68b73cb9c09d95f38026b0b04b96); no new version
+    ----- stderr -----
+    ");
+
+    context.ok(&[
+        "env",
+        "download",
+        "-n",
+        "docker-context-example",
+        "-d",
+        "out1",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&context.read("out1/azureml_environment.json")).unwrap();
+    assert_snapshot!(json["docker"]["buildContext"].to_string(), @r#"
+    {"locationType":"local","location":"context","dockerfilePath":"Dockerfile"}
+    "#);
+    assert_eq!(
+        context.read("out1/context/Dockerfile"),
+        original("Dockerfile")
+    );
+    assert_snapshot!(context.run(&["env", "register", "-d", "out1"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    docker-context-example:1 is unchanged (spec hash 5ead68b73cb9c09d95f38026b0b04b96); no new version
+    ----- stderr -----
+    ");
+
+    // Downloading again over a `context` that is a symlink replaces the link, and writes
+    // nothing where it points.
+    context.write("elsewhere/keep.txt", "mine\n");
+    fs_err::remove_dir_all(context.path().join("out1/context")).unwrap();
+    std::os::unix::fs::symlink(
+        context.path().join("elsewhere"),
+        context.path().join("out1/context"),
+    )
+    .unwrap();
+    context.ok(&[
+        "env",
+        "download",
+        "-n",
+        "docker-context-example",
+        "-d",
+        "out1",
+        "--overwrite",
+    ]);
+    assert!(!context.path().join("out1/context").is_symlink());
+    assert_eq!(
+        context.read("out1/context/Dockerfile"),
+        original("Dockerfile")
+    );
+    let elsewhere: Vec<_> = fs_err::read_dir(context.path().join("elsewhere"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(elsewhere, ["keep.txt"]);
+}

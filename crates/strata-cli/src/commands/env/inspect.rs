@@ -196,26 +196,48 @@ pub(crate) fn download(
 ) -> Result<()> {
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(name, version)?;
-    match format {
-        Format::V1 => write_v1_dir(&record.environment, directory, overwrite)?,
-        Format::V2 if record.environment.docker.base_dockerfile.is_some() => {
-            return Err(crate::errors::UsageError::new(format!(
-                "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
-                record.name, record.version
-            ))
-            .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
-            .into());
+    // A build context stored in the workspace is written out as a directory beside the
+    // definition, which then points at it, as both Azure ML formats expect a local context.
+    let mut environment = record.environment.clone();
+    let stored_context = environment
+        .docker
+        .build_context
+        .as_mut()
+        .filter(|context| context.location.starts_with(STORED_CONTEXT))
+        .map(|context| {
+            let location = std::mem::replace(&mut context.location, CONTEXT_DIR.to_string());
+            context.location_type = "local".to_string();
+            location
+        });
+    if matches!(format, Format::V2) && environment.docker.base_dockerfile.is_some() {
+        return Err(crate::errors::UsageError::new(format!(
+            "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
+            record.name, record.version
+        ))
+        .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
+        .into());
+    }
+    let exists = match format {
+        Format::V1 => directory.exists(),
+        Format::V2 => directory.join("environment.yml").exists(),
+    };
+    if exists && !overwrite {
+        return Err(strata_spec::SpecError::DirectoryExists {
+            path: directory.to_path_buf(),
         }
+        .into());
+    }
+    if let Some(location) = &stored_context {
+        write_context(&workspace, location, directory)?;
+    }
+    match format {
+        Format::V1 => write_v1_dir(&environment, directory, true)?,
         Format::V2 => {
-            let path = directory.join("environment.yml");
-            if path.exists() && !overwrite {
-                return Err(strata_spec::SpecError::DirectoryExists {
-                    path: directory.to_path_buf(),
-                }
-                .into());
-            }
             fs_err::create_dir_all(directory)?;
-            strata_spec::atomic_write(&path, record.environment.to_v2_yaml().as_bytes())?;
+            strata_spec::atomic_write(
+                &directory.join("environment.yml"),
+                environment.to_v2_yaml().as_bytes(),
+            )?;
         }
     }
     printer::out(format!(
@@ -224,6 +246,35 @@ pub(crate) fn download(
         record.version,
         directory.display()
     ));
+    Ok(())
+}
+
+/// Where a build context stored in the workspace begins.
+const STORED_CONTEXT: &str = "strata://contexts/";
+/// The directory a downloaded build context is written to, beside the definition.
+pub(crate) const CONTEXT_DIR: &str = "context";
+
+/// Writes the stored build context `location` to `directory/context`: unpacked into a new
+/// directory first and renamed into place, so an existing `context` (even a symlink) is
+/// replaced, never written through.
+fn write_context(
+    workspace: &strata_store::Workspace,
+    location: &str,
+    directory: &Path,
+) -> Result<()> {
+    fs_err::create_dir_all(directory)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".context-")
+        .tempdir_in(directory)?;
+    crate::commands::image::base::unpack_context(workspace, location, staging.path())?;
+    let target = directory.join(CONTEXT_DIR);
+    match fs_err::symlink_metadata(&target) {
+        Ok(metadata) if metadata.is_dir() => fs_err::remove_dir_all(&target)?,
+        Ok(_) => fs_err::remove_file(&target)?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error.into()),
+    }
+    fs_err::rename(staging.keep(), &target)?;
     Ok(())
 }
 
