@@ -1058,3 +1058,43 @@ fn downloads_write_build_contexts_back_as_directories() {
         .collect();
     assert_eq!(elsewhere, ["keep.txt"]);
 }
+
+/// Issue #11, items 10 and 13: files with a byte-order mark register like any other, and a
+/// deeply nested YAML file is refused at once, naming the file and line.
+#[test]
+fn byte_order_marks_register_and_deep_nesting_is_refused_quickly() {
+    let context = TestContext::new();
+    context.write(
+        "environment.yml",
+        "\u{feff}name: bom\ndependencies:\n- python=3.11\n",
+    );
+    context.write(
+        "v1/azureml_environment.json",
+        "\u{feff}{\"name\": \"bomdir\"}\n",
+    );
+    assert_snapshot!(context.run(&["env", "register", "--conda-file", "environment.yml"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered bom:1 (spec hash bbaa7510d32bb7edcbde39936a834db3)
+    ----- stderr -----
+    ");
+    assert_snapshot!(context.run(&["env", "register", "-d", "v1"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Registered bomdir:1 (spec hash b4432564cacf48d02f84288abb9c28b6)
+    ----- stderr -----
+    ");
+    context.write(
+        "deep.yml",
+        &format!("name: deep\ndependencies: {}\n", "[".repeat(200_000)),
+    );
+    let started = std::time::Instant::now();
+    assert_snapshot!(context.run(&["env", "register", "--conda-file", "deep.yml"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid `deep.yml` at line 2, column 78: collections are nested more than 64 levels deep; a definition needs a few
+    ");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
