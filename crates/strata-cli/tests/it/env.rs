@@ -998,6 +998,20 @@ fn downloads_write_build_contexts_back_as_directories() {
             original(file)
         );
     }
+    // A `context` of the user's is not replaced without `--overwrite`.
+    context.write("mine/context/notes.txt", "mine\n");
+    let refused = context.run(&[
+        "env",
+        "download",
+        "-n",
+        "docker-context-example",
+        "-d",
+        "mine",
+        "--format",
+        "v2",
+    ]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert_eq!(context.read("mine/context/notes.txt"), "mine\n");
     assert_snapshot!(context.run(&["env", "register", "--file", "out2/environment.yml"]), @r"
     exit_code: 0
     ----- stdout -----

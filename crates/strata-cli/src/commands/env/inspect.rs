@@ -219,7 +219,11 @@ pub(crate) fn download(
     }
     let exists = match format {
         Format::V1 => directory.exists(),
-        Format::V2 => directory.join("environment.yml").exists(),
+        Format::V2 => {
+            directory.join("environment.yml").exists()
+                || (stored_context.is_some()
+                    && fs_err::symlink_metadata(directory.join(CONTEXT_DIR)).is_ok())
+        }
     };
     if exists && !overwrite {
         return Err(strata_spec::SpecError::DirectoryExists {
