@@ -714,7 +714,8 @@ pub(crate) struct DefinitionSource {
     /// A Dockerfile whose text becomes the base image recipe.
     #[arg(long, value_name = "FILE")]
     pub(crate) dockerfile: Option<PathBuf>,
-    /// The environment name (required unless the definition names itself).
+    /// The environment name (required unless the definition names itself: `-d`, `--file`, or
+    /// the `name:` of a `--conda-file`).
     #[arg(short, long)]
     pub(crate) name: Option<String>,
     /// The Python version for `--requirements` (default: 3.11).
