@@ -134,23 +134,18 @@ pub fn resolve(
             PipEntry::Ignored => {}
         }
     }
-    // `pip` as a conda dependency of a non-conda Python: lock it from PyPI like the rest.
-    if python.source == PythonSource::System
-        && let Some(pip) = &pip_spec
-        && !requirements
-            .iter()
-            .any(|r| requirement_name(r).as_deref() == Some("pip"))
-    {
-        requirements.push(match pip.version.as_deref() {
-            Some(version) if !version.starts_with(['<', '>', '=', '!', '~']) => {
-                format!("pip=={version}.*")
-            }
-            Some(version) => format!(
-                "pip{}",
-                version.trim_start_matches('=').replace(',', ",pip")
-            ),
-            None => "pip".to_string(),
-        });
+    // A Python from the machine gets pip, setuptools and wheel from PyPI, as conda's Python
+    // has them in Azure ML; so does a conda Python whose PyPI packages are resolved anyway.
+    if python.source == PythonSource::System || !requirements.is_empty() {
+        let from_conda: Vec<&str> = conda_packages.iter().map(|p| p.name.as_str()).collect();
+        let added = seed_requirements(&requirements, &from_conda, pip_spec.as_ref());
+        if !added.is_empty() {
+            log.line(&format!(
+                "adding {} to the PyPI packages (the definition does not name them)",
+                added.join(", ")
+            ));
+        }
+        requirements.extend(added);
     }
     let pypi = if requirements.is_empty() {
         Vec::new()
@@ -437,6 +432,44 @@ fn version_from_url(url: &str) -> Option<String> {
     None
 }
 
+/// The packages conda's Python brings in Azure ML, which a Python from the machine lacks,
+/// with the requirement each is added as. setuptools stays below 82, which removed
+/// `pkg_resources` (Azure ML environments can `import pkg_resources`).
+const SEED_PACKAGES: [(&str, &str); 3] = [
+    ("pip", "pip"),
+    ("setuptools", "setuptools<82"),
+    ("wheel", "wheel"),
+];
+
+/// The requirements to add for [`SEED_PACKAGES`]: each one the pip requirements do not name
+/// and the conda packages do not provide. `pip` follows a conda `pip` spec's version
+/// (`pip=23.3` becomes `pip==23.3.*`, `pip>=23,<24` stays as it is).
+fn seed_requirements(
+    requirements: &[String],
+    from_conda: &[&str],
+    pip_spec: Option<&MatchSpec>,
+) -> Vec<String> {
+    SEED_PACKAGES
+        .iter()
+        .filter(|(name, _)| !from_conda.contains(name))
+        .filter(|(name, _)| {
+            !requirements
+                .iter()
+                .any(|r| requirement_name(r).as_deref() == Some(*name))
+        })
+        .map(
+            |(name, requirement)| match (*name, pip_spec.and_then(|m| m.version.as_deref())) {
+                ("pip", Some(version)) if !version.starts_with(['<', '>', '=', '!', '~']) => {
+                    format!("pip=={version}.*")
+                }
+                // Conda's operators and `,` (and) read the same in pip.
+                ("pip", Some(version)) => format!("pip{version}"),
+                _ => (*requirement).to_string(),
+            },
+        )
+        .collect()
+}
+
 fn requirement_name(requirement: &str) -> Option<String> {
     match PipEntry::classify(requirement) {
         Ok(PipEntry::Requirement { name, .. }) => name,
@@ -520,6 +553,36 @@ mod tests {
                 uri: "strata://wheels/ab/six-1.16.0-py2.py3-none-any.whl".to_string()
             }
         );
+    }
+
+    /// Issue #11, item 20: pip, setuptools and wheel are locked unless the definition names
+    /// them (as a pip requirement, or a conda package that provides them).
+    #[test]
+    fn pip_setuptools_and_wheel_are_added_unless_named() {
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            seed_requirements(&none, &[], None),
+            ["pip", "setuptools<82", "wheel"]
+        );
+        let pinned = vec!["Setuptools<70".to_string(), "six==1.16.0".to_string()];
+        assert_eq!(seed_requirements(&pinned, &[], None), ["pip", "wheel"]);
+        assert_eq!(
+            seed_requirements(&none, &["pip", "wheel"], None),
+            ["setuptools<82"]
+        );
+        let pip = MatchSpec::parse("pip=23.3").unwrap();
+        assert_eq!(
+            seed_requirements(&none, &[], Some(&pip)),
+            ["pip==23.3.*", "setuptools<82", "wheel"]
+        );
+        for (conda, pip) in [("pip>=23,<24", "pip>=23,<24"), ("pip==23.3", "pip==23.3")] {
+            let spec = MatchSpec::parse(conda).unwrap();
+            assert_eq!(
+                seed_requirements(&none, &[], Some(&spec))[0],
+                pip,
+                "{conda}"
+            );
+        }
     }
 
     #[test]

@@ -174,9 +174,9 @@ pub(crate) enum EnvCommand {
         /// The environment name.
         #[arg(short, long)]
         name: String,
-        /// The version (default: the latest).
+        /// The version (default: the latest, the one registered last).
         #[arg(short, long)]
-        version: Option<u64>,
+        version: Option<strata_spec::EnvironmentVersion>,
         /// The directory to write.
         #[arg(short, long)]
         directory: PathBuf,
@@ -720,7 +720,8 @@ pub(crate) struct DefinitionSource {
     /// A Dockerfile whose text becomes the base image recipe.
     #[arg(long, value_name = "FILE")]
     pub(crate) dockerfile: Option<PathBuf>,
-    /// The environment name (required unless the definition names itself).
+    /// The environment name (required unless the definition names itself: `-d`, `--file`, or
+    /// the `name:` of a `--conda-file`).
     #[arg(short, long)]
     pub(crate) name: Option<String>,
     /// The Python version for `--requirements` (default: 3.11).

@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::error::{Location, Parsed, Source, SpecError, locate};
+use crate::error::{Parsed, Source, SpecError, locate};
 use crate::match_spec::MatchSpec;
 use crate::pip::{PipEntry, check_line, check_wheel_reference, strip_comment, wheel_reference};
 
@@ -84,13 +84,7 @@ impl CondaSpec {
     /// Like [`CondaSpec::parse`], with the warnings about its pip entries (local paths).
     pub fn parse_with_warnings(text: &str, file: &str) -> Result<Parsed<Self>, SpecError> {
         let mut warnings = Vec::new();
-        let value: Value = serde_yaml_ng::from_str(text).map_err(|error| {
-            let location = error.location().map(|l| Location {
-                line: l.line(),
-                column: l.column(),
-            });
-            SpecError::invalid(Source::file(file).at(location), yaml_message(&error))
-        })?;
+        let value = crate::yaml::parse_yaml(text, file)?;
         let invalid = |needle: &str, field: &str, message: String| {
             SpecError::invalid(
                 Source::file(file).at(locate(text, needle)).field(field),
@@ -115,10 +109,10 @@ impl CondaSpec {
             let needle = format!("{key}:");
             match key.as_str() {
                 "name" => {
-                    spec.name = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?
+                    spec.name = name_or_path(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
                 "prefix" => {
-                    spec.prefix = optional_string(&value).map_err(|m| invalid(&needle, &key, m))?;
+                    spec.prefix = name_or_path(&value).map_err(|m| invalid(&needle, &key, m))?;
                 }
                 "channels" => {
                     spec.channels = string_list(&value).map_err(|m| invalid(&needle, &key, m))?;
@@ -440,6 +434,18 @@ fn dependencies(
     Ok(out)
 }
 
+/// `name` and `prefix`: strings only (`name: 12345` is refused, not turned into `"12345"`).
+fn name_or_path(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Err(format!(
+            "expected a string, found the number `{n}` (quote it)"
+        )),
+        other => Err(format!("expected a string, found {}", kind(other))),
+    }
+}
+
 fn optional_string(value: &Value) -> Result<Option<String>, String> {
     match value {
         Value::Null => Ok(None),
@@ -491,16 +497,6 @@ fn kind(value: &Value) -> &'static str {
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
         Value::Tagged(_) => "a tagged value",
-    }
-}
-
-/// serde_yaml's message without its trailing " at line X column Y" (the location is reported
-/// separately).
-pub(crate) fn yaml_message(error: &serde_yaml_ng::Error) -> String {
-    let message = error.to_string();
-    match message.find(" at line ") {
-        Some(index) => message[..index].to_string(),
-        None => message,
     }
 }
 

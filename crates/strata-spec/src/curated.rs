@@ -1,13 +1,14 @@
 //! Curated environments: shipped with Strata, present in every workspace, read-only.
 
 use crate::environment::Environment;
+use crate::naming::EnvironmentVersion;
 use crate::sources::DEFAULT_PYTHON_VERSION;
 
 /// The environment runs use when none is given (Azure ML's default environment).
 pub const DEFAULT_ENVIRONMENT: &str = "Strata-Minimal";
 
 /// Every curated environment at its current version, as `(name, version, definition)`.
-pub fn curated_environments() -> Vec<(String, u64, Environment)> {
+pub fn curated_environments() -> Vec<(String, EnvironmentVersion, Environment)> {
     let minimal = Environment::from_pip_requirements(DEFAULT_ENVIRONMENT, Vec::new(), None);
     let tutorial = Environment::from_pip_requirements(
         "Strata-Tutorial",
@@ -29,7 +30,7 @@ pub fn curated_environments() -> Vec<(String, u64, Environment)> {
     vec![
         (
             DEFAULT_ENVIRONMENT.to_string(),
-            1,
+            EnvironmentVersion::number(1),
             describe(
                 minimal,
                 "Python and pip only; the default environment of runs",
@@ -37,7 +38,7 @@ pub fn curated_environments() -> Vec<(String, u64, Environment)> {
         ),
         (
             "Strata-Tutorial".to_string(),
-            1,
+            EnvironmentVersion::number(1),
             describe(
                 tutorial,
                 "numpy, pandas, scikit-learn and matplotlib, pinned, for tutorials and quick experiments",

@@ -179,7 +179,7 @@ mod tests {
         new.add_pip_package("six==1.17.0").unwrap();
         new.add_pip_package("packaging").unwrap();
         new.add_conda_package("numpy=1.26").unwrap();
-        new.environment_variables.insert("A".into(), "1".into());
+        new.variables_mut().insert("A".into(), "1".into());
         let diff = EnvironmentDiff::between(&old, &new);
         let render = |changes: &[Change]| -> Vec<String> {
             changes

@@ -83,6 +83,8 @@ pub enum SpecError {
     NotAnEnvironmentDirectory { path: PathBuf },
     #[error("Invalid environment name `{name}`: {reason}")]
     InvalidName { name: String, reason: String },
+    #[error("Invalid environment version `{version}`: {reason}")]
+    InvalidVersion { version: String, reason: String },
     #[error("Invalid environment reference `{reference}`: {reason}")]
     InvalidReference { reference: String, reason: String },
     #[error("Invalid conda match spec `{spec}`: {reason}")]

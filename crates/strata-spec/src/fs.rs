@@ -96,7 +96,8 @@ pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, ReadFailure> {
     Ok(bytes)
 }
 
-/// Reads a UTF-8 text file a definition includes, with the limits of [`read_limited`].
+/// Reads a UTF-8 text file a definition includes, with the limits of [`read_limited`] and a
+/// byte-order mark dropped ([`crate::decode_text`]).
 pub fn read_definition_file(path: &Path) -> Result<String, SpecError> {
     read_optional_definition_file(path)?.ok_or_else(|| SpecError::Read {
         path: path.to_path_buf(),
@@ -111,15 +112,7 @@ pub fn read_optional_definition_file(path: &Path) -> Result<Option<String>, Spec
         Err(failure) if failure.is_not_found() => return Ok(None),
         Err(failure) => return Err(failure.into_error(path)),
     };
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| SpecError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                "stream did not contain valid UTF-8",
-            ),
-        })
+    crate::text::decode_text(bytes, &path.display().to_string()).map(Some)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place, so readers

@@ -143,21 +143,28 @@ pub fn canonical_form(environment: &Environment) -> String {
         root.insert("python".into(), Value::Object(python_map));
     }
 
+    // A `null` list and an empty one mean the same software.
     let spark = &environment.spark;
-    if !spark.repositories.is_empty() || !spark.packages.is_empty() {
-        let packages: Vec<Value> = spark
-            .packages
+    let repositories = spark.repositories.as_deref().unwrap_or_default();
+    let spark_packages = spark.packages.as_deref().unwrap_or_default();
+    if !repositories.is_empty() || !spark_packages.is_empty() {
+        let packages: Vec<Value> = spark_packages
             .iter()
             .map(|p| json!({"group": p.group, "artifact": p.artifact, "version": p.version}))
             .collect();
         root.insert(
             "spark".into(),
-            json!({"repositories": spark.repositories, "packages": packages}),
+            json!({"repositories": repositories, "packages": packages}),
         );
     }
     if let Some(r) = &environment.r {
         let mut r = r.clone();
         r.extra.clear();
+        for list in [&mut r.custom_url_packages, &mut r.bioconductor_packages] {
+            list.get_or_insert_default();
+        }
+        r.cran_packages.get_or_insert_default();
+        r.github_packages.get_or_insert_default();
         root.insert("r".into(), serde_json::to_value(r).unwrap_or(Value::Null));
     }
 

@@ -22,10 +22,11 @@ pub use lock::{
     PypiSource, PythonSource, UserManagedLock, lock_diff,
 };
 pub use match_spec::MatchSpec;
-pub use naming::{EnvironmentRef, validate_name};
+pub use naming::{EnvironmentRef, EnvironmentVersion, validate_name};
 pub use pip::{PipEntry, normalize_name};
 pub use requirements::{parse_requirements, read_requirements_file};
 pub use sources::DEFAULT_PYTHON_VERSION;
+pub use text::decode_text;
 pub use v2::{V2Environment, parse_v2, read_v2_file};
 
 mod conda;
@@ -44,4 +45,6 @@ mod pip;
 mod python_json;
 mod requirements;
 mod sources;
+mod text;
 mod v2;
+mod yaml;

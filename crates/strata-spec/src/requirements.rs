@@ -7,9 +7,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Location, Parsed, Source, SpecError, location_of_offset};
+use crate::error::{Location, Parsed, Source, SpecError};
 use crate::fs::read_limited;
 use crate::pip::{check_line, strip_comment};
+use crate::text::decode_text as decode;
 
 /// Reads a pip requirements file into the entries of a conda `pip:` list. Files named by `-r`
 /// are read relative to the directory of the file that names them.
@@ -242,24 +243,6 @@ fn parent_dir(path: &Path) -> &Path {
     path.parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-}
-
-/// The file's text, without a byte-order mark.
-fn decode(bytes: Vec<u8>, label: &str) -> Result<String, SpecError> {
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(match text.strip_prefix('\u{feff}') {
-            Some(rest) => rest.to_string(),
-            None => text,
-        }),
-        Err(error) => {
-            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-            let valid = std::str::from_utf8(valid).unwrap_or_default();
-            Err(SpecError::invalid(
-                Source::file(label).at(Some(location_of_offset(valid, valid.len()))),
-                "the file is not UTF-8 text (save it as UTF-8)",
-            ))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl Environment {
                     "python={DEFAULT_PYTHON_VERSION}"
                 )));
             warnings.push(format!(
-                "No Python version provided, defaulting to `python={DEFAULT_PYTHON_VERSION}`"
+                "No Python version provided, defaulting to `python={DEFAULT_PYTHON_VERSION}`: it was added to the conda dependencies, as Azure ML adds its default (add `python=X.Y` to choose)"
             ));
         }
         let mut environment = Self::new(name);
@@ -84,26 +84,35 @@ impl Environment {
     }
 
     /// Azure ML's `Environment.from_docker_image`: user-managed (the image's own Python, nothing
-    /// installed) unless a conda specification is given.
-    pub fn from_docker_image(name: &str, image: &str, conda: Option<CondaDependencies>) -> Self {
-        let mut environment = match conda {
-            Some(conda) => Self::from_conda_dependencies(name, conda).0,
+    /// installed) unless a conda specification is given, which gets a Python as in
+    /// [`Environment::from_conda_dependencies`] (hence the warnings).
+    pub fn from_docker_image(
+        name: &str,
+        image: &str,
+        conda: Option<CondaDependencies>,
+    ) -> (Self, Vec<String>) {
+        let (mut environment, warnings) = match conda {
+            Some(conda) => Self::from_conda_dependencies(name, conda),
             None => {
                 let mut environment = Self::new(name);
                 environment.python.user_managed_dependencies = true;
-                environment
+                (environment, Vec::new())
             }
         };
         environment.docker.base_image = Some(image.to_string());
-        environment
+        (environment, warnings)
     }
 
     /// Azure ML's `Environment.from_dockerfile`: the same rule as for images.
-    pub fn from_dockerfile(name: &str, dockerfile: &str, conda: Option<CondaDependencies>) -> Self {
-        let mut environment = Self::from_docker_image(name, "", conda);
+    pub fn from_dockerfile(
+        name: &str,
+        dockerfile: &str,
+        conda: Option<CondaDependencies>,
+    ) -> (Self, Vec<String>) {
+        let (mut environment, warnings) = Self::from_docker_image(name, "", conda);
         environment.docker.base_image = None;
         environment.docker.base_dockerfile = Some(dockerfile.to_string());
-        environment
+        (environment, warnings)
     }
 
     /// Adds a conda package (`add_conda_package`), creating the conda specification and a
@@ -137,10 +146,15 @@ impl Environment {
             values.extend(conda.conda_packages());
             values.extend(conda.pip_entries());
         }
-        values.extend(self.spark.repositories.iter().map(String::as_str));
+        values.extend(self.spark.repositories.iter().flatten().map(String::as_str));
         if let Some(r) = &self.r {
-            values.extend(r.custom_url_packages.iter().map(String::as_str));
-            values.extend(r.github_packages.iter().map(|p| p.repository.as_str()));
+            values.extend(r.custom_url_packages.iter().flatten().map(String::as_str));
+            values.extend(
+                r.github_packages
+                    .iter()
+                    .flatten()
+                    .map(|p| p.repository.as_str()),
+            );
         }
         if let Some(context) = &self.docker.build_context {
             values.push(&context.location);
@@ -183,7 +197,7 @@ mod tests {
             conda.python_spec().unwrap().version.as_deref(),
             Some("3.11")
         );
-        assert!(environment.environment_variables.is_empty());
+        assert_eq!(environment.variables().count(), 0);
     }
 
     #[test]
@@ -225,13 +239,13 @@ mod tests {
         conda
             .channels
             .push("https://conda.anaconda.org/t/tk-123/private".to_string());
-        environment.spark.repositories = vec!["https://u:p@maven.example/repo".to_string()];
+        environment.spark.repositories = Some(vec!["https://u:p@maven.example/repo".to_string()]);
         assert_eq!(environment.embedded_credentials().len(), 4);
     }
 
     #[test]
     fn image_without_dependencies_is_user_managed() {
-        let environment = Environment::from_docker_image("img", "python:3.11-slim", None);
+        let environment = Environment::from_docker_image("img", "python:3.11-slim", None).0;
         assert!(environment.python.user_managed_dependencies);
         assert!(environment.conda().is_none());
     }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::conda::{CondaDependencies, CondaSpec, yaml_message};
+use crate::conda::{CondaDependencies, CondaSpec};
 use crate::environment::{Environment, Metadata};
-use crate::error::{Location, Parsed, Source, SpecError, locate};
+use crate::error::{Parsed, Source, SpecError, locate};
 
 const KEYS: [&str; 12] = [
     "$schema",
@@ -41,13 +41,7 @@ pub fn read_v2_file(path: &Path) -> Result<Parsed<V2Environment>, SpecError> {
 
 /// Parses v2 YAML; relative `conda_file` and `build.path` are resolved against `base`.
 pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environment>, SpecError> {
-    let value: Value = serde_yaml_ng::from_str(text).map_err(|error| {
-        let location = error.location().map(|l| Location {
-            line: l.line(),
-            column: l.column(),
-        });
-        SpecError::invalid(Source::file(label).at(location), yaml_message(&error))
-    })?;
+    let value = crate::yaml::parse_yaml(text, label)?;
     let Value::Mapping(mapping) = value else {
         return Err(SpecError::invalid(
             Source::file(label),
@@ -59,12 +53,20 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             .at(locate(text, &format!("{key}:")))
             .field(key)
     };
+    // Strings are strings, as Azure ML's schema has them: `name: 12345` or `image: 5` is a
+    // mistake to point at, not a value to convert.
     let string = |key: &str| -> Result<Option<String>, SpecError> {
         match mapping.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(SpecError::invalid(at(key), expected_string(other))),
+        }
+    };
+    // Versions are strings in Azure ML, and it accepts numbers for them (`version: 1`).
+    let version = || -> Result<Option<String>, SpecError> {
+        match mapping.get("version") {
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(SpecError::invalid(at(key), "expected a string")),
+            _ => string("version"),
         }
     };
     let string_map = |key: &str| -> Result<IndexMap<String, String>, SpecError> {
@@ -73,14 +75,21 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             Some(Value::Mapping(m)) => m
                 .iter()
                 .map(|(k, v)| {
-                    let value = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Null => String::new(),
-                        _ => return Err(SpecError::invalid(at(key), "expected string values")),
+                    let Some(name) = k.as_str() else {
+                        return Err(SpecError::invalid(
+                            at(key),
+                            "expected a mapping with string keys",
+                        ));
                     };
-                    Ok((k.as_str().unwrap_or_default().to_string(), value))
+                    let field = || {
+                        Source::file(label)
+                            .at(locate(text, &format!("{name}:")))
+                            .field(format!("{key}.{name}"))
+                    };
+                    match v {
+                        Value::String(s) => Ok((name.to_string(), s.clone())),
+                        other => Err(SpecError::invalid(field(), expected_string(other))),
+                    }
                 })
                 .collect(),
             Some(_) => Err(SpecError::invalid(at(key), "expected a mapping")),
@@ -164,7 +173,9 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
 
     let mut build_dir = None;
     let mut environment = if let Some(image) = &image {
-        Environment::from_docker_image(&name, image, conda)
+        let (environment, more) = Environment::from_docker_image(&name, image, conda);
+        warnings.extend(more);
+        environment
     } else if build.is_none() {
         let Some(conda) = conda else {
             return Err(SpecError::invalid(
@@ -172,7 +183,9 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 "expected a conda file",
             ));
         };
-        Environment::from_conda_dependencies(&name, conda).0
+        let (environment, more) = Environment::from_conda_dependencies(&name, conda);
+        warnings.extend(more);
+        environment
     } else {
         let Some(Value::Mapping(build)) = build else {
             return Err(SpecError::invalid(
@@ -180,12 +193,25 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 "expected a mapping with `path`",
             ));
         };
-        let path = build_string(build, "path")
+        let build_field = |key: &str| -> Result<Option<String>, SpecError> {
+            match build.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(SpecError::invalid(
+                    Source::file(label)
+                        .at(locate(text, &format!("{key}:")))
+                        .field(format!("build.{key}")),
+                    expected_string(other),
+                )),
+            }
+        };
+        let path = build_field("path")?
             .ok_or_else(|| SpecError::invalid(at("build"), "`build.path` is required"))?;
         let dockerfile_path =
-            build_string(build, "dockerfile_path").unwrap_or_else(|| "Dockerfile".to_string());
+            build_field("dockerfile_path")?.unwrap_or_else(|| "Dockerfile".to_string());
         if path.contains("://") {
-            let mut environment = Environment::from_dockerfile(&name, "", conda);
+            let (mut environment, more) = Environment::from_dockerfile(&name, "", conda);
+            warnings.extend(more);
             environment.docker.base_dockerfile = None;
             environment.docker.build_context = Some(crate::BuildContext {
                 location_type: if path.starts_with("strata://") {
@@ -210,7 +236,8 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
                 ));
             }
             build_dir = Some(dir);
-            let mut environment = Environment::from_dockerfile(&name, "", conda);
+            let (mut environment, more) = Environment::from_dockerfile(&name, "", conda);
+            warnings.extend(more);
             environment.docker.base_dockerfile = None;
             environment.docker.build_context = Some(crate::BuildContext {
                 location_type: "local".to_string(),
@@ -221,7 +248,7 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
             environment
         }
     };
-    environment.version = string("version")?;
+    environment.version = version()?;
     environment.metadata = Metadata {
         description: string("description")?,
         tags: string_map("tags")?,
@@ -245,8 +272,16 @@ pub fn parse_v2(text: &str, label: &str, base: &Path) -> Result<Parsed<V2Environ
     })
 }
 
-fn build_string(build: &Mapping, key: &str) -> Option<String> {
-    build.get(key).and_then(Value::as_str).map(str::to_string)
+/// "expected a string, found the number `5`" and the like.
+fn expected_string(value: &Value) -> String {
+    match value {
+        Value::Number(n) => format!("expected a string, found the number `{n}` (quote it)"),
+        Value::Bool(b) => format!("expected a string, found the boolean `{b}` (quote it)"),
+        Value::Sequence(_) => "expected a string, found a list".to_string(),
+        Value::Mapping(_) => "expected a string, found a mapping".to_string(),
+        Value::Null => "expected a string, found null".to_string(),
+        Value::String(_) | Value::Tagged(_) => "expected a string".to_string(),
+    }
 }
 
 impl Environment {

@@ -98,7 +98,7 @@ fn build(definition: &Definition) -> Environment {
     conda.channels = definition.channels.clone();
     environment.version = definition.version.map(|v| v.to_string());
     environment.metadata.description = definition.description.clone();
-    environment.environment_variables = definition.variables.iter().cloned().collect();
+    environment.environment_variables = Some(definition.variables.iter().cloned().collect());
     environment.docker.base_image = definition.base_image.clone();
     environment.docker.base_dockerfile = definition.dockerfile.clone();
     if definition.arm {
@@ -166,7 +166,7 @@ proptest! {
         renamed.name = Some(other_name);
         renamed.version = Some(other_version.to_string());
         renamed.metadata.description = Some("another description".to_string());
-        renamed.environment_variables.insert("EXTRA".to_string(), "1".to_string());
+        renamed.variables_mut().insert("EXTRA".to_string(), "1".to_string());
         renamed.asset_id = Some("asset".to_string());
         prop_assert_eq!(&original, &hash(&renamed));
     }

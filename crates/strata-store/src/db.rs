@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Migrations, applied in order; never edit one that has shipped, append a new one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: environments and private wheels.
     "
     CREATE TABLE environments (
@@ -166,6 +166,174 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX images_by_env ON images (env_name, env_version);
     ALTER TABLE runs ADD COLUMN target TEXT NOT NULL DEFAULT 'local';
     ALTER TABLE runs ADD COLUMN image TEXT;
+    ",
+    // 7: environment versions are strings, as in Azure ML (`22.02-py3`): every column that
+    // holds one becomes TEXT (an INTEGER column would turn `1.0` into `1`), and environments
+    // get a registration order (`id`) that defines the latest version. Tables are rebuilt, the
+    // way SQLite changes a column's type; existing versions keep their order.
+    "
+    CREATE TABLE environments_v7 (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        version     TEXT    NOT NULL,
+        spec_hash   TEXT    NOT NULL,
+        definition  TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        description TEXT,
+        curated     INTEGER NOT NULL DEFAULT 0,
+        anonymous   INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (name, version)
+    );
+    INSERT INTO environments_v7
+        (name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
+        SELECT name, CAST(version AS TEXT), spec_hash, definition, kind, description, curated,
+               anonymous, created_at
+        FROM environments ORDER BY name, version;
+    DROP TABLE environments;
+    ALTER TABLE environments_v7 RENAME TO environments;
+    CREATE INDEX environments_by_spec_hash ON environments (spec_hash);
+    CREATE INDEX environments_summary ON environments
+        (name, id, version, spec_hash, kind, description, curated, anonymous, created_at);
+
+    CREATE TABLE locks_v7 (
+        name       TEXT    NOT NULL,
+        version    TEXT    NOT NULL,
+        lock_hash  TEXT    NOT NULL,
+        lock       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    INSERT INTO locks_v7 SELECT name, CAST(version AS TEXT), lock_hash, lock, created_at FROM locks;
+    DROP TABLE locks;
+    ALTER TABLE locks_v7 RENAME TO locks;
+    CREATE INDEX locks_by_hash ON locks (lock_hash);
+
+    CREATE TABLE builds_v7 (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        version     TEXT    NOT NULL,
+        lock_hash   TEXT,
+        status      TEXT    NOT NULL,
+        prefix      TEXT,
+        log_digest  TEXT,
+        error       TEXT,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL
+    );
+    INSERT INTO builds_v7
+        SELECT id, name, CAST(version AS TEXT), lock_hash, status, prefix, log_digest, error,
+               started_at, finished_at
+        FROM builds;
+    DROP TABLE builds;
+    ALTER TABLE builds_v7 RENAME TO builds;
+    CREATE INDEX builds_by_environment ON builds (name, version, id);
+
+    CREATE TABLE runs_v7 (
+        id               TEXT PRIMARY KEY,
+        experiment       TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        env_name         TEXT    NOT NULL,
+        env_version      TEXT    NOT NULL,
+        lock_hash        TEXT,
+        script           TEXT    NOT NULL,
+        arguments        TEXT    NOT NULL,
+        source_dir       TEXT    NOT NULL,
+        snapshot         TEXT,
+        run_dir          TEXT    NOT NULL,
+        outputs          TEXT,
+        logs             TEXT,
+        exit_code        INTEGER,
+        error            TEXT,
+        supervisor_pid   INTEGER,
+        supervisor_start TEXT,
+        process_group    INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        queued_at        INTEGER NOT NULL,
+        preparing_at     INTEGER,
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        target           TEXT    NOT NULL DEFAULT 'local',
+        image            TEXT
+    );
+    INSERT INTO runs_v7
+        SELECT id, experiment, status, env_name, CAST(env_version AS TEXT), lock_hash, script,
+               arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error,
+               supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at,
+               preparing_at, started_at, finished_at, target, image
+        FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v7 RENAME TO runs;
+    CREATE INDEX runs_by_experiment ON runs (experiment, queued_at);
+    CREATE INDEX runs_active ON runs (status) WHERE status IN ('Queued', 'Preparing', 'Running');
+
+    CREATE TABLE models_v7 (
+        name        TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        manifest    TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        description TEXT,
+        run_id      TEXT,
+        experiment  TEXT,
+        env_name    TEXT,
+        env_version TEXT,
+        lock_hash   TEXT,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    INSERT INTO models_v7
+        SELECT name, version, manifest, path, description, run_id, experiment, env_name,
+               CAST(env_version AS TEXT), lock_hash, created_at
+        FROM models;
+    DROP TABLE models;
+    ALTER TABLE models_v7 RENAME TO models;
+
+    CREATE TABLE services_v7 (
+        name         TEXT PRIMARY KEY,
+        state        TEXT    NOT NULL,
+        host         TEXT    NOT NULL,
+        port         INTEGER NOT NULL,
+        env_name     TEXT    NOT NULL,
+        env_version  TEXT    NOT NULL,
+        lock_hash    TEXT,
+        models       TEXT    NOT NULL,
+        entry_script TEXT    NOT NULL,
+        source_dir   TEXT,
+        service_dir  TEXT    NOT NULL,
+        config       TEXT    NOT NULL,
+        pid          INTEGER,
+        pid_start    TEXT,
+        error        TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO services_v7
+        SELECT name, state, host, port, env_name, CAST(env_version AS TEXT), lock_hash, models,
+               entry_script, source_dir, service_dir, config, pid, pid_start, error, created_at,
+               updated_at
+        FROM services;
+    DROP TABLE services;
+    ALTER TABLE services_v7 RENAME TO services;
+
+    CREATE TABLE images_v7 (
+        reference       TEXT PRIMARY KEY,
+        manifest_digest TEXT    NOT NULL,
+        kind            TEXT    NOT NULL,
+        env_name        TEXT,
+        env_version     TEXT,
+        lock_hash       TEXT,
+        base_reference  TEXT,
+        base_digest     TEXT,
+        size            INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO images_v7
+        SELECT reference, manifest_digest, kind, env_name, CAST(env_version AS TEXT), lock_hash,
+               base_reference, base_digest, size, created_at
+        FROM images;
+    DROP TABLE images;
+    ALTER TABLE images_v7 RENAME TO images;
+    CREATE INDEX images_by_env ON images (env_name, env_version);
     ",
 ];
 

@@ -3,8 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use strata_spec::{
-    Environment, MatchSpec, Metadata, SpecHash, V1Files, curated_environments, is_curated_name,
-    validate_name,
+    Environment, EnvironmentVersion, MatchSpec, Metadata, SpecHash, V1Files, curated_environments,
+    is_curated_name, validate_name,
 };
 
 use crate::error::StoreError;
@@ -14,7 +14,7 @@ use crate::workspace::{Workspace, now_millis};
 #[derive(Debug, Clone)]
 pub struct EnvironmentRecord {
     pub name: String,
-    pub version: u64,
+    pub version: EnvironmentVersion,
     pub spec_hash: SpecHash,
     pub environment: Environment,
     pub summary: EnvironmentSummary,
@@ -25,7 +25,7 @@ pub struct EnvironmentRecord {
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentSummary {
     pub name: String,
-    pub version: u64,
+    pub version: EnvironmentVersion,
     pub spec_hash: String,
     /// `pip`, `conda`, `image`, `dockerfile` or `user-managed`.
     pub kind: String,
@@ -66,8 +66,10 @@ struct StoredDefinition {
 
 impl Workspace {
     /// Registers a definition: the latest version when its spec hash is unchanged, otherwise
-    /// `latest + 1` (or the explicit `version` of the definition). One transaction: concurrent
-    /// registrations of one definition make one version, of different ones consecutive versions.
+    /// the next integer version (one more than the highest integer version; string versions
+    /// such as `22.02-py3` do not count), or the explicit `version` of the definition. One
+    /// transaction: concurrent registrations of one definition make one version, of different
+    /// ones consecutive versions.
     pub fn register_environment(
         &mut self,
         environment: Environment,
@@ -95,17 +97,17 @@ impl Workspace {
         Ok(registration)
     }
 
-    /// A version, or the latest version when `version` is `None`.
+    /// A version, or the latest version (the one registered last) when `version` is `None`.
     pub fn get_environment(
         &self,
         name: &str,
-        version: Option<u64>,
+        version: Option<&EnvironmentVersion>,
     ) -> Result<EnvironmentRecord, StoreError> {
         get_in(&self.connection, name, version)
     }
 
     /// The latest version of every environment, or every version; anonymous ones only when
-    /// asked for. Sorted by name, then version.
+    /// asked for. Sorted by name, then in the order the versions were registered.
     pub fn list_environments(
         &self,
         all_versions: bool,
@@ -117,13 +119,13 @@ impl Workspace {
             "WHERE e.anonymous = 0"
         };
         let sql = if all_versions {
-            format!("SELECT {COLUMNS} FROM environments e {filter} ORDER BY name, version")
+            format!("SELECT {COLUMNS} FROM environments e {filter} ORDER BY name, id")
         } else {
-            // The grouped MAX walks the primary key once; a correlated subquery per row does not.
+            // The grouped MAX walks the summary index once; a correlated subquery per row does not.
             format!(
                 "SELECT {COLUMNS} FROM environments e
-                 JOIN (SELECT name AS latest_name, MAX(version) AS latest_version FROM environments GROUP BY name)
-                   ON e.name = latest_name AND e.version = latest_version
+                 JOIN (SELECT MAX(id) AS latest_id FROM environments GROUP BY name)
+                   ON e.id = latest_id
                  {filter}
                  ORDER BY name"
             )
@@ -150,7 +152,7 @@ impl Workspace {
             let mut count = 0;
             for (name, version, _) in &curated {
                 count += statement
-                    .query_row(params![name, version], |row| row.get::<_, i64>(0))
+                    .query_row(params![name, version.as_str()], |row| row.get::<_, i64>(0))
                     .map_err(StoreError::db("checking curated environments"))?;
             }
             count
@@ -163,7 +165,7 @@ impl Workspace {
                 .connection
                 .query_row(
                     "SELECT 1 FROM environments WHERE name = ?1 AND version = ?2",
-                    params![name, version],
+                    params![name, version.as_str()],
                     |_| Ok(true),
                 )
                 .optional()
@@ -180,7 +182,7 @@ impl Workspace {
     pub fn copy_environment(
         &mut self,
         source: &str,
-        version: Option<u64>,
+        version: Option<&EnvironmentVersion>,
         new_name: &str,
     ) -> Result<Registration, StoreError> {
         let mut environment = self.get_environment(source, version)?.environment;
@@ -195,7 +197,7 @@ impl Workspace {
     pub fn update_environment(
         &mut self,
         name: &str,
-        version: Option<u64>,
+        version: Option<&EnvironmentVersion>,
         change: impl FnOnce(&mut Environment) -> Result<(), StoreError>,
     ) -> Result<Registration, StoreError> {
         if is_curated_name(name) {
@@ -229,7 +231,7 @@ const COLUMNS: &str = "name, version, spec_hash, kind, description, curated, ano
 fn row_to_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnvironmentSummary> {
     Ok(EnvironmentSummary {
         name: row.get(0)?,
-        version: row.get(1)?,
+        version: EnvironmentVersion::from_stored(row.get(1)?),
         spec_hash: row.get(2)?,
         kind: row.get(3)?,
         description: row.get(4)?,
@@ -316,28 +318,23 @@ pub(crate) fn insert_in(
     }
     let explicit = match environment.version.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(text.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-            StoreError::InvalidReference {
-                reference: format!("{name}:{text}"),
-                reason: "environment versions are positive integers".to_string(),
-            }
-        })?),
+        Some(text) => Some(EnvironmentVersion::parse(text)?),
     };
     let spec_hash = SpecHash::of(&environment);
     let kind = kind_of(&environment);
     let description = environment.metadata.description.clone();
 
-    let existing: Option<(u64, String)> = match explicit {
+    let existing: Option<(String, String)> = match &explicit {
         Some(version) => connection
             .query_row(
                 "SELECT version, spec_hash FROM environments WHERE name = ?1 AND version = ?2",
-                params![name, version],
+                params![name, version.as_str()],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional(),
         None => connection
             .query_row(
-                "SELECT version, spec_hash FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                "SELECT version, spec_hash FROM environments WHERE name = ?1 ORDER BY id DESC LIMIT 1",
                 params![name],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
@@ -345,9 +342,13 @@ pub(crate) fn insert_in(
     }
     .map_err(StoreError::db("reading the latest version"))?;
 
-    let version = match (&existing, explicit) {
-        (Some((version, hash)), _) if *hash == spec_hash.as_str() && !force_new => {
-            let record = get_in(connection, &name, Some(*version))?;
+    let version = match (existing, explicit) {
+        (Some((version, hash)), _) if hash == spec_hash.as_str() && !force_new => {
+            let record = get_in(
+                connection,
+                &name,
+                Some(&EnvironmentVersion::from_stored(version)),
+            )?;
             return Ok(Registration {
                 record,
                 created: false,
@@ -357,14 +358,13 @@ pub(crate) fn insert_in(
         (Some((version, hash)), Some(_)) if !force_new => {
             return Err(StoreError::VersionConflict {
                 name,
-                version: *version,
-                existing: hash.clone(),
+                version: EnvironmentVersion::from_stored(version),
+                existing: hash,
                 new: spec_hash.to_string(),
             });
         }
-        (Some((latest, _)), _) => latest + 1,
         (None, Some(version)) => version,
-        (None, None) => 1,
+        _ => next_version(connection, &name)?,
     };
 
     environment.version = Some(version.to_string());
@@ -387,7 +387,7 @@ pub(crate) fn insert_in(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 name,
-                version,
+                version.as_str(),
                 spec_hash.as_str(),
                 definition,
                 kind,
@@ -400,7 +400,7 @@ pub(crate) fn insert_in(
         .map_err(StoreError::db("registering the environment"))?;
     let summary = EnvironmentSummary {
         name: name.clone(),
-        version,
+        version: version.clone(),
         spec_hash: spec_hash.to_string(),
         kind,
         description,
@@ -421,19 +421,38 @@ pub(crate) fn insert_in(
     })
 }
 
+/// One more than the highest integer version of `name` (1 for a new name): string versions
+/// such as `22.02-py3` or `1.0` are not counted.
+fn next_version(connection: &Connection, name: &str) -> Result<EnvironmentVersion, StoreError> {
+    let mut statement = connection
+        .prepare_cached("SELECT version FROM environments WHERE name = ?1")
+        .map_err(StoreError::db("reading the versions"))?;
+    let versions = statement
+        .query_map(params![name], |row| row.get::<_, String>(0))
+        .map_err(StoreError::db("reading the versions"))?;
+    let mut highest = 0;
+    for version in versions {
+        let version = version.map_err(StoreError::db("reading the versions"))?;
+        if let Some(number) = EnvironmentVersion::from_stored(version).as_number() {
+            highest = highest.max(number);
+        }
+    }
+    Ok(EnvironmentVersion::number(highest + 1))
+}
+
 fn get_in(
     connection: &Connection,
     name: &str,
-    version: Option<u64>,
+    version: Option<&EnvironmentVersion>,
 ) -> Result<EnvironmentRecord, StoreError> {
     let row = match version {
         Some(version) => connection.query_row(
             &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 AND version = ?2"),
-            params![name, version],
+            params![name, version.as_str()],
             row_to_summary_and_definition,
         ),
         None => connection.query_row(
-            &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
+            &format!("SELECT {COLUMNS}, definition FROM environments WHERE name = ?1 ORDER BY id DESC LIMIT 1"),
             params![name],
             row_to_summary_and_definition,
         ),
@@ -458,26 +477,30 @@ fn get_in(
     environment.metadata = stored.metadata;
     Ok(EnvironmentRecord {
         name: summary.name.clone(),
-        version: summary.version,
+        version: summary.version.clone(),
         spec_hash: SpecHash::from_hex(summary.spec_hash.clone()),
         environment,
         summary,
     })
 }
 
-fn not_found(connection: &Connection, name: &str, version: Option<u64>) -> StoreError {
-    let latest: Option<u64> = connection
+fn not_found(
+    connection: &Connection,
+    name: &str,
+    version: Option<&EnvironmentVersion>,
+) -> StoreError {
+    let latest: Option<EnvironmentVersion> = connection
         .query_row(
-            "SELECT MAX(version) FROM environments WHERE name = ?1",
+            "SELECT version FROM environments WHERE name = ?1 ORDER BY id DESC LIMIT 1",
             params![name],
             |row| row.get(0),
         )
         .ok()
-        .flatten();
+        .map(EnvironmentVersion::from_stored);
     match (version, latest) {
         (Some(version), Some(latest)) => StoreError::VersionNotFound {
             name: name.to_string(),
-            version,
+            version: version.clone(),
             latest,
         },
         (Some(version), None) => StoreError::NotFound {
@@ -486,5 +509,186 @@ fn not_found(connection: &Connection, name: &str, version: Option<u64>) -> Store
         (None, _) => StoreError::NotFound {
             what: format!("Environment `{name}`"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+    use strata_spec::{Environment, EnvironmentVersion};
+
+    use super::StoredDefinition;
+    use crate::{RegisterOptions, StoreError, Workspace};
+
+    fn definition(name: &str, image: &str, version: Option<&str>) -> Environment {
+        let mut environment = Environment::from_docker_image(name, image, None).0;
+        environment.version = version.map(str::to_string);
+        environment
+    }
+
+    fn register(workspace: &mut Workspace, environment: Environment) -> (String, bool) {
+        let registration = workspace
+            .register_environment(environment, RegisterOptions::default())
+            .unwrap();
+        (
+            registration.record.version.to_string(),
+            registration.created,
+        )
+    }
+
+    fn versions(workspace: &Workspace) -> Vec<String> {
+        workspace
+            .list_environments(true, false)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.name == "nv")
+            .map(|s| s.version.to_string())
+            .collect()
+    }
+
+    /// Issue #11, item 14: Azure ML v2 versions are strings. Automatic versions count on from
+    /// the highest integer one; the latest is the one registered last.
+    #[test]
+    fn string_versions_and_the_latest_is_the_last_registered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::init(dir.path()).unwrap();
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:1", None)),
+            ("1".to_string(), true)
+        );
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:2", Some("22.02-py3"))),
+            ("22.02-py3".to_string(), true)
+        );
+        let latest = workspace.get_environment("nv", None).unwrap();
+        assert_eq!(latest.version.as_str(), "22.02-py3");
+        // Unchanged: the latest is returned, whatever its version.
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:2", None)),
+            ("22.02-py3".to_string(), false)
+        );
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:3", None)),
+            ("2".to_string(), true)
+        );
+        // `1.0` is a version of its own, not `1`.
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:4", Some("1.0"))),
+            ("1.0".to_string(), true)
+        );
+        let one = EnvironmentVersion::parse("1").unwrap();
+        let record = workspace.get_environment("nv", Some(&one)).unwrap();
+        assert_eq!(record.environment.docker.base_image.as_deref(), Some("a:1"));
+        assert_eq!(versions(&workspace), ["1", "22.02-py3", "2", "1.0"]);
+        let latest: Vec<String> = workspace
+            .list_environments(false, false)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.name == "nv")
+            .map(|s| s.version.to_string())
+            .collect();
+        assert_eq!(latest, ["1.0"]);
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:5", None)),
+            ("3".to_string(), true)
+        );
+
+        // An explicit version that exists: the same one, or a conflict.
+        assert_eq!(
+            register(&mut workspace, definition("nv", "a:2", Some("22.02-py3"))),
+            ("22.02-py3".to_string(), false)
+        );
+        let conflict = workspace
+            .register_environment(
+                definition("nv", "a:9", Some("22.02-py3")),
+                RegisterOptions::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(conflict, StoreError::VersionConflict { ref version, .. } if version == "22.02-py3"),
+            "{conflict}"
+        );
+        let invalid = workspace
+            .register_environment(
+                definition("nv", "a:9", Some("a b")),
+                RegisterOptions::default(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            invalid.to_string(),
+            "Invalid environment version `a b`: ` ` is not allowed (use letters, digits, `-`, `_` and `.`)"
+        );
+        let missing = EnvironmentVersion::parse("7").unwrap();
+        let error = workspace.get_environment("nv", Some(&missing)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Environment `nv` has no version 7 (the latest is 3)"
+        );
+    }
+
+    /// Migration 7 turns integer version columns into text and keeps the order of versions:
+    /// `10` stays later than `9` (as text it would not be).
+    #[test]
+    fn migration_keeps_integer_versions_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(".strata");
+        fs_err::create_dir_all(root.join("blobs")).unwrap();
+        {
+            let connection = rusqlite::Connection::open(root.join("strata.db")).unwrap();
+            for migration in &crate::db::MIGRATIONS[..6] {
+                connection.execute_batch(migration).unwrap();
+            }
+            connection.pragma_update(None, "user_version", 6).unwrap();
+            for version in [1_i64, 9, 10] {
+                let mut environment = definition("old", &format!("img:{version}"), None);
+                environment.version = Some(version.to_string());
+                let files = environment.to_v1_files();
+                let stored = serde_json::to_string(&StoredDefinition {
+                    environment_json: files.environment_json,
+                    conda_dependencies: files.conda_dependencies,
+                    base_dockerfile: files.base_dockerfile,
+                    metadata: environment.metadata.clone(),
+                })
+                .unwrap();
+                connection
+                    .execute(
+                        "INSERT INTO environments (name, version, spec_hash, definition, kind, created_at)
+                         VALUES ('old', ?1, ?2, ?3, 'image', ?4)",
+                        params![
+                            version,
+                            strata_spec::SpecHash::of(&environment).as_str(),
+                            stored,
+                            100 - version
+                        ],
+                    )
+                    .unwrap();
+            }
+            connection
+                .execute(
+                    "INSERT INTO runs (id, experiment, status, env_name, env_version, script, arguments, source_dir, run_dir, queued_at)
+                     VALUES ('r1', 'e', 'Completed', 'old', 10, 's.py', '[]', '.', '.', 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let mut workspace = Workspace::open(&root).unwrap();
+        let latest = workspace.get_environment("old", None).unwrap();
+        assert_eq!(latest.version.as_str(), "10");
+        assert_eq!(
+            latest.environment.docker.base_image.as_deref(),
+            Some("img:10")
+        );
+        let all: Vec<String> = workspace
+            .list_environments(true, false)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.name == "old")
+            .map(|s| s.version.to_string())
+            .collect();
+        assert_eq!(all, ["1", "9", "10"]);
+        let run = workspace.get_run("r1").unwrap();
+        assert_eq!(run.env_version.as_str(), "10");
+        let (version, created) = register(&mut workspace, definition("old", "img:new", None));
+        assert_eq!((version.as_str(), created), ("11", true));
     }
 }

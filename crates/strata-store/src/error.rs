@@ -1,7 +1,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use strata_spec::SpecError;
+use strata_spec::{EnvironmentVersion, SpecError};
 
 /// Errors from the workspace.
 #[derive(Debug, thiserror::Error)]
@@ -23,15 +23,15 @@ pub enum StoreError {
     #[error("Environment `{name}` has no version {version} (the latest is {latest})")]
     VersionNotFound {
         name: String,
-        version: u64,
-        latest: u64,
+        version: EnvironmentVersion,
+        latest: EnvironmentVersion,
     },
     #[error(
         "Environment `{name}:{version}` already exists with different content (registered spec hash `{existing}`, this definition `{new}`); versions are immutable"
     )]
     VersionConflict {
         name: String,
-        version: u64,
+        version: EnvironmentVersion,
         existing: String,
         new: String,
     },

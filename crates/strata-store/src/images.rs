@@ -18,7 +18,7 @@ pub struct ImageRecord {
     /// `environment`, `service` or `base`.
     pub kind: String,
     pub env_name: Option<String>,
-    pub env_version: Option<u64>,
+    pub env_version: Option<strata_spec::EnvironmentVersion>,
     pub lock_hash: Option<String>,
     pub base_reference: Option<String>,
     pub base_digest: Option<String>,
@@ -36,7 +36,9 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
         manifest_digest: row.get(1)?,
         kind: row.get(2)?,
         env_name: row.get(3)?,
-        env_version: row.get(4)?,
+        env_version: row
+            .get::<_, Option<String>>(4)?
+            .map(strata_spec::EnvironmentVersion::from_stored),
         lock_hash: row.get(5)?,
         base_reference: row.get(6)?,
         base_digest: row.get(7)?,
@@ -56,7 +58,7 @@ impl Workspace {
                     record.manifest_digest,
                     record.kind,
                     record.env_name,
-                    record.env_version,
+                    record.env_version.as_ref().map(strata_spec::EnvironmentVersion::as_str),
                     record.lock_hash,
                     record.base_reference,
                     record.base_digest,
@@ -112,7 +114,7 @@ impl Workspace {
     pub fn pin_base_image(
         &mut self,
         name: &str,
-        version: u64,
+        version: &strata_spec::EnvironmentVersion,
         image: &LockedImage,
     ) -> Result<LockRecord, StoreError> {
         let transaction = self
@@ -122,7 +124,7 @@ impl Workspace {
         let text: Option<String> = transaction
             .query_row(
                 "SELECT lock FROM locks WHERE name = ?1 AND version = ?2",
-                params![name, version],
+                params![name, version.as_str()],
                 |row| row.get(0),
             )
             .optional()
@@ -140,7 +142,7 @@ impl Workspace {
             transaction
                 .execute(
                     "UPDATE locks SET lock = ?3 WHERE name = ?1 AND version = ?2",
-                    params![name, version, lock.to_json()],
+                    params![name, version.as_str(), lock.to_json()],
                 )
                 .map_err(StoreError::db("pinning a base image"))?;
         }

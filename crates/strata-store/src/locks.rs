@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use strata_spec::Lock;
+use strata_spec::{EnvironmentVersion, Lock};
 
 use crate::environments::{RegisterOptions, Registration, insert_in};
 use crate::error::StoreError;
@@ -22,7 +22,7 @@ pub struct LockRecord {
 #[serde(rename_all = "camelCase")]
 pub struct BuildRecord {
     pub name: String,
-    pub version: u64,
+    pub version: EnvironmentVersion,
     pub lock_hash: Option<String>,
     /// `succeeded` or `failed`.
     pub status: String,
@@ -38,12 +38,16 @@ pub struct BuildRecord {
 
 impl Workspace {
     /// The lock of a version, if it has one.
-    pub fn get_lock(&self, name: &str, version: u64) -> Result<Option<LockRecord>, StoreError> {
+    pub fn get_lock(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+    ) -> Result<Option<LockRecord>, StoreError> {
         let row: Option<(String, String)> = self
             .connection
             .query_row(
                 "SELECT lock_hash, lock FROM locks WHERE name = ?1 AND version = ?2",
-                params![name, version],
+                params![name, version.as_str()],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
@@ -63,13 +67,13 @@ impl Workspace {
     pub fn set_lock(
         &mut self,
         name: &str,
-        version: u64,
+        version: &EnvironmentVersion,
         lock: &Lock,
     ) -> Result<LockRecord, StoreError> {
         self.connection
             .execute(
                 "INSERT OR IGNORE INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version, lock.hash(), lock.to_json(), now_millis()],
+                params![name, version.as_str(), lock.hash(), lock.to_json(), now_millis()],
             )
             .map_err(StoreError::db("storing a lock"))?;
         self.get_lock(name, version)?
@@ -83,7 +87,7 @@ impl Workspace {
     pub fn register_relocked(
         &mut self,
         name: &str,
-        version: u64,
+        version: &EnvironmentVersion,
         lock: &Lock,
     ) -> Result<Registration, StoreError> {
         let mut environment = self.get_environment(name, Some(version))?.environment;
@@ -102,7 +106,7 @@ impl Workspace {
         transaction
             .execute(
                 "INSERT INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![registration.record.name, registration.record.version, lock.hash(), lock.to_json(), now_millis()],
+                params![registration.record.name, registration.record.version.as_str(), lock.hash(), lock.to_json(), now_millis()],
             )
             .map_err(StoreError::db("storing a lock"))?;
         transaction
@@ -124,7 +128,7 @@ impl Workspace {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     record.name,
-                    record.version,
+                    record.version.as_str(),
                     record.lock_hash,
                     record.status,
                     record.prefix,
@@ -139,16 +143,20 @@ impl Workspace {
     }
 
     /// The last build of a version.
-    pub fn last_build(&self, name: &str, version: u64) -> Result<Option<BuildRecord>, StoreError> {
+    pub fn last_build(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+    ) -> Result<Option<BuildRecord>, StoreError> {
         self.connection
             .query_row(
                 "SELECT name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at
                  FROM builds WHERE name = ?1 AND version = ?2 ORDER BY id DESC LIMIT 1",
-                params![name, version],
+                params![name, version.as_str()],
                 |row| {
                     Ok(BuildRecord {
                         name: row.get(0)?,
-                        version: row.get(1)?,
+                        version: EnvironmentVersion::from_stored(row.get(1)?),
                         lock_hash: row.get(2)?,
                         status: row.get(3)?,
                         prefix: row.get(4)?,
@@ -174,7 +182,7 @@ impl Workspace {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    row.get::<_, u64>(2)?,
+                    row.get::<_, String>(2)?,
                 ))
             })
             .map_err(StoreError::db("listing locks"))?;

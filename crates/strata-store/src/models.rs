@@ -20,7 +20,7 @@ pub struct ModelRecord {
     pub run_id: Option<String>,
     pub experiment: Option<String>,
     pub env_name: Option<String>,
-    pub env_version: Option<u64>,
+    pub env_version: Option<strata_spec::EnvironmentVersion>,
     pub lock_hash: Option<String>,
     #[serde(serialize_with = "crate::workspace::serialize_time")]
     pub created_at: i64,
@@ -38,7 +38,9 @@ fn row_to_model(row: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
         run_id: row.get(5)?,
         experiment: row.get(6)?,
         env_name: row.get(7)?,
-        env_version: row.get(8)?,
+        env_version: row
+            .get::<_, Option<String>>(8)?
+            .map(strata_spec::EnvironmentVersion::from_stored),
         lock_hash: row.get(9)?,
         created_at: row.get(10)?,
     })
@@ -89,7 +91,7 @@ impl Workspace {
                     model.run_id,
                     model.experiment,
                     model.env_name,
-                    model.env_version,
+                    model.env_version.as_ref().map(strata_spec::EnvironmentVersion::as_str),
                     model.lock_hash,
                     model.created_at
                 ],

@@ -39,12 +39,12 @@ pub(crate) struct Built {
 pub(crate) fn ensure_built(
     workspace: &mut Workspace,
     name: &str,
-    version: Option<u64>,
+    version: Option<&strata_spec::EnvironmentVersion>,
     reporter: &dyn Reporter,
 ) -> Result<Built> {
     let record = workspace.get_environment(name, version)?;
     let cache = Cache::from_env();
-    let stored = workspace.get_lock(&record.name, record.version)?;
+    let stored = workspace.get_lock(&record.name, &record.version)?;
     if let Some(lock) = &stored
         && let Some(prefix) = cached(lock, &cache)
     {
@@ -76,7 +76,7 @@ pub(crate) fn ensure_built(
             workspace.record_build(
                 BuildRecord {
                     name: record.name.clone(),
-                    version: record.version,
+                    version: record.version.clone(),
                     lock_hash: Some(lock.lock_hash.clone()),
                     status: "succeeded".to_string(),
                     prefix: Some(prefix.path.display().to_string()),
@@ -112,7 +112,7 @@ pub(crate) fn ensure_locked(
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<LockRecord> {
-    let stored = workspace.get_lock(&record.name, record.version)?;
+    let stored = workspace.get_lock(&record.name, &record.version)?;
     if let Some(lock) = stored {
         return Ok(lock);
     }
@@ -176,7 +176,7 @@ fn lock_version(
     let lock = resolve(&record.environment, &context, log)?;
     // The first lock stored wins, so concurrent builders agree on one.
     workspace
-        .set_lock(&record.name, record.version, &lock)
+        .set_lock(&record.name, &record.version, &lock)
         .map_err(|error| BuildError::InvalidLock {
             reason: error.to_string(),
         })
@@ -196,7 +196,7 @@ pub(crate) fn failed(
     let stored = workspace.record_build(
         BuildRecord {
             name: record.name.clone(),
-            version: record.version,
+            version: record.version.clone(),
             lock_hash: lock_hash.cloned(),
             status: "failed".to_string(),
             prefix: None,
@@ -224,8 +224,8 @@ pub(crate) fn failed(
 pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bool) -> Result<()> {
     let reference = parse_ref(environment)?;
     let mut workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version)?;
-    let existing = workspace.get_lock(&record.name, record.version)?;
+    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
+    let existing = workspace.get_lock(&record.name, &record.version)?;
     let reporter = TerminalReporter::new();
     let cache = Cache::from_env();
     if !refresh && let Some(lock) = existing {
@@ -258,7 +258,7 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
     drop(reporter);
     match existing {
         None => {
-            let lock = workspace.set_lock(&record.name, record.version, &resolved)?;
+            let lock = workspace.set_lock(&record.name, &record.version, &resolved)?;
             print_lock(&record, &lock, json, "is now locked")
         }
         Some(old) if old.lock_hash == resolved.hash() => print_lock(
@@ -269,7 +269,7 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
         ),
         Some(old) => {
             let registration =
-                workspace.register_relocked(&record.name, record.version, &resolved)?;
+                workspace.register_relocked(&record.name, &record.version, &resolved)?;
             let new = &registration.record;
             let changes = lock_diff(&old.lock, &resolved);
             if json {
@@ -351,7 +351,7 @@ pub(crate) fn build(context: &Context, environment: &str, json: bool) -> Result<
     let built = ensure_built(
         &mut workspace,
         &reference.name,
-        reference.version,
+        reference.version.as_ref(),
         &reporter,
     )?;
     drop(reporter);
@@ -391,7 +391,7 @@ pub(crate) fn activation_env(built: &Built) -> std::collections::BTreeMap<String
     if prefix.join("conda-meta").is_dir() {
         env.insert("CONDA_PREFIX".to_string(), prefix.display().to_string());
     }
-    for (key, value) in &built.record.environment.environment_variables {
+    for (key, value) in built.record.environment.variables() {
         env.insert(key.clone(), value.clone());
     }
     env.insert(
@@ -414,7 +414,7 @@ fn built_for(context: &Context, environment: &str) -> Result<Built> {
     ensure_built(
         &mut workspace,
         &reference.name,
-        reference.version,
+        reference.version.as_ref(),
         &reporter,
     )
 }
@@ -450,9 +450,9 @@ pub(crate) fn shell(context: &Context, environment: &str) -> Result<()> {
 pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version)?;
-    let Some(build) = workspace.last_build(&record.name, record.version)? else {
-        if let Some(lock) = workspace.get_lock(&record.name, record.version)?
+    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
+    let Some(build) = workspace.last_build(&record.name, &record.version)? else {
+        if let Some(lock) = workspace.get_lock(&record.name, &record.version)?
             && let Some(prefix) = lookup(&lock.lock_hash, &Cache::from_env())
         {
             return Err(UsageError::new(format!(

@@ -69,7 +69,7 @@ pub(crate) fn store_model(
         run_id: lineage.map(|r| r.id.clone()),
         experiment: lineage.map(|r| r.experiment.clone()),
         env_name: lineage.map(|r| r.env_name.clone()),
-        env_version: lineage.map(|r| r.env_version),
+        env_version: lineage.map(|r| r.env_version.clone()),
         lock_hash: lineage.and_then(|r| r.lock_hash.clone()),
         created_at: 0,
     })?)
@@ -202,7 +202,7 @@ pub(crate) fn list(context: &Context, all_versions: bool, json: bool) -> Result<
                 m.run_id.clone().unwrap_or_default(),
                 m.env_name
                     .as_ref()
-                    .map(|e| format!("{e}:{}", m.env_version.unwrap_or(0)))
+                    .map(|e| format!("{e}:{}", version_text(m.env_version.as_ref())))
                     .unwrap_or_default(),
                 format_time(m.created_at),
             ]
@@ -258,7 +258,7 @@ pub(crate) fn show(context: &Context, reference: &str, json: bool) -> Result<()>
             "Environment",
             format!(
                 "{env}:{}{}",
-                model.env_version.unwrap_or(0),
+                version_text(model.env_version.as_ref()),
                 model
                     .lock_hash
                     .as_deref()
@@ -286,4 +286,9 @@ pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> 
         directory.display()
     ));
     Ok(())
+}
+
+/// An environment version for display (`?` when a model's record has none).
+pub(crate) fn version_text(version: Option<&strata_spec::EnvironmentVersion>) -> String {
+    version.map_or_else(|| "?".to_string(), ToString::to_string)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
-use strata_spec::{Environment, EnvironmentDiff, read_requirements_file, write_v1_dir};
+use strata_spec::{
+    Environment, EnvironmentDiff, EnvironmentVersion, read_requirements_file, write_v1_dir,
+};
 use strata_store::{COMPLETED, RegisterOptions, Workspace};
 
 use crate::commands::env::render_diff_for_quickstart;
@@ -150,7 +152,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
 
     steps.run("Download version 1 in Azure ML's format", || {
         let out = root.join("downloaded");
-        let record = workspace.get_environment("trainenv", Some(1))?;
+        let record = workspace.get_environment("trainenv", Some(&EnvironmentVersion::number(1)))?;
         write_v1_dir(&record.environment, &out, false)?;
         Ok((
             format!(
@@ -165,7 +167,12 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     let built = steps.run(
         "Build trainenv:2 (lock with uv, install into the cache)",
         || {
-            let built = build::ensure_built(&mut workspace, "trainenv", Some(2), &reporter)?;
+            let built = build::ensure_built(
+                &mut workspace,
+                "trainenv",
+                Some(&EnvironmentVersion::number(2)),
+                &reporter,
+            )?;
             let packages: Vec<String> = built
                 .lock
                 .lock
@@ -196,7 +203,12 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     )?;
 
     steps.run("Build it again", || {
-        let again = build::ensure_built(&mut workspace, "trainenv", Some(2), &reporter)?;
+        let again = build::ensure_built(
+            &mut workspace,
+            "trainenv",
+            Some(&EnvironmentVersion::number(2)),
+            &reporter,
+        )?;
         if again.prefix.path != built.prefix.path || !again.prefix.reused {
             return Err(anyhow!(
                 "the second build did not reuse {}",
@@ -216,7 +228,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
             let record = runs::create_run(
                 &mut workspace,
                 "quickstart",
-                ("trainenv".to_string(), 2),
+                ("trainenv".to_string(), EnvironmentVersion::number(2)),
                 &project,
                 &files,
                 ("train.py".to_string(), Vec::new()),
@@ -271,7 +283,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 "quickstart-model:{} from run {} in trainenv:{} (lock {})",
                 registered.version,
                 run_record.id,
-                registered.env_version.unwrap_or(0),
+                super::model::version_text(registered.env_version.as_ref()),
                 registered
                     .lock_hash
                     .as_deref()
@@ -336,7 +348,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
 
     let workspace = Workspace::open(&root.join(".strata"))?;
     steps.run("Show the run's environment and the service's lineage", || {
-        let record = workspace.get_environment(&run_record.env_name, Some(run_record.env_version))?;
+        let record = workspace.get_environment(&run_record.env_name, Some(&run_record.env_version))?;
         let pip: Vec<String> = record.environment.conda().into_iter().flat_map(|c| c.pip_entries()).map(str::to_string).collect();
         let model = workspace.get_model("quickstart-model", Some(1))?;
         Ok((

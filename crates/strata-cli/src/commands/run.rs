@@ -13,7 +13,9 @@ use strata_run::{
     ContainerLaunch, Execution, NoSink, OutputSink, SnapshotLimits, execute, plan_snapshot,
     prepare_run_dir, start_time,
 };
-use strata_spec::{CondaDependencies, DEFAULT_ENVIRONMENT, Environment, SpecHash, read_v1_dir};
+use strata_spec::{
+    CondaDependencies, DEFAULT_ENVIRONMENT, Environment, EnvironmentVersion, SpecHash, read_v1_dir,
+};
 use strata_store::{CANCELED, COMPLETED, FAILED, RegisterOptions, RunRecord, Workspace};
 
 use crate::cli::{BaseArgs, RunArgs, Target};
@@ -33,7 +35,7 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         Some(Target::Container) => "container",
         Some(Target::Local) => "local",
         None => {
-            let record = workspace.get_environment(&env_name, Some(env_version))?;
+            let record = workspace.get_environment(&env_name, Some(&env_version))?;
             if record.environment.docker.enabled {
                 "container"
             } else {
@@ -130,7 +132,7 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
 pub(crate) fn create_run(
     workspace: &mut Workspace,
     experiment: &str,
-    (env_name, env_version): (String, u64),
+    (env_name, env_version): (String, EnvironmentVersion),
     source: &Path,
     files: &[std::path::PathBuf],
     (script, arguments): (String, Vec<String>),
@@ -252,7 +254,7 @@ struct Prepared {
 
 fn prepare_local(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepared> {
     let reporter = TerminalReporter::new();
-    let built = ensure_built(workspace, &run.env_name, Some(run.env_version), &reporter)?;
+    let built = ensure_built(workspace, &run.env_name, Some(&run.env_version), &reporter)?;
     drop(reporter);
     Ok(Prepared {
         python: built.prefix.python.clone(),
@@ -270,7 +272,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
     let image = ensure_env_image(
         workspace,
         &run.env_name,
-        Some(run.env_version),
+        Some(&run.env_version),
         &BaseArgs::default(),
         &reporter,
     )?;
@@ -282,8 +284,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
         environment: image
             .record
             .environment
-            .environment_variables
-            .iter()
+            .variables()
             .map(|(k, v)| (k.clone(), v.clone()))
             .chain([(
                 "STRATA_ENVIRONMENT".to_string(),
@@ -301,7 +302,7 @@ fn prepare_container(workspace: &mut Workspace, run: &RunRecord) -> Result<Prepa
 }
 
 /// The environment a run uses: named, from a directory, anonymous, or the default.
-fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64)> {
+fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, EnvironmentVersion)> {
     if let Some(reference) = &args.env {
         if !args.pip_packages.is_empty() || !args.conda_packages.is_empty() {
             return Err(UsageError::new("`--pip-package` and `--conda-package` make a new environment; they cannot change `--env`")
@@ -309,7 +310,7 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, u64
                 .into());
         }
         let reference = parse_ref(reference)?;
-        let record = workspace.get_environment(&reference.name, reference.version)?;
+        let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
         return Ok((record.name, record.version));
     }
     if let Some(dir) = &args.env_dir {

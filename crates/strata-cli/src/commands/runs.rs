@@ -300,7 +300,7 @@ pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
 pub(crate) fn env(context: &Context, id: &str, json: bool) -> Result<()> {
     let workspace = context.open_workspace()?;
     let run = workspace.get_run(id)?;
-    let record = workspace.get_environment(&run.env_name, Some(run.env_version))?;
+    let record = workspace.get_environment(&run.env_name, Some(&run.env_version))?;
     show_environment(&record, json);
     Ok(())
 }

@@ -64,7 +64,7 @@ pub(crate) fn deploy_service(
         let built = ensure_built(
             &mut workspace,
             &environment.name,
-            Some(environment.version),
+            Some(&environment.version),
             &reporter,
         )?;
         Some(built.lock.lock_hash)
@@ -107,7 +107,7 @@ pub(crate) fn deploy_service(
         host: args.host.to_string(),
         port: args.port,
         env_name: environment.name.clone(),
-        env_version: environment.version,
+        env_version: environment.version.clone(),
         lock_hash,
         models: models
             .iter()
@@ -235,7 +235,7 @@ fn prepare(
 ) -> Result<(Built, Vec<strata_store::ModelRecord>)> {
     let (record, models) = choose(workspace, args)?;
     let reporter = TerminalReporter::new();
-    let built = ensure_built(workspace, &record.name, Some(record.version), &reporter)?;
+    let built = ensure_built(workspace, &record.name, Some(&record.version), &reporter)?;
     Ok((built, models))
 }
 
@@ -254,11 +254,11 @@ fn choose(
     let record = match (&args.env, models.first()) {
         (Some(env), _) => {
             let reference = parse_ref(env)?;
-            workspace.get_environment(&reference.name, reference.version)?
+            workspace.get_environment(&reference.name, reference.version.as_ref())?
         }
         (None, Some(model)) if model.env_name.is_some() => workspace.get_environment(
             model.env_name.as_deref().unwrap_or_default(),
-            model.env_version,
+            model.env_version.as_ref(),
         )?,
         _ => {
             return Err(UsageError::new("Which environment should serve the model?")
@@ -267,8 +267,8 @@ fn choose(
         }
     };
     for model in &models {
-        if let (Some(env_name), Some(env_version)) = (&model.env_name, model.env_version)
-            && (env_name != &record.name || env_version != record.version)
+        if let (Some(env_name), Some(env_version)) = (&model.env_name, &model.env_version)
+            && (env_name != &record.name || env_version != &record.version)
         {
             let trained = workspace.get_environment(env_name, Some(env_version))?;
             let diff = EnvironmentDiff::between(&trained.environment, &record.environment);
@@ -510,7 +510,7 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
     let built = ensure_built(
         &mut workspace,
         &service.env_name,
-        Some(service.env_version),
+        Some(&service.env_version),
         &reporter,
     )?;
     let dir = PathBuf::from(&service.service_dir);
@@ -662,7 +662,7 @@ pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
         .models
         .iter()
         .filter_map(|m| workspace.get_model(&m.name, Some(m.version)).ok())
-        .map(|m| json!({"model": format!("{}:{}", m.name, m.version), "run": m.run_id, "experiment": m.experiment, "trainedIn": m.env_name.as_ref().map(|e| format!("{e}:{}", m.env_version.unwrap_or(0)))}))
+        .map(|m| json!({"model": format!("{}:{}", m.name, m.version), "run": m.run_id, "experiment": m.experiment, "trainedIn": m.env_name.as_ref().map(|e| format!("{e}:{}", super::model::version_text(m.env_version.as_ref())))}))
         .collect();
     if json {
         printer::json(&json!({"service": service, "url": service.url(), "lineage": lineage}));

@@ -10,12 +10,14 @@ use crate::conda::CondaDependencies;
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
-    #[serde(default, deserialize_with = "string_or_number")]
+    /// A string: Azure ML raises `TypeError` for any other name, so `"name": 12345` is refused.
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "string_or_number")]
     pub version: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub environment_variables: IndexMap<String, String>,
+    /// `None` when the file has `null` (kept as written); see [`Environment::variables`].
+    #[serde(default = "empty_map")]
+    pub environment_variables: Option<IndexMap<String, String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub python: PythonSection,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -75,8 +77,8 @@ pub struct DockerSection {
     pub shared_volumes: bool,
     #[serde(default)]
     pub shm_size: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub arguments: Vec<String>,
+    #[serde(default = "empty_list")]
+    pub arguments: Option<Vec<String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub base_image_registry: ContainerRegistry,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -136,10 +138,10 @@ pub struct Platform {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SparkSection {
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub repositories: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub packages: Vec<SparkPackage>,
+    #[serde(default = "empty_list")]
+    pub repositories: Option<Vec<String>>,
+    #[serde(default = "empty_list")]
+    pub packages: Option<Vec<SparkPackage>>,
     #[serde(default = "default_true", deserialize_with = "null_as_true")]
     pub precache_packages: bool,
     #[serde(flatten, skip_deserializing)]
@@ -158,25 +160,25 @@ pub struct SparkPackage {
 }
 
 /// Databricks libraries: preserved as written; Strata does not install them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabricksSection {
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub maven_libraries: Vec<Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub pypi_libraries: Vec<Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub rcran_libraries: Vec<Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub jar_libraries: Vec<Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub egg_libraries: Vec<Value>,
+    #[serde(default = "empty_list")]
+    pub maven_libraries: Option<Vec<Value>>,
+    #[serde(default = "empty_list")]
+    pub pypi_libraries: Option<Vec<Value>>,
+    #[serde(default = "empty_list")]
+    pub rcran_libraries: Option<Vec<Value>>,
+    #[serde(default = "empty_list")]
+    pub jar_libraries: Option<Vec<Value>>,
+    #[serde(default = "empty_list")]
+    pub egg_libraries: Option<Vec<Value>>,
     #[serde(flatten, skip_deserializing)]
     pub extra: IndexMap<String, Value>,
 }
 
 /// The R section: preserved and hashed; Strata does not install R packages.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RSection {
     #[serde(default)]
@@ -187,14 +189,14 @@ pub struct RSection {
     pub rscript_path: Option<String>,
     #[serde(default)]
     pub snapshot_date: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub cran_packages: Vec<CranPackage>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub github_packages: Vec<GithubPackage>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub custom_url_packages: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub bioconductor_packages: Vec<String>,
+    #[serde(default = "empty_list")]
+    pub cran_packages: Option<Vec<CranPackage>>,
+    #[serde(default = "empty_list")]
+    pub github_packages: Option<Vec<GithubPackage>>,
+    #[serde(default = "empty_list")]
+    pub custom_url_packages: Option<Vec<String>>,
+    #[serde(default = "empty_list")]
+    pub bioconductor_packages: Option<Vec<String>>,
     #[serde(flatten, skip_deserializing)]
     pub extra: IndexMap<String, Value>,
 }
@@ -267,7 +269,7 @@ impl Default for DockerSection {
             build_context: None,
             shared_volumes: true,
             shm_size: None,
-            arguments: Vec::new(),
+            arguments: Some(Vec::new()),
             base_image_registry: ContainerRegistry::default(),
             platform: Platform::default(),
             extra: IndexMap::new(),
@@ -294,9 +296,38 @@ impl Platform {
 impl Default for SparkSection {
     fn default() -> Self {
         Self {
-            repositories: Vec::new(),
-            packages: Vec::new(),
+            repositories: Some(Vec::new()),
+            packages: Some(Vec::new()),
             precache_packages: true,
+            extra: IndexMap::new(),
+        }
+    }
+}
+
+impl Default for DatabricksSection {
+    fn default() -> Self {
+        Self {
+            maven_libraries: Some(Vec::new()),
+            pypi_libraries: Some(Vec::new()),
+            rcran_libraries: Some(Vec::new()),
+            jar_libraries: Some(Vec::new()),
+            egg_libraries: Some(Vec::new()),
+            extra: IndexMap::new(),
+        }
+    }
+}
+
+impl Default for RSection {
+    fn default() -> Self {
+        Self {
+            r_version: None,
+            user_managed: false,
+            rscript_path: None,
+            snapshot_date: None,
+            cran_packages: Some(Vec::new()),
+            github_packages: Some(Vec::new()),
+            custom_url_packages: Some(Vec::new()),
+            bioconductor_packages: Some(Vec::new()),
             extra: IndexMap::new(),
         }
     }
@@ -308,7 +339,7 @@ impl Environment {
         Self {
             name: Some(name.into()),
             version: None,
-            environment_variables: IndexMap::new(),
+            environment_variables: Some(IndexMap::new()),
             python: PythonSection::default(),
             docker: DockerSection::default(),
             spark: SparkSection::default(),
@@ -319,6 +350,16 @@ impl Environment {
             extra: IndexMap::new(),
             metadata: Metadata::default(),
         }
+    }
+
+    /// The environment variables to set (none when the file has `null`).
+    pub fn variables(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.environment_variables.iter().flatten()
+    }
+
+    /// The environment variables, to change.
+    pub fn variables_mut(&mut self) -> &mut IndexMap<String, String> {
+        self.environment_variables.get_or_insert_default()
     }
 
     /// The conda specification, if the definition has one.
@@ -378,6 +419,24 @@ fn default_os() -> String {
 
 fn default_architecture() -> String {
     "amd64".to_string()
+}
+
+/// What a missing list means: an empty one. A `null` list stays `None`, so it is written back
+/// as `null` (the SDK writes both, and a round trip keeps each as it was).
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "serde's `default` needs a function returning the field's type"
+)]
+fn empty_list<T>() -> Option<Vec<T>> {
+    Some(Vec::new())
+}
+
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "serde's `default` needs a function returning the field's type"
+)]
+fn empty_map() -> Option<IndexMap<String, String>> {
+    Some(IndexMap::new())
 }
 
 const fn default_true() -> bool {

@@ -54,7 +54,7 @@ pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool)
 pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<()> {
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version)?;
+    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
     // Images this workspace built of the version and that are still in the image store (which
     // other workspaces sharing the cache may have cleaned).
     let mut images: Vec<strata_store::ImageRecord> = workspace
@@ -63,7 +63,7 @@ pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<(
         .filter(|i| {
             i.kind == "environment"
                 && i.env_name.as_deref() == Some(record.name.as_str())
-                && i.env_version == Some(record.version)
+                && i.env_version.as_ref() == Some(&record.version)
         })
         .collect();
     if !images.is_empty() {
@@ -166,10 +166,9 @@ fn show_text(record: &EnvironmentRecord, extra: Vec<(&str, String)>) -> String {
             format!("{}/{}", docker.platform.os, docker.platform.architecture),
         ));
     }
-    if !environment.environment_variables.is_empty() {
+    if environment.variables().next().is_some() {
         let variables: Vec<String> = environment
-            .environment_variables
-            .iter()
+            .variables()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         rows.push(("Variables", variables.join(" ")));
@@ -190,33 +189,59 @@ fn show_text(record: &EnvironmentRecord, extra: Vec<(&str, String)>) -> String {
 pub(crate) fn download(
     context: &Context,
     name: &str,
-    version: Option<u64>,
+    version: Option<&strata_spec::EnvironmentVersion>,
     directory: &Path,
     overwrite: bool,
     format: Format,
 ) -> Result<()> {
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(name, version)?;
-    match format {
-        Format::V1 => write_v1_dir(&record.environment, directory, overwrite)?,
-        Format::V2 if record.environment.docker.base_dockerfile.is_some() => {
-            return Err(crate::errors::UsageError::new(format!(
-                "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
-                record.name, record.version
-            ))
-            .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
-            .into());
-        }
+    // A build context stored in the workspace is written out as a directory beside the
+    // definition, which then points at it, as both Azure ML formats expect a local context.
+    let mut environment = record.environment.clone();
+    let stored_context = environment
+        .docker
+        .build_context
+        .as_mut()
+        .filter(|context| context.location.starts_with(STORED_CONTEXT))
+        .map(|context| {
+            let location = std::mem::replace(&mut context.location, CONTEXT_DIR.to_string());
+            context.location_type = "local".to_string();
+            location
+        });
+    if matches!(format, Format::V2) && environment.docker.base_dockerfile.is_some() {
+        return Err(crate::errors::UsageError::new(format!(
+            "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
+            record.name, record.version
+        ))
+        .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
+        .into());
+    }
+    let exists = match format {
+        Format::V1 => directory.exists(),
         Format::V2 => {
-            let path = directory.join("environment.yml");
-            if path.exists() && !overwrite {
-                return Err(strata_spec::SpecError::DirectoryExists {
-                    path: directory.to_path_buf(),
-                }
-                .into());
-            }
+            directory.join("environment.yml").exists()
+                || (stored_context.is_some()
+                    && fs_err::symlink_metadata(directory.join(CONTEXT_DIR)).is_ok())
+        }
+    };
+    if exists && !overwrite {
+        return Err(strata_spec::SpecError::DirectoryExists {
+            path: directory.to_path_buf(),
+        }
+        .into());
+    }
+    if let Some(location) = &stored_context {
+        write_context(&workspace, location, directory)?;
+    }
+    match format {
+        Format::V1 => write_v1_dir(&environment, directory, true)?,
+        Format::V2 => {
             fs_err::create_dir_all(directory)?;
-            strata_spec::atomic_write(&path, record.environment.to_v2_yaml().as_bytes())?;
+            strata_spec::atomic_write(
+                &directory.join("environment.yml"),
+                environment.to_v2_yaml().as_bytes(),
+            )?;
         }
     }
     printer::out(format!(
@@ -225,6 +250,35 @@ pub(crate) fn download(
         record.version,
         directory.display()
     ));
+    Ok(())
+}
+
+/// Where a build context stored in the workspace begins.
+const STORED_CONTEXT: &str = "strata://contexts/";
+/// The directory a downloaded build context is written to, beside the definition.
+pub(crate) const CONTEXT_DIR: &str = "context";
+
+/// Writes the stored build context `location` to `directory/context`: unpacked into a new
+/// directory first and renamed into place, so an existing `context` (even a symlink) is
+/// replaced, never written through.
+fn write_context(
+    workspace: &strata_store::Workspace,
+    location: &str,
+    directory: &Path,
+) -> Result<()> {
+    fs_err::create_dir_all(directory)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".context-")
+        .tempdir_in(directory)?;
+    crate::commands::image::base::unpack_context(workspace, location, staging.path())?;
+    let target = directory.join(CONTEXT_DIR);
+    match fs_err::symlink_metadata(&target) {
+        Ok(metadata) if metadata.is_dir() => fs_err::remove_dir_all(&target)?,
+        Ok(_) => fs_err::remove_file(&target)?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error.into()),
+    }
+    fs_err::rename(staging.keep(), &target)?;
     Ok(())
 }
 
@@ -311,5 +365,5 @@ pub(crate) fn render_diff(
 
 fn get(workspace: &Workspace, text: &str) -> Result<EnvironmentRecord> {
     let reference = parse_ref(text)?;
-    Ok(workspace.get_environment(&reference.name, reference.version)?)
+    Ok(workspace.get_environment(&reference.name, reference.version.as_ref())?)
 }

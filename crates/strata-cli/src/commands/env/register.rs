@@ -88,8 +88,10 @@ pub(crate) fn add_package(
 ) -> Result<()> {
     let reference = parse_ref(environment)?;
     let mut workspace = context.open_workspace()?;
-    let registration =
-        workspace.update_environment(&reference.name, reference.version, |environment| {
+    let registration = workspace.update_environment(
+        &reference.name,
+        reference.version.as_ref(),
+        |environment| {
             // Channels first: a package added to an environment without channels would
             // otherwise bring in `conda-forge` ahead of the channel asked for.
             if !channels.is_empty() {
@@ -108,7 +110,8 @@ pub(crate) fn add_package(
                 }
             }
             Ok(())
-        })?;
+        },
+    )?;
     report(&registration, json);
     Ok(())
 }
@@ -127,7 +130,7 @@ pub(crate) fn add_wheel(
             let reference = parse_ref(environment)?;
             Some(workspace.update_environment(
                 &reference.name,
-                reference.version,
+                reference.version.as_ref(),
                 |environment| Ok(environment.add_pip_package(&wheel.uri)?),
             )?)
         }
@@ -161,7 +164,8 @@ pub(crate) fn add_wheel(
 pub(crate) fn copy(context: &Context, source: &str, name: &str, json: bool) -> Result<()> {
     let reference = parse_ref(source)?;
     let mut workspace = context.open_workspace()?;
-    let registration = workspace.copy_environment(&reference.name, reference.version, name)?;
+    let registration =
+        workspace.copy_environment(&reference.name, reference.version.as_ref(), name)?;
     report(&registration, json);
     Ok(())
 }

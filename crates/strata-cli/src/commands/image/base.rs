@@ -512,7 +512,8 @@ impl Builder {
     }
 }
 
-fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<()> {
+/// Unpacks a build context stored in the workspace (`strata://contexts/<sha256>`) into `dir`.
+pub(crate) fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<()> {
     let digest = location.strip_prefix("strata://contexts/").ok_or_else(|| {
         UsageError::new(format!(
             "Build context `{location}` is not stored in the workspace"

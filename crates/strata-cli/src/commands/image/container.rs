@@ -50,7 +50,7 @@ pub(crate) fn service_image(
     let env_image = ensure_env_image(
         workspace,
         &environment.name,
-        Some(environment.version),
+        Some(&environment.version),
         &BaseArgs {
             base,
             base_archive: None,
@@ -73,8 +73,7 @@ pub(crate) fn service_image(
     };
     let mut variables: std::collections::BTreeMap<String, String> = environment
         .environment
-        .environment_variables
-        .iter()
+        .variables()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     variables.insert(
@@ -160,7 +159,7 @@ pub(crate) fn service_image(
         manifest_digest: image.manifest_descriptor.digest.clone(),
         kind: "service".to_string(),
         env_name: Some(environment.name.clone()),
-        env_version: Some(environment.version),
+        env_version: Some(environment.version.clone()),
         lock_hash: env_image.lock_hash.clone(),
         base_reference: Some(env_image.reference.clone()),
         base_digest: Some(env_image.digest.clone()),

@@ -62,7 +62,7 @@ pub(crate) struct EnvImage {
 pub(crate) fn ensure_env_image(
     workspace: &mut Workspace,
     name: &str,
-    version: Option<u64>,
+    version: Option<&strata_spec::EnvironmentVersion>,
     base_args: &BaseArgs,
     reporter: &dyn Reporter,
 ) -> Result<EnvImage> {
@@ -108,7 +108,7 @@ pub(crate) fn ensure_env_image(
     {
         workspace.pin_base_image(
             &record.name,
-            record.version,
+            &record.version,
             &LockedImage {
                 reference: base_name.clone(),
                 digest: base_digest.clone(),
@@ -164,7 +164,7 @@ pub(crate) fn ensure_env_image(
             manifest_digest: image.manifest_descriptor.digest.clone(),
             kind: "environment".to_string(),
             env_name: Some(record.name.clone()),
-            env_version: Some(record.version),
+            env_version: Some(record.version.clone()),
             lock_hash: lock.as_ref().map(|l| l.lock_hash.clone()),
             base_reference: Some(base_name.clone()),
             base_digest: Some(base_digest.clone()),
@@ -388,7 +388,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
     let image = ensure_env_image(
         &mut workspace,
         &reference.name,
-        reference.version,
+        reference.version.as_ref(),
         &args.base,
         &reporter,
     )?;
@@ -528,7 +528,7 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
             "reference": image.reference,
             "digest": image.manifest_descriptor.digest,
             "size": store.image_size(&image),
-            "environment": record.and_then(|r| Some(format!("{}:{}", r.env_name.as_ref()?, r.env_version?))),
+            "environment": record.and_then(|r| Some(format!("{}:{}", r.env_name.as_ref()?, r.env_version.as_ref()?))),
             "created": record.map(|r| format_time(r.created_at)),
         }));
     }
