@@ -82,3 +82,12 @@ mod tests {
         ));
     }
 }
+
+/// `1 file`, `2 files`: a count with its noun.
+pub(crate) fn count(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -334,10 +334,10 @@ fn print_lock(record: &EnvironmentRecord, lock: &LockRecord, json: bool, what: &
     }
     if let Some(user) = &lock.lock.user_managed {
         printer::out(format!(
-            "  user-managed interpreter {} (python {}), {} packages frozen",
+            "  user-managed interpreter {} (python {}), {} frozen",
             user.interpreter,
             user.python_version,
-            user.freeze.len()
+            printer::count(user.freeze.len(), "package")
         ));
     }
     Ok(())

@@ -36,11 +36,11 @@ pub(crate) fn register(
     if json {
         printer::json(&record);
     } else {
-        let count = manifest.files.len();
-        let files = if count == 1 { "file" } else { "files" };
         printer::out(format!(
-            "Registered model {}:{} ({count} {files})",
-            record.name, record.version
+            "Registered model {}:{} ({})",
+            record.name,
+            record.version,
+            printer::count(manifest.files.len(), "file")
         ));
     }
     Ok(())
@@ -280,7 +280,8 @@ pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> 
     fs_err::create_dir_all(directory)?;
     let count = workspace.restore_tree(&manifest, "", directory)?;
     printer::out(format!(
-        "Downloaded {count} files of model {}:{} to {}",
+        "Downloaded {} of model {}:{} to {}",
+        printer::count(count, "file"),
         model.name,
         model.version,
         directory.display()

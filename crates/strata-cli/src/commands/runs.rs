@@ -115,7 +115,11 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         (
             "Snapshot",
             snapshot.as_ref().map_or_else(String::new, |s| {
-                format!("{} files from {}", s.files.len(), run.source_dir)
+                format!(
+                    "{} from {}",
+                    printer::count(s.files.len(), "file"),
+                    run.source_dir
+                )
             }),
         ),
         ("Queued", format_time(run.queued_at)),
@@ -326,7 +330,8 @@ pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<
         }
     }
     printer::out(format!(
-        "Downloaded {count} files of run {id} to {}",
+        "Downloaded {} of run {id} to {}",
+        printer::count(count, "file"),
         directory.display()
     ));
     Ok(())

@@ -673,7 +673,9 @@ fn downloads_never_write_through_a_symlink_inside_the_target() {
     assert_eq!(output.code, 1, "{output}");
     assert!(!outside.join("m.txt").exists());
     std::os::unix::fs::symlink(&outside, context.path().join("link")).unwrap();
-    context.ok(&["model", "download", "m", "-d", "link"]);
+    let said = context.ok(&["model", "download", "m", "-d", "link"]);
+    // Issue #11, item 22: one file is "1 file".
+    assert_eq!(said.trim(), "Downloaded 1 file of model m:1 to link");
     assert_eq!(
         fs_err::read_to_string(outside.join("sub/m.txt")).unwrap(),
         "m"
