@@ -29,3 +29,4 @@ mod resolve;
 #[cfg(feature = "test-support")]
 pub mod test_channel;
 mod uv;
+mod wheel_check;

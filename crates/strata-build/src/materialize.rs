@@ -15,6 +15,7 @@ use crate::interpreter::{find_system_cached, probe};
 use crate::reporter::{BuildLog, step};
 use crate::resolve::{BuildContext, PLATFORM, expand_variables, file_url, wheel_copy};
 use crate::uv::{Uv, run};
+use crate::wheel_check::{SourceOnly, source_only_packages};
 
 /// The file whose presence says a prefix is complete (it is written before the rename).
 pub const MARKER: &str = "strata-prefix.json";
@@ -165,6 +166,12 @@ fn build_into(
         );
         let requirements = staging.join(".strata-requirements.txt");
         write_requirements(lock, &requirements, context, &|path| path.to_path_buf())?;
+        let python = staging.join("bin/python");
+        for package in source_only_packages(&uv, &python, &requirements, lock, log) {
+            let message = source_only_warning(&package, &python_version_of(lock));
+            log.line(&format!("warning: {message}"));
+            context.reporter.warn(&message);
+        }
         let mut command = uv.command();
         command
             .args(["pip", "sync", "--quiet", "--require-hashes", "--python"])
@@ -310,4 +317,30 @@ fn remove_stale_builds(cache: &Cache, key: &str) -> Result<(), BuildError> {
         }
     }
     Ok(())
+}
+
+fn python_version_of(lock: &Lock) -> String {
+    let version = lock.python.as_ref().map_or("", |p| p.version.as_str());
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// What building from source means, and what would avoid it.
+fn source_only_warning(package: &SourceOnly, python: &str) -> String {
+    let mut message = format!(
+        "No wheel of `{}` {} exists for Python {python} on {PLATFORM}: uv builds it from source, which can take minutes and needs a compiler and its build dependencies",
+        package.name, package.version
+    );
+    match &package.wheel_pythons {
+        Some(pythons) if !pythons.is_empty() => message.push_str(&format!(
+            ". Wheels exist for Python {}: ask for one of those (`--python`, `python=X.Y`), or pin a version of `{}` with a wheel for {python}",
+            pythons.join(", "),
+            package.name
+        )),
+        Some(_) => message.push_str(&format!(
+            ". It has no wheel for Linux x86_64 at all; pin another version of `{}` if compiling fails",
+            package.name
+        )),
+        None => {}
+    }
+    message
 }

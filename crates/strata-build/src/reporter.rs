@@ -7,6 +7,12 @@ use std::time::Instant;
 pub trait Reporter {
     /// A step starts, e.g. "Resolving PyPI packages with uv".
     fn step(&self, message: &str);
+
+    /// Something the user should know before it costs them, e.g. a package that will be
+    /// compiled from source.
+    fn warn(&self, message: &str) {
+        let _ = message;
+    }
 }
 
 /// A reporter that shows nothing.

@@ -100,10 +100,44 @@ pub(crate) fn finish(
         return Err(BuildError::Command {
             command: display,
             status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            stderr: summarize(String::from_utf8_lossy(&output.stderr).trim()),
         });
     }
     Ok(output)
+}
+
+/// A long failure output (a compiler's, through uv) cut to what says why: its first lines,
+/// the first lines that name an error, and its last lines (uv's hints). The build log keeps
+/// all of it.
+fn summarize(stderr: &str) -> String {
+    const HEAD: usize = 12;
+    const ERRORS: usize = 10;
+    const TAIL: usize = 6;
+    let lines: Vec<&str> = stderr.lines().collect();
+    if lines.len() <= HEAD + ERRORS + TAIL {
+        return stderr.to_string();
+    }
+    let tail_start = lines.len() - TAIL;
+    let errors: Vec<usize> = (HEAD..tail_start)
+        .filter(|&i| {
+            let lower = lines[i].to_lowercase();
+            lower.contains("error") || lower.contains("fatal")
+        })
+        .take(ERRORS)
+        .collect();
+    let mut out: Vec<String> = lines[..HEAD].iter().map(|l| (*l).to_string()).collect();
+    let mut previous = HEAD - 1;
+    for index in errors.into_iter().chain(tail_start..lines.len()) {
+        if index > previous + 1 {
+            out.push(format!(
+                "      [... {} lines; all of them are in the build log ...]",
+                index - previous - 1
+            ));
+        }
+        out.push(lines[index].to_string());
+        previous = index;
+    }
+    out.join("\n")
 }
 
 fn display(command: &Command) -> String {
@@ -162,4 +196,26 @@ pub fn which(name: &str) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs_err::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize;
+
+    #[test]
+    fn long_failures_keep_their_head_errors_and_hints() {
+        let mut text = String::from("  x Failed to build `pkg==1.0`\n");
+        for i in 0..1200 {
+            text.push_str(&format!("gcc -c module{i}.c\n"));
+        }
+        text.push_str("module.c:1:10: fatal error: Python.h: No such file or directory\n");
+        text.push_str("hint: This usually indicates a problem with the package");
+        let short = summarize(&text);
+        assert!(short.lines().count() < 40, "{short}");
+        assert!(short.starts_with("  x Failed to build `pkg==1.0`"));
+        assert!(short.contains("fatal error: Python.h"));
+        assert!(short.contains("lines; all of them are in the build log"));
+        assert!(short.ends_with("hint: This usually indicates a problem with the package"));
+        assert_eq!(summarize("short\noutput"), "short\noutput");
+    }
 }

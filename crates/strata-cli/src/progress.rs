@@ -33,6 +33,13 @@ impl Reporter for TerminalReporter {
             None => eprintln!("==> {message}"),
         }
     }
+
+    fn warn(&self, message: &str) {
+        match &self.spinner {
+            Some(bar) => bar.suspend(|| crate::printer::warn(message)),
+            None => crate::printer::warn(message),
+        }
+    }
 }
 
 impl Drop for TerminalReporter {

@@ -1,5 +1,5 @@
-//! Finding Python interpreters: pyenv's versions behind its shims, and what a failed search
-//! names.
+//! What a new user's first builds meet: Pythons that pyenv keeps behind its shims, a failed
+//! search, `-v`, and a package with no wheel for the chosen Python.
 
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -140,4 +140,75 @@ fn verbose_shows_the_commands_strata_runs() {
             .args(["env", "lock", "v", "--refresh"]),
     );
     assert!(output.stderr.contains("TRACE strata_build"), "{output}");
+}
+
+/// A source distribution with static metadata whose build prints `lines` lines of "compiler"
+/// output and fails, as a C extension without a wheel does on a machine without headers.
+fn failing_sdist(dir: &std::path::Path, lines: usize) {
+    let root = "strata_sdist_only-1.0";
+    let pkg_info = "Metadata-Version: 2.2\nName: strata-sdist-only\nVersion: 1.0\n";
+    let pyproject = "[project]\nname = \"strata-sdist-only\"\nversion = \"1.0\"\n\n[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n";
+    let backend = format!(
+        "import sys\n\ndef build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n    for i in range({lines}):\n        print(f'gcc -c src/module{{i}}.c -o build/module{{i}}.o', file=sys.stderr)\n    print('src/module.c:1:10: fatal error: Python.h: No such file or directory', file=sys.stderr)\n    raise SystemExit(1)\n"
+    );
+    let file = fs_err::File::create(dir.join(format!("{root}.tar.gz"))).unwrap();
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::default(),
+    ));
+    for (name, content) in [
+        ("PKG-INFO", pkg_info.to_string()),
+        ("pyproject.toml", pyproject.to_string()),
+        ("backend.py", backend),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, format!("{root}/{name}"), content.as_bytes())
+            .unwrap();
+    }
+    archive.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn a_package_without_a_wheel_is_named_before_compiling_and_its_failure_is_short() {
+    let context = TestContext::new();
+    let dists = context.path().join("dists");
+    fs_err::create_dir_all(&dists).unwrap();
+    failing_sdist(&dists, 1200);
+    context.write(
+        "requirements.txt",
+        &format!("--find-links {}\nstrata-sdist-only==1.0\n", dists.display()),
+    );
+    context.ok(&[
+        "env",
+        "register",
+        "--name",
+        "sdist",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    let output = context.run(&["env", "build", "sdist"]);
+    assert_eq!(output.code, 1, "{output}");
+    let warning = output
+        .stderr
+        .find("warning: No wheel of `strata-sdist-only` 1.0 exists for Python 3.")
+        .unwrap_or_else(|| panic!("{output}"));
+    let failure = output
+        .stderr
+        .find("error: Failed to build `sdist:1`")
+        .unwrap();
+    assert!(
+        warning < failure,
+        "the warning comes before the build: {output}"
+    );
+    assert!(output.stderr.contains("fatal error: Python.h"), "{output}");
+    assert!(
+        output.stderr.lines().count() < 80,
+        "not the whole compiler output: {output}"
+    );
+    let log = context.ok(&["env", "build-log", "sdist"]);
+    assert!(log.contains("module1199.c"), "the log keeps everything");
 }
