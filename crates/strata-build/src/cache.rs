@@ -138,6 +138,17 @@ pub struct Lease {
     _file: File,
 }
 
+impl Lease {
+    /// Lets a program this process `exec`s keep the lease (`env exec`, `env shell`): the lock
+    /// belongs to the open file, which the new program then holds until it exits.
+    pub fn keep_across_exec(&self) -> std::io::Result<()> {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        fcntl(&self._file, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map(drop)
+            .map_err(std::io::Error::from)
+    }
+}
+
 /// Opens a lock file without truncating it (other processes hold locks on it).
 fn open_lock_file(path: &Path) -> Result<File, BuildError> {
     std::fs::OpenOptions::new()

@@ -28,6 +28,8 @@ impl TerminalReporter {
 
 impl Reporter for TerminalReporter {
     fn step(&self, message: &str) {
+        // Steps name channels, packages and paths from definitions.
+        let message = crate::printer::escape_controls(message);
         match &self.spinner {
             Some(bar) => bar.set_message(message.to_string()),
             None => eprintln!("==> {message}"),

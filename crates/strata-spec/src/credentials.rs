@@ -84,7 +84,7 @@ fn mask_url(scheme: &str, url: &str) -> (String, bool) {
                 Some((key, value))
                     if SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str())
                         && !value.is_empty()
-                        && !is_reference(value) =>
+                        && !is_variable_reference(value) =>
                 {
                     found = true;
                     format!("{key}=***")
@@ -105,18 +105,19 @@ fn is_secret_userinfo(scheme: &str, userinfo: &str) -> bool {
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     // `user:password`: the user name is no secret when the password is a reference.
     if !password.is_empty() {
-        return !is_reference(password);
+        return !is_variable_reference(password);
     }
     // A user name is all ssh takes from a URL (`git+ssh://git@github.com/...`).
     if scheme == "ssh" || scheme.ends_with("+ssh") {
         return false;
     }
     // A lone part is a token (`https://ghp_...@github.com`).
-    !user.is_empty() && !is_reference(user)
+    !user.is_empty() && !is_variable_reference(user)
 }
 
-/// `${VARIABLE}`, the whole of `text`.
-fn is_reference(text: &str) -> bool {
+/// `${VARIABLE}`, the whole of `text`: how a definition names a secret (registry passwords
+/// and URL credentials alike), expanded only when the environment is built.
+pub fn is_variable_reference(text: &str) -> bool {
     text.len() > 3
         && text.starts_with("${")
         && text.ends_with('}')

@@ -3,7 +3,7 @@
 
 pub use conda::{CondaDependencies, CondaDependency, CondaSpec};
 pub use conda_prefix::read_conda_prefix;
-pub use credentials::mask_url_credentials;
+pub use credentials::{is_variable_reference, mask_url_credentials};
 pub use curated::{DEFAULT_ENVIRONMENT, curated_environments, is_curated_name};
 pub use diff::{Change, EnvironmentDiff};
 pub use environment::{

@@ -339,7 +339,7 @@ pub(crate) fn wheel_reference(requirement: &str) -> Option<&str> {
 }
 
 /// `strata://wheels/<sha256>/<file>.whl`, nothing else: 64 lower-case hex digits and one file
-/// name (no `/`, `..` or `\\`). Returns the digest.
+/// name (no `/`, `..` or `\`). Returns the digest.
 pub(crate) fn check_wheel_reference(reference: &str) -> Result<&str, String> {
     let expected = "expected `strata://wheels/<sha256>/<file>.whl`, the reference `strata env add-wheel` prints";
     let rest = reference

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use strata_spec::{
     Environment, EnvironmentVersion, MatchSpec, Metadata, SpecHash, V1Files, curated_environments,
-    is_curated_name, validate_name,
+    is_curated_name, is_variable_reference, validate_name,
 };
 
 use crate::error::StoreError;
@@ -247,11 +247,6 @@ fn row_to_summary_and_definition(
     Ok((row_to_summary(row)?, row.get(8)?))
 }
 
-fn is_env_reference(value: &str) -> bool {
-    let value = value.trim();
-    value.starts_with("${") && value.ends_with('}') && value.len() > 3
-}
-
 fn kind_of(environment: &Environment) -> String {
     let docker = &environment.docker;
     let kind = if docker.base_dockerfile.is_some() || docker.build_context.is_some() {
@@ -309,7 +304,7 @@ pub(crate) fn insert_in(
     let mut warnings = Vec::new();
     let registry = &mut environment.docker.base_image_registry;
     if let Some(password) = &registry.password
-        && !is_env_reference(password)
+        && !is_variable_reference(password.trim())
     {
         registry.password = None;
         warnings.push(

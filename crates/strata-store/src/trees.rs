@@ -290,3 +290,44 @@ fn path_below(
 }
 
 const LINK_REASON: &str = "it is a symbolic link, and Strata never writes through a link inside the target directory (remove it, or download into a new directory)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #11, item 4: a manifest path that climbs out, or a symlink below the target, must
+    /// not lead a restore outside the target.
+    #[test]
+    fn restores_stay_inside_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::init(&dir.path().join("ws")).unwrap();
+        let source = dir.path().join("src");
+        fs_err::create_dir_all(source.join("a")).unwrap();
+        fs_err::write(source.join("a/f.txt"), "f").unwrap();
+        let (_, mut manifest) = workspace.store_dir(&source).unwrap();
+
+        let target = dir.path().join("out");
+        assert_eq!(workspace.restore_tree(&manifest, "", &target).unwrap(), 1);
+        assert_eq!(fs_err::read_to_string(target.join("a/f.txt")).unwrap(), "f");
+
+        let outside = dir.path().join("outside");
+        fs_err::create_dir_all(&outside).unwrap();
+        let linked = dir.path().join("linked");
+        fs_err::create_dir_all(&linked).unwrap();
+        std::os::unix::fs::symlink(&outside, linked.join("a")).unwrap();
+        let error = workspace.restore_tree(&manifest, "", &linked).unwrap_err();
+        assert!(
+            matches!(error, StoreError::UnsafeDestination { .. }),
+            "{error}"
+        );
+
+        manifest.files[0].path = "../escaped.txt".to_string();
+        let error = workspace.restore_tree(&manifest, "", &target).unwrap_err();
+        assert!(
+            error.to_string().contains("leaves the target directory"),
+            "{error}"
+        );
+        assert!(!dir.path().join("escaped.txt").exists());
+        assert!(fs_err::read_dir(&outside).unwrap().next().is_none());
+    }
+}

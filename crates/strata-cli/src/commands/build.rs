@@ -419,10 +419,20 @@ fn built_for(context: &Context, environment: &str) -> Result<Built> {
     )
 }
 
+/// The program that replaces this process keeps the prefix's lease, so `cache gc` leaves the
+/// prefix alone while it runs.
+fn keep_lease(built: &Built) -> Result<()> {
+    if let Some(lease) = &built.prefix.lease {
+        lease.keep_across_exec()?;
+    }
+    Ok(())
+}
+
 /// `strata env exec NAME[:V] -- COMMAND...`: replaces this process, so the exit code is the
 /// command's.
 pub(crate) fn exec(context: &Context, environment: &str, argv: &[String]) -> Result<()> {
     let built = built_for(context, environment)?;
+    keep_lease(&built)?;
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
     activate(&mut command, &built);
@@ -440,6 +450,7 @@ pub(crate) fn shell(context: &Context, environment: &str) -> Result<()> {
         built.record.version,
         built.prefix.path.display()
     ));
+    keep_lease(&built)?;
     let mut command = Command::new(&shell);
     activate(&mut command, &built);
     let error = command.exec();

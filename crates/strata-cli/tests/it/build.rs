@@ -789,3 +789,56 @@ fn pip_environments_have_setuptools_and_wheel() {
     assert_eq!(setuptools, ["69.5.1"]);
     assert_eq!(versions("pinned"), ["pip", "setuptools", "wheel"]);
 }
+
+/// Issue #11, item 1: what `env exec` runs keeps its prefix from `cache gc` until it exits.
+#[test]
+fn gc_keeps_the_prefix_of_an_env_exec() {
+    let context = TestContext::new();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = context.output(context.command_with_cache(cache.path()).args(args));
+        assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
+        output.stdout
+    };
+    context.write("requirements.txt", "six==1.16.0\n");
+    run(&[
+        "env",
+        "register",
+        "--name",
+        "e",
+        "--requirements",
+        "requirements.txt",
+    ]);
+    run(&["env", "build", "e"]);
+    let started = context.path().join("started");
+    let go = context.path().join("go");
+    let script = format!(
+        "import os, time\nopen({started:?}, 'w').close()\nwhile not os.path.exists({go:?}):\n    time.sleep(0.05)\nimport six\nprint('six', six.__version__)\n"
+    );
+    let child = context
+        .command_with_cache(cache.path())
+        .args(["env", "exec", "e", "--", "python", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let gc: Value =
+        serde_json::from_str(&run(&["cache", "gc", "--max-size", "0", "--json"])).unwrap();
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 0, "{gc}");
+    assert_eq!(gc["inUse"].as_array().unwrap().len(), 1, "{gc}");
+    fs_err::write(&go, "").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("six 1.16.0"),
+        "{output:?}"
+    );
+}

@@ -603,7 +603,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
         "badjson/azureml_environment.json",
         "{\n    \"name\": \"bad\",\n    \"docker\": {\n        \"baseImage\": \"x\",\n    }\n}",
     );
-    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @r#"
+    assert_snapshot!(context.run(&["env", "register", "-d", "badjson"]), @"
     exit_code: 1
     ----- stdout -----
 
