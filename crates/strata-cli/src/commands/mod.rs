@@ -23,6 +23,7 @@ mod quickstart;
 mod run;
 mod runs;
 pub(crate) mod serve;
+mod service_log;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

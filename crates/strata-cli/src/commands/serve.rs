@@ -17,6 +17,7 @@ use strata_store::{
 
 use crate::cli::{ContainerOptions, ServingOptions};
 use crate::commands::build::{Built, activation_env, ensure_built};
+use crate::commands::service_log;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::progress::TerminalReporter;
@@ -54,6 +55,7 @@ pub(crate) fn deploy_service(
     container: &ContainerOptions,
 ) -> Result<(ServiceRecord, EnvironmentRecord)> {
     check_entry_script(&args.entry_script)?;
+    check_settings(args)?;
     strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
     let mut workspace = context.open_workspace()?;
     let (environment, models) = choose(&mut workspace, args)?;
@@ -85,7 +87,7 @@ pub(crate) fn deploy_service(
             .into());
     }
     lay_out(&workspace, &dir, args, &models)?;
-    let mut config = config_of(args);
+    let mut config = config_of(args)?;
     let mut lock_hash = lock_hash;
     if container.container {
         let image = super::image::container::service_image(
@@ -131,6 +133,7 @@ pub(crate) fn deploy_service(
     };
     workspace.put_service(&record)?;
     let log = fs_err::File::create(dir.join(LOG))?;
+    let _ = fs_err::remove_file(service_log::rotated(&dir.join(LOG)));
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command
         .arg("--workspace")
@@ -205,24 +208,39 @@ pub(crate) fn deploy_service(
     Ok((record, environment))
 }
 
-/// Azure ML's rule: an existing `.py` file whose name is an importable module name.
+/// Any `.py` file, as azmlinfsrv loads it (by path, so `score-numpy.py` is fine too); only the
+/// v1 SDK's `InferenceConfig` wanted a module name.
 fn check_entry_script(path: &Path) -> Result<()> {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let valid_name = path.extension().is_some_and(|e| e == "py")
-        && stem
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid_name {
+    if path.extension().is_none_or(|extension| extension != "py") {
         return Err(UsageError::new(format!(
-            "The entry script `{}` must be a `.py` file whose name is a Python identifier",
+            "The entry script `{}` must be a `.py` file",
             path.display()
         ))
-        .hint("Rename it, e.g. `score.py` (Azure ML refuses names such as `my-score.py` too)")
+        .hint("Pass the Python file that defines `init()` and `run()`, e.g. `--entry-script score.py`")
+        .into());
+    }
+    if !path.is_file() {
+        return Err(UsageError::new(format!(
+            "The entry script `{}` does not exist",
+            path.display()
+        ))
+        .hint("Pass it relative to the current directory, or as an absolute path")
+        .into());
+    }
+    Ok(())
+}
+
+/// The azmlinfsrv settings of a deployment that come from its flags and environment variables.
+fn check_settings(args: &ServingOptions) -> Result<()> {
+    args.health_port().map_err(UsageError::new)?;
+    if let Some(dir) = &args.model_dir
+        && !dir.is_dir()
+    {
+        return Err(UsageError::new(format!(
+            "The model directory `{}` does not exist",
+            dir.display()
+        ))
+        .hint("`--model-dir` (or AZUREML_MODEL_DIR) names a directory of model files")
         .into());
     }
     Ok(())
@@ -365,16 +383,23 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn config_of(args: &ServingOptions) -> ServiceConfig {
+pub(crate) fn config_of(args: &ServingOptions) -> Result<ServiceConfig> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let from_cores = args.cpu_cores.map(|c| c.ceil().max(1.0) as usize);
-    ServiceConfig {
+    Ok(ServiceConfig {
         workers: args.workers.or(from_cores).unwrap_or(1),
         cpu_cores: args.cpu_cores,
         memory_gb: args.memory_gb,
-        timeout_ms: args.timeout_ms,
+        timeout_ms: args.timeout_ms(),
         container: None,
-    }
+        model_dir: match &args.model_dir {
+            Some(dir) => Some(std::path::absolute(dir)?.display().to_string()),
+            None => None,
+        },
+        cors_origins: args.cors_origins(),
+        health_port: args.health_port().map_err(UsageError::new)?,
+        server_version_header: args.server_version_header(),
+    })
 }
 
 fn absolute(context: &Context, path: &Path) -> PathBuf {
@@ -447,6 +472,7 @@ fn serve_config(
     let app = dir.join("app");
     // One model: its version directory, as Azure ML sets it; several: the models root.
     let model_dir = match models {
+        _ if config.model_dir.is_some() => config.model_dir.as_ref().map(PathBuf::from),
         [] => None,
         [model] => Some(
             dir.join("azureml-models")
@@ -472,6 +498,9 @@ fn serve_config(
         request_timeout: Duration::from_millis(config.timeout_ms),
         max_body_bytes: max_body_mb * 1024 * 1024,
         memory_limit_bytes,
+        server_version_header: config.server_version_header,
+        cors_origins: config.cors_origins.clone(),
+        health_port: config.health_port,
     })
 }
 
@@ -533,7 +562,7 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
         None,
     )?;
     let address = SocketAddr::new(service.host.parse()?, service.port);
-    let log = stdout_sink();
+    let log = service_log::sink(&dir.join(LOG), service_log::MAX_BYTES)?;
     let root = workspace.root().to_path_buf();
     watch_ready(&root, name, address, pid);
     drop(workspace);
@@ -564,6 +593,7 @@ fn stdout_sink() -> strata_serve::LogSink {
 /// `strata serve --model M --entry-script score.py --env E`: in the foreground; Ctrl-C stops.
 pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Result<()> {
     check_entry_script(&args.entry_script)?;
+    check_settings(args)?;
     let mut workspace = context.open_workspace()?;
     let (built, models) = prepare(&mut workspace, args)?;
     let temp = tempfile::Builder::new().prefix("strata-serve-").tempdir()?;
@@ -582,7 +612,7 @@ pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Resu
         &workspace,
         (&entry_script, args.source_dir.as_deref()),
         &service_models,
-        &config_of(args),
+        &config_of(args)?,
         args.max_body_mb,
     )?;
     drop(workspace);
@@ -710,8 +740,15 @@ pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
     let workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
     let path = PathBuf::from(&service.service_dir).join(LOG);
+    if let Ok(older) = fs_err::read(service_log::rotated(&path)) {
+        printer::raw_stdout(&older);
+    }
     let mut offset = 0;
     loop {
+        // A rotation started a new file.
+        if fs_err::metadata(&path).is_ok_and(|metadata| metadata.len() < offset) {
+            offset = 0;
+        }
         if let Ok(mut file) = fs_err::File::open(&path)
             && file.seek(SeekFrom::Start(offset)).is_ok()
         {

@@ -9,3 +9,4 @@ mod help;
 mod image;
 mod runs;
 mod serve;
+mod serve_settings;
