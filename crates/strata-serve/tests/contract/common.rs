@@ -26,16 +26,18 @@ pub(crate) fn python() -> PathBuf {
         .clone()
 }
 
-/// The interpreter of a virtual environment with inference-schema, numpy and pandas:
-/// `$STRATA_TEST_SERVING_PYTHON`, else the one `scripts/setup-test-tools` makes.
+/// The interpreter of the virtual environment with inference-schema, numpy and pandas that
+/// `scripts/setup-test-tools` makes (`$STRATA_TEST_SERVING_VENV`, by default
+/// `~/.cache/strata-test-python/serving`).
 pub(crate) fn serving_python() -> PathBuf {
-    let python = std::env::var_os("STRATA_TEST_SERVING_PYTHON").map_or_else(
+    let venv = std::env::var_os("STRATA_TEST_SERVING_VENV").map_or_else(
         || {
             PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/strata-test-python/serving/bin/python")
+                .join(".cache/strata-test-python/serving")
         },
         PathBuf::from,
     );
+    let python = venv.join("bin/python");
     assert!(
         python.exists(),
         "{} is missing: run scripts/setup-test-tools (it makes a virtual environment with \
