@@ -213,7 +213,8 @@ class AMLRequest:
 
     def __init__(self, method, target, header_pairs, body, remote_addr=None, scheme="http"):
         self.method = method
-        self.headers = Headers(header_pairs)
+        # Names as Werkzeug gives them (`Content-Type`, `X-Custom-Header`).
+        self.headers = Headers((name.title(), value) for name, value in header_pairs)
         self.scheme = scheme
         self.remote_addr = remote_addr
         raw_path, _, query = target.partition("?")

@@ -233,15 +233,14 @@ fn check_entry_script(path: &Path) -> Result<()> {
 /// The azmlinfsrv settings of a deployment that come from its flags and environment variables.
 fn check_settings(args: &ServingOptions) -> Result<()> {
     args.health_port().map_err(UsageError::new)?;
+    // azmlinfsrv exports the directory as given, existing or not; so does Strata, with a warning.
     if let Some(dir) = &args.model_dir
         && !dir.is_dir()
     {
-        return Err(UsageError::new(format!(
-            "The model directory `{}` does not exist",
+        printer::warn(format!(
+            "The model directory `{}` (--model-dir or AZUREML_MODEL_DIR) does not exist",
             dir.display()
-        ))
-        .hint("`--model-dir` (or AZUREML_MODEL_DIR) names a directory of model files")
-        .into());
+        ));
     }
     Ok(())
 }

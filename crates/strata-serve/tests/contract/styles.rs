@@ -298,6 +298,7 @@ def run(request: AMLRequest):
             "path": request.path,
             "full_path": request.full_path,
             "agent": request.headers.get("user-agent"),
+            "names": sorted(dict(request.headers)),
         }
     if request.method != "POST":
         return AMLResponse("", 200, {"X-Method": request.method})
@@ -371,7 +372,8 @@ async fn rawhttp_requests_and_responses() {
             "url": "http://test/score?a=1&a=2&name=caf%C3%A9",
             "path": "/score",
             "full_path": "/score?a=1&a=2&name=caf%C3%A9",
-            "agent": "probe/1"
+            "agent": "probe/1",
+            "names": ["Host", "User-Agent"]
         })
     );
 
