@@ -632,56 +632,6 @@ pub(crate) struct ServingOptions {
     pub(crate) no_server_version_header: bool,
 }
 
-impl ServingOptions {
-    pub(crate) const DEFAULT_TIMEOUT_MS: u64 = 60_000;
-
-    /// The request timeout: `--timeout-ms`, else `WORKER_TIMEOUT` seconds, else 60 s.
-    pub(crate) fn timeout_ms(&self) -> u64 {
-        self.timeout_ms
-            .or(self
-                .worker_timeout
-                .map(|seconds| seconds.saturating_mul(1000)))
-            .unwrap_or(Self::DEFAULT_TIMEOUT_MS)
-    }
-
-    /// `--health-port`, else azmlinfsrv's `HEALTH_PORT` (default 5000) when
-    /// `SEPERATE_HEALTH_ENDPOINT=true`.
-    pub(crate) fn health_port(&self) -> Result<Option<u16>, String> {
-        if self.health_port.is_some() {
-            return Ok(self.health_port);
-        }
-        if std::env::var("SEPERATE_HEALTH_ENDPOINT").is_ok_and(|value| value == "true") {
-            return match std::env::var("HEALTH_PORT") {
-                Ok(port) => port
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("HEALTH_PORT `{port}` is not a port number")),
-                Err(_) => Ok(Some(5000)),
-            };
-        }
-        Ok(None)
-    }
-
-    /// Whether responses carry `x-ms-server-version`: unless `--no-server-version-header`, or
-    /// `SERVER_VERSION_LOG_RESPONSE_ENABLED` is set to anything but `true`.
-    pub(crate) fn server_version_header(&self) -> bool {
-        !self.no_server_version_header
-            && std::env::var("SERVER_VERSION_LOG_RESPONSE_ENABLED")
-                .map_or(true, |value| value.eq_ignore_ascii_case("true"))
-    }
-
-    /// The CORS origins, split at commas.
-    pub(crate) fn cors_origins(&self) -> Vec<String> {
-        self.cors_origins
-            .iter()
-            .flat_map(|origins| origins.split(','))
-            .map(|origin| origin.trim().to_string())
-            .filter(|origin| !origin.is_empty())
-            .collect()
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum ServiceCommand {
     /// List services: name, state, URL, models, environment.

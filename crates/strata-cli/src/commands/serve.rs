@@ -17,6 +17,8 @@ use strata_store::{
 
 use crate::cli::{ContainerOptions, ServingOptions};
 use crate::commands::build::{Built, activation_env, ensure_built};
+pub(crate) use crate::commands::serve_settings::config_of;
+use crate::commands::serve_settings::{check_entry_script, check_settings};
 use crate::commands::service_log;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
@@ -208,43 +210,6 @@ pub(crate) fn deploy_service(
     Ok((record, environment))
 }
 
-/// Any `.py` file, as azmlinfsrv loads it (by path, so `score-numpy.py` is fine too); only the
-/// v1 SDK's `InferenceConfig` wanted a module name.
-fn check_entry_script(path: &Path) -> Result<()> {
-    if path.extension().is_none_or(|extension| extension != "py") {
-        return Err(UsageError::new(format!(
-            "The entry script `{}` must be a `.py` file",
-            path.display()
-        ))
-        .hint("Pass the Python file that defines `init()` and `run()`, e.g. `--entry-script score.py`")
-        .into());
-    }
-    if !path.is_file() {
-        return Err(UsageError::new(format!(
-            "The entry script `{}` does not exist",
-            path.display()
-        ))
-        .hint("Pass it relative to the current directory, or as an absolute path")
-        .into());
-    }
-    Ok(())
-}
-
-/// The azmlinfsrv settings of a deployment that come from its flags and environment variables.
-fn check_settings(args: &ServingOptions) -> Result<()> {
-    args.health_port().map_err(UsageError::new)?;
-    // azmlinfsrv exports the directory as given, existing or not; so does Strata, with a warning.
-    if let Some(dir) = &args.model_dir
-        && !dir.is_dir()
-    {
-        printer::warn(format!(
-            "The model directory `{}` (--model-dir or AZUREML_MODEL_DIR) does not exist",
-            dir.display()
-        ));
-    }
-    Ok(())
-}
-
 /// Builds the environment and checks the models; warns when a model was trained elsewhere.
 fn prepare(
     workspace: &mut Workspace,
@@ -380,25 +345,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn config_of(args: &ServingOptions) -> Result<ServiceConfig> {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let from_cores = args.cpu_cores.map(|c| c.ceil().max(1.0) as usize);
-    Ok(ServiceConfig {
-        workers: args.workers.or(from_cores).unwrap_or(1),
-        cpu_cores: args.cpu_cores,
-        memory_gb: args.memory_gb,
-        timeout_ms: args.timeout_ms(),
-        container: None,
-        model_dir: match &args.model_dir {
-            Some(dir) => Some(std::path::absolute(dir)?.display().to_string()),
-            None => None,
-        },
-        cors_origins: args.cors_origins(),
-        health_port: args.health_port().map_err(UsageError::new)?,
-        server_version_header: args.server_version_header(),
-    })
 }
 
 fn absolute(context: &Context, path: &Path) -> PathBuf {

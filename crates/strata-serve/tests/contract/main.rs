@@ -3,6 +3,7 @@
 //! numpy and pandas (made by `scripts/setup-test-tools`) for the other script styles.
 
 mod common;
+mod limits;
 mod routes;
 mod settings;
 mod styles;
