@@ -14,7 +14,8 @@
 # bench/serve/report.py turns the CSVs into the tables of BENCHMARKS.md ("Serving").
 #
 # Knobs: DURATION [10s]  RUNS [2]  QUIET_LOAD [2.5]  SERVERS ["azml strata azml-w2 strata-w2"]
-#        SCRIPTS ["score.py echo_score.py"]  STRATA_BIN [build with cargo]  STRATA_PORT [8890]
+#        SCRIPTS ["score.py echo_score.py"]; add schema_score.py (score.py behind inference-schema
+#        decorators) to compare the decorator path  STRATA_BIN [build with cargo]  STRATA_PORT [8890]
 # About 20 minutes with the defaults, plus any wait for the load average to fall below QUIET_LOAD
 # (bench.sh waits up to 300 s before each server/script pair).
 #
@@ -68,8 +69,9 @@ export STRATA_CACHE="$work/strata-cache"
 ws="$work/strata-ws"
 [ -d "$ws/.strata" ] || "$strata" init "$ws" >/dev/null
 export STRATA_WORKSPACE="$ws/.strata"
-# The ML stack of requirements-azmlinfsrv.txt, same pins; nothing of azmlinfsrv's web stack.
-grep -E '^(scikit-learn|numpy|scipy|joblib|threadpoolctl)==' "$here/requirements-azmlinfsrv.txt" > "$work/strata-requirements.txt"
+# The ML stack of requirements-azmlinfsrv.txt and inference-schema (for schema_score.py), same pins;
+# nothing of azmlinfsrv's web stack.
+grep -E '^(scikit-learn|numpy|scipy|joblib|threadpoolctl|inference-schema|python-dateutil|pytz|wrapt|six)==' "$here/requirements-azmlinfsrv.txt" > "$work/strata-requirements.txt"
 "$strata" env register --name servenv --requirements "$work/strata-requirements.txt" >/dev/null
 # Registered as a file, so the service holds azureml-models/rf/1/model.joblib and score.py finds it
 # at $AZUREML_MODEL_DIR/model.joblib (a registered directory would keep its own name in between).

@@ -27,7 +27,7 @@ def avg(rs, col):
 
 
 PAIRS = [("azml", "strata", 1), ("azml-w2", "strata-w2", 2)]
-SCRIPTS = ["echo_score.py", "score.py"]
+SCRIPTS = ["echo_score.py", "score.py", "schema_score.py"]
 servers = {k[0] for k in groups}
 
 

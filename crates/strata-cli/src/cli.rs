@@ -568,18 +568,30 @@ pub(crate) struct ServeArgs {
     pub(crate) options: ServingOptions,
 }
 
-/// What a service serves and how.
+/// What a service serves and how. The settings azmlinfsrv reads from the environment are read
+/// here too (`AZUREML_ENTRY_SCRIPT`, `AZUREML_MODEL_DIR`, `WORKER_COUNT`, `WORKER_TIMEOUT`,
+/// `AML_CORS_ORIGINS`, `SERVER_VERSION_LOG_RESPONSE_ENABLED`, `SEPERATE_HEALTH_ENDPOINT` with
+/// `HEALTH_PORT`); a flag wins over its variable.
 #[derive(Debug, Args)]
 pub(crate) struct ServingOptions {
     /// A registered model (`NAME` or `NAME:VERSION`); repeatable.
     #[arg(long = "model", value_name = "NAME[:VERSION]")]
     pub(crate) models: Vec<String>,
-    /// The scoring script with `init()` and `run(raw_data)`.
-    #[arg(long, value_name = "FILE", default_value = "score.py")]
+    /// The scoring script with `init()` and `run()`: any `.py` file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "score.py",
+        env = "AZUREML_ENTRY_SCRIPT"
+    )]
     pub(crate) entry_script: PathBuf,
     /// A directory copied next to the entry script and put on `sys.path`.
     #[arg(long, value_name = "DIR")]
     pub(crate) source_dir: Option<PathBuf>,
+    /// A model directory used in place and exported as `AZUREML_MODEL_DIR`, instead of the
+    /// registered models' directory.
+    #[arg(long, value_name = "DIR", env = "AZUREML_MODEL_DIR")]
+    pub(crate) model_dir: Option<PathBuf>,
     /// The environment (`NAME` or `NAME:VERSION`); default: the one the first model was trained in.
     #[arg(long, value_name = "NAME[:VERSION]")]
     pub(crate) env: Option<String>,
@@ -590,7 +602,7 @@ pub(crate) struct ServingOptions {
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: std::net::IpAddr,
     /// Python worker processes (default: `--cpu-cores` rounded up, else 1).
-    #[arg(long)]
+    #[arg(long, env = "WORKER_COUNT")]
     pub(crate) workers: Option<usize>,
     /// CPU cores for the service; sets the default worker count.
     #[arg(long, value_name = "CORES")]
@@ -598,15 +610,32 @@ pub(crate) struct ServingOptions {
     /// Memory per worker; a worker above it is restarted and its request gets 503.
     #[arg(long, value_name = "GB")]
     pub(crate) memory_gb: Option<f64>,
-    /// Per-request timeout; a request over it gets 504 and its worker is replaced.
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
-    pub(crate) timeout_ms: u64,
+    /// Per-request timeout (default 60000); a request over it gets 504 and its worker is replaced.
+    #[arg(long, value_name = "MS")]
+    pub(crate) timeout_ms: Option<u64>,
+    /// The request timeout in seconds, when `--timeout-ms` is not given (gunicorn's worker timeout).
+    #[arg(long, value_name = "SECONDS", env = "WORKER_TIMEOUT", hide = true)]
+    pub(crate) worker_timeout: Option<u64>,
     /// The largest request body accepted (413 above it).
     #[arg(long, value_name = "MIB", default_value_t = 100)]
     pub(crate) max_body_mb: usize,
     /// How long `deploy` waits for the service to be ready.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) startup_timeout: u64,
+    /// Origins allowed by CORS, comma-separated (`*` for any).
+    #[arg(
+        long,
+        value_name = "ORIGINS",
+        env = "AML_CORS_ORIGINS",
+        alias = "access-control-allow-origins"
+    )]
+    pub(crate) cors_origins: Option<String>,
+    /// A second port, on the same address, for health probes (serves the same routes).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) health_port: Option<u16>,
+    /// Leave out the `x-ms-server-version` response header.
+    #[arg(long)]
+    pub(crate) no_server_version_header: bool,
 }
 
 #[derive(Debug, Subcommand)]

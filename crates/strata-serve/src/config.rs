@@ -36,6 +36,21 @@ pub struct ServeConfig {
     /// Largest resident set of a worker, sampled every 25 ms while it runs a request: a worker
     /// over it is killed and replaced and its request gets 503.
     pub memory_limit_bytes: Option<u64>,
+    /// Whether responses carry `x-ms-server-version` (azmlinfsrv's
+    /// `SERVER_VERSION_LOG_RESPONSE_ENABLED`).
+    #[serde(default = "yes")]
+    pub server_version_header: bool,
+    /// Origins allowed by CORS (`*` for any); empty: CORS is off (azmlinfsrv's `AML_CORS_ORIGINS`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// A second port, on the same address, serving the same routes, for health probes
+    /// (azmlinfsrv's `HEALTH_PORT`); used by [`crate::run`].
+    #[serde(default)]
+    pub health_port: Option<u16>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ServeConfig {
@@ -66,6 +81,9 @@ impl ServeConfig {
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             memory_limit_bytes: None,
+            server_version_header: true,
+            cors_origins: Vec::new(),
+            health_port: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 pub use config::ServeConfig;
 pub use error::ServeError;
 pub use log::LogSink;
-pub use server::{RELOAD_STOPPED, RELOADED, VERSION, WORKER_SCRIPT, run, serve};
+pub use server::{Listeners, RELOAD_STOPPED, RELOADED, VERSION, WORKER_SCRIPT, run, serve};
 
 mod config;
 mod error;

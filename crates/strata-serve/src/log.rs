@@ -4,7 +4,7 @@
 //! counted).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,6 +18,8 @@ pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Entries that may wait for the log thread before new ones are dropped.
 const CAPACITY: usize = 16 * 1024;
+/// Bytes of messages that may wait for the log thread before new ones are dropped.
+const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 /// Largest batch handed to the sink in one call.
 const BATCH_BYTES: usize = 64 * 1024;
 /// Pause after each batch: entries logged meanwhile queue up without waking the thread (a wake-up
@@ -86,19 +88,28 @@ enum Message {
 pub(crate) struct Log {
     sender: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Log {
     pub(crate) fn log(&self, level: Level, source: impl Into<Source>, message: impl Into<String>) {
+        let message = message.into();
+        let size = message.len();
+        if self.queued.fetch_add(size, Ordering::Relaxed) + size > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let entry = Entry {
             time: SystemTime::now(),
             level,
             source: source.into(),
-            message: message.into(),
+            message,
         };
         match self.sender.try_send(Message::Entry(entry)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.queued.fetch_sub(size, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
             // The server has stopped: nothing reads the log any more.
@@ -129,13 +140,19 @@ impl Logger {
     pub(crate) fn start(sink: LogSink) -> Self {
         let (sender, receiver) = sync_channel(CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&dropped);
+        let in_queue = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
             .name("strata-serve-log".to_string())
-            .spawn(move || drain(&receiver, &counter, &*sink))
+            .spawn(move || drain(&receiver, &counter, &in_queue, &*sink))
             .ok();
         Self {
-            log: Log { sender, dropped },
+            log: Log {
+                sender,
+                dropped,
+                queued,
+            },
             thread: Mutex::new(thread),
         }
     }
@@ -161,7 +178,12 @@ impl Drop for Logger {
     }
 }
 
-fn drain(receiver: &Receiver<Message>, dropped: &AtomicU64, sink: &(dyn Fn(&str) + Send + Sync)) {
+fn drain(
+    receiver: &Receiver<Message>,
+    dropped: &AtomicU64,
+    queued: &AtomicUsize,
+    sink: &(dyn Fn(&str) + Send + Sync),
+) {
     let mut buffer = String::with_capacity(BATCH_BYTES);
     loop {
         let Ok(first) = receiver.recv() else { return };
@@ -169,7 +191,10 @@ fn drain(receiver: &Receiver<Message>, dropped: &AtomicU64, sink: &(dyn Fn(&str)
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Entry(entry) => format_entry(&mut buffer, &entry),
+                Message::Entry(entry) => {
+                    queued.fetch_sub(entry.message.len(), Ordering::Relaxed);
+                    format_entry(&mut buffer, &entry);
+                }
                 Message::Stop => {
                     stop = true;
                     break;

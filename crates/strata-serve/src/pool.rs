@@ -4,26 +4,36 @@
 //! the workers one slot at a time, each only once its successor finished `init()`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::log::Log;
-use crate::protocol;
-use crate::worker::{Failure, StartError, Worker, WorkerSpec};
+use crate::protocol::{self, Rejection, ResponseHead};
+use crate::worker::{
+    Failure, Mode, Reply, ScoreRequest, ScriptInfo, StartError, Worker, WorkerSpec,
+};
 
 /// A request waiting for a worker.
 pub(crate) struct Job {
-    /// [`protocol::KIND_BODY`] or [`protocol::KIND_QUERY`].
-    pub(crate) kind: u8,
-    pub(crate) headers: HeaderMap,
-    pub(crate) payload: Bytes,
+    pub(crate) request: ScoreRequest,
     pub(crate) reply: oneshot::Sender<Outcome>,
 }
+
+/// The chunks of a streamed answer; an `Err` cuts the stream off (the script raised, or timed out).
+pub(crate) type Chunks = mpsc::Receiver<Result<Bytes, StreamCut>>;
+
+/// Why a stream ended early.
+#[derive(Debug, thiserror::Error)]
+#[error("the scoring stream was cut off: {0}")]
+pub(crate) struct StreamCut(pub(crate) &'static str);
+
+/// Chunks that may wait for a slow client before the worker is held back.
+const STREAM_BUFFER: usize = 8;
 
 /// What became of a request.
 #[derive(Debug)]
@@ -37,6 +47,19 @@ pub(crate) enum Outcome {
     BadInput {
         body: Bytes,
     },
+    /// `run()` returned a response of its own.
+    Response {
+        head: ResponseHead,
+        body: Bytes,
+        run_nanos: u64,
+    },
+    /// `run()` returned a generator: its chunks follow.
+    Stream {
+        head: ResponseHead,
+        chunks: Chunks,
+    },
+    /// The request does not fit `run()`'s decorators.
+    Rejected(Rejection),
     RunFailed,
     /// The result is not JSON-serialisable (azmlinfsrv's "internal error").
     InternalError,
@@ -47,7 +70,7 @@ pub(crate) enum Outcome {
 
 /// How the first start of a slot went.
 pub(crate) enum Startup {
-    Ready,
+    Ready(ScriptInfo),
     Failed(StartError),
 }
 
@@ -73,6 +96,10 @@ struct Shared {
     spec: WorkerSpec,
     queue: Mutex<mpsc::Receiver<Job>>,
     ready: AtomicUsize,
+    /// The [`Mode`] of the worker that started last.
+    mode: AtomicU8,
+    /// What the worker that started last said about its script.
+    info: std::sync::Mutex<ScriptInfo>,
     run_timeout: Duration,
     memory_limit: Option<u64>,
     log: Log,
@@ -100,6 +127,29 @@ impl PoolHandle {
     pub(crate) fn ready(&self) -> usize {
         self.shared.ready.load(Ordering::Relaxed)
     }
+
+    /// How the current script's `run()` is called.
+    pub(crate) fn mode(&self) -> Mode {
+        Mode::from_u8(self.shared.mode.load(Ordering::Relaxed))
+    }
+
+    /// What the worker that started last said about its script.
+    pub(crate) fn info(&self) -> ScriptInfo {
+        self.shared
+            .info
+            .lock()
+            .map(|info| info.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Shared {
+    fn started(&self, worker: &Worker) {
+        self.mode.store(worker.info.mode.to_u8(), Ordering::Relaxed);
+        if let Ok(mut info) = self.info.lock() {
+            *info = worker.info.clone();
+        }
+    }
 }
 
 impl Pool {
@@ -114,6 +164,8 @@ impl Pool {
             spec,
             queue: Mutex::new(receiver),
             ready: AtomicUsize::new(0),
+            mode: AtomicU8::new(Mode::Plain.to_u8()),
+            info: std::sync::Mutex::new(ScriptInfo::default()),
             run_timeout: settings.run_timeout,
             memory_limit: settings.memory_limit,
             log,
@@ -219,7 +271,8 @@ async fn slot(
     };
     let mut worker = match first {
         Ok(worker) => {
-            let _ = startup.send(Startup::Ready).await;
+            shared.started(&worker);
+            let _ = startup.send(Startup::Ready(worker.info.clone())).await;
             worker
         }
         Err(error) => {
@@ -250,6 +303,7 @@ async fn slot(
             (result, reply) = finished(&mut candidate) => {
                 let outcome = match result {
                     Ok(Ok(new)) => {
+                        shared.started(&new);
                         log.info(&new.name, format!("replaces {}", worker.name));
                         let old = std::mem::replace(&mut worker, new);
                         let log = log.clone();
@@ -306,23 +360,42 @@ async fn slot(
     }
 }
 
-/// Runs one request on the worker. When the worker fails (timeout, memory, death), the client
-/// gets its error, the worker is killed, and this returns `false`.
+/// Runs one request on the worker (a stream to its end). When the worker fails (timeout,
+/// memory, death), the client gets its error, the worker is killed, and this returns `false`.
 async fn run_job(shared: &Shared, worker: &mut Worker, job: Job) -> bool {
     if job.reply.is_closed() {
         // Its client left or its time ran out while it waited.
         return true;
     }
-    let limits = (shared.run_timeout, shared.memory_limit);
-    let result = worker
-        .call(job.kind, &job.headers, &job.payload, limits.0, limits.1)
-        .await
-        .and_then(|reply| outcome_of(reply, worker, &shared.log).ok_or(Failure::Broken));
-    let failure = match result {
-        Ok(outcome) => {
-            let _ = job.reply.send(outcome);
-            return true;
+    let deadline = Instant::now() + shared.run_timeout;
+    let memory_limit = shared.memory_limit;
+    let reply = worker.call(&job.request, deadline, memory_limit).await;
+    let failure = match reply {
+        Ok(reply) if reply.kind == protocol::STREAM => {
+            let Some((head, _)) = protocol::parse_head(&reply.payload) else {
+                let _ = job.reply.send(Outcome::WorkerDied);
+                return fail(shared, worker, Failure::Broken).await;
+            };
+            let (sender, chunks) = mpsc::channel(STREAM_BUFFER);
+            let _ = job.reply.send(Outcome::Stream { head, chunks });
+            match stream(shared, worker, deadline, &sender).await {
+                Ok(()) => return true,
+                Err(failure) => {
+                    let _ = sender.try_send(Err(StreamCut(match failure {
+                        Failure::Timeout => "timeout",
+                        _ => "the worker failed",
+                    })));
+                    return fail(shared, worker, failure).await;
+                }
+            }
         }
+        Ok(reply) => match outcome_of(reply, worker, &shared.log) {
+            Some(outcome) => {
+                let _ = job.reply.send(outcome);
+                return true;
+            }
+            None => Failure::Broken,
+        },
         Err(failure) => failure,
     };
     let _ = job.reply.send(match failure {
@@ -330,6 +403,48 @@ async fn run_job(shared: &Shared, worker: &mut Worker, job: Job) -> bool {
         Failure::OverMemory(_) => Outcome::OverMemory,
         Failure::Died | Failure::Broken => Outcome::WorkerDied,
     });
+    fail(shared, worker, failure).await
+}
+
+/// Forwards a stream's chunks to its client until its end, all within `deadline`. A client that
+/// left stops getting chunks, but the worker's stream is read to its end.
+async fn stream(
+    shared: &Shared,
+    worker: &mut Worker,
+    deadline: Instant,
+    sender: &mpsc::Sender<Result<Bytes, StreamCut>>,
+) -> Result<(), Failure> {
+    let mut listening = true;
+    loop {
+        let reply = worker.next_reply(deadline, shared.memory_limit).await?;
+        match reply.kind {
+            protocol::CHUNK => {
+                if listening {
+                    tokio::select! {
+                        sent = sender.send(Ok(Bytes::from(reply.payload))) => listening = sent.is_ok(),
+                        () = tokio::time::sleep_until(deadline) => return Err(Failure::Timeout),
+                    }
+                }
+            }
+            protocol::END => return Ok(()),
+            protocol::RUN_FAILED => {
+                shared.log.error(
+                    &worker.name,
+                    format!(
+                        "run()'s stream raised:\n{}",
+                        String::from_utf8_lossy(&reply.payload)
+                    ),
+                );
+                let _ = sender.try_send(Err(StreamCut("the scoring script raised")));
+                return Ok(());
+            }
+            _ => return Err(Failure::Broken),
+        }
+    }
+}
+
+/// Kills a failed worker and logs why; always `false` (the slot must replace it).
+async fn fail(shared: &Shared, worker: &mut Worker, failure: Failure) -> bool {
     let status = worker.kill().await;
     let message = match failure {
         Failure::Timeout => format!(
@@ -349,12 +464,21 @@ async fn run_job(shared: &Shared, worker: &mut Worker, job: Job) -> bool {
 }
 
 /// The outcome of a reply, or `None` when the worker broke the protocol.
-fn outcome_of(reply: crate::worker::Reply, worker: &Worker, log: &Log) -> Option<Outcome> {
+fn outcome_of(reply: Reply, worker: &Worker, log: &Log) -> Option<Outcome> {
     let outcome = match reply.kind {
         protocol::OK => Outcome::Ok {
             body: Bytes::from(reply.payload),
             run_nanos: reply.run_nanos,
         },
+        protocol::RESPONSE => {
+            let (head, offset) = protocol::parse_head(&reply.payload)?;
+            Outcome::Response {
+                head,
+                body: Bytes::from(reply.payload).slice(offset..),
+                run_nanos: reply.run_nanos,
+            }
+        }
+        protocol::REJECTED => Outcome::Rejected(serde_json::from_slice(&reply.payload).ok()?),
         protocol::BAD_INPUT => Outcome::BadInput {
             body: Bytes::from(reply.payload),
         },
@@ -436,7 +560,10 @@ async fn replace(
             () = stopped(stop) => return None,
         };
         match result {
-            Ok(worker) => return Some(worker),
+            Ok(worker) => {
+                shared.started(&worker);
+                return Some(worker);
+            }
             Err(StartError::Spawn(error)) => log.error(
                 "strata-serve",
                 format!(

@@ -8,11 +8,20 @@
 //!   kind Q  payload = the raw query string of a GET; the worker builds run()'s JSON text from it
 //!   headers = a JSON object of the request headers, sent only to a run() that takes
 //!             `request_headers` (empty otherwise)
+//!   kind H  the whole request, for a run() decorated with `@rawhttp` or `@input_schema`:
+//!           headers = {"method", "target", "headers": [[name, value], ...], "remote"},
+//!           payload = the body
 //!
 //! reply   = u32 length (of everything after it) | u8 kind | u64 run() wall time in ns | payload
-//!   kind R  ready: init() returned; payload = {"init_ms": float, "headers": bool, "pid": int}
+//!   kind R  ready: init() returned; payload = {"init_ms": float, "headers": bool, "pid": int,
+//!           "mode": "plain" | "schema" | "raw", "schema": the decorators' schemas or null}
 //!   kind F  init failed; payload = the traceback (the worker exits with code 3)
 //!   kind O  run() returned; payload = the response body (json.dumps of the result)
+//!   kind P  run() returned a response: payload = u32 head length | head | body, where
+//!           head = {"status": int, "headers": [[name, value], ...]}
+//!   kind C  run() returned a stream: payload = u32 head length | head; then kind D frames
+//!           (payload = one chunk) and kind Z (the end; its time covers the stream) or kind E
+//!   kind V  the request does not fit run()'s decorators; payload = {"status", "message"}
 //!   kind E  run() raised; payload = the traceback
 //!   kind S  internal error (result not JSON-serialisable, query not UTF-8);
 //!           payload = the traceback
@@ -25,6 +34,7 @@ use crate::pyjson;
 
 pub(crate) const KIND_BODY: u8 = b'B';
 pub(crate) const KIND_QUERY: u8 = b'Q';
+pub(crate) const KIND_HTTP: u8 = b'H';
 
 pub(crate) const READY: u8 = b'R';
 pub(crate) const INIT_FAILED: u8 = b'F';
@@ -32,6 +42,70 @@ pub(crate) const OK: u8 = b'O';
 pub(crate) const RUN_FAILED: u8 = b'E';
 pub(crate) const INTERNAL_ERROR: u8 = b'S';
 pub(crate) const BAD_INPUT: u8 = b'U';
+pub(crate) const RESPONSE: u8 = b'P';
+pub(crate) const STREAM: u8 = b'C';
+pub(crate) const CHUNK: u8 = b'D';
+pub(crate) const END: u8 = b'Z';
+pub(crate) const REJECTED: u8 = b'V';
+
+/// The status and headers of a response `run()` made.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+/// A request the decorators refused.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Rejection {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+/// The head of a kind P or C payload and the offset of the body after it.
+pub(crate) fn parse_head(payload: &[u8]) -> Option<(ResponseHead, usize)> {
+    let length = u32::from_be_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+    let end = 4usize.checked_add(length)?;
+    let head = serde_json::from_slice(payload.get(4..end)?).ok()?;
+    Some((head, end))
+}
+
+/// The headers slot of a kind H request: method, target, headers (values read as Latin-1) and
+/// the client's address.
+pub(crate) fn http_meta(
+    out: &mut String,
+    method: &str,
+    target: &str,
+    headers: &HeaderMap,
+    remote: Option<std::net::SocketAddr>,
+) {
+    out.push_str("{\"method\": ");
+    pyjson::write_str(out, method);
+    out.push_str(", \"target\": ");
+    pyjson::write_str(out, target);
+    out.push_str(", \"headers\": [");
+    for (index, (name, value)) in headers.iter().enumerate() {
+        if index > 0 {
+            out.push_str(", ");
+        }
+        out.push('[');
+        pyjson::write_str(out, name.as_str());
+        out.push_str(", ");
+        let text: String = value
+            .as_bytes()
+            .iter()
+            .map(|&byte| char::from(byte))
+            .collect();
+        pyjson::write_str(out, &text);
+        out.push(']');
+    }
+    out.push_str("], \"remote\": ");
+    match remote {
+        Some(address) => pyjson::write_str(out, &address.ip().to_string()),
+        None => out.push_str("null"),
+    }
+    out.push('}');
+}
 
 /// Length prefix, kind and headers length of a request.
 pub(crate) const REQUEST_HEADER_LEN: usize = 9;
@@ -124,6 +198,35 @@ mod tests {
         let mut out = String::new();
         headers_json(&mut out, &headers);
         assert_eq!(out, r#"{"Host": "h", "X-A": "1,2", "X-L": "caf\u00e9"}"#);
+    }
+
+    #[test]
+    fn http_meta_is_json() {
+        let mut headers = HeaderMap::new();
+        headers.append("host", HeaderValue::from_static("h"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let mut out = String::new();
+        http_meta(&mut out, "GET", "/score?a=\"", &headers, None);
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"method": "GET", "target": "/score?a=\"",
+                "headers": [["host", "h"], ["x-a", "1"], ["x-a", "2"]], "remote": null})
+        );
+    }
+
+    #[test]
+    fn response_heads_parse() {
+        let head = br#"{"status": 201, "headers": [["a", "b"]]}"#;
+        let mut payload = u32::try_from(head.len()).unwrap().to_be_bytes().to_vec();
+        payload.extend_from_slice(head);
+        payload.extend_from_slice(b"body");
+        let (parsed, offset) = parse_head(&payload).unwrap();
+        assert_eq!(parsed.status, 201);
+        assert_eq!(parsed.headers, [("a".to_string(), "b".to_string())]);
+        assert_eq!(&payload[offset..], b"body");
+        assert!(parse_head(&payload[..6]).is_none());
     }
 
     #[test]

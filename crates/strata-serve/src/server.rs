@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::config::ServeConfig;
 use crate::error::ServeError;
-use crate::http::{self, AppState, ServiceInfo, Swagger};
+use crate::http::{self, AppState, HttpSettings, ServiceInfo, Swagger};
 use crate::log::{Log, LogSink, Logger};
 use crate::pool::{Pool, PoolSettings, Startup};
 use crate::worker::{StartError, WorkerSpec};
@@ -28,6 +28,32 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The worker (`python/strata/_worker.py`); each server writes it into a private temporary
 /// directory and starts it as `python -u _worker.py`.
 pub const WORKER_SCRIPT: &str = include_str!("../../../python/strata/_worker.py");
+
+/// The worker's companions, written next to it: `azureml.contrib.services.aml_request` and
+/// `aml_response` as the worker provides them.
+const WORKER_MODULES: [(&str, &str); 2] = [
+    (
+        "_aml_request.py",
+        include_str!("../../../python/strata/_aml_request.py"),
+    ),
+    (
+        "_aml_response.py",
+        include_str!("../../../python/strata/_aml_response.py"),
+    ),
+];
+
+/// Where the server accepts connections: the scoring port and, optionally, a separate health
+/// port (azmlinfsrv's `HEALTH_PORT`), which serves the same routes.
+pub struct Listeners {
+    pub main: TcpListener,
+    pub health: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(main: TcpListener) -> Self {
+        Self { main, health: None }
+    }
+}
 
 /// Longest wait for in-flight requests at shutdown (gunicorn's graceful timeout), and never longer
 /// than the request timeout.
@@ -55,14 +81,14 @@ pub const RELOAD_STOPPED: &str = "reload stopped: a new worker failed to start (
 /// (`EntryScriptNotFound`, `InvalidConfig`), or `Spawn` when the interpreter cannot be started.
 pub async fn serve(
     config: ServeConfig,
-    listener: TcpListener,
+    listener: impl Into<Listeners>,
     log: LogSink,
     shutdown: impl Future<Output = ()> + Send + 'static,
     reload: Arc<Notify>,
 ) -> Result<(), ServeError> {
     serve_with(
         config,
-        listener,
+        listener.into(),
         log,
         shutdown,
         std::future::pending(),
@@ -71,12 +97,13 @@ pub async fn serve(
     .await
 }
 
-/// Binds `addr` and serves on a runtime of its own until SIGINT or SIGTERM (a second one stops at
-/// once, killing the workers); SIGHUP reloads the workers. Blocks until the server stopped.
+/// Binds `addr` (and the health port of the configuration, on the same address) and serves on a
+/// runtime of its own until SIGINT or SIGTERM (a second one stops at once, killing the workers);
+/// SIGHUP reloads the workers. Blocks until the server stopped.
 ///
 /// # Errors
 ///
-/// Those of [`serve`], and [`ServeError::Bind`] when `addr` cannot be bound.
+/// Those of [`serve`], and [`ServeError::Bind`] when an address cannot be bound.
 pub fn run(config: ServeConfig, addr: SocketAddr, log: LogSink) -> Result<(), ServeError> {
     let threads = std::thread::available_parallelism()
         .map_or(2, NonZeroUsize::get)
@@ -88,9 +115,21 @@ pub fn run(config: ServeConfig, addr: SocketAddr, log: LogSink) -> Result<(), Se
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(addr)
+        let main = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let health = match config.health_port {
+            Some(port) => {
+                let addr = SocketAddr::new(addr.ip(), port);
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServeError::Bind { addr, source })?,
+                )
+            }
+            None => None,
+        };
+        let listener = Listeners { main, health };
         let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
         let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Runtime)?;
@@ -135,7 +174,7 @@ pub fn run(config: ServeConfig, addr: SocketAddr, log: LogSink) -> Result<(), Se
 
 async fn serve_with(
     config: ServeConfig,
-    listener: TcpListener,
+    listener: Listeners,
     sink: LogSink,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
@@ -158,7 +197,7 @@ async fn serve_with(
 
 async fn serve_logged(
     config: ServeConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     log: &Log,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
@@ -182,9 +221,17 @@ async fn serve_logged(
         .map_err(ServeError::io(std::env::temp_dir()))?;
     let script = directory.path().join("_worker.py");
     fs_err::write(&script, WORKER_SCRIPT).map_err(ServeError::io(&script))?;
+    for (name, text) in WORKER_MODULES {
+        let path = directory.path().join(name);
+        fs_err::write(&path, text).map_err(ServeError::io(&path))?;
+    }
     let spec = worker_spec(&config, &app_root, &entry_script, script)?;
     let info = service_info(&config);
-    let swagger = Swagger::load(&app_root, &info, log);
+    let swagger = Swagger::load(&app_root, &info, None, log);
+    let Listeners {
+        main: listener,
+        health,
+    } = listeners;
 
     if let Ok(address) = listener.local_addr() {
         log.info(
@@ -196,6 +243,9 @@ async fn serve_logged(
             ),
         );
     }
+    if let Some(address) = health.as_ref().and_then(|health| health.local_addr().ok()) {
+        log.info(SOURCE, format!("health port: http://{address}/"));
+    }
 
     let settings = PoolSettings {
         workers: config.workers,
@@ -204,10 +254,15 @@ async fn serve_logged(
         memory_limit: config.memory_limit_bytes,
     };
     let (pool, mut startup) = Pool::start(spec, &settings, log.clone());
+    let settings = HttpSettings {
+        request_timeout: config.request_timeout,
+        max_body_bytes: config.max_body_bytes,
+        server_version_header: config.server_version_header,
+        cors_origins: config.cors_origins.clone(),
+    };
     let state = Arc::new(AppState::new(
         pool.handle(),
-        config.request_timeout,
-        config.max_body_bytes,
+        &settings,
         swagger,
         log.clone(),
     ));
@@ -216,21 +271,25 @@ async fn serve_logged(
     let reload_task = AbortOnDrop(tokio::spawn({
         let state = Arc::clone(&state);
         let log = log.clone();
+        let app_root = app_root.clone();
         async move {
             loop {
                 reload.notified().await;
                 log.info(SOURCE, "reloading: starting new workers one at a time");
-                let swagger = Swagger::load(&app_root, &info, &log);
+                let result = reloader().await;
+                let script = state.pool.info();
+                let swagger = Swagger::load(&app_root, &info, script.schema.as_ref(), &log);
                 if let Ok(mut documents) = state.swagger.write() {
                     *documents = Arc::new(swagger);
                 }
-                match reloader().await {
+                match result {
                     Ok(()) => log.info(SOURCE, RELOADED),
                     Err(_) => log.error(SOURCE, RELOAD_STOPPED),
                 }
             }
         }
     }));
+    let info = service_info(&config);
 
     let (closing, _) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -242,7 +301,13 @@ async fn serve_logged(
         tokio::select! {
             () = &mut shutdown => break,
             report = startup.recv(), if starting > 0 => match report {
-                Some(Startup::Ready) => {
+                Some(Startup::Ready(script)) => {
+                    if starting == config.workers && script.schema.is_some() {
+                        let swagger = Swagger::load(&app_root, &info, script.schema.as_ref(), log);
+                        if let Ok(mut documents) = state.swagger.write() {
+                            *documents = Arc::new(swagger);
+                        }
+                    }
                     starting -= 1;
                     if starting == 0 {
                         let workers = config.workers;
@@ -255,10 +320,10 @@ async fn serve_logged(
                 }
                 None => starting = 0,
             },
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+            accepted = accept(&listener, health.as_ref()) => match accepted {
+                Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection(stream, Arc::clone(&state), closing.subscribe()));
+                    connections.spawn(connection(stream, remote, Arc::clone(&state), closing.subscribe()));
                 }
                 Err(error) => {
                     log.warn(SOURCE, format!("accepting a connection failed: {error}"));
@@ -270,6 +335,7 @@ async fn serve_logged(
         }
     }
     drop(listener);
+    drop(health);
     drop(reload_task);
 
     if let Some(error) = failure {
@@ -319,8 +385,28 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-async fn connection(stream: TcpStream, state: Arc<AppState>, mut closing: watch::Receiver<bool>) {
-    let service = service_fn(move |request| http::service(Arc::clone(&state), request));
+/// The next connection on either listener.
+async fn accept(
+    main: &TcpListener,
+    health: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match health {
+        Some(health) => tokio::select! {
+            accepted = main.accept() => accepted,
+            accepted = health.accept() => accepted,
+        },
+        None => main.accept().await,
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    state: Arc<AppState>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let service =
+        service_fn(move |request| http::service(Arc::clone(&state), request, Some(remote)));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);

@@ -9,12 +9,11 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{
-    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
-};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -61,6 +60,65 @@ pub(crate) enum Failure {
     Broken,
 }
 
+/// How the worker calls `run()`: with the body (plain), with the JSON body's members
+/// (`@input_schema`), or with the whole request (`@rawhttp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mode {
+    #[default]
+    Plain,
+    Schema,
+    Raw,
+}
+
+impl Mode {
+    /// Whether `run()` is called for requests with this method (the HTTP side answers the others).
+    pub(crate) fn runs(self, method: &Method) -> bool {
+        match self {
+            Self::Plain | Self::Schema => method == Method::GET || method == Method::POST,
+            Self::Raw => {
+                method == Method::GET
+                    || method == Method::POST
+                    || method == Method::HEAD
+                    || method == Method::OPTIONS
+            }
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            Self::Plain => 0,
+            Self::Schema => 1,
+            Self::Raw => 2,
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Schema,
+            2 => Self::Raw,
+            _ => Self::Plain,
+        }
+    }
+}
+
+/// What a started worker said about its script.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ScriptInfo {
+    pub(crate) mode: Mode,
+    /// The inference-schema decorators' `{"input", "output", "versions"}`.
+    pub(crate) schema: Option<serde_json::Value>,
+}
+
+/// A `/score` request, as a worker needs it.
+pub(crate) struct ScoreRequest {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) remote: Option<std::net::SocketAddr>,
+}
+
 /// A reply frame.
 pub(crate) struct Reply {
     pub(crate) kind: u8,
@@ -76,6 +134,7 @@ pub(crate) struct Worker {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     wants_headers: bool,
+    pub(crate) info: ScriptInfo,
     frame: Vec<u8>,
     headers: String,
     pub(crate) ready_at: Instant,
@@ -85,6 +144,10 @@ pub(crate) struct Worker {
 struct Ready {
     init_ms: f64,
     headers: bool,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    schema: Option<serde_json::Value>,
 }
 
 impl Worker {
@@ -142,6 +205,10 @@ impl Worker {
                             stdin,
                             stdout,
                             wants_headers: ready.headers,
+                            info: ScriptInfo {
+                                mode: ready.mode,
+                                schema: ready.schema,
+                            },
                             frame: Vec::with_capacity(INLINE_BODY),
                             headers: String::new(),
                             ready_at: Instant::now(),
@@ -186,17 +253,14 @@ impl Worker {
         Err(StartError::Init(failure))
     }
 
-    /// Sends one request and waits for its reply, for at most `timeout`, checking the resident
+    /// Sends one request and waits for its first reply until `deadline`, checking the resident
     /// set against `memory_limit` meanwhile.
     pub(crate) async fn call(
         &mut self,
-        kind: u8,
-        headers: &HeaderMap,
-        payload: &[u8],
-        timeout: Duration,
+        request: &ScoreRequest,
+        deadline: Instant,
         memory_limit: Option<u64>,
     ) -> Result<Reply, Failure> {
-        let deadline = Instant::now() + timeout;
         let Self {
             stdin,
             stdout,
@@ -204,15 +268,48 @@ impl Worker {
             headers: headers_text,
             wants_headers,
             pid,
+            info,
             ..
         } = self;
-        headers_text.clear();
-        if *wants_headers {
-            protocol::headers_json(headers_text, headers);
-            if headers_text.len() > protocol::MAX_HEADERS_LEN {
-                headers_text.clear();
-                headers_text.push_str("{}");
+        let (kind, payload): (u8, &[u8]) = match (info.mode, &request.method) {
+            (Mode::Plain, &Method::POST) => (protocol::KIND_BODY, &request.body),
+            (Mode::Plain, &Method::GET) => (
+                protocol::KIND_QUERY,
+                request.uri.query().unwrap_or("").as_bytes(),
+            ),
+            (mode, method) if mode.runs(method) => (protocol::KIND_HTTP, &request.body),
+            // Only while a reload swaps scripts of different kinds.
+            _ => {
+                return Ok(Reply {
+                    kind: protocol::REJECTED,
+                    run_nanos: 0,
+                    payload: br#"{"status": 405, "message": "Method not allowed"}"#.to_vec(),
+                });
             }
+        };
+        headers_text.clear();
+        if kind == protocol::KIND_HTTP {
+            let target = request
+                .uri
+                .path_and_query()
+                .map_or("/score", |target| target.as_str());
+            protocol::http_meta(
+                headers_text,
+                request.method.as_str(),
+                target,
+                &request.headers,
+                request.remote,
+            );
+        } else if *wants_headers {
+            protocol::headers_json(headers_text, &request.headers);
+        }
+        if headers_text.len() > protocol::MAX_HEADERS_LEN {
+            headers_text.clear();
+            headers_text.push_str(if kind == protocol::KIND_HTTP {
+                r#"{"method": "POST", "target": "/score", "headers": [], "remote": null}"#
+            } else {
+                "{}"
+            });
         }
         frame.clear();
         protocol::request_header(frame, kind, headers_text.len(), payload.len());
@@ -228,29 +325,17 @@ impl Worker {
             }
             read_reply(stdout).await
         };
-        tokio::pin!(exchange);
-        let mut sampler = memory_limit.map(|_| {
-            let mut interval = tokio::time::interval_at(
-                Instant::now() + MEMORY_SAMPLE_INTERVAL,
-                MEMORY_SAMPLE_INTERVAL,
-            );
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            interval
-        });
-        loop {
-            tokio::select! {
-                result = &mut exchange => return result.map_err(|_| Failure::Died),
-                () = tokio::time::sleep_until(deadline) => return Err(Failure::Timeout),
-                () = tick(&mut sampler) => {
-                    if let Some(limit) = memory_limit
-                        && let Some(rss) = pid.and_then(resident_bytes)
-                        && rss > limit
-                    {
-                        return Err(Failure::OverMemory(rss));
-                    }
-                }
-            }
-        }
+        guarded(*pid, memory_limit, deadline, exchange).await
+    }
+
+    /// The next reply of a stream, until `deadline`.
+    pub(crate) async fn next_reply(
+        &mut self,
+        deadline: Instant,
+        memory_limit: Option<u64>,
+    ) -> Result<Reply, Failure> {
+        let pid = self.pid;
+        guarded(pid, memory_limit, deadline, read_reply(&mut self.stdout)).await
     }
 
     /// Waits until the process exits by itself (it should not while idle).
@@ -295,6 +380,38 @@ impl Worker {
     }
 }
 
+/// Waits for `work` until `deadline`, sampling the resident set of `pid` against `memory_limit`.
+async fn guarded<T>(
+    pid: Option<Pid>,
+    memory_limit: Option<u64>,
+    deadline: Instant,
+    work: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, Failure> {
+    tokio::pin!(work);
+    let mut sampler = memory_limit.map(|_| {
+        let mut interval = tokio::time::interval_at(
+            Instant::now() + MEMORY_SAMPLE_INTERVAL,
+            MEMORY_SAMPLE_INTERVAL,
+        );
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    });
+    loop {
+        tokio::select! {
+            result = &mut work => return result.map_err(|_| Failure::Died),
+            () = tokio::time::sleep_until(deadline) => return Err(Failure::Timeout),
+            () = tick(&mut sampler) => {
+                if let Some(limit) = memory_limit
+                    && let Some(rss) = pid.and_then(resident_bytes)
+                    && rss > limit
+                {
+                    return Err(Failure::OverMemory(rss));
+                }
+            }
+        }
+    }
+}
+
 async fn tick(sampler: &mut Option<Interval>) {
     match sampler {
         Some(interval) => {
@@ -317,7 +434,9 @@ async fn read_reply<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result<Rep
     })
 }
 
-/// Copies a worker's stderr into the log, line by line; returns its last lines.
+/// Copies a worker's stderr into the log, line by line; returns its last lines. A line longer
+/// than 16 KiB is logged cut, and the rest of it is read and dropped: a huge `print()` costs
+/// neither memory nor log space.
 async fn pump(stderr: ChildStderr, log: Log, source: Arc<str>) -> VecDeque<String> {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
@@ -330,16 +449,43 @@ async fn pump(stderr: ChildStderr, log: Log, source: Arc<str>) -> VecDeque<Strin
             .await
         {
             Ok(0) | Err(_) => return tail,
-            Ok(_) => {
+            Ok(read) => {
                 let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\n', '\r']);
+                let mut text = text.trim_end_matches(['\n', '\r']).to_string();
+                if !line.ends_with(b"\n") && read as u64 == MAX_LINE {
+                    let dropped = skip_line(&mut reader).await;
+                    if dropped > 0 {
+                        text.push_str(&format!(" [line cut: {dropped} more bytes not logged]"));
+                    }
+                }
                 if tail.len() == TAIL_LINES {
                     tail.pop_front();
                 }
-                tail.push_back(text.to_string());
+                tail.push_back(text.clone());
                 log.info(&source, text);
             }
         }
+    }
+}
+
+/// Reads and drops the rest of a line; returns how many bytes it had (without the newline).
+async fn skip_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> u64 {
+    let mut dropped = 0u64;
+    loop {
+        let Ok(buffer) = reader.fill_buf().await else {
+            return dropped;
+        };
+        if buffer.is_empty() {
+            return dropped;
+        }
+        if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+            dropped += end as u64;
+            reader.consume(end + 1);
+            return dropped;
+        }
+        let length = buffer.len();
+        dropped += length as u64;
+        reader.consume(length);
     }
 }
 

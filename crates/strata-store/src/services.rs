@@ -30,6 +30,31 @@ pub struct ServiceConfig {
     /// For a service in a container: its image (as podman names it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// A directory exported as `AZUREML_MODEL_DIR` instead of the registered models' (azmlinfsrv's
+    /// `--model_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<String>,
+    /// Origins allowed by CORS (azmlinfsrv's `AML_CORS_ORIGINS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
+    /// A separate port for health probes (azmlinfsrv's `HEALTH_PORT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_port: Option<u16>,
+    /// Whether responses carry `x-ms-server-version`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub server_version_header: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// One service.
@@ -94,6 +119,10 @@ fn row_to_service(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceRecord> {
             memory_gb: None,
             timeout_ms: 60_000,
             container: None,
+            model_dir: None,
+            cors_origins: Vec::new(),
+            health_port: None,
+            server_version_header: true,
         }),
         pid: row.get(12)?,
         pid_start: row.get(13)?,

@@ -23,6 +23,8 @@ mod quickstart;
 mod run;
 mod runs;
 pub(crate) mod serve;
+mod serve_settings;
+mod service_log;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

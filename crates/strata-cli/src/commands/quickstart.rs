@@ -312,9 +312,14 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 workers: Some(1),
                 cpu_cores: None,
                 memory_gb: None,
-                timeout_ms: 60_000,
+                timeout_ms: None,
+                worker_timeout: None,
                 max_body_mb: 100,
                 startup_timeout: 300,
+                model_dir: None,
+                cors_origins: None,
+                health_port: None,
+                no_server_version_header: false,
             };
             let (service, built) = serve::deploy_service(
                 &context,

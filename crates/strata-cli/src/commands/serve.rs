@@ -17,6 +17,9 @@ use strata_store::{
 
 use crate::cli::{ContainerOptions, ServingOptions};
 use crate::commands::build::{Built, activation_env, ensure_built};
+pub(crate) use crate::commands::serve_settings::config_of;
+use crate::commands::serve_settings::{check_entry_script, check_settings};
+use crate::commands::service_log;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::progress::TerminalReporter;
@@ -54,6 +57,7 @@ pub(crate) fn deploy_service(
     container: &ContainerOptions,
 ) -> Result<(ServiceRecord, EnvironmentRecord)> {
     check_entry_script(&args.entry_script)?;
+    check_settings(args)?;
     strata_store::validate_model_name(name).map_err(|_| UsageError::new(format!("Invalid service name `{name}`: use letters, digits, `-`, `.` and `_`, starting with a letter or digit")))?;
     let mut workspace = context.open_workspace()?;
     let (environment, models) = choose(&mut workspace, args)?;
@@ -85,7 +89,7 @@ pub(crate) fn deploy_service(
             .into());
     }
     lay_out(&workspace, &dir, args, &models)?;
-    let mut config = config_of(args);
+    let mut config = config_of(args)?;
     let mut lock_hash = lock_hash;
     if container.container {
         let image = super::image::container::service_image(
@@ -131,6 +135,7 @@ pub(crate) fn deploy_service(
     };
     workspace.put_service(&record)?;
     let log = fs_err::File::create(dir.join(LOG))?;
+    let _ = fs_err::remove_file(service_log::rotated(&dir.join(LOG)));
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command
         .arg("--workspace")
@@ -203,29 +208,6 @@ pub(crate) fn deploy_service(
     }
     record.state = SERVICE_RUNNING.to_string();
     Ok((record, environment))
-}
-
-/// Azure ML's rule: an existing `.py` file whose name is an importable module name.
-fn check_entry_script(path: &Path) -> Result<()> {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let valid_name = path.extension().is_some_and(|e| e == "py")
-        && stem
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid_name {
-        return Err(UsageError::new(format!(
-            "The entry script `{}` must be a `.py` file whose name is a Python identifier",
-            path.display()
-        ))
-        .hint("Rename it, e.g. `score.py` (Azure ML refuses names such as `my-score.py` too)")
-        .into());
-    }
-    Ok(())
 }
 
 /// Builds the environment and checks the models; warns when a model was trained elsewhere.
@@ -365,18 +347,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn config_of(args: &ServingOptions) -> ServiceConfig {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let from_cores = args.cpu_cores.map(|c| c.ceil().max(1.0) as usize);
-    ServiceConfig {
-        workers: args.workers.or(from_cores).unwrap_or(1),
-        cpu_cores: args.cpu_cores,
-        memory_gb: args.memory_gb,
-        timeout_ms: args.timeout_ms,
-        container: None,
-    }
-}
-
 fn absolute(context: &Context, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
@@ -447,6 +417,7 @@ fn serve_config(
     let app = dir.join("app");
     // One model: its version directory, as Azure ML sets it; several: the models root.
     let model_dir = match models {
+        _ if config.model_dir.is_some() => config.model_dir.as_ref().map(PathBuf::from),
         [] => None,
         [model] => Some(
             dir.join("azureml-models")
@@ -472,6 +443,9 @@ fn serve_config(
         request_timeout: Duration::from_millis(config.timeout_ms),
         max_body_bytes: max_body_mb * 1024 * 1024,
         memory_limit_bytes,
+        server_version_header: config.server_version_header,
+        cors_origins: config.cors_origins.clone(),
+        health_port: config.health_port,
     })
 }
 
@@ -534,7 +508,7 @@ pub(crate) fn serve_service(context: &Context, name: &str, max_body_mb: usize) -
         None,
     )?;
     let address = SocketAddr::new(service.host.parse()?, service.port);
-    let log = stdout_sink();
+    let log = service_log::sink(&dir.join(LOG), service_log::MAX_BYTES)?;
     let root = workspace.root().to_path_buf();
     watch_ready(&root, name, address, pid);
     drop(workspace);
@@ -565,6 +539,7 @@ fn stdout_sink() -> strata_serve::LogSink {
 /// `strata serve --model M --entry-script score.py --env E`: in the foreground; Ctrl-C stops.
 pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Result<()> {
     check_entry_script(&args.entry_script)?;
+    check_settings(args)?;
     let mut workspace = context.open_workspace()?;
     // Lives until the server stops: its lease keeps `cache gc` off the workers' prefix.
     let (built, models) = prepare(&mut workspace, args)?;
@@ -584,7 +559,7 @@ pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Resu
         &workspace,
         (&entry_script, args.source_dir.as_deref()),
         &service_models,
-        &config_of(args),
+        &config_of(args)?,
         args.max_body_mb,
     )?;
     drop(workspace);
@@ -712,8 +687,15 @@ pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
     let workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
     let path = PathBuf::from(&service.service_dir).join(LOG);
+    if let Ok(older) = fs_err::read(service_log::rotated(&path)) {
+        printer::raw_stdout(&older);
+    }
     let mut offset = 0;
     loop {
+        // A rotation started a new file.
+        if fs_err::metadata(&path).is_ok_and(|metadata| metadata.len() < offset) {
+            offset = 0;
+        }
         if let Ok(mut file) = fs_err::File::open(&path)
             && file.seek(SeekFrom::Start(offset)).is_ok()
         {

@@ -11,3 +11,4 @@ mod help;
 mod image;
 mod runs;
 mod serve;
+mod serve_settings;

@@ -172,21 +172,22 @@ fn a_failing_init_fails_the_deployment_with_its_traceback() {
         context.json(&["service", "show", "badsvc", "--json"])["service"]["state"],
         "failed"
     );
-    let bad_name = context.run(&[
+    let not_python = context.run(&[
         "deploy",
         "x",
         "--model",
         "greeter",
         "--entry-script",
-        "my-score.py",
+        "score.txt",
         "--env",
         "Strata-Minimal",
     ]);
+    assert_eq!(not_python.code, 1, "{not_python}");
     assert!(
-        bad_name
+        not_python
             .stderr
-            .contains("must be a `.py` file whose name is a Python identifier"),
-        "{bad_name}"
+            .contains("The entry script `score.txt` must be a `.py` file"),
+        "{not_python}"
     );
 }
 

@@ -88,9 +88,12 @@ impl RequestIds {
         (ids, None)
     }
 
-    /// Adds the server version and the ids to a response, in azmlinfsrv's order.
-    pub(crate) fn apply(self, headers: &mut HeaderMap, server_version: &HeaderValue) {
-        headers.insert(X_MS_SERVER_VERSION, server_version.clone());
+    /// Adds the server version (unless it is turned off) and the ids to a response, in
+    /// azmlinfsrv's order.
+    pub(crate) fn apply(self, headers: &mut HeaderMap, server_version: Option<&HeaderValue>) {
+        if let Some(version) = server_version {
+            headers.insert(X_MS_SERVER_VERSION, version.clone());
+        }
         if let Some(value) = self.request_id {
             headers.insert(X_REQUEST_ID, value);
         }
@@ -126,7 +129,7 @@ mod tests {
         }
         let (ids, error) = RequestIds::read(&request);
         let mut response = HeaderMap::new();
-        ids.apply(&mut response, &HeaderValue::from_static("strata/0"));
+        ids.apply(&mut response, Some(&HeaderValue::from_static("strata/0")));
         let found = response
             .iter()
             .filter(|(name, _)| *name != X_MS_SERVER_VERSION)

@@ -2,10 +2,15 @@
 //! contract (`reference/serving/CONTRACT.md`), plus what it lacks: keep-alive, a body limit (413),
 //! a bounded queue (503), a request timeout (504), `/health/live` and `/health/ready`.
 //!
-//! Deliberate differences: a form-encoded body reaches `run()` as sent (azmlinfsrv's Flask
-//! consumes it and passes an empty string); header names go out in lower case (`traceid`); the
-//! deprecation warning for `x-ms-request-id` is logged once, not per request; `run()` returning an
-//! `AMLResponse`/`flask.Response` is not supported (there is no Flask in the worker).
+//! How `/score` calls `run()` depends on the script (see [`crate::worker::Mode`]): with the body,
+//! with the members of a JSON body (`@input_schema`), or with the whole request (`@rawhttp`, which
+//! also gets `HEAD` and `OPTIONS`). `run()` may answer with a response of its own (`AMLResponse`),
+//! whose status, headers and bytes go out as they are, or with a generator, streamed.
+//!
+//! Deliberate differences: a form-encoded body reaches an undecorated `run()` as sent
+//! (azmlinfsrv's Flask consumes it and passes an empty string); header names go out in lower case
+//! (`traceid`); the deprecation warning for `x-ms-request-id` is logged once, not per request; an
+//! error of the inference-schema decorators is a 400 with their message, not a 500.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,21 +20,25 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::{Body as _, Incoming};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+pub(crate) use self::body::Body;
+use self::cors::Cors;
 use self::ids::RequestIds;
 pub(crate) use self::swagger::{ServiceInfo, Swagger};
 use crate::log::Log;
 use crate::pool::{Job, Outcome, PoolHandle};
+use crate::protocol::ResponseHead;
+use crate::worker::{Mode, ScoreRequest};
 use crate::{protocol, pyjson};
 
+mod body;
+mod cors;
 mod ids;
 mod swagger;
-
-pub(crate) type Body = Full<Bytes>;
 
 const X_MS_RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
 const X_MS_RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
@@ -59,36 +68,54 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) swagger: RwLock<Arc<Swagger>>,
     pub(crate) log: Log,
-    pub(crate) server_version: HeaderValue,
+    /// `x-ms-server-version`, unless turned off.
+    pub(crate) server_version: Option<HeaderValue>,
     pub(crate) legacy_warned: AtomicBool,
+    cors: Cors,
+}
+
+/// Settings of the HTTP side.
+pub(crate) struct HttpSettings {
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) server_version_header: bool,
+    pub(crate) cors_origins: Vec<String>,
 }
 
 impl AppState {
     pub(crate) fn new(
         pool: PoolHandle,
-        request_timeout: Duration,
-        max_body_bytes: usize,
+        settings: &HttpSettings,
         swagger: Swagger,
         log: Log,
     ) -> Self {
         Self {
             pool,
-            request_timeout,
-            max_body_bytes,
+            request_timeout: settings.request_timeout,
+            max_body_bytes: settings.max_body_bytes,
             swagger: RwLock::new(Arc::new(swagger)),
             log,
-            server_version: HeaderValue::from_static(concat!("strata/", env!("CARGO_PKG_VERSION"))),
+            server_version: settings
+                .server_version_header
+                .then(|| HeaderValue::from_static(concat!("strata/", env!("CARGO_PKG_VERSION")))),
             legacy_warned: AtomicBool::new(false),
+            cors: Cors::new(&settings.cors_origins),
         }
     }
 }
 
-/// The service for one connection.
+/// The service for one connection from `remote`.
 pub(crate) async fn service(
     state: Arc<AppState>,
     request: Request<Incoming>,
+    remote: Option<std::net::SocketAddr>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(handle(&state, request).await)
+    let asked = state.cors.enabled().then(|| request.headers().clone());
+    let mut response = handle(&state, request, remote).await;
+    if let Some(asked) = asked {
+        state.cors.apply(&asked, response.headers_mut());
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +147,11 @@ fn route(path: &str) -> Route {
     }
 }
 
-async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Body> {
+async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    remote: Option<std::net::SocketAddr>,
+) -> Response<Body> {
     let start = Instant::now();
     let method = request.method();
     match (route(request.uri().path()), method) {
@@ -131,7 +162,7 @@ async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Body> 
         (Route::Score, &Method::GET | &Method::POST | &Method::HEAD | &Method::OPTIONS) => {
             let method = request.method().clone();
             let uri = request.uri().clone();
-            let response = score(state, request, start).await;
+            let response = score(state, request, remote, start).await;
             access(state, &method, &uri, &response, start);
             response
         }
@@ -162,7 +193,7 @@ fn with_ids(
         Some(message) => error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message, false),
         None => respond(),
     };
-    ids.apply(response.headers_mut(), &state.server_version);
+    ids.apply(response.headers_mut(), state.server_version.as_ref());
     response
 }
 
@@ -178,21 +209,30 @@ fn read_ids(state: &AppState, request: &Request<Incoming>) -> (RequestIds, Optio
     (ids, too_long)
 }
 
-async fn score(state: &AppState, request: Request<Incoming>, start: Instant) -> Response<Body> {
+async fn score(
+    state: &AppState,
+    request: Request<Incoming>,
+    remote: Option<std::net::SocketAddr>,
+    start: Instant,
+) -> Response<Body> {
     let (ids, too_long) = read_ids(state, &request);
     let mut response = match too_long {
         Some(message) => error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message, false),
-        None => run_score(state, request, start).await,
+        None => run_score(state, request, remote, start).await,
     };
-    ids.apply(response.headers_mut(), &state.server_version);
+    ids.apply(response.headers_mut(), state.server_version.as_ref());
     response
 }
 
-async fn run_score(state: &AppState, request: Request<Incoming>, start: Instant) -> Response<Body> {
-    let kind = match *request.method() {
-        Method::POST => protocol::KIND_BODY,
-        Method::GET => protocol::KIND_QUERY,
-        Method::OPTIONS => {
+async fn run_score(
+    state: &AppState,
+    request: Request<Incoming>,
+    remote: Option<std::net::SocketAddr>,
+    start: Instant,
+) -> Response<Body> {
+    let mode = state.pool.mode();
+    if !mode.runs(request.method()) {
+        if request.method() == Method::OPTIONS {
             let mut response = text(StatusCode::OK, "");
             response
                 .headers_mut()
@@ -200,10 +240,10 @@ async fn run_score(state: &AppState, request: Request<Incoming>, start: Instant)
             return response;
         }
         // azmlinfsrv's handler refuses HEAD with its own message.
-        _ => return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", false),
-    };
+        return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", false);
+    }
     let (parts, body) = request.into_parts();
-    let payload = if kind == protocol::KIND_BODY {
+    let payload = if parts.method == Method::POST || mode == Mode::Raw {
         match read_body(body, state.max_body_bytes).await {
             Ok(payload) => payload,
             Err(BodyError::TooLarge) => {
@@ -222,13 +262,17 @@ async fn run_score(state: &AppState, request: Request<Incoming>, start: Instant)
             }
         }
     } else {
-        Bytes::copy_from_slice(parts.uri.query().unwrap_or("").as_bytes())
+        Bytes::new()
     };
     let (reply, outcome) = oneshot::channel();
     let job = Job {
-        kind,
-        headers: parts.headers,
-        payload,
+        request: ScoreRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body: payload,
+            remote,
+        },
         reply,
     };
     if let Err(refused) = state.pool.queue.try_send(job) {
@@ -251,9 +295,7 @@ fn respond(state: &AppState, outcome: Outcome) -> Response<Body> {
             let mut response = json(StatusCode::OK, body);
             let headers = response.headers_mut();
             headers.insert(X_MS_RUN_FUNCTION_FAILED, FALSE);
-            #[expect(clippy::cast_precision_loss, reason = "milliseconds to 3 decimals")]
-            let milliseconds = run_nanos as f64 / 1e6;
-            if let Ok(value) = HeaderValue::from_str(&format!("{milliseconds:.3}")) {
+            if let Some(value) = exec_ms(run_nanos) {
                 headers.insert(X_MS_RUN_FN_EXEC_MS, value);
             }
             response
@@ -264,6 +306,22 @@ fn respond(state: &AppState, outcome: Outcome) -> Response<Body> {
                 .headers_mut()
                 .insert(X_MS_RUN_FUNCTION_FAILED, FALSE);
             response
+        }
+        Outcome::Response {
+            head,
+            body,
+            run_nanos,
+        } => {
+            let mut response = scripted(&head, Body::full(body));
+            if let Some(value) = exec_ms(run_nanos) {
+                response.headers_mut().append(X_MS_RUN_FN_EXEC_MS, value);
+            }
+            response
+        }
+        Outcome::Stream { head, chunks } => scripted(&head, Body::Stream(chunks)),
+        Outcome::Rejected(rejection) => {
+            let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
+            error(status, &rejection.message, false)
         }
         Outcome::RunFailed => error(StatusCode::INTERNAL_SERVER_ERROR, RUN_FAILED, true),
         Outcome::InternalError => error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR, false),
@@ -279,6 +337,44 @@ fn respond(state: &AppState, outcome: Outcome) -> Response<Body> {
     }
 }
 
+/// `x-ms-run-fn-exec-ms`: milliseconds with 3 decimals.
+fn exec_ms(run_nanos: u64) -> Option<HeaderValue> {
+    #[expect(clippy::cast_precision_loss, reason = "milliseconds to 3 decimals")]
+    let milliseconds = run_nanos as f64 / 1e6;
+    HeaderValue::from_str(&format!("{milliseconds:.3}")).ok()
+}
+
+/// A response `run()` made: its status and headers as they are, except those the connection
+/// owns (`Content-Length`, `Transfer-Encoding`, `Connection`); 500 and above are marked as the
+/// script's failure, as azmlinfsrv marks them.
+fn scripted(head: &ResponseHead, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in &head.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    if head.status >= 500 {
+        headers.insert(X_MS_RUN_FUNCTION_FAILED, TRUE);
+    } else if !headers.contains_key(X_MS_RUN_FUNCTION_FAILED) {
+        headers.insert(X_MS_RUN_FUNCTION_FAILED, FALSE);
+    }
+    response
+}
+
 fn swagger(state: &AppState, uri: &Uri) -> Response<Body> {
     let version = query_value(uri.query().unwrap_or(""), "version");
     let version = version.as_deref().unwrap_or("2");
@@ -287,19 +383,18 @@ fn swagger(state: &AppState, uri: &Uri) -> Response<Body> {
         .read()
         .map(|documents| Arc::clone(&documents))
         .ok();
-    match documents.and_then(|documents| documents.get(version)) {
-        Some(document) => {
+    let Some(documents) = documents else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR, false);
+    };
+    match documents.get(version) {
+        Ok(document) => {
             let mut response = json(StatusCode::OK, document);
             response
                 .headers_mut()
                 .insert(X_MS_RUN_FUNCTION_FAILED, FALSE);
             response
         }
-        None => error(
-            StatusCode::NOT_FOUND,
-            &Swagger::invalid_version(version),
-            false,
-        ),
+        Err(message) => error(StatusCode::NOT_FOUND, &message, false),
     }
 }
 
@@ -319,7 +414,10 @@ fn ready(state: &AppState) -> Response<Body> {
 /// `POST /score 200 2.385ms 20`.
 fn access(state: &AppState, method: &Method, uri: &Uri, response: &Response<Body>, start: Instant) {
     let elapsed = start.elapsed();
-    let length = response.body().size_hint().exact().unwrap_or(0);
+    let length = match response.body().size_hint().exact() {
+        Some(length) => length.to_string(),
+        None => "N/A".to_string(),
+    };
     let path = uri.path_and_query().map_or("/", |path| path.as_str());
     state.log.info(
         "access",
@@ -333,14 +431,14 @@ fn access(state: &AppState, method: &Method, uri: &Uri, response: &Response<Body
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
     response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HTML);
     response

@@ -1,9 +1,10 @@
 //! `GET /swagger.json[?version=2|2.0|3|3.0|3.1]`: azmlinfsrv's documents, built once (and again on
 //! reload). A `swagger.json` or `swagger2.json` in the app root replaces version 2, and
-//! `swagger3.json` or `swagger3.1.json` replace 3 and 3.1 (azmlinfsrv's file names). Otherwise the
-//! document comes from azmlinfsrv's templates (MIT licence) with empty `ServiceInput` and
-//! `ServiceOutput` schemas, since `run()` carries no inference-schema decorators here. Every
-//! document is rendered as Python's `json.dumps` renders it.
+//! `swagger3.json` or `swagger3.1.json` replace 3 and 3.1 (azmlinfsrv's file names), served as
+//! they are. Otherwise the document comes from azmlinfsrv's templates (MIT licence), with the
+//! `ServiceInput` and `ServiceOutput` schemas of `run()`'s inference-schema decorators (examples
+//! included), or empty ones for an undecorated `run()`; a version the decorators' types cannot
+//! express is not offered. Every document is rendered as Python's `json.dumps` renders it.
 
 use std::path::Path;
 
@@ -16,12 +17,12 @@ use crate::pyjson;
 const TEMPLATE_2: &str = include_str!("swagger2_template.json");
 const TEMPLATE_3: &str = include_str!("swagger3_template.json");
 
-/// The documents by version.
+/// The documents by version (`None`: not offered for this script).
 #[derive(Debug, Clone)]
 pub(crate) struct Swagger {
-    version_2: Bytes,
-    version_3: Bytes,
-    version_3_1: Bytes,
+    version_2: Option<Bytes>,
+    version_3: Option<Bytes>,
+    version_3_1: Option<Bytes>,
 }
 
 /// Values substituted into the templates (`SERVICE_NAME`, `SERVICE_VERSION`,
@@ -43,33 +44,70 @@ impl Default for ServiceInfo {
 }
 
 impl Swagger {
-    pub(crate) fn load(app_root: &Path, info: &ServiceInfo, log: &Log) -> Self {
-        let version_2 = user_document(app_root, &["swagger.json", "swagger2.json"], log)
-            .unwrap_or_else(|| generated(TEMPLATE_2, info, "2"));
-        let version_3 = user_document(app_root, &["swagger3.json"], log)
-            .unwrap_or_else(|| generated(TEMPLATE_3, info, "3"));
-        let version_3_1 = user_document(app_root, &["swagger3.1.json"], log)
-            .unwrap_or_else(|| generated(TEMPLATE_3, info, "3.1"));
+    /// The documents for a script; `schema` is what its decorators declare
+    /// (`{"input", "output", "versions"}`), if any.
+    pub(crate) fn load(
+        app_root: &Path,
+        info: &ServiceInfo,
+        schema: Option<&Value>,
+        log: &Log,
+    ) -> Self {
+        let offered = |aliases: &[&str]| match schema.and_then(|schema| schema.get("versions")) {
+            Some(Value::Array(versions)) => versions
+                .iter()
+                .any(|version| aliases.iter().any(|alias| version.as_str() == Some(alias))),
+            _ => true,
+        };
+        let document = |names: &[&str], template: &str, version: &str, aliases: &[&str]| {
+            user_document(app_root, names, log)
+                .or_else(|| offered(aliases).then(|| generated(template, info, version, schema)))
+                .map(|document| Bytes::from(pyjson::to_string(&document)))
+        };
         Self {
-            version_2: Bytes::from(pyjson::to_string(&version_2)),
-            version_3: Bytes::from(pyjson::to_string(&version_3)),
-            version_3_1: Bytes::from(pyjson::to_string(&version_3_1)),
+            version_2: document(
+                &["swagger.json", "swagger2.json"],
+                TEMPLATE_2,
+                "2",
+                &["2", "2.0"],
+            ),
+            version_3: document(&["swagger3.json"], TEMPLATE_3, "3", &["3", "3.0"]),
+            version_3_1: document(&["swagger3.1.json"], TEMPLATE_3, "3.1", &["3.1"]),
         }
     }
 
-    /// The document for a `version` parameter, or `None` for an unknown version.
-    pub(crate) fn get(&self, version: &str) -> Option<Bytes> {
-        match version {
-            "2" | "2.0" => Some(self.version_2.clone()),
-            "3" | "3.0" => Some(self.version_3.clone()),
-            "3.1" => Some(self.version_3_1.clone()),
-            _ => None,
-        }
+    /// The document for a `version` parameter, or azmlinfsrv's 404 message.
+    pub(crate) fn get(&self, version: &str) -> Result<Bytes, String> {
+        let document = match version {
+            "2" | "2.0" => &self.version_2,
+            "3" | "3.0" => &self.version_3,
+            "3.1" => &self.version_3_1,
+            _ => {
+                return Err(format!(
+                    "Swagger version [{version}] is not valid. Supported versions: [{}].",
+                    self.supported()
+                ));
+            }
+        };
+        document.clone().ok_or_else(|| {
+            format!(
+                "Swagger version [{version}] is not supported for the scoring script. Supported \
+                 swagger versions: [{}].",
+                self.supported()
+            )
+        })
     }
 
-    /// azmlinfsrv's 404 message for an unknown version.
-    pub(crate) fn invalid_version(version: &str) -> String {
-        format!("Swagger version [{version}] is not valid. Supported versions: [2, 3, 3.1].")
+    fn supported(&self) -> String {
+        [
+            ("2", &self.version_2),
+            ("3", &self.version_3),
+            ("3.1", &self.version_3_1),
+        ]
+        .iter()
+        .filter(|(_, document)| document.is_some())
+        .map(|(version, _)| *version)
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 }
 
@@ -96,7 +134,7 @@ fn user_document(app_root: &Path, names: &[&str], log: &Log) -> Option<Value> {
     None
 }
 
-fn generated(template: &str, info: &ServiceInfo, version: &str) -> Value {
+fn generated(template: &str, info: &ServiceInfo, version: &str, schema: Option<&Value>) -> Value {
     let prefix = info.path_prefix.trim_matches('/');
     let prefix = if prefix.is_empty() {
         String::new()
@@ -109,6 +147,19 @@ fn generated(template: &str, info: &ServiceInfo, version: &str) -> Value {
         .replace("$PATH_PREFIX$", &escaped(&prefix));
     let mut document: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let empty = json!({"type": "object", "example": {}});
+    let (input, output) = match schema {
+        Some(schema) => (
+            schema
+                .get("input")
+                .cloned()
+                .unwrap_or_else(|| empty.clone()),
+            schema
+                .get("output")
+                .cloned()
+                .unwrap_or_else(|| empty.clone()),
+        ),
+        None => (empty.clone(), empty),
+    };
     let schemas = if version == "2" {
         document.get_mut("definitions")
     } else {
@@ -117,8 +168,8 @@ fn generated(template: &str, info: &ServiceInfo, version: &str) -> Value {
             .and_then(|components| components.get_mut("schemas"))
     };
     if let Some(Value::Object(schemas)) = schemas {
-        schemas.insert("ServiceInput".to_string(), empty.clone());
-        schemas.insert("ServiceOutput".to_string(), empty);
+        schemas.insert("ServiceInput".to_string(), input);
+        schemas.insert("ServiceOutput".to_string(), output);
     }
     if let (Value::Object(root), "3.1") = (&mut document, version) {
         root.insert("openapi".to_string(), Value::String("3.1.0".to_string()));
@@ -146,6 +197,7 @@ mod tests {
             },
             &ServiceInfo::default(),
             version,
+            None,
         )
     }
 
@@ -181,8 +233,44 @@ mod tests {
             version: "2".to_string(),
             path_prefix: "/api/".to_string(),
         };
-        let document = generated(TEMPLATE_2, &info, "2");
+        let document = generated(TEMPLATE_2, &info, "2", None);
         assert_eq!(document["info"]["title"], "a \"b\"");
         assert!(document["paths"].get("/api/score").is_some());
+    }
+
+    #[test]
+    fn decorators_shape_the_schemas_and_versions() {
+        let schema = json!({
+            "input": {"type": "object", "properties": {"data": {"type": "array"}}},
+            "output": {"type": "number", "example": 1},
+            "versions": ["3.0", "3.1"]
+        });
+        let (logger, app) = (
+            crate::log::Logger::start(std::sync::Arc::new(|_: &str| {})),
+            tempfile::tempdir().unwrap(),
+        );
+        let swagger = Swagger::load(
+            app.path(),
+            &ServiceInfo::default(),
+            Some(&schema),
+            &logger.log(),
+        );
+        let three: Value = serde_json::from_slice(&swagger.get("3").unwrap()).unwrap();
+        assert_eq!(
+            three["components"]["schemas"]["ServiceInput"],
+            schema["input"]
+        );
+        assert_eq!(
+            three["components"]["schemas"]["ServiceOutput"],
+            schema["output"]
+        );
+        assert_eq!(
+            swagger.get("2").unwrap_err(),
+            "Swagger version [2] is not supported for the scoring script. Supported swagger versions: [3, 3.1]."
+        );
+        assert_eq!(
+            swagger.get("4").unwrap_err(),
+            "Swagger version [4] is not valid. Supported versions: [3, 3.1]."
+        );
     }
 }

@@ -46,7 +46,14 @@ pub(crate) fn service_image(
     models: &[ModelRecord],
     reporter: &dyn Reporter,
 ) -> Result<ServiceImage> {
-    let config = &crate::commands::serve::config_of(args);
+    let config = &crate::commands::serve::config_of(args)?;
+    if config.model_dir.is_some() {
+        return Err(crate::errors::UsageError::new(
+            "`--model-dir` names a directory on this machine; a container service takes registered models",
+        )
+        .hint("Register the directory (`strata model register`) and pass `--model NAME`")
+        .into());
+    }
     let env_image = ensure_env_image(
         workspace,
         &environment.name,
@@ -101,6 +108,10 @@ pub(crate) fn service_image(
         request_timeout: Duration::from_millis(config.timeout_ms),
         max_body_bytes: args.max_body_mb * 1024 * 1024,
         memory_limit_bytes,
+        server_version_header: config.server_version_header,
+        cors_origins: config.cors_origins.clone(),
+        // Only the scoring port is published from the container.
+        health_port: None,
     };
     reporter.step("Writing the service layer");
     let mut layer = LayerBuilder::new();
