@@ -105,6 +105,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_user_error)
+            || cause
+                .downcast_ref::<strata_inventory::InventoryError>()
+                .is_some_and(strata_inventory::InventoryError::is_user_error)
     })
 }
 
@@ -119,6 +122,11 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             return Some(
                 "Exclude files with an `.amlignore` (or `.gitignore`) in the source directory, or raise the limits with `--snapshot-max-files` / `--snapshot-max-mb`".to_string(),
             );
+        }
+        if let Some(strata_inventory::InventoryError::NotLocked { name, version }) =
+            cause.downcast_ref::<strata_inventory::InventoryError>()
+        {
+            return Some(format!("Lock it first: `strata env lock {name}:{version}`"));
         }
         if let Some(failed) = cause.downcast_ref::<BuildFailed>() {
             let mut hint = format!("The full log: `strata env build-log {}`", failed.reference);
