@@ -194,9 +194,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn names_are_normalised_per_ecosystem() {
-        let lock = Lock {
+    fn sample_lock() -> Lock {
+        Lock {
             version: LOCK_FORMAT_VERSION,
             platform: "linux-64".to_string(),
             python: None,
@@ -219,8 +218,12 @@ mod tests {
                 ],
             }),
             base_image: None,
-        };
-        let rows = locked_packages(&lock);
+        }
+    }
+
+    #[test]
+    fn names_are_normalised_per_ecosystem() {
+        let rows = locked_packages(&sample_lock());
         assert_eq!(
             rows,
             [
@@ -228,5 +231,38 @@ mod tests {
                 (PYPI, "jinja2".to_string(), "3.1.2".to_string(), None)
             ]
         );
+    }
+
+    #[test]
+    fn the_migration_indexes_locks_written_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::init(dir.path()).unwrap();
+        workspace.set_lock("old", 1, &sample_lock()).unwrap();
+        let expected = [PackageUse {
+            env_name: "old".to_string(),
+            env_version: 1,
+            version: "3.1.2".to_string(),
+            build: None,
+            runs: Vec::new(),
+            models: Vec::new(),
+            services: Vec::new(),
+        }];
+        assert_eq!(workspace.package_uses(PYPI, "jinja2").unwrap(), expected);
+        // Back to schema 6, as a workspace written before the index existed.
+        workspace
+            .connection
+            .execute_batch(
+                "DROP TABLE locked_packages; DROP INDEX runs_by_env; DROP INDEX models_by_env;
+                 DROP INDEX services_by_env; PRAGMA user_version = 6;",
+            )
+            .unwrap();
+        drop(workspace);
+        let workspace = Workspace::open(&dir.path().join(crate::WORKSPACE_DIR)).unwrap();
+        assert_eq!(workspace.package_uses(PYPI, "jinja2").unwrap(), expected);
+        assert_eq!(
+            workspace.package_uses(PYPI, "pillow-simd").unwrap().len(),
+            1
+        );
+        assert!(workspace.package_uses(CONDA, "jinja2").unwrap().is_empty());
     }
 }

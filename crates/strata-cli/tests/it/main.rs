@@ -7,5 +7,6 @@ mod docs;
 mod env;
 mod help;
 mod image;
+mod inventory;
 mod runs;
 mod serve;

@@ -134,12 +134,20 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
     for report in reports {
         let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
         out.push(String::new());
+        let found = if findings == 0 {
+            "no known advisories".to_string()
+        } else {
+            format!(
+                "{} with {}",
+                plural(report.vulnerable.len(), "package"),
+                plural(findings, "advisory")
+            )
+        };
         out.push(format!(
-            "{} (lock {}): {} PyPI packages checked, {} with advisories ({findings} advisories), {} unchecked",
+            "{} (lock {}): {} checked, {found}; {} unchecked",
             report.environment,
             &report.lock_hash[..12.min(report.lock_hash.len())],
-            report.checked,
-            report.vulnerable.len(),
+            plural(report.checked, "PyPI package"),
             report.unchecked.len()
         ));
         if !report.vulnerable.is_empty() {
@@ -214,4 +222,15 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
         ));
     }
     printer::out(out.join("\n"));
+}
+
+/// `1 advisory`, `2 advisories`, `3 packages`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix('y') {
+        format!("{count} {stem}ies")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
