@@ -506,4 +506,47 @@ mod tests {
             (2, 1, 0)
         );
     }
+
+    /// Real records (copied unchanged from the PyPA database) whose ranges string comparison
+    /// gets wrong; versions off the records' `versions` lists, so the ranges decide.
+    #[test]
+    fn real_records_are_evaluated_with_pep_440() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/advisories");
+        let database = AdvisoryDatabase::load(&root).unwrap();
+        assert_eq!(
+            database.withdrawn, 2,
+            "the withdrawn real and synthetic records"
+        );
+        let affected = |package: &str, version: &str| {
+            database
+                .for_package(package)
+                .any(|advisory| advisory.affects(package, &v(version), version))
+        };
+        // Fixed in 0.11.11: `"0.9.99" < "0.11.11"` is false as strings.
+        assert!(affected("werkzeug", "0.9.99"));
+        assert!(affected("werkzeug", "0.11.10.post1"));
+        assert!(!affected("werkzeug", "0.11.11"));
+        assert!(!affected("werkzeug", "0.100"));
+        // `last_affected: 1.11.0`: 1.11.0 itself is affected, 1.11.0.post1 is not.
+        assert!(affected("py", "1.9.99"));
+        assert!(affected("py", "1.11"));
+        assert!(!affected("py", "1.11.0.post1"));
+        // Introduced at the pre-release 1.1.0b1.
+        assert!(!affected("borgbackup", "1.1.0a9"));
+        assert!(affected("borgbackup", "1.1.0rc9"));
+        assert!(affected("borgbackup", "1.1.2.post3"));
+        assert!(!affected("borgbackup", "1.1.3"));
+        // Fixed in the post-release 1.5.0.post0 (the same as 1.5.0.post0 spelled `1.5.0-0`).
+        assert!(affected("label-studio", "1.5.0"));
+        assert!(!affected("label-studio", "1.5.0-0"));
+        // Names are normalised: `Label_Studio` is `label-studio`.
+        assert!(
+            database
+                .for_package(&normalize_name("Label_Studio"))
+                .next()
+                .is_some()
+        );
+        // Withdrawn records affect nothing.
+        assert!(database.for_package("redis").next().is_none());
+    }
 }
