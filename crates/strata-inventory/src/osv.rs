@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use pep508_rs::pep440_rs::Version;
 use serde::Deserialize;
@@ -41,17 +42,26 @@ struct Affected {
     package: String,
     /// `ECOSYSTEM` ranges, events sorted by version (PEP 440 order).
     ranges: Vec<Vec<Event>>,
-    /// The `versions` list, parsed (entries that are not PEP 440 versions are compared as
-    /// written).
-    versions: Vec<Version>,
+    /// The `versions` list as written; parsed the first time a package of this name is
+    /// checked (most records are never looked at in an audit).
     raw_versions: Vec<String>,
+    /// The entries that are PEP 440 versions (`1.0` equals `1.0.0`).
+    versions: OnceLock<Vec<Version>>,
 }
 
 impl Affected {
     fn contains(&self, version: &Version, raw: &str) -> bool {
-        self.versions.iter().any(|listed| listed == version)
-            || self.raw_versions.iter().any(|listed| listed == raw)
+        self.raw_versions.iter().any(|listed| listed == raw)
             || self.ranges.iter().any(|events| in_range(events, version))
+            || self
+                .versions
+                .get_or_init(|| {
+                    self.raw_versions
+                        .iter()
+                        .filter_map(|text| Version::from_str(text).ok())
+                        .collect()
+                })
+                .contains(version)
     }
 }
 
@@ -222,18 +232,11 @@ fn convert(raw: RawRecord) -> Option<Advisory> {
                 .filter(|range| range.kind == "ECOSYSTEM")
                 .filter_map(|range| parse_events(&range.events))
                 .collect();
-            let (versions, raw_versions) = affected
-                .versions
-                .into_iter()
-                .partition::<Vec<String>, _>(|text| Version::from_str(text).is_ok());
             Some(Affected {
                 package: normalize_name(&package.name),
                 ranges,
-                versions: versions
-                    .iter()
-                    .filter_map(|text| Version::from_str(text).ok())
-                    .collect(),
-                raw_versions,
+                raw_versions: affected.versions,
+                versions: OnceLock::new(),
             })
         })
         .collect();

@@ -44,15 +44,21 @@ fn audit_version(
     version: u64,
     database: &AdvisoryDatabase,
 ) -> Result<AuditReport> {
-    let record = workspace.get_environment(name, Some(version))?;
     let lock = workspace
         .get_lock(name, version)?
         .ok_or_else(|| InventoryError::NotLocked {
             name: name.to_string(),
             version,
         })?;
+    let label = format!("{name}:{version}");
+    let report = audit_lock(&label, &lock.lock_hash, &lock.lock, None, database);
+    if report.vulnerable.is_empty() {
+        return Ok(report);
+    }
+    // The definition's requirements only matter for suggestions: read it when there are some.
+    let record = workspace.get_environment(name, Some(version))?;
     Ok(audit_lock(
-        &format!("{name}:{version}"),
+        &label,
         &lock.lock_hash,
         &lock.lock,
         Some(&record.environment),
