@@ -515,6 +515,27 @@ fn audit_ranges_that_string_comparison_gets_wrong() {
             .collect();
         assert_eq!(&found, expected, "{name} at {version}: {report}");
     }
+    // Severity from the CVSS v3 vector (STRATA-TEST-4: 2.8, low) or the record's label
+    // (STRATA-TEST-2: MODERATE); a clean lock never fails.
+    for (name, level, code) in [
+        ("probe-f", "low", 1),
+        ("probe-f", "medium", 0),
+        ("probe-c", "medium", 1),
+        ("probe-c", "high", 0),
+        ("probe-a", "critical", 1),
+        ("probe-b", "low", 0),
+    ] {
+        let output = context.run(&[
+            "env",
+            "audit",
+            name,
+            "--advisories",
+            &advisories(),
+            "--fail-on",
+            level,
+        ]);
+        assert_eq!(output.code, code, "{name} --fail-on {level}: {output}");
+    }
     let output = context.run(&["env", "audit", "probe-a", "--advisories", &advisories()]);
     assert_snapshot!(without_lock_hashes(&output.to_string()), @"
     exit_code: 0
@@ -529,4 +550,93 @@ fn audit_ranges_that_string_comparison_gets_wrong() {
       system:python 3.11.7: the interpreter comes from the machine
     ----- stderr -----
     ");
+}
+
+/// Whether the container tools `strata env image` needs are installed (it says which not).
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn container_tools(test: &str) -> bool {
+    let missing: Vec<&str> = ["podman", "skopeo", "bwrap", "mmdebstrap"]
+        .into_iter()
+        .filter(|tool| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("skipped {test}: {} not installed", missing.join(", "));
+    }
+    missing.is_empty()
+}
+
+#[test]
+fn env_image_records_the_sbom_as_an_oci_referrer() {
+    if !container_tools("env_image_records_the_sbom_as_an_oci_referrer") {
+        return;
+    }
+    let context = TestContext::new();
+    context.ok(&["image", "base", "debian-python"]);
+    locked(&context, "imgenv", "six==1.16.0\n");
+    let image = context.json(&["env", "image", "imgenv", "--json"]);
+    let referrer = image["sbom"].as_str().unwrap().to_string();
+    let layout = PathBuf::from(image["layout"].as_str().unwrap());
+    let blob = |digest: &str| {
+        fs_err::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: Value =
+        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["digest"] == referrer.as_str())
+        .unwrap();
+    assert_eq!(entry["artifactType"], "application/vnd.cyclonedx+json");
+    assert_eq!(
+        entry["annotations"]["org.strata.referrer.subject"],
+        image["digest"]
+    );
+    assert!(entry["annotations"]["org.opencontainers.image.ref.name"].is_null());
+    let manifest: Value = serde_json::from_slice(&blob(&referrer)).unwrap();
+    assert_eq!(manifest["subject"]["digest"], image["digest"]);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    let sbom = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+    assert_eq!(
+        String::from_utf8(sbom).unwrap(),
+        raw_stdout(
+            &context,
+            &["env", "sbom", "imgenv", "--format", "cyclonedx"]
+        ),
+        "the referrer holds the version's SBOM"
+    );
+    // Image listings do not show it, and building again attaches the same bytes once.
+    let listed = context.json(&["image", "list", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["digest"] != referrer.as_str()),
+        "{listed}"
+    );
+    let again = context.json(&["env", "image", "imgenv", "--json"]);
+    assert_eq!(again["sbom"], image["sbom"]);
+    let index: Value =
+        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    let count = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["annotations"]["org.strata.referrer.subject"] == image["digest"])
+        .count();
+    assert_eq!(count, 1);
 }
