@@ -8,14 +8,14 @@ use std::str::FromStr;
 
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, Lock, PythonSource, normalize_name};
 
 use crate::osv::AdvisoryDatabase;
 use crate::query::Ecosystem;
 
 /// Severity levels (CVSS v3 qualitative ratings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,

@@ -73,12 +73,14 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
             .into());
     };
     let source = context.cwd.join(source);
+    // Parsed advisories are kept in the cache, keyed by the state of the source.
+    let cache = strata_build::Cache::from_env().root().join("advisories-v1");
     let workspace = context.open_workspace()?;
     let mut reports = Vec::new();
     let mut not_locked = Vec::new();
     let database;
     if args.all {
-        database = AdvisoryDatabase::load(&source)?;
+        database = AdvisoryDatabase::load_cached(&source, &cache)?;
         for summary in workspace.list_environments(false, false)? {
             match workspace.get_lock(&summary.name, summary.version)? {
                 Some(_) => reports.push(audit_version(
@@ -101,7 +103,7 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
             }
             .into());
         }
-        database = AdvisoryDatabase::load(&source)?;
+        database = AdvisoryDatabase::load_cached(&source, &cache)?;
         reports.push(audit_version(
             &workspace,
             &record.name,

@@ -19,6 +19,8 @@ use crate::audit::Severity;
 use crate::cvss;
 use crate::error::InventoryError;
 
+mod cache;
+
 /// One event of an `ECOSYSTEM` range; `Introduced(None)` is `introduced: "0"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
@@ -334,26 +336,29 @@ impl AdvisoryDatabase {
                     continue;
                 }
                 if let Some(advisory) = convert(raw) {
-                    let index = database.advisories.len();
-                    let mut packages: Vec<&str> = advisory
-                        .affected
-                        .iter()
-                        .map(|a| a.package.as_str())
-                        .collect();
-                    packages.sort_unstable();
-                    packages.dedup();
-                    for package in packages {
-                        database
-                            .by_package
-                            .entry(package.to_string())
-                            .or_default()
-                            .push(index);
-                    }
-                    database.advisories.push(advisory);
+                    database.insert(advisory);
                 }
             }
         }
         Ok(database)
+    }
+
+    fn insert(&mut self, advisory: Advisory) {
+        let index = self.advisories.len();
+        let mut packages: Vec<&str> = advisory
+            .affected
+            .iter()
+            .map(|a| a.package.as_str())
+            .collect();
+        packages.sort_unstable();
+        packages.dedup();
+        for package in packages {
+            self.by_package
+                .entry(package.to_string())
+                .or_default()
+                .push(index);
+        }
+        self.advisories.push(advisory);
     }
 
     /// The advisories naming `package` (normalised), in record-name order.
@@ -551,5 +556,40 @@ mod tests {
         );
         // Withdrawn records affect nothing.
         assert!(database.for_package("redis").next().is_none());
+    }
+
+    #[test]
+    fn the_parsed_copy_reads_the_same_and_follows_changes() {
+        let source = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let write = |events: &str| {
+            fs_err::write(
+                source.path().join("TEST-1.yaml"),
+                format!(
+                    "id: TEST-1\naliases: [CVE-0-1]\naffected:\n- package: {{name: pkg, ecosystem: PyPI}}\n  versions: ['0.5']\n  ranges:\n  - type: ECOSYSTEM\n    events:\n{events}"
+                ),
+            )
+            .unwrap();
+        };
+        write("    - introduced: \"0\"\n    - fixed: \"1.10\"\n");
+        let check = |version: &str| {
+            let database = AdvisoryDatabase::load_cached(source.path(), cache.path()).unwrap();
+            database
+                .for_package("pkg")
+                .any(|advisory| advisory.affects("pkg", &v(version), version))
+        };
+        assert!(check("1.9"), "parsed from the source");
+        assert_eq!(fs_err::read_dir(cache.path()).unwrap().count(), 1);
+        assert!(check("1.9"), "read from the parsed copy");
+        assert!(check("0.5.0"), "the versions list survives the copy");
+        assert!(!check("1.10"));
+        // A changed record (another size) is a new entry.
+        write("    - introduced: \"0\"\n    - fixed: \"1.9.5\"\n");
+        assert!(!check("1.9.7"));
+        assert_eq!(
+            fs_err::read_dir(cache.path()).unwrap().count(),
+            1,
+            "the old state's entry is removed"
+        );
     }
 }
