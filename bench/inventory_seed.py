@@ -56,6 +56,8 @@ def advisory_versions(root):
     packages = {}
     vulns = os.path.join(root, "vulns")
     for package in sorted(os.listdir(vulns)):
+        if not os.path.isdir(os.path.join(vulns, package)):
+            continue
         versions = set()
         for name in sorted(os.listdir(os.path.join(vulns, package))):
             with open(os.path.join(vulns, package, name)) as f:

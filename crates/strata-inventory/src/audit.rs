@@ -212,9 +212,10 @@ pub fn audit_lock(
             continue;
         };
         report.checked += 1;
+        let normalized = parsed.to_string();
         let findings: Vec<AdvisoryFinding> = database
             .for_package(&name)
-            .filter(|advisory| advisory.affects(&name, &parsed, &version))
+            .filter(|advisory| advisory.affects_normalized(&name, &parsed, &version, &normalized))
             .map(|advisory| AdvisoryFinding {
                 id: advisory.id.clone(),
                 aliases: advisory.aliases.clone(),
@@ -242,12 +243,7 @@ pub fn audit_lock(
         candidates.dedup();
         let clean: Vec<&Version> = candidates
             .iter()
-            .filter(|candidate| {
-                let text = candidate.to_string();
-                !database
-                    .for_package(&name)
-                    .any(|advisory| advisory.affects(&name, candidate, &text))
-            })
+            .filter(|candidate| !database.any_affects(&name, candidate))
             .collect();
         let suggested = clean
             .iter()

@@ -4,11 +4,11 @@
 //! normalised package name. Only PyPI entries are kept: that is the ecosystem locks are
 //! checked against; withdrawn records are counted and skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use pep508_rs::pep440_rs::Version;
 use serde::Deserialize;
@@ -47,23 +47,26 @@ struct Affected {
     /// The `versions` list as written; parsed the first time a package of this name is
     /// checked (most records are never looked at in an audit).
     raw_versions: Vec<String>,
-    /// The entries that are PEP 440 versions (`1.0` equals `1.0.0`).
-    versions: OnceLock<Vec<Version>>,
+    /// The list in normal form (`1.0.0` for `1.0.0`, `1.0`... as PEP 440 writes them; entries
+    /// that are not PEP 440 as written), for lookups.
+    versions: OnceLock<HashSet<String>>,
 }
 
 impl Affected {
-    fn contains(&self, version: &Version, raw: &str) -> bool {
-        self.raw_versions.iter().any(|listed| listed == raw)
-            || self.ranges.iter().any(|events| in_range(events, version))
-            || self
-                .versions
-                .get_or_init(|| {
-                    self.raw_versions
-                        .iter()
-                        .filter_map(|text| Version::from_str(text).ok())
-                        .collect()
+    /// `normalized` is `version` in PEP 440's normal form (its `Display`).
+    fn contains(&self, version: &Version, raw: &str, normalized: &str) -> bool {
+        if self.ranges.iter().any(|events| in_range(events, version)) {
+            return true;
+        }
+        let listed = self.versions.get_or_init(|| {
+            self.raw_versions
+                .iter()
+                .map(|text| {
+                    Version::from_str(text).map_or_else(|_| text.clone(), |v| v.to_string())
                 })
-                .contains(version)
+                .collect()
+        });
+        listed.contains(normalized) || listed.contains(raw)
     }
 }
 
@@ -111,9 +114,21 @@ pub struct Advisory {
 impl Advisory {
     /// Whether this advisory affects `package` (normalised) at `version`.
     pub fn affects(&self, package: &str, version: &Version, raw: &str) -> bool {
-        self.affected
-            .iter()
-            .any(|affected| affected.package == package && affected.contains(version, raw))
+        self.affects_normalized(package, version, raw, &version.to_string())
+    }
+
+    /// [`Advisory::affects`] with `version` already in normal form (its `Display`), for
+    /// callers checking one version against many advisories.
+    pub(crate) fn affects_normalized(
+        &self,
+        package: &str,
+        version: &Version,
+        raw: &str,
+        normalized: &str,
+    ) -> bool {
+        self.affected.iter().any(|affected| {
+            affected.package == package && affected.contains(version, raw, normalized)
+        })
     }
 
     /// The versions its ranges for `package` name as fixed, ascending.
@@ -143,6 +158,9 @@ pub struct AdvisoryDatabase {
     pub records: usize,
     /// Records skipped because they were withdrawn.
     pub withdrawn: usize,
+    /// Whether any advisory affects `(package, version)`, as decided so far (suggestions ask
+    /// the same about the same fixed versions for every lock).
+    affected_memo: Mutex<HashMap<(String, String), bool>>,
 }
 
 #[derive(Deserialize)]
@@ -368,6 +386,23 @@ impl AdvisoryDatabase {
             .into_iter()
             .flatten()
             .map(|index| &self.advisories[*index])
+    }
+
+    /// Whether any advisory affects `package` (normalised) at `version`.
+    pub fn any_affects(&self, package: &str, version: &Version) -> bool {
+        let key = (package.to_string(), version.to_string());
+        if let Ok(memo) = self.affected_memo.lock()
+            && let Some(known) = memo.get(&key)
+        {
+            return *known;
+        }
+        let affected = self
+            .for_package(package)
+            .any(|advisory| advisory.affects_normalized(package, version, &key.1, &key.1));
+        if let Ok(mut memo) = self.affected_memo.lock() {
+            memo.insert(key, affected);
+        }
+        affected
     }
 
     /// How many (not withdrawn) PyPI advisories it holds.
