@@ -275,6 +275,22 @@ pub(crate) enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Find the environment versions whose locks have a package, and the runs, models and
+    /// services that used them.
+    #[command(
+        after_help = "Examples:\n  strata env search 'numpy<1.22'\n  strata env search pillow --json\n  strata env search 'conda:openssl<3'"
+    )]
+    Search(crate::commands::env::SearchArgs),
+    /// Write a CycloneDX 1.5 or SPDX 2.3 SBOM (JSON) of a version's lock.
+    #[command(
+        after_help = "Examples:\n  strata env sbom trainenv:3 --format cyclonedx -o trainenv-3.cdx.json\n  strata env sbom trainenv --format spdx"
+    )]
+    Sbom(crate::commands::env::SbomArgs),
+    /// Check the pinned packages of locks against OSV vulnerability records.
+    #[command(
+        after_help = "Examples:\n  strata env audit trainenv:3 --advisories advisory-database/\n  strata env audit --all --advisories PyPI-all.zip --fail-on high"
+    )]
+    Audit(crate::commands::env::AuditArgs),
     /// Print the spec hash of a definition; needs no workspace.
     #[command(after_help = "Example:\n  strata env hash -d myenvdir")]
     Hash {

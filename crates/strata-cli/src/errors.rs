@@ -111,6 +111,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<strata_image::ImageError>()
                 .is_some_and(strata_image::ImageError::is_user_error)
+            || cause
+                .downcast_ref::<strata_inventory::InventoryError>()
+                .is_some_and(strata_inventory::InventoryError::is_user_error)
             // What the operating system refused (a full disk, a permission, a missing file)
             // is the machine's doing, not a bug.
             || cause.is::<std::io::Error>()
@@ -144,6 +147,11 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             return Some(
                 "Exclude files with an `.amlignore` (or `.gitignore`) in the source directory, or raise the limits with `--snapshot-max-files` / `--snapshot-max-mb`".to_string(),
             );
+        }
+        if let Some(strata_inventory::InventoryError::NotLocked { name, version }) =
+            cause.downcast_ref::<strata_inventory::InventoryError>()
+        {
+            return Some(format!("Lock it first: `strata env lock {name}:{version}`"));
         }
         if let Some(failed) = cause.downcast_ref::<BuildFailed>() {
             let mut hint = format!("The full log: `strata env build-log {}`", failed.reference);

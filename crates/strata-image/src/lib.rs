@@ -11,6 +11,7 @@ pub use manifest::{
     CONFIG_MEDIA_TYPE, Descriptor, EPOCH, EPOCH_RFC3339, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE,
     LAYER_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION,
 };
+pub use referrer::{EMPTY_MEDIA_TYPE, SUBJECT_ANNOTATION, attach_referrer, referrers};
 pub use store::{ImageStore, StoredImage};
 pub use unpack::unpack;
 
@@ -22,6 +23,7 @@ mod export;
 mod import;
 mod layer;
 mod manifest;
+mod referrer;
 mod source;
 mod store;
 mod tar_entry;

@@ -307,14 +307,17 @@ impl ImageStore {
 
     /// Entries are kept as JSON values so fields this crate doesn't model (e.g. `platform`
     /// written by other tools) survive a rewrite.
-    fn index_entries(&self) -> Result<Vec<Value>, ImageError> {
+    pub(crate) fn index_entries(&self) -> Result<Vec<Value>, ImageError> {
         Ok(self.read_index()?["manifests"]
             .as_array()
             .cloned()
             .unwrap_or_default())
     }
 
-    fn update_index(&self, change: impl FnOnce(&mut Vec<Value>)) -> Result<(), ImageError> {
+    pub(crate) fn update_index(
+        &self,
+        change: impl FnOnce(&mut Vec<Value>),
+    ) -> Result<(), ImageError> {
         let _lock = self.lock()?;
         let index = self.read_index()?;
         let mut entries = index["manifests"].as_array().cloned().unwrap_or_default();

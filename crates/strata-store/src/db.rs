@@ -335,7 +335,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE images_v7 RENAME TO images;
     CREATE INDEX images_by_env ON images (env_name, env_version);
     ",
+    // 8: the index of locked packages (one row per package of each lock, names normalised
+    // per ecosystem), filled from existing locks by `inventory::backfill` right after this,
+    // and indexes to find what used an environment version.
+    "
+    CREATE TABLE locked_packages (
+        ecosystem   TEXT    NOT NULL,
+        package     TEXT    NOT NULL,
+        env_name    TEXT    NOT NULL,
+        env_version TEXT    NOT NULL,
+        version     TEXT    NOT NULL,
+        build       TEXT,
+        PRIMARY KEY (ecosystem, package, env_name, env_version)
+    ) WITHOUT ROWID;
+    CREATE INDEX runs_by_env ON runs (env_name, env_version);
+    CREATE INDEX models_by_env ON models (env_name, env_version);
+    CREATE INDEX services_by_env ON services (env_name, env_version);
+    ",
 ];
+
+/// The migration that creates `locked_packages`; existing locks are indexed right after it.
+const LOCKED_PACKAGES_MIGRATION: usize = 8;
 
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -383,6 +403,9 @@ pub(crate) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), St
         transaction
             .execute_batch(migration)
             .map_err(StoreError::db(&format!("applying migration {}", index + 1)))?;
+        if index + 1 == LOCKED_PACKAGES_MIGRATION {
+            crate::inventory::backfill(&transaction)?;
+        }
     }
     transaction
         .pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -70,11 +70,21 @@ impl Workspace {
         version: &EnvironmentVersion,
         lock: &Lock,
     ) -> Result<LockRecord, StoreError> {
-        self.connection
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::db("storing a lock"))?;
+        let inserted = transaction
             .execute(
                 "INSERT OR IGNORE INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![name, version.as_str(), lock.hash(), lock.to_json(), now_millis()],
             )
+            .map_err(StoreError::db("storing a lock"))?;
+        if inserted == 1 {
+            crate::inventory::index_lock(&transaction, name, version, lock)?;
+        }
+        transaction
+            .commit()
             .map_err(StoreError::db("storing a lock"))?;
         self.get_lock(name, version)?
             .ok_or_else(|| StoreError::NotFound {
@@ -109,6 +119,12 @@ impl Workspace {
                 params![registration.record.name, registration.record.version.as_str(), lock.hash(), lock.to_json(), now_millis()],
             )
             .map_err(StoreError::db("storing a lock"))?;
+        crate::inventory::index_lock(
+            &transaction,
+            &registration.record.name,
+            &registration.record.version,
+            lock,
+        )?;
         transaction
             .commit()
             .map_err(StoreError::db("committing a re-lock"))?;

@@ -15,7 +15,7 @@ use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
 mod cache;
-mod env;
+pub(crate) mod env;
 pub(crate) mod image;
 mod init;
 mod model;
@@ -173,6 +173,9 @@ fn run(cli: Cli) -> Result<()> {
             EnvCommand::Diff { old, new, json } => env::diff(&context, &old, &new, json),
             EnvCommand::Copy { source, name, json } => env::copy(&context, &source, &name, json),
             EnvCommand::Hash { source, json } => env::hash(&source, json),
+            EnvCommand::Search(args) => env::search(&context, &args),
+            EnvCommand::Sbom(args) => env::sbom(&context, &args),
+            EnvCommand::Audit(args) => env::audit(&context, &args),
             EnvCommand::Lock {
                 environment,
                 refresh,

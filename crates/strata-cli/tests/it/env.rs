@@ -609,7 +609,7 @@ fn bad_input_is_one_clear_error_and_registers_nothing() {
 
     ----- stderr -----
     error: Invalid `badjson/azureml_environment.json` at line 5, column 5: trailing comma
-    "#);
+    ");
     context.write("badtype/azureml_environment.json", "{\n    \"name\": \"bad\",\n    \"python\": {\n        \"userManagedDependencies\": \"yes\"\n    }\n}");
     assert_snapshot!(context.run(&["env", "register", "-d", "badtype"]), @r#"
     exit_code: 1

@@ -9,6 +9,7 @@ mod faults;
 mod first_builds;
 mod help;
 mod image;
+mod inventory;
 mod runs;
 mod serve;
 mod serve_settings;

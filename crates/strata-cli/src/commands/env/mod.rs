@@ -1,9 +1,15 @@
 //! `strata env ...`.
 
+pub(crate) use audit::{AuditArgs, audit};
 pub(crate) use inspect::{
     diff, download, list, render_diff as render_diff_for_quickstart, show, show_environment,
 };
 pub(crate) use register::{add_package, add_wheel, copy, hash, register, scaffold};
+pub(crate) use sbom::{SbomArgs, sbom};
+pub(crate) use search::{SearchArgs, search};
 
+mod audit;
 mod inspect;
 mod register;
+pub(crate) mod sbom;
+mod search;

@@ -392,6 +392,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
         &args.base,
         &reporter,
     )?;
+    let sbom = crate::commands::env::sbom::attach_to_image(&workspace, &image)?;
     if let [format, path] = args.output.as_slice() {
         let path = context.cwd.join(path);
         reporter.step(&format!("Writing {format} {}", path.display()));
@@ -422,6 +423,7 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
             "python": image.python,
             "base": {"reference": image.base_reference, "digest": image.base_digest},
             "lockHash": image.lock_hash,
+            "sbom": sbom,
             "layout": image.store.dir(),
             "loaded": loaded,
             "pushed": pushed,

@@ -1,0 +1,245 @@
+//! `strata env audit NAME[:VERSION] | --all`: the pinned packages of locks against OSV
+//! advisories from a local directory or zip archive.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde_json::json;
+use strata_inventory::{AdvisoryDatabase, AuditReport, InventoryError, Severity, audit_lock};
+use strata_spec::EnvironmentVersion;
+use strata_store::Workspace;
+
+use crate::commands::{Context, parse_ref};
+use crate::errors::{ExitWith, UsageError};
+use crate::{printer, table};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// `NAME` or `NAME:VERSION`.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub(crate) environment: Option<String>,
+    /// Audit the latest version of every (named) environment.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// OSV records: a directory tree of `.json`/`.yaml` files (e.g. a mirror of the PyPA
+    /// advisory database) or a zip archive of them (osv.dev's `PyPI/all.zip`).
+    #[arg(long, value_name = "DIR|ZIP", env = "STRATA_ADVISORIES")]
+    pub(crate) advisories: Option<PathBuf>,
+    /// Exit 1 when an advisory at or above this level is found (`low`, `medium`, `high`,
+    /// `critical`); advisories without a severity count as reaching every level.
+    #[arg(long, value_name = "LEVEL", value_parser = clap::builder::ValueParser::new(parse_severity))]
+    pub(crate) fail_on: Option<Severity>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse()
+}
+
+/// Audits one version; a version without a lock is an error naming `strata env lock`.
+fn audit_version(
+    workspace: &Workspace,
+    name: &str,
+    version: &EnvironmentVersion,
+    database: &AdvisoryDatabase,
+) -> Result<AuditReport> {
+    let lock = workspace
+        .get_lock(name, version)?
+        .ok_or_else(|| InventoryError::NotLocked {
+            name: name.to_string(),
+            version: version.clone(),
+        })?;
+    let label = format!("{name}:{version}");
+    let report = audit_lock(&label, &lock.lock_hash, &lock.lock, None, database);
+    if report.vulnerable.is_empty() {
+        return Ok(report);
+    }
+    // The definition's requirements only matter for suggestions: read it when there are some.
+    let record = workspace.get_environment(name, Some(version))?;
+    Ok(audit_lock(
+        &label,
+        &lock.lock_hash,
+        &lock.lock,
+        Some(&record.environment),
+        database,
+    ))
+}
+
+pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
+    let Some(source) = &args.advisories else {
+        return Err(UsageError::new("No advisory source to audit against")
+            .hint("Pass `--advisories DIR|ZIP` (OSV records, e.g. a mirror of the PyPA advisory database) or set `STRATA_ADVISORIES`")
+            .into());
+    };
+    let source = context.cwd.join(source);
+    // Parsed advisories are kept in the cache, keyed by the state of the source.
+    let cache = strata_build::Cache::from_env().root().join("advisories-v1");
+    let workspace = context.open_workspace()?;
+    let mut reports = Vec::new();
+    let mut not_locked = Vec::new();
+    let database;
+    if args.all {
+        database = AdvisoryDatabase::load_cached(&source, &cache)?;
+        for summary in workspace.list_environments(false, false)? {
+            match workspace.get_lock(&summary.name, &summary.version)? {
+                Some(_) => reports.push(audit_version(
+                    &workspace,
+                    &summary.name,
+                    &summary.version,
+                    &database,
+                )?),
+                None => not_locked.push(format!("{}:{}", summary.name, summary.version)),
+            }
+        }
+    } else {
+        let reference = parse_ref(args.environment.as_deref().unwrap_or_default())?;
+        let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
+        // The lock is checked before the (slower) advisories are read.
+        if workspace.get_lock(&record.name, &record.version)?.is_none() {
+            return Err(InventoryError::NotLocked {
+                name: record.name,
+                version: record.version,
+            }
+            .into());
+        }
+        database = AdvisoryDatabase::load_cached(&source, &cache)?;
+        reports.push(audit_version(
+            &workspace,
+            &record.name,
+            &record.version,
+            &database,
+        )?);
+    }
+    if args.json {
+        printer::json(&json!({
+            "advisories": {
+                "source": source,
+                "records": database.records,
+                "withdrawn": database.withdrawn,
+            },
+            "reports": reports,
+            "notLocked": not_locked,
+        }));
+    } else {
+        render(&reports, &not_locked, &database);
+    }
+    if let Some(level) = args.fail_on
+        && reports.iter().any(|report| report.reaches(level))
+    {
+        return Err(ExitWith(1).into());
+    }
+    Ok(())
+}
+
+fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDatabase) {
+    let mut out = vec![format!(
+        "Advisories: {} PyPI records ({} read, {} withdrawn and skipped)",
+        database.len(),
+        database.records,
+        database.withdrawn
+    )];
+    for report in reports {
+        let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
+        out.push(String::new());
+        let found = if findings == 0 {
+            "no known advisories".to_string()
+        } else {
+            format!(
+                "{} with {}",
+                plural(report.vulnerable.len(), "package"),
+                plural(findings, "advisory")
+            )
+        };
+        out.push(format!(
+            "{} (lock {}): {} checked, {found}; {} unchecked",
+            report.environment,
+            &report.lock_hash[..12.min(report.lock_hash.len())],
+            plural(report.checked, "PyPI package"),
+            report.unchecked.len()
+        ));
+        if !report.vulnerable.is_empty() {
+            let rows: Vec<Vec<String>> = report
+                .vulnerable
+                .iter()
+                .flat_map(|package| {
+                    package.advisories.iter().map(move |finding| {
+                        vec![
+                            package.name.clone(),
+                            package.version.clone(),
+                            finding.id.clone(),
+                            finding.aliases.join(", "),
+                            match (finding.severity, finding.score) {
+                                (Some(severity), Some(score)) => format!("{severity} {score:.1}"),
+                                (Some(severity), None) => severity.to_string(),
+                                (None, _) => "unknown".to_string(),
+                            },
+                            if finding.fixed.is_empty() {
+                                "-".to_string()
+                            } else {
+                                finding.fixed.join(", ")
+                            },
+                        ]
+                    })
+                })
+                .collect();
+            out.push(table::render(
+                &[
+                    "PACKAGE", "VERSION", "ADVISORY", "ALIASES", "SEVERITY", "FIXED IN",
+                ],
+                &rows,
+            ));
+            for package in &report.vulnerable {
+                let requirement = package
+                    .requirement
+                    .as_deref()
+                    .map(|text| format!(" (allowed by `{text}`)"))
+                    .unwrap_or_default();
+                let line = match (&package.suggested, &package.fixed_outside_requirement) {
+                    (Some(version), _) => {
+                        format!("upgrade {} to {version}{requirement}", package.name)
+                    }
+                    (None, Some(version)) => format!(
+                        "{} {version} fixes it, but the definition's `{}` excludes it: change the definition",
+                        package.name,
+                        package.requirement.as_deref().unwrap_or_default()
+                    ),
+                    (None, None) => format!(
+                        "{}: no version the advisories know as fixed clears them all",
+                        package.name
+                    ),
+                };
+                out.push(format!("  {line}"));
+            }
+        }
+        if !report.unchecked.is_empty() {
+            out.push("Unchecked (no advisory source; not known to be clean):".to_string());
+            for package in &report.unchecked {
+                out.push(format!(
+                    "  {}:{} {}: {}",
+                    package.ecosystem, package.name, package.version, package.reason
+                ));
+            }
+        }
+    }
+    if !not_locked.is_empty() {
+        out.push(String::new());
+        out.push(format!(
+            "Not locked, not audited: {} (lock with `strata env lock NAME:VERSION`)",
+            not_locked.join(", ")
+        ));
+    }
+    printer::out(out.join("\n"));
+}
+
+/// `1 advisory`, `2 advisories`, `3 packages`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix('y') {
+        format!("{count} {stem}ies")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -1,0 +1,630 @@
+//! OSV advisory records (<https://ossf.github.io/osv-schema/>) from a directory (the layout of
+//! the PyPA advisory database: `vulns/<package>/<id>.yaml`, or any tree of `.json`/`.yaml`
+//! files) or a zip archive (what osv.dev serves per ecosystem, `PyPI/all.zip`), indexed by
+//! normalised package name. Only PyPI entries are kept: that is the ecosystem locks are
+//! checked against; withdrawn records are counted and skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+use pep508_rs::pep440_rs::Version;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use strata_spec::normalize_name;
+
+use crate::audit::Severity;
+use crate::cvss;
+use crate::error::InventoryError;
+
+mod cache;
+
+/// One event of an `ECOSYSTEM` range; `Introduced(None)` is `introduced: "0"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Introduced(Option<Version>),
+    Fixed(Version),
+    LastAffected(Version),
+}
+
+impl Event {
+    fn version(&self) -> Option<&Version> {
+        match self {
+            Self::Introduced(version) => version.as_ref(),
+            Self::Fixed(version) | Self::LastAffected(version) => Some(version),
+        }
+    }
+}
+
+/// What one record says about one PyPI package.
+#[derive(Debug, Clone)]
+struct Affected {
+    package: String,
+    /// `ECOSYSTEM` ranges, events sorted by version (PEP 440 order).
+    ranges: Vec<Vec<Event>>,
+    /// The `versions` list as written; parsed the first time a package of this name is
+    /// checked (most records are never looked at in an audit).
+    raw_versions: Vec<String>,
+    /// The list in normal form (`1.0.0` for `1.0.0`, `1.0`... as PEP 440 writes them; entries
+    /// that are not PEP 440 as written), for lookups.
+    versions: OnceLock<HashSet<String>>,
+}
+
+impl Affected {
+    /// `normalized` is `version` in PEP 440's normal form (its `Display`).
+    fn contains(&self, version: &Version, raw: &str, normalized: &str) -> bool {
+        if self.ranges.iter().any(|events| in_range(events, version)) {
+            return true;
+        }
+        let listed = self.versions.get_or_init(|| {
+            self.raw_versions
+                .iter()
+                .map(|text| {
+                    Version::from_str(text).map_or_else(|_| text.clone(), |v| v.to_string())
+                })
+                .collect()
+        });
+        listed.contains(normalized) || listed.contains(raw)
+    }
+}
+
+/// Whether `version` is affected by one range: the last event at or below it decides
+/// (`introduced` opens, `fixed` closes at its version, `last_affected` closes after it).
+fn in_range(events: &[Event], version: &Version) -> bool {
+    let mut affected = false;
+    for event in events {
+        match event {
+            Event::Introduced(None) => affected = true,
+            Event::Introduced(Some(introduced)) => {
+                if version >= introduced {
+                    affected = true;
+                }
+            }
+            Event::Fixed(fixed) => {
+                if version >= fixed {
+                    affected = false;
+                }
+            }
+            Event::LastAffected(last) => {
+                if version > last {
+                    affected = false;
+                }
+            }
+        }
+    }
+    affected
+}
+
+/// One advisory, as much of it as an audit shows.
+#[derive(Debug, Clone)]
+pub struct Advisory {
+    pub id: String,
+    /// Other ids of the same vulnerability (CVE, GHSA, ...).
+    pub aliases: Vec<String>,
+    pub summary: Option<String>,
+    /// From the record's CVSS v3 vector (the base score), else `database_specific.severity`.
+    pub severity: Option<Severity>,
+    /// The CVSS v3 base score, when the record has a vector.
+    pub score: Option<f64>,
+    affected: Vec<Affected>,
+}
+
+impl Advisory {
+    /// Whether this advisory affects `package` (normalised) at `version`.
+    pub fn affects(&self, package: &str, version: &Version, raw: &str) -> bool {
+        self.affects_normalized(package, version, raw, &version.to_string())
+    }
+
+    /// [`Advisory::affects`] with `version` already in normal form (its `Display`), for
+    /// callers checking one version against many advisories.
+    pub(crate) fn affects_normalized(
+        &self,
+        package: &str,
+        version: &Version,
+        raw: &str,
+        normalized: &str,
+    ) -> bool {
+        self.affected.iter().any(|affected| {
+            affected.package == package && affected.contains(version, raw, normalized)
+        })
+    }
+
+    /// The versions its ranges for `package` name as fixed, ascending.
+    pub fn fixed_versions(&self, package: &str) -> Vec<Version> {
+        let mut fixed: Vec<Version> = self
+            .affected
+            .iter()
+            .filter(|affected| affected.package == package)
+            .flat_map(|affected| affected.ranges.iter().flatten())
+            .filter_map(|event| match event {
+                Event::Fixed(version) => Some(version.clone()),
+                _ => None,
+            })
+            .collect();
+        fixed.sort();
+        fixed.dedup();
+        fixed
+    }
+}
+
+/// Every PyPI advisory of a source, by package.
+#[derive(Debug, Default)]
+pub struct AdvisoryDatabase {
+    advisories: Vec<Advisory>,
+    by_package: HashMap<String, Vec<usize>>,
+    /// Records read (withdrawn ones included).
+    pub records: usize,
+    /// Records skipped because they were withdrawn.
+    pub withdrawn: usize,
+    /// Whether any advisory affects `(package, version)`, as decided so far (suggestions ask
+    /// the same about the same fixed versions for every lock).
+    affected_memo: Mutex<HashMap<(String, String), bool>>,
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    id: String,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    withdrawn: Option<IgnoredAny>,
+    #[serde(default)]
+    severity: Vec<RawSeverity>,
+    #[serde(default)]
+    affected: Vec<RawAffected>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawSeverity {
+    #[serde(rename = "type")]
+    kind: String,
+    score: String,
+}
+
+#[derive(Deserialize)]
+struct RawAffected {
+    #[serde(default)]
+    package: Option<RawPackage>,
+    #[serde(default)]
+    ranges: Vec<RawRange>,
+    #[serde(default)]
+    versions: Vec<String>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawPackage {
+    name: String,
+    ecosystem: String,
+}
+
+#[derive(Deserialize)]
+struct RawRange {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    events: Vec<HashMap<String, String>>,
+}
+
+fn label_severity(value: Option<&serde_json::Value>) -> Option<Severity> {
+    value?
+        .get("severity")?
+        .as_str()
+        .and_then(Severity::from_label)
+}
+
+fn convert(raw: RawRecord) -> Option<Advisory> {
+    let mut score = None;
+    for severity in &raw.severity {
+        if severity.kind.starts_with("CVSS_V3") {
+            score = cvss::base_score_v3(&severity.score);
+            if score.is_some() {
+                break;
+            }
+        }
+    }
+    let mut severity = score.map(Severity::from_score);
+    if severity.is_none() {
+        severity = label_severity(raw.database_specific.as_ref()).or_else(|| {
+            raw.affected
+                .iter()
+                .find_map(|affected| label_severity(affected.database_specific.as_ref()))
+        });
+    }
+    let affected: Vec<Affected> = raw
+        .affected
+        .into_iter()
+        .filter_map(|affected| {
+            let package = affected.package?;
+            if !package.ecosystem.eq_ignore_ascii_case("pypi") {
+                return None;
+            }
+            let ranges = affected
+                .ranges
+                .into_iter()
+                .filter(|range| range.kind == "ECOSYSTEM")
+                .filter_map(|range| parse_events(&range.events))
+                .collect();
+            Some(Affected {
+                package: normalize_name(&package.name),
+                ranges,
+                raw_versions: affected.versions,
+                versions: OnceLock::new(),
+            })
+        })
+        .collect();
+    if affected.is_empty() {
+        return None;
+    }
+    Some(Advisory {
+        id: raw.id,
+        aliases: raw.aliases,
+        summary: raw.summary,
+        severity,
+        score,
+        affected,
+    })
+}
+
+/// The events of one range, sorted; `None` when one of its versions is not PEP 440 (the
+/// range cannot be evaluated, and a guess could call an affected version clean).
+fn parse_events(events: &[HashMap<String, String>]) -> Option<Vec<Event>> {
+    let mut parsed = Vec::new();
+    for event in events {
+        for (kind, value) in event {
+            let version = || Version::from_str(value).ok();
+            parsed.push(match kind.as_str() {
+                "introduced" if value == "0" => Event::Introduced(None),
+                "introduced" => Event::Introduced(Some(version()?)),
+                "fixed" => Event::Fixed(version()?),
+                "last_affected" => Event::LastAffected(version()?),
+                // `limit` bounds git ranges; it does not apply to ECOSYSTEM ones.
+                _ => continue,
+            });
+        }
+    }
+    parsed.sort_by(|a, b| a.version().cmp(&b.version()));
+    Some(parsed)
+}
+
+impl AdvisoryDatabase {
+    /// Reads a directory tree of OSV `.json`/`.yaml` records or a zip archive of them.
+    pub fn load(path: &Path) -> Result<Self, InventoryError> {
+        let io = |source| InventoryError::AdvisoryIo {
+            path: path.to_path_buf(),
+            source,
+        };
+        let metadata = fs_err::metadata(path).map_err(io)?;
+        let files = if metadata.is_dir() {
+            let mut files = Vec::new();
+            read_tree(path, &mut files)?;
+            files
+        } else if path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("zip"))
+        {
+            read_zip(path)?
+        } else {
+            return Err(InventoryError::NotAnAdvisorySource {
+                path: path.to_path_buf(),
+            });
+        };
+        Self::from_files(files)
+    }
+
+    /// Parses `(name, content)` records; names ending in `.json` are JSON, others YAML.
+    pub fn from_files(mut files: Vec<(String, Vec<u8>)>) -> Result<Self, InventoryError> {
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let threads = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .clamp(1, 8);
+        let chunk = files.len().div_ceil(threads).max(1);
+        let parsed: Vec<Result<Vec<Option<RawRecord>>, InventoryError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = files
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(parse_record).collect()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle.join().unwrap_or_else(|_| {
+                            Err(InventoryError::InvalidAdvisory {
+                                record: "?".to_string(),
+                                reason: "the parser panicked".to_string(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+        let mut database = Self::default();
+        for part in parsed {
+            for raw in part?.into_iter().flatten() {
+                database.records += 1;
+                if raw.withdrawn.is_some() {
+                    database.withdrawn += 1;
+                    continue;
+                }
+                if let Some(advisory) = convert(raw) {
+                    database.insert(advisory);
+                }
+            }
+        }
+        Ok(database)
+    }
+
+    fn insert(&mut self, advisory: Advisory) {
+        let index = self.advisories.len();
+        let mut packages: Vec<&str> = advisory
+            .affected
+            .iter()
+            .map(|a| a.package.as_str())
+            .collect();
+        packages.sort_unstable();
+        packages.dedup();
+        for package in packages {
+            self.by_package
+                .entry(package.to_string())
+                .or_default()
+                .push(index);
+        }
+        self.advisories.push(advisory);
+    }
+
+    /// The advisories naming `package` (normalised), in record-name order.
+    pub fn for_package(&self, package: &str) -> impl Iterator<Item = &Advisory> {
+        self.by_package
+            .get(package)
+            .into_iter()
+            .flatten()
+            .map(|index| &self.advisories[*index])
+    }
+
+    /// Whether any advisory affects `package` (normalised) at `version`.
+    pub fn any_affects(&self, package: &str, version: &Version) -> bool {
+        let key = (package.to_string(), version.to_string());
+        if let Ok(memo) = self.affected_memo.lock()
+            && let Some(known) = memo.get(&key)
+        {
+            return *known;
+        }
+        let affected = self
+            .for_package(package)
+            .any(|advisory| advisory.affects_normalized(package, version, &key.1, &key.1));
+        if let Ok(mut memo) = self.affected_memo.lock() {
+            memo.insert(key, affected);
+        }
+        affected
+    }
+
+    /// How many (not withdrawn) PyPI advisories it holds.
+    pub fn len(&self) -> usize {
+        self.advisories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.advisories.is_empty()
+    }
+}
+
+fn is_record(name: &str) -> bool {
+    [".json", ".yaml", ".yml"]
+        .iter()
+        .any(|extension| name.ends_with(extension))
+}
+
+/// `Ok(None)` for files that are not records (JSON or YAML without an `id`).
+fn parse_record((name, content): &(String, Vec<u8>)) -> Result<Option<RawRecord>, InventoryError> {
+    let invalid = |reason: String| InventoryError::InvalidAdvisory {
+        record: name.clone(),
+        reason,
+    };
+    let value: Result<RawRecord, String> = if name.ends_with(".json") {
+        serde_json::from_slice(content).map_err(|error| error.to_string())
+    } else {
+        serde_yaml_ng::from_slice(content).map_err(|error| error.to_string())
+    };
+    value.map(Some).map_err(invalid)
+}
+
+fn read_tree(dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), InventoryError> {
+    let io = |path: &Path| {
+        let path: PathBuf = path.to_path_buf();
+        move |source| InventoryError::AdvisoryIo { path, source }
+    };
+    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(io(&path))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if file_type.is_dir() {
+            read_tree(&path, files)?;
+        } else if is_record(&name) {
+            let content = fs_err::read(&path).map_err(io(&path))?;
+            files.push((path.display().to_string(), content));
+        }
+    }
+    Ok(())
+}
+
+fn read_zip(path: &Path) -> Result<Vec<(String, Vec<u8>)>, InventoryError> {
+    let archive_error = |source| InventoryError::AdvisoryArchive {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs_err::File::open(path).map_err(|source| InventoryError::AdvisoryIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = zip::ZipArchive::new(file).map_err(archive_error)?;
+    let mut files = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(archive_error)?;
+        let name = entry.name().map_err(archive_error)?.into_owned();
+        if !entry.is_file() || !is_record(&name) {
+            continue;
+        }
+        let mut content = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+        entry
+            .read_to_end(&mut content)
+            .map_err(|source| InventoryError::AdvisoryIo {
+                path: path.join(&name),
+                source,
+            })?;
+        files.push((name, content));
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Version {
+        Version::from_str(text).unwrap()
+    }
+
+    fn record(events: &str) -> AdvisoryDatabase {
+        let yaml = format!(
+            "id: TEST-1\naffected:\n- package: {{name: Some_Pkg, ecosystem: PyPI}}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n{events}"
+        );
+        AdvisoryDatabase::from_files(vec![("TEST-1.yaml".to_string(), yaml.into_bytes())]).unwrap()
+    }
+
+    fn affected(database: &AdvisoryDatabase, version: &str) -> bool {
+        database
+            .for_package("some-pkg")
+            .any(|advisory| advisory.affects("some-pkg", &v(version), version))
+    }
+
+    #[test]
+    fn ranges_use_pep_440_not_string_order() {
+        let database = record("    - introduced: \"0\"\n    - fixed: \"1.10\"\n");
+        assert!(affected(&database, "1.9"), "1.9 < 1.10");
+        assert!(!affected(&database, "1.10.0"), "1.10.0 == 1.10");
+        assert!(
+            affected(&database, "1.10rc1"),
+            "a pre-release comes before its release"
+        );
+        assert!(!affected(&database, "1.10.post1"));
+        assert!(
+            !affected(&database, "1!0.1"),
+            "an epoch sorts above every version without one"
+        );
+        let database = record(
+            "    - introduced: \"2.0\"\n    - last_affected: \"2.3\"\n    - introduced: \"3.0\"\n",
+        );
+        assert!(!affected(&database, "1.99"));
+        assert!(affected(&database, "2.3"));
+        assert!(!affected(&database, "2.3.1"));
+        assert!(affected(&database, "3.7"));
+    }
+
+    #[test]
+    fn withdrawn_and_other_ecosystems_are_skipped() {
+        let files = vec![
+            (
+                "a.yaml".to_string(),
+                b"id: A\nwithdrawn: 2024-01-01T00:00:00Z\naffected:\n- package: {name: x, ecosystem: PyPI}\n  versions: ['1.0']\n".to_vec(),
+            ),
+            (
+                "b.json".to_string(),
+                br#"{"id": "B", "affected": [{"package": {"name": "x", "ecosystem": "npm"}, "versions": ["1.0"]}]}"#.to_vec(),
+            ),
+        ];
+        let database = AdvisoryDatabase::from_files(files).unwrap();
+        assert_eq!(
+            (database.records, database.withdrawn, database.len()),
+            (2, 1, 0)
+        );
+    }
+
+    /// Real records (copied unchanged from the PyPA database) whose ranges string comparison
+    /// gets wrong; versions off the records' `versions` lists, so the ranges decide.
+    #[test]
+    fn real_records_are_evaluated_with_pep_440() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/advisories");
+        let database = AdvisoryDatabase::load(&root).unwrap();
+        assert_eq!(
+            database.withdrawn, 2,
+            "the withdrawn real and synthetic records"
+        );
+        let affected = |package: &str, version: &str| {
+            database
+                .for_package(package)
+                .any(|advisory| advisory.affects(package, &v(version), version))
+        };
+        // Fixed in 0.11.11: `"0.9.99" < "0.11.11"` is false as strings.
+        assert!(affected("werkzeug", "0.9.99"));
+        assert!(affected("werkzeug", "0.11.10.post1"));
+        assert!(!affected("werkzeug", "0.11.11"));
+        assert!(!affected("werkzeug", "0.100"));
+        // `last_affected: 1.11.0`: 1.11.0 itself is affected, 1.11.0.post1 is not.
+        assert!(affected("py", "1.9.99"));
+        assert!(affected("py", "1.11"));
+        assert!(!affected("py", "1.11.0.post1"));
+        // Introduced at the pre-release 1.1.0b1.
+        assert!(!affected("borgbackup", "1.1.0a9"));
+        assert!(affected("borgbackup", "1.1.0rc9"));
+        assert!(affected("borgbackup", "1.1.2.post3"));
+        assert!(!affected("borgbackup", "1.1.3"));
+        // Fixed in the post-release 1.5.0.post0 (the same as 1.5.0.post0 spelled `1.5.0-0`).
+        assert!(affected("label-studio", "1.5.0"));
+        assert!(!affected("label-studio", "1.5.0-0"));
+        // Names are normalised: `Label_Studio` is `label-studio`.
+        assert!(
+            database
+                .for_package(&normalize_name("Label_Studio"))
+                .next()
+                .is_some()
+        );
+        // Withdrawn records affect nothing.
+        assert!(database.for_package("redis").next().is_none());
+    }
+
+    #[test]
+    fn the_parsed_copy_reads_the_same_and_follows_changes() {
+        let source = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let write = |events: &str| {
+            fs_err::write(
+                source.path().join("TEST-1.yaml"),
+                format!(
+                    "id: TEST-1\naliases: [CVE-0-1]\naffected:\n- package: {{name: pkg, ecosystem: PyPI}}\n  versions: ['0.5']\n  ranges:\n  - type: ECOSYSTEM\n    events:\n{events}"
+                ),
+            )
+            .unwrap();
+        };
+        write("    - introduced: \"0\"\n    - fixed: \"1.10\"\n");
+        let check = |version: &str| {
+            let database = AdvisoryDatabase::load_cached(source.path(), cache.path()).unwrap();
+            database
+                .for_package("pkg")
+                .any(|advisory| advisory.affects("pkg", &v(version), version))
+        };
+        assert!(check("1.9"), "parsed from the source");
+        assert_eq!(fs_err::read_dir(cache.path()).unwrap().count(), 1);
+        assert!(check("1.9"), "read from the parsed copy");
+        assert!(check("0.5.0"), "the versions list survives the copy");
+        assert!(!check("1.10"));
+        // A changed record (another size) is a new entry.
+        write("    - introduced: \"0\"\n    - fixed: \"1.9.5\"\n");
+        assert!(!check("1.9.7"));
+        assert_eq!(
+            fs_err::read_dir(cache.path()).unwrap().count(),
+            1,
+            "the old state's entry is removed"
+        );
+    }
+}
