@@ -136,6 +136,10 @@ pub(crate) enum EnvCommand {
         /// Also add it as a pip package to this environment (a new version).
         #[arg(long, value_name = "ENVIRONMENT")]
         to: Option<String>,
+        /// Accept a wheel whose file name is already stored (same bytes: the same reference;
+        /// other bytes: stored beside it). Without it such a wheel is refused.
+        #[arg(long)]
+        exist_ok: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -400,6 +404,9 @@ pub(crate) struct RunArgs {
     /// Return at once with the run id; `strata runs wait ID` waits for it.
     #[arg(long)]
     pub(crate) detach: bool,
+    /// Print the run as JSON when it was submitted (`--detach`) or has ended.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// The snapshot size limit in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 300)]
     pub(crate) snapshot_max_mb: u64,
@@ -469,6 +476,28 @@ pub(crate) enum RunsCommand {
         #[arg(short, long)]
         directory: PathBuf,
     },
+    /// Start an interactive run recorded from the calling process (`Experiment.start_logging`).
+    #[command(after_help = "Example:\n  strata runs create --experiment notebook --json")]
+    Create(crate::commands::interactive::CreateArgs),
+    /// Log metrics or tags to an interactive run.
+    #[command(
+        after_help = "Examples:\n  strata runs log RUN_ID alpha 0.03\n  strata runs log RUN_ID --jsonl metrics.jsonl"
+    )]
+    Log(crate::commands::interactive::LogArgs),
+    /// Copy a file into an interactive run (`outputs/...` or `logs/...`).
+    #[command(after_help = "Example:\n  strata runs upload RUN_ID outputs/model.pkl model.pkl")]
+    Upload(crate::commands::interactive::UploadArgs),
+    /// End an interactive run: store its files and metrics and set its final status.
+    #[command(
+        after_help = "Examples:\n  strata runs complete RUN_ID --outputs ./outputs\n  strata runs complete RUN_ID --status Failed --error \"ValueError: ...\""
+    )]
+    Complete(crate::commands::interactive::CompleteArgs),
+    /// List a run's files (`outputs/...` and `logs/...`).
+    #[command(after_help = "Example:\n  strata runs files RUN_ID --json")]
+    Files(crate::commands::interactive::FilesArgs),
+    /// Write one of a run's files (as `strata runs files` names it) to a path.
+    #[command(after_help = "Example:\n  strata runs file RUN_ID outputs/model.pkl -o model.pkl")]
+    File(crate::commands::interactive::FileArgs),
     /// Supervise a detached run (started by `strata run --detach`).
     #[command(hide = true)]
     Supervise {
@@ -539,6 +568,9 @@ pub(crate) struct DeployArgs {
     pub(crate) options: ServingOptions,
     #[command(flatten)]
     pub(crate) container: ContainerOptions,
+    /// Print the deployed service as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Where a deployed service runs.
@@ -629,7 +661,15 @@ pub(crate) enum ServiceCommand {
     },
     /// Restart the workers with fresh copies of the entry script and source directory.
     #[command(after_help = "Example:\n  strata service reload mysvc")]
-    Reload { name: String },
+    Reload {
+        name: String,
+        /// Wait until every new worker has finished `init()` (the default).
+        #[arg(long, conflicts_with = "no_wait")]
+        wait: bool,
+        /// Return once the server was told to reload.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Stop a service and free its port.
     #[command(after_help = "Example:\n  strata service delete mysvc")]
     Delete { name: String },

@@ -118,9 +118,13 @@ pub(crate) fn add_wheel(
     context: &Context,
     file: &Path,
     to: Option<&str>,
+    exist_ok: bool,
     json: bool,
 ) -> Result<()> {
     let mut workspace = context.open_workspace()?;
+    if !exist_ok {
+        crate::commands::interactive::refuse_stored_wheel(&workspace, file)?;
+    }
     let wheel = workspace.add_wheel(file)?;
     let registration = match to {
         Some(environment) => {
