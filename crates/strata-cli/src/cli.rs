@@ -153,6 +153,9 @@ pub(crate) enum EnvCommand {
         /// Include anonymous environments registered by runs and deployments.
         #[arg(long)]
         all: bool,
+        /// With `--json`: each version's definition too (as `env show --json` prints it).
+        #[arg(long, requires = "json")]
+        definitions: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -168,8 +168,9 @@ fn run(cli: Cli) -> Result<()> {
             EnvCommand::List {
                 all_versions,
                 all,
+                definitions,
                 json,
-            } => env::list(&context, all_versions, all, json),
+            } => env::list(&context, all_versions, all, definitions, json),
             EnvCommand::Show { environment, json } => env::show(&context, &environment, json),
             EnvCommand::Download {
                 name,

@@ -12,9 +12,26 @@ use crate::commands::{Context, format_time, parse_ref};
 use crate::{printer, table};
 
 /// `strata env list`.
-pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool) -> Result<()> {
+pub(crate) fn list(
+    context: &Context,
+    all_versions: bool,
+    all: bool,
+    definitions: bool,
+    json: bool,
+) -> Result<()> {
     let workspace = context.open_workspace()?;
     let environments = workspace.list_environments(all_versions, all)?;
+    if json && definitions {
+        let mut items = Vec::with_capacity(environments.len());
+        for summary in &environments {
+            let record = workspace.get_environment(&summary.name, Some(summary.version))?;
+            let mut item = serde_json::to_value(summary)?;
+            item["definition"] = record.environment.to_azure_dict();
+            items.push(item);
+        }
+        printer::json(&items);
+        return Ok(());
+    }
     if json {
         printer::json(&environments);
         return Ok(());

@@ -183,7 +183,9 @@ pub(crate) fn hash(source: &DefinitionSource, json: bool) -> Result<()> {
     }
     let hash = SpecHash::of(&environment);
     if json {
-        printer::json(&json!({"specHash": hash.as_str(), "short": hash.short()}));
+        printer::json(
+            &json!({"specHash": hash.as_str(), "short": hash.short(), "definition": environment.to_azure_dict()}),
+        );
     } else {
         printer::out(hash.as_str());
     }
