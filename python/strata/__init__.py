@@ -19,10 +19,17 @@ each run's PYTHONPATH, alone: it uses only the standard library, and the client 
 loaded lazily from the other modules of the installed package when first used.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
 import uuid
+
+# `typing` is not imported at run time (annotations stay strings): the module stays light.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Run",
@@ -51,7 +58,7 @@ VERSION = "0.1.0"
 __version__ = VERSION
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
         return value
@@ -69,22 +76,22 @@ def _jsonable(value):
 class _RunBase:
     """The run a script executes in: logging metrics and tags (`Run.get_context()`)."""
 
-    def __init__(self, experiment, run_id, outputs=None, **kwargs):
+    def __init__(self, experiment: Any, run_id: str, outputs: Any = None, **kwargs: Any) -> None:
         self._experiment = experiment
         self._id = run_id
         self._metrics_file = kwargs.get("_metrics_file")
-        self._tags = {}
+        self._tags: dict[str, str | None] = {}
 
     @property
-    def id(self):
+    def id(self) -> str:
         return self._id
 
     @property
-    def experiment(self):
+    def experiment(self) -> Any:
         return self._experiment
 
     @classmethod
-    def get_context(cls, allow_offline=True, used_for_context_manager=False, **kwargs):
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Any:
         """The current run, or an offline run outside `strata run`."""
         run_id = os.environ.get("STRATA_RUN_ID")
         metrics_file = os.environ.get("STRATA_METRICS_FILE")
@@ -94,40 +101,40 @@ class _RunBase:
             return _OfflineRun()
         return cls(os.environ.get("STRATA_EXPERIMENT", "default"), run_id, _metrics_file=metrics_file)
 
-    def _write(self, record):
+    def _write(self, record: dict[str, Any]) -> None:
         record["time"] = int(time.time() * 1000)
         line = json.dumps(record, allow_nan=True)
         # One write per record, so concurrent writers never interleave inside a line.
-        with open(self._metrics_file, "a", encoding="utf-8") as out:
+        with open(str(self._metrics_file), "a", encoding="utf-8") as out:
             out.write(line + "\n")
 
-    def log(self, name, value, description="", step=None):
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Logs a scalar metric; logging a name again adds another value."""
         self._write({"kind": "scalar", "name": str(name), "value": _jsonable(value)})
 
-    def log_list(self, name, value, description=""):
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
         """Logs a list of values under one name."""
         self._write({"kind": "list", "name": str(name), "value": [_jsonable(v) for v in value]})
 
-    def log_row(self, name, description=None, **kwargs):
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         """Logs one row of named values; stored as one scalar metric `name.key` per column
         (azureml-core keeps a table)."""
         for key, value in kwargs.items():
             self.log(f"{name}.{key}", value)
 
-    def tag(self, key, value=None):
+    def tag(self, key: str, value: Any = None) -> None:
         """Tags the run; a tag without a value is a flag."""
         self._tags[str(key)] = None if value is None else str(value)
         self._write({"kind": "tag", "name": str(key), "value": self._tags[str(key)]})
 
-    def set_tags(self, tags):
+    def set_tags(self, tags: dict[str, Any]) -> None:
         for key, value in dict(tags).items():
             self.tag(key, value)
 
-    def get_tags(self):
+    def get_tags(self) -> dict[str, Any]:
         return dict(self._tags)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         experiment = getattr(self._experiment, "name", self._experiment)
         return f"Run(Experiment: {experiment}, Id: {self._id})"
 
@@ -135,10 +142,10 @@ class _RunBase:
 class _OfflineRun(_RunBase):
     """Stands in for a run outside `strata run`: prints instead of recording."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("offline", "OfflineRun_" + str(uuid.uuid4()))
 
-    def _write(self, record):
+    def _write(self, record: dict[str, Any]) -> None:
         kind = record["kind"]
         if kind == "tag":
             print(f"Attempted to set tag {record['name']}: {record['value']}")
@@ -146,7 +153,7 @@ class _OfflineRun(_RunBase):
             what = "scalar metric" if kind == "scalar" else "list metric"
             print(f"Attempted to log {what} {record['name']}:\n{record['value']}")
 
-    def complete(self, _set_status=True):
+    def complete(self, _set_status: bool = True) -> None:
         """Nothing to complete offline."""
 
 
@@ -154,7 +161,7 @@ class _ModelBase:
     """Registered models made available to a script or a scoring service."""
 
     @staticmethod
-    def get_model_path(model_name, version=None, _workspace=None):
+    def get_model_path(model_name: str, version: int | None = None, _workspace: Any = None) -> str:
         """The path of a model's files: `$AZUREML_MODEL_DIR/<name>/<version>/<entry>` when
         the service has several models, the model directory itself when it has one, else
         `./<name>`, as Azure ML does."""
@@ -189,8 +196,8 @@ if _CLIENT:
     from .model import Model
     from .run import Run
 else:
-    Run = _RunBase
-    Model = _ModelBase
+    Run = _RunBase  # type: ignore[misc,assignment]
+    Model = _ModelBase  # type: ignore[misc,assignment]
 
 _LAZY = {
     "Workspace": "workspace",
@@ -213,7 +220,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'strata' has no attribute {name!r}")
@@ -229,5 +236,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from .exceptions import cloud_only
+from .exceptions import AzureMLException, cloud_only
 
-__all__ = ["ComputeTarget", "AmlCompute", "AksCompute", "ComputeInstance", "Datastore", "Dataset"]
+
+class ComputeTargetException(AzureMLException):
+    """azureml-core's compute error; Strata raises `CloudOnlyError` for compute targets."""
+
+__all__ = ["ComputeTarget", "ComputeTargetException", "AmlCompute", "AksCompute", "ComputeInstance", "Datastore", "Dataset"]
 
 
 class _CloudOnly:
@@ -31,6 +35,8 @@ class _CloudOnly:
     register = _raise
     register_azure_blob_container = _raise
     get_default = _raise
+    get_by_name = _raise
+    get_by_id = _raise
     attach_configuration = _raise
     attach = _raise
 

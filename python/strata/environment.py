@@ -304,22 +304,31 @@ class Environment:
             with open(os.path.join(directory, "azureml_environment.json"), "w", encoding="utf-8") as out:
                 json.dump(data, out)
             result = workspace._transport.call(["env", "register", "-d", directory])
-        return Environment.get(workspace, result["name"], str(result["version"]))
+        # One process: the registered version has this content (the same spec hash).
+        registered = Environment._deserialize_and_add_to_object(data)
+        registered.name, registered.version = result["name"], str(result["version"])
+        return registered
 
     @staticmethod
     def get(workspace: "Workspace", name: str, version: str | None = None, label: str | None = None) -> "Environment":
-        """A registered version (the latest when `version` is None). Unknown names and
-        versions raise `UserErrorException`. Labels are not stored by Strata yet: `label`
-        raises `UserErrorException`."""
+        """A registered version: the latest, the one `version` names, or the one `label`
+        names (`Environment.label`). Unknown names, versions and labels raise
+        `UserErrorException`; `version` and `label` together too."""
         if version is not None and label is not None:
             raise UserErrorException("Pass either version or label to Environment.get, not both")
-        if label is not None:
-            raise UserErrorException(f"Environment labels are not supported by this Strata workspace (asked for label {label!r}); pass version instead")
         reference = name if version is None else f"{name}:{version}"
-        result = workspace._transport.call(["env", "show", reference])
+        result = workspace._transport.call(["env", "show", reference, *(["--label", label] if label is not None else [])])
         environment = Environment._deserialize_and_add_to_object(result["definition"])
         environment.name, environment.version = result["name"], str(result["version"])
         return environment
+
+    @staticmethod
+    def label(workspace: "Workspace", name: str, version: str, labels: list[str]) -> None:
+        """Puts labels on a version; a label names one version at a time, so labelling
+        another version moves it."""
+        if isinstance(labels, str):
+            labels = [labels]
+        workspace._transport.call(["env", "label", f"{name}:{version}", *labels])
 
     @staticmethod
     def list(workspace: "Workspace") -> dict[str, "Environment"]:
@@ -352,18 +361,14 @@ class Environment:
         return details._result
 
     def get_image_details(self, workspace: "Workspace") -> "DockerImageDetails":
-        """Where the built environment is: `pythonEnvironment.interpreterPath` and
-        `condaEnvironmentPath` (the cache prefix; built now when needed), and the
-        environment's container image in Strata's image store, if one was built."""
+        """Where the registered environment is built (`strata env image-details`), without
+        building it: `pythonEnvironment.interpreterPath` and `condaEnvironmentPath` (the
+        cache prefix; `None` until built), and `dockerImage` with `imageExistsInRegistry`
+        for its container image in Strata's image store. An unregistered environment is
+        registered first."""
         registered = self if self.version is not None else self.register(workspace)
-        built = workspace._transport.call(["env", "build", f"{registered.name}:{registered.version}"])
-        images = workspace._transport.call(["image", "list"])
-        image = next((i for i in images if i.get("environment") == f"{registered.name}:{registered.version}"), None)
-        return DockerImageDetails({
-            "imageExistsInRegistry": image is not None,
-            "dockerImage": {"name": image.get("reference") if image else None, "registry": None},
-            "pythonEnvironment": {"interpreterPath": str(built["python"]), "condaEnvironmentPath": str(built["prefix"]), "condaEnvironmentName": None},
-        })
+        details = workspace._transport.call(["env", "image-details", f"{registered.name}:{registered.version}"])
+        return DockerImageDetails({key: details[key] for key in ("imageExistsInRegistry", "dockerImage", "pythonEnvironment")})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Environment) and other._serialize_to_dict() == self._serialize_to_dict()

@@ -17,6 +17,7 @@ from .exceptions import UserErrorException, WebserviceException, cloud_only
 # `typing`, `re` and `socket` are left out at import time: `import strata` stays fast.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import builtins
     from typing import Any
 
     from .environment import Environment
@@ -98,7 +99,7 @@ class Model(_ModelBase):
         return model
 
     @staticmethod
-    def list(workspace: "Workspace", name: str | None = None, tags: Any = None, properties: Any = None, run_id: str | None = None, latest: bool = False, dataset_id: Any = None, expand: bool = True, page_count: int = 255, model_framework: str | None = None) -> list["Model"]:
+    def list(workspace: "Workspace", name: str | None = None, tags: Any = None, properties: Any = None, run_id: str | None = None, latest: bool = False, dataset_id: Any = None, expand: bool = True, page_count: int = 255, model_framework: str | None = None) -> "builtins.list[Model]":
         """Registered models, every version unless `latest`."""
         records = workspace._transport.call(["model", "list"] + ([] if latest else ["--all-versions"]))
         models = [Model._from_record(workspace, r) for r in records]
@@ -118,7 +119,7 @@ class Model(_ModelBase):
         return path
 
     @staticmethod
-    def deploy(workspace: "Workspace", name: str, models: list["Model"], inference_config: "InferenceConfig | None" = None, deployment_config: Any = None, deployment_target: Any = None, overwrite: bool = False, show_output: bool = False) -> "Webservice":
+    def deploy(workspace: "Workspace", name: str, models: "builtins.list[Model]", inference_config: "InferenceConfig | None" = None, deployment_config: Any = None, deployment_target: Any = None, overwrite: bool = False, show_output: bool = False) -> "Webservice":
         """Deploys the models as a local web service and returns it once `init()` ran.
 
         `LocalWebservice.deploy_configuration(port=...)` gives a `LocalWebservice`;

@@ -48,8 +48,8 @@ class RunConfiguration:
         self.framework = framework or "Python"
         self.communicator = communicator or "None"
         self._target = "local"
-        self.environment = Environment(DEFAULT_ENVIRONMENT_NAME)
-        if conda_dependencies is not None:
+        self.environment: Environment | None = Environment(DEFAULT_ENVIRONMENT_NAME)
+        if conda_dependencies is not None and self.environment is not None:
             self.environment.python.conda_dependencies = conda_dependencies
         self.environment_variables: dict[str, str] = {}
         self.docker = DockerConfiguration()

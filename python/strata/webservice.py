@@ -177,6 +177,9 @@ class Webservice:
         self.workspace._transport.text(["service", "delete", self.name])
         self._record["state"] = "deleted"
 
+    def deploy_to_cloud(self, name: str | None = None, deployment_config: Any = None, deployment_target: Any = None) -> "Webservice":
+        raise cloud_only("deploy_to_cloud (AKS or ACI in Azure)", "keep the local service; `strata deploy --container` runs it in a podman container")
+
     def serialize(self) -> dict[str, Any]:
         return {"name": self.name, "computeType": self.compute_type, "state": self.state, "scoringUri": self.scoring_uri, "port": self.port, "models": self._record.get("models", [])}
 

@@ -87,6 +87,26 @@ def test_get_and_list(ws) -> None:  # type: ignore[no-untyped-def]
         Environment.get(ws, "Strata-Minimal", version="1", label="prod")
 
 
+def test_labels_name_a_version(ws) -> None:  # type: ignore[no-untyped-def]
+    env = Environment("labelled")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    first = env.register(ws)
+    env.python.conda_dependencies.add_pip_package("six==1.15.0")
+    second = env.register(ws)
+    Environment.label(ws, "labelled", first.version, ["production"])
+    Environment.label(ws, "labelled", second.version, ["staging", "latest-tested"])
+    assert Environment.get(ws, "labelled", label="production").version == "1"
+    assert Environment.get(ws, "labelled", label="staging").version == "2"
+    Environment.label(ws, "labelled", "2", ["production"])
+    assert Environment.get(ws, "labelled", label="production").version == "2", "a label moves"
+    with pytest.raises(UserErrorException, match="Label `nope` of environment `labelled` not found"):
+        Environment.get(ws, "labelled", label="nope")
+    with pytest.raises(UserErrorException, match="Invalid label"):
+        Environment.label(ws, "labelled", "1", ["bad label"])
+    with pytest.raises(UserErrorException, match="no version 7"):
+        Environment.label(ws, "labelled", "7", ["x"])
+
+
 def test_from_files(project: Path, ws) -> None:  # type: ignore[no-untyped-def]
     pip_env = Environment.from_pip_requirements("pipenv", "requirements.txt")
     assert pip_env.name == "pipenv" and pip_env.version is None
@@ -149,8 +169,12 @@ def test_build_reuse_is_visible_in_the_image_details(ws) -> None:  # type: ignor
     assert os.path.isfile(interpreter)
     assert first.get_image_details(ws)["pythonEnvironment"]["interpreterPath"] == interpreter, "a rebuild reuses the build"
     clone = env.clone("reuse-b").register(ws)
+    assert clone.get_image_details(ws)["pythonEnvironment"]["interpreterPath"] is None, "not built yet"
+    assert clone.build(ws).wait_for_completion(show_output=False).status == "Succeeded"
     assert clone.get_image_details(ws)["pythonEnvironment"]["interpreterPath"] == interpreter, "the same content shares it"
     other = env.clone("reuse-c")
     other.python.conda_dependencies.add_pip_package("six==1.15.0")
-    assert other.register(ws).get_image_details(ws)["pythonEnvironment"]["interpreterPath"] != interpreter
+    other = other.register(ws)
+    assert other.build(ws).wait_for_completion(show_output=False).status == "Succeeded"
+    assert other.get_image_details(ws)["pythonEnvironment"]["interpreterPath"] != interpreter
     assert details["imageExistsInRegistry"] is False

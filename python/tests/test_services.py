@@ -83,6 +83,9 @@ def test_deploy_score_reload_update_delete(project: Path, ws, model, env) -> Non
 
 
 def test_aci_is_a_local_service(ws, model, env, capsys) -> None:  # type: ignore[no-untyped-def]
+    import strata.webservice
+
+    strata.webservice._ACI_NOTE_SHOWN = False  # the note is shown once per process
     config = AciWebservice.deploy_configuration(cpu_cores=2, memory_gb=1, tags={"sample name": "AML 101"}, description="This is a great example.")
     service = Model.deploy(workspace=ws, name="my-aci-svc", models=[model], inference_config=InferenceConfig(entry_script="score.py", environment=env), deployment_config=config)
     try:

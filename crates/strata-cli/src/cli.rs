@@ -165,6 +165,9 @@ pub(crate) enum EnvCommand {
     Show {
         /// `NAME` or `NAME:VERSION`.
         environment: String,
+        /// The version this label names (`strata env label`), instead of a version.
+        #[arg(long)]
+        label: Option<String>,
         /// Print JSON (the Azure ML dict with the conda specification inline).
         #[arg(long)]
         json: bool,
@@ -187,6 +190,21 @@ pub(crate) enum EnvCommand {
         /// `v1`: azureml_environment.json + conda_dependencies.yml; `v2`: one environment.yml.
         #[arg(long, value_enum, default_value_t = Format::V1)]
         format: Format,
+    },
+    /// Put labels on an environment version (Azure ML's `Environment.label`); a label names
+    /// one version of a name at a time, so labelling another version moves it.
+    #[command(
+        after_help = "Examples:\n  strata env label myenv:2 production\n  strata env show myenv --label production"
+    )]
+    Label {
+        /// `NAME:VERSION`.
+        environment: String,
+        /// The labels (letters, digits, `-`, `_`, `.`).
+        #[arg(required = true)]
+        labels: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two environment versions: packages, channels and every other field.
     #[command(after_help = "Example:\n  strata env diff myenv:1 myenv:2")]
@@ -239,6 +257,19 @@ pub(crate) enum EnvCommand {
         after_help = "Examples:\n  strata env image myenv\n  strata env image myenv:2 --base-archive python-base.tar --load\n  strata env image myenv --push 127.0.0.1:5000/ml/myenv\n  strata env image myenv --output oci-archive myenv.tar"
     )]
     Image(EnvImageArgs),
+    /// Where a version is built, without building it: its interpreter and prefix, and its
+    /// container image (Azure ML's `Environment.get_image_details`).
+    #[command(
+        name = "image-details",
+        after_help = "Example:\n  strata env image-details myenv:2 --json"
+    )]
+    ImageDetails {
+        /// `NAME` or `NAME:VERSION`.
+        environment: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a command inside a version's environment (built first when needed).
     #[command(after_help = "Example:\n  strata env exec myenv -- python train.py --lr 0.1")]
     Exec {

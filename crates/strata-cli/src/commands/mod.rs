@@ -171,7 +171,16 @@ fn run(cli: Cli) -> Result<()> {
                 definitions,
                 json,
             } => env::list(&context, all_versions, all, definitions, json),
-            EnvCommand::Show { environment, json } => env::show(&context, &environment, json),
+            EnvCommand::Show {
+                environment,
+                label,
+                json,
+            } => env::show(&context, &environment, label.as_deref(), json),
+            EnvCommand::Label {
+                environment,
+                labels,
+                json,
+            } => env::label(&context, &environment, &labels, json),
             EnvCommand::Download {
                 name,
                 version,
@@ -189,6 +198,9 @@ fn run(cli: Cli) -> Result<()> {
             } => build::lock(&context, &environment, refresh, json),
             EnvCommand::Build { environment, json } => build::build(&context, &environment, json),
             EnvCommand::Image(args) => image::env_image(&context, &args),
+            EnvCommand::ImageDetails { environment, json } => {
+                env::image_details(&context, &environment, json)
+            }
             EnvCommand::Exec {
                 environment,
                 command,

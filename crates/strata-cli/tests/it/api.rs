@@ -255,6 +255,11 @@ fn an_interactive_run_is_created_logged_uploaded_and_completed() {
         "--json",
     ]);
     assert_eq!(model["runId"], id);
+    assert_eq!(
+        model["envName"],
+        Value::Null,
+        "it ran in no environment version"
+    );
 }
 
 #[test]
@@ -405,4 +410,107 @@ fn run_and_deploy_print_json_and_reload_can_return_at_once() {
     let waited = context.run(&["service", "reload", "wsvc", "--wait"]);
     assert_eq!(waited.stdout.trim(), "Reloaded wsvc", "{waited}");
     assert_eq!(context.run(&["service", "delete", "wsvc"]).code, 0);
+}
+
+#[test]
+fn labels_name_one_version_and_move() {
+    let context = TestContext::new();
+    context.write("a.txt", "six==1.16.0\n");
+    context.write("b.txt", "six==1.15.0\n");
+    context.ok(&["env", "register", "--name", "l", "--requirements", "a.txt"]);
+    context.ok(&["env", "register", "--name", "l", "--requirements", "b.txt"]);
+    insta::assert_snapshot!(context.run(&["env", "label", "l:1", "production", "stable"]), @r"
+    exit_code: 0
+    ----- stdout -----
+    Labelled l:1 production, stable
+    ----- stderr -----
+    ");
+    let moved = context.json(&["env", "label", "l:2", "production", "--json"]);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&moved).unwrap(), @r#"
+    {
+      "schemaVersion": 1,
+      "name": "l",
+      "version": 2,
+      "labels": [
+        {
+          "label": "production",
+          "version": 2
+        },
+        {
+          "label": "stable",
+          "version": 1
+        }
+      ]
+    }
+    "#);
+    assert_eq!(
+        context.json(&["env", "show", "l", "--label", "stable", "--json"])["version"],
+        1
+    );
+    assert_eq!(
+        context.json(&["env", "show", "l", "--label", "production", "--json"])["version"],
+        2
+    );
+    insta::assert_snapshot!(context.run(&["env", "show", "l", "--label", "nope"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Label `nope` of environment `l` not found
+    ");
+    insta::assert_snapshot!(context.run(&["env", "show", "l:1", "--label", "stable"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Give a version or a label, not both
+    hint: strata env show l --label stable
+    ");
+    insta::assert_snapshot!(context.run(&["env", "label", "l", "x"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Say which version of `l` to label
+    hint: strata env label l:VERSION x
+    ");
+    insta::assert_snapshot!(context.run(&["env", "label", "l:1", "bad/label"]), @r"
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: Invalid label `bad/label`: use letters, digits, `-`, `_` and `.`, starting with a letter or digit
+    ");
+}
+
+#[test]
+fn image_details_tell_where_a_version_is_built_without_building_it() {
+    let context = TestContext::new();
+    let before = context.json(&["env", "image-details", "Strata-Minimal", "--json"]);
+    let built = context.json(&["env", "build", "Strata-Minimal", "--json"]);
+    let after = context.json(&["env", "image-details", "Strata-Minimal", "--json"]);
+    assert_eq!(after["built"], true);
+    assert_eq!(
+        after["pythonEnvironment"]["interpreterPath"],
+        built["python"]
+    );
+    assert_eq!(
+        after["pythonEnvironment"]["condaEnvironmentPath"],
+        built["prefix"]
+    );
+    assert_eq!(after["lockHash"], built["lockHash"]);
+    assert_eq!(after["imageExistsInRegistry"], false);
+    // A fresh workspace has no lock of its own yet, whatever the shared cache holds.
+    if before["lockHash"].is_null() {
+        assert_eq!(before["built"], false);
+        assert_eq!(before["pythonEnvironment"]["interpreterPath"], Value::Null);
+    }
+    let text = context.run(&["env", "image-details", "Strata-Minimal"]);
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with("Image:") && l.ends_with("(none)")),
+        "{text}"
+    );
+    assert_eq!(context.run(&["env", "image-details", "nosuch"]).code, 1);
 }

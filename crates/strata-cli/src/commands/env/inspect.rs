@@ -68,10 +68,19 @@ pub(crate) fn list(
 }
 
 /// `strata env show NAME[:VERSION]`.
-pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<()> {
+pub(crate) fn show(
+    context: &Context,
+    environment: &str,
+    label: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version)?;
+    let version = match label {
+        Some(label) => Some(super::labels::resolve(&workspace, &reference, label)?),
+        None => reference.version,
+    };
+    let record = workspace.get_environment(&reference.name, version)?;
     // Images this workspace built of the version and that are still in the image store (which
     // other workspaces sharing the cache may have cleaned).
     let mut images: Vec<strata_store::ImageRecord> = workspace
