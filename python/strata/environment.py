@@ -350,7 +350,9 @@ class Environment:
 
     def build(self, workspace: "Workspace", image_build_compute: Any = None) -> "ImageBuildDetails":
         """Registers, then locks and builds the environment in the background (Azure builds a
-        cloud image). `image_build_compute` is ignored. Wait with `wait_for_completion()`."""
+        cloud image). `image_build_compute` is ignored. Wait with `wait_for_completion()`.
+        For a `docker.enabled` environment the container image is made when a run or a
+        deployment first needs it (or by `strata env image`), not here."""
         registered = self.register(workspace)
         return ImageBuildDetails(workspace, registered)
 
