@@ -33,8 +33,13 @@ class Workspace:
                 "Workspace(subscription_id, resource_group, workspace_name)",
                 "Workspace.from_config() for the nearest .strata/, or Workspace(path=DIR)",
             )
-        self.path = os.path.abspath(path)
-        if not os.path.isdir(os.path.join(self.path, WORKSPACE_DIR)):
+        if transport is None and path.startswith(("http://", "https://")):
+            raise UserErrorException(
+                f"{path} is a server workspace; this version of the package reaches embedded workspaces only "
+                "(a directory with .strata/). Server workspaces need a REST transport (a `Transport` subclass), passed as transport=..."
+            )
+        self.path = path if transport is not None and "://" in path else os.path.abspath(path)
+        if transport is None and not os.path.isdir(os.path.join(self.path, WORKSPACE_DIR)):
             raise UserErrorException(
                 f"No Strata workspace at {self.path} (no {WORKSPACE_DIR}/ there); create one with Workspace.create({self.path!r}) or `strata init`"
             )

@@ -63,4 +63,7 @@ def test_the_same_names_under_core() -> None:
     assert Environment is strata.Environment and Run is strata.Run and Model is strata.Model
     assert W2 is Workspace and FromEnvironment is CondaDependencies
     assert strata.core.VERSION == strata.VERSION
+    namespace: dict[str, object] = {}
+    exec("from strata.core import *", namespace)  # noqa: S102 - what `from azureml.core import *` ports to
+    assert namespace["Workspace"] is strata.Workspace and namespace["ScriptRunConfig"] is strata.ScriptRunConfig
     assert all(x is not None for x in (Experiment, ScriptRunConfig, InferenceConfig, RunConfiguration, AciWebservice, LocalWebservice, Webservice, Estimator))

@@ -69,3 +69,24 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_the_real_binary_speaks_this_schema(project: Path) -> None:
     result = LocalCli(str(project)).call(["env", "show", "Strata-Minimal"])
     assert result["schemaVersion"] == 1
+
+
+def test_the_transport_is_pluggable(tmp_path: Path) -> None:
+    """A workspace takes any `Transport`: what a REST transport for server workspaces plugs into."""
+    from strata import Environment, Workspace
+    from strata._transport import Transport
+
+    class Recorded(Transport):
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def call(self, args, *, stdin=None):  # type: ignore[no-untyped-def]
+            self.calls.append(list(args))
+            return [{"schemaVersion": 1, "name": "remote", "version": 3, "definition": {"name": "remote", "version": "3"}}]
+
+    transport = Recorded()
+    ws = Workspace(path="https://strata.example.invalid/team", transport=transport)
+    assert Environment.list(ws)["remote"].version == "3"
+    assert transport.calls == [["env", "list", "--definitions"]]
+    with pytest.raises(UserErrorException, match="server workspace"):
+        Workspace(path="https://strata.example.invalid/team")

@@ -5,6 +5,8 @@ from typing import Any
 
 import strata as _strata
 
+__all__ = list(_strata.__all__)
+
 VERSION = _strata.VERSION
 Run = _strata.Run
 Model = _strata.Model
