@@ -196,16 +196,7 @@ pub(crate) enum EnvCommand {
     #[command(
         after_help = "Examples:\n  strata env label myenv:2 production\n  strata env show myenv --label production"
     )]
-    Label {
-        /// `NAME:VERSION`.
-        environment: String,
-        /// The labels (letters, digits, `-`, `_`, `.`).
-        #[arg(required = true)]
-        labels: Vec<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Label(crate::commands::env::LabelArgs),
     /// Compare two environment versions: packages, channels and every other field.
     #[command(after_help = "Example:\n  strata env diff myenv:1 myenv:2")]
     Diff {
@@ -263,13 +254,7 @@ pub(crate) enum EnvCommand {
         name = "image-details",
         after_help = "Example:\n  strata env image-details myenv:2 --json"
     )]
-    ImageDetails {
-        /// `NAME` or `NAME:VERSION`.
-        environment: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    ImageDetails(crate::commands::env::ImageDetailsArgs),
     /// Run a command inside a version's environment (built first when needed).
     #[command(after_help = "Example:\n  strata env exec myenv -- python train.py --lr 0.1")]
     Exec {

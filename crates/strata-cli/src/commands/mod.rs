@@ -15,7 +15,7 @@ use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
 mod cache;
-mod env;
+pub(crate) mod env;
 pub(crate) mod image;
 mod init;
 pub(crate) mod interactive;
@@ -176,11 +176,7 @@ fn run(cli: Cli) -> Result<()> {
                 label,
                 json,
             } => env::show(&context, &environment, label.as_deref(), json),
-            EnvCommand::Label {
-                environment,
-                labels,
-                json,
-            } => env::label(&context, &environment, &labels, json),
+            EnvCommand::Label(args) => env::label(&context, &args),
             EnvCommand::Download {
                 name,
                 version,
@@ -198,9 +194,7 @@ fn run(cli: Cli) -> Result<()> {
             } => build::lock(&context, &environment, refresh, json),
             EnvCommand::Build { environment, json } => build::build(&context, &environment, json),
             EnvCommand::Image(args) => image::env_image(&context, &args),
-            EnvCommand::ImageDetails { environment, json } => {
-                env::image_details(&context, &environment, json)
-            }
+            EnvCommand::ImageDetails(args) => env::image_details(&context, &args),
             EnvCommand::Exec {
                 environment,
                 command,

@@ -2,15 +2,26 @@
 //! `Environment.get_image_details`).
 
 use anyhow::Result;
+use clap::Args;
 use serde_json::json;
 use strata_build::Cache;
 
 use crate::commands::{Context, parse_ref};
 use crate::{printer, table};
 
+#[derive(Debug, Args)]
+pub(crate) struct ImageDetailsArgs {
+    /// `NAME` or `NAME:VERSION`.
+    pub(crate) environment: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// `strata env image-details NAME[:VERSION]`.
-pub(crate) fn image_details(context: &Context, environment: &str, json: bool) -> Result<()> {
-    let reference = parse_ref(environment)?;
+pub(crate) fn image_details(context: &Context, args: &ImageDetailsArgs) -> Result<()> {
+    let json = args.json;
+    let reference = parse_ref(&args.environment)?;
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version)?;
     let lock = workspace.get_lock(&record.name, record.version)?;

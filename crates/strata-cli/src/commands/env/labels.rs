@@ -1,6 +1,7 @@
 //! `strata env label` and `env show --label`.
 
 use anyhow::Result;
+use clap::Args;
 use serde_json::json;
 use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
@@ -9,14 +10,22 @@ use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::printer;
 
+#[derive(Debug, Args)]
+pub(crate) struct LabelArgs {
+    /// `NAME:VERSION`.
+    pub(crate) environment: String,
+    /// The labels (letters, digits, `-`, `_`, `.`).
+    #[arg(required = true)]
+    pub(crate) labels: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// `strata env label NAME:VERSION LABEL...`.
-pub(crate) fn label(
-    context: &Context,
-    environment: &str,
-    labels: &[String],
-    json: bool,
-) -> Result<()> {
-    let reference = parse_ref(environment)?;
+pub(crate) fn label(context: &Context, args: &LabelArgs) -> Result<()> {
+    let (labels, json) = (&args.labels, args.json);
+    let reference = parse_ref(&args.environment)?;
     let Some(version) = reference.version else {
         return Err(UsageError::new(format!(
             "Say which version of `{}` to label",

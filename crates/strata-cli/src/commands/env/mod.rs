@@ -1,10 +1,10 @@
 //! `strata env ...`.
 
-pub(crate) use details::image_details;
+pub(crate) use details::{ImageDetailsArgs, image_details};
 pub(crate) use inspect::{
     diff, download, list, render_diff as render_diff_for_quickstart, show, show_environment,
 };
-pub(crate) use labels::label;
+pub(crate) use labels::{LabelArgs, label};
 pub(crate) use register::{add_package, add_wheel, copy, hash, register, scaffold};
 
 mod details;
