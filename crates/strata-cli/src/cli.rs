@@ -142,6 +142,10 @@ pub(crate) enum EnvCommand {
         /// Also add it as a pip package to this environment (a new version).
         #[arg(long, value_name = "ENVIRONMENT")]
         to: Option<String>,
+        /// Accept a wheel whose file name is already stored (same bytes: the same reference;
+        /// other bytes: stored beside it). Without it such a wheel is refused.
+        #[arg(long)]
+        exist_ok: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -155,6 +159,9 @@ pub(crate) enum EnvCommand {
         /// Include anonymous environments registered by runs and deployments.
         #[arg(long)]
         all: bool,
+        /// With `--json`: each version's definition too (as `env show --json` prints it).
+        #[arg(long, requires = "json")]
+        definitions: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -164,6 +171,9 @@ pub(crate) enum EnvCommand {
     Show {
         /// `NAME` or `NAME:VERSION`.
         environment: String,
+        /// The version this label names (`strata env label`), instead of a version.
+        #[arg(long)]
+        label: Option<String>,
         /// Print JSON (the Azure ML dict with the conda specification inline).
         #[arg(long)]
         json: bool,
@@ -187,6 +197,12 @@ pub(crate) enum EnvCommand {
         #[arg(long, value_enum, default_value_t = Format::V1)]
         format: Format,
     },
+    /// Put labels on an environment version (Azure ML's `Environment.label`); a label names
+    /// one version of a name at a time, so labelling another version moves it.
+    #[command(
+        after_help = "Examples:\n  strata env label myenv:2 production\n  strata env show myenv --label production"
+    )]
+    Label(crate::commands::env::LabelArgs),
     /// Compare two environment versions: packages, channels and every other field.
     #[command(after_help = "Example:\n  strata env diff myenv:1 myenv:2")]
     Diff {
@@ -238,6 +254,13 @@ pub(crate) enum EnvCommand {
         after_help = "Examples:\n  strata env image myenv\n  strata env image myenv:2 --base-archive python-base.tar --load\n  strata env image myenv --push 127.0.0.1:5000/ml/myenv\n  strata env image myenv --output oci-archive myenv.tar"
     )]
     Image(EnvImageArgs),
+    /// Where a version is built, without building it: its interpreter and prefix, and its
+    /// container image (Azure ML's `Environment.get_image_details`).
+    #[command(
+        name = "image-details",
+        after_help = "Example:\n  strata env image-details myenv:2 --json"
+    )]
+    ImageDetails(crate::commands::env::ImageDetailsArgs),
     /// Run a command inside a version's environment (built first when needed).
     #[command(after_help = "Example:\n  strata env exec myenv -- python train.py --lr 0.1")]
     Exec {
@@ -422,6 +445,9 @@ pub(crate) struct RunArgs {
     /// Return at once with the run id; `strata runs wait ID` waits for it.
     #[arg(long)]
     pub(crate) detach: bool,
+    /// Print the run as JSON when it was submitted (`--detach`) or has ended.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// The snapshot size limit in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 300)]
     pub(crate) snapshot_max_mb: u64,
@@ -491,6 +517,28 @@ pub(crate) enum RunsCommand {
         #[arg(short, long)]
         directory: PathBuf,
     },
+    /// Start an interactive run recorded from the calling process (`Experiment.start_logging`).
+    #[command(after_help = "Example:\n  strata runs create --experiment notebook --json")]
+    Create(crate::commands::interactive::CreateArgs),
+    /// Log metrics or tags to an interactive run.
+    #[command(
+        after_help = "Examples:\n  strata runs log RUN_ID alpha 0.03\n  strata runs log RUN_ID --jsonl metrics.jsonl"
+    )]
+    Log(crate::commands::interactive::LogArgs),
+    /// Copy a file into an interactive run (`outputs/...` or `logs/...`).
+    #[command(after_help = "Example:\n  strata runs upload RUN_ID outputs/model.pkl model.pkl")]
+    Upload(crate::commands::interactive::UploadArgs),
+    /// End an interactive run: store its files and metrics and set its final status.
+    #[command(
+        after_help = "Examples:\n  strata runs complete RUN_ID --outputs ./outputs\n  strata runs complete RUN_ID --status Failed --error \"ValueError: ...\""
+    )]
+    Complete(crate::commands::interactive::CompleteArgs),
+    /// List a run's files (`outputs/...` and `logs/...`).
+    #[command(after_help = "Example:\n  strata runs files RUN_ID --json")]
+    Files(crate::commands::interactive::FilesArgs),
+    /// Write one of a run's files (as `strata runs files` names it) to a path.
+    #[command(after_help = "Example:\n  strata runs file RUN_ID outputs/model.pkl -o model.pkl")]
+    File(crate::commands::interactive::FileArgs),
     /// Supervise a detached run (started by `strata run --detach`).
     #[command(hide = true)]
     Supervise {
@@ -561,6 +609,9 @@ pub(crate) struct DeployArgs {
     pub(crate) options: ServingOptions,
     #[command(flatten)]
     pub(crate) container: ContainerOptions,
+    /// Print the deployed service as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Where a deployed service runs.
@@ -680,7 +731,15 @@ pub(crate) enum ServiceCommand {
     },
     /// Restart the workers with fresh copies of the entry script and source directory.
     #[command(after_help = "Example:\n  strata service reload mysvc")]
-    Reload { name: String },
+    Reload {
+        name: String,
+        /// Wait until every new worker has finished `init()` (the default).
+        #[arg(long, conflicts_with = "no_wait")]
+        wait: bool,
+        /// Return once the server was told to reload.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Stop a service and free its port.
     #[command(after_help = "Example:\n  strata service delete mysvc")]
     Delete { name: String },

@@ -47,6 +47,10 @@ pub enum StoreError {
     InvalidWheel { path: PathBuf, reason: String },
     #[error("Invalid model name `{name}`: {reason}")]
     InvalidModelName { name: String, reason: String },
+    #[error(
+        "Invalid label `{label}`: use letters, digits, `-`, `_` and `.`, starting with a letter or digit"
+    )]
+    InvalidLabel { label: String },
     #[error("Unknown reference `{reference}`: {reason}")]
     InvalidReference { reference: String, reason: String },
     #[error("Blob `{digest}` is corrupt: its content hashes to `{actual}`")]
@@ -94,6 +98,7 @@ impl StoreError {
             | Self::Curated { .. }
             | Self::InvalidWheel { .. }
             | Self::UnsafeDestination { .. }
+            | Self::InvalidLabel { .. }
             | Self::Credentials { .. }
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }

@@ -7,6 +7,7 @@ pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, R
 pub use error::StoreError;
 pub use images::ImageRecord;
 pub use inventory::{CONDA, PYPI, PackageUse, locked_packages};
+pub use labels::validate_label;
 pub use locks::{BuildRecord, LockRecord};
 pub use models::{ModelRecord, validate_model_name};
 pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, RunRecord};
@@ -24,6 +25,7 @@ mod environments;
 mod error;
 mod images;
 mod inventory;
+mod labels;
 mod locks;
 mod models;
 mod runs;

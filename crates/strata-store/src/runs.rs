@@ -185,6 +185,14 @@ impl Workspace {
         )
     }
 
+    /// `Running` with no process to supervise: an interactive run, recorded by its caller.
+    pub fn run_started_interactive(&self, id: &str) -> Result<(), StoreError> {
+        self.update_run(
+            "UPDATE runs SET status = ?2, started_at = ?3 WHERE id = ?1",
+            params![id, RUNNING, now_millis()],
+        )
+    }
+
     /// A final status, with what the run left.
     pub fn run_finished(
         &self,

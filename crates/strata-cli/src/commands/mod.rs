@@ -18,6 +18,7 @@ mod cache;
 pub(crate) mod env;
 pub(crate) mod image;
 mod init;
+pub(crate) mod interactive;
 mod model;
 mod quickstart;
 mod run;
@@ -50,9 +51,13 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
-        Command::Deploy(args) => {
-            serve::deploy(&context, &args.name, &args.options, &args.container)
-        }
+        Command::Deploy(args) => serve::deploy(
+            &context,
+            &args.name,
+            &args.options,
+            &args.container,
+            args.json,
+        ),
         Command::Serve(args) => match &args.service {
             Some(name) => serve::serve_service(&context, name, args.options.max_body_mb),
             None => serve::serve_foreground(&context, &args.options),
@@ -61,7 +66,11 @@ fn run(cli: Cli) -> Result<()> {
             ServiceCommand::List { json } => serve::list(&context, json),
             ServiceCommand::Show { name, json } => serve::show(&context, &name, json),
             ServiceCommand::Logs { name, follow } => serve::logs(&context, &name, follow),
-            ServiceCommand::Reload { name } => serve::reload(&context, &name),
+            ServiceCommand::Reload {
+                name,
+                wait: _,
+                no_wait,
+            } => serve::reload(&context, &name, !no_wait),
             ServiceCommand::Delete { name } => serve::delete(&context, &name),
         },
         Command::Completions { shell } => {
@@ -84,6 +93,12 @@ fn run(cli: Cli) -> Result<()> {
             RunsCommand::Download { run_id, directory } => {
                 runs::download(&context, &run_id, &directory)
             }
+            RunsCommand::Create(args) => interactive::create(&context, &args),
+            RunsCommand::Log(args) => interactive::log(&context, &args),
+            RunsCommand::Upload(args) => interactive::upload(&context, &args),
+            RunsCommand::Complete(args) => interactive::complete(&context, &args),
+            RunsCommand::Files(args) => interactive::files(&context, &args),
+            RunsCommand::File(args) => interactive::file(&context, &args),
             RunsCommand::Supervise { run_id, grace } => {
                 run::supervise_detached(&context, &run_id, grace)
             }
@@ -147,15 +162,24 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 env::add_package(&context, &environment, &packages, conda, &channel, json)
             }
-            EnvCommand::AddWheel { file, to, json } => {
-                env::add_wheel(&context, &file, to.as_deref(), json)
-            }
+            EnvCommand::AddWheel {
+                file,
+                to,
+                exist_ok,
+                json,
+            } => env::add_wheel(&context, &file, to.as_deref(), exist_ok, json),
             EnvCommand::List {
                 all_versions,
                 all,
+                definitions,
                 json,
-            } => env::list(&context, all_versions, all, json),
-            EnvCommand::Show { environment, json } => env::show(&context, &environment, json),
+            } => env::list(&context, all_versions, all, definitions, json),
+            EnvCommand::Show {
+                environment,
+                label,
+                json,
+            } => env::show(&context, &environment, label.as_deref(), json),
+            EnvCommand::Label(args) => env::label(&context, &args),
             EnvCommand::Download {
                 name,
                 version,
@@ -183,6 +207,7 @@ fn run(cli: Cli) -> Result<()> {
             } => build::lock(&context, &environment, refresh, json),
             EnvCommand::Build { environment, json } => build::build(&context, &environment, json),
             EnvCommand::Image(args) => image::env_image(&context, &args),
+            EnvCommand::ImageDetails(args) => env::image_details(&context, &args),
             EnvCommand::Exec {
                 environment,
                 command,

@@ -68,11 +68,16 @@ pub(crate) fn store_model(
         description,
         run_id: lineage.map(|r| r.id.clone()),
         experiment: lineage.map(|r| r.experiment.clone()),
-        env_name: lineage.map(|r| r.env_name.clone()),
-        env_version: lineage.map(|r| r.env_version.clone()),
+        // An interactive run ran in its caller's Python, not in an environment version.
+        env_name: trained_in(lineage).map(|r| r.env_name.clone()),
+        env_version: trained_in(lineage).map(|r| r.env_version.clone()),
         lock_hash: lineage.and_then(|r| r.lock_hash.clone()),
         created_at: 0,
     })?)
+}
+
+fn trained_in(lineage: Option<&strata_store::RunRecord>) -> Option<&strata_store::RunRecord> {
+    lineage.filter(|r| r.target != crate::commands::interactive::INTERACTIVE)
 }
 
 /// The files under `path` of a finished run's outputs, re-rooted at the path's parent (so a

@@ -87,6 +87,10 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         command.spawn()?;
+        if args.json {
+            printer::json(&serde_json::json!({"run": workspace.get_run(&id)?}));
+            return Ok(());
+        }
         printer::note(format!(
             "Submitted run {id} (experiment {}); follow it with `strata runs logs {id} --follow`",
             run.experiment
@@ -98,9 +102,17 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         "Run {id} (experiment {}) in {}:{}; Ctrl-C cancels it",
         run.experiment, run.env_name, run.env_version
     ));
-    let sink: Arc<dyn OutputSink> = Arc::new(TerminalSink);
+    // With `--json` stdout carries only the JSON; the script's output goes to stderr.
+    let sink: Arc<dyn OutputSink> = if args.json {
+        Arc::new(StderrSink)
+    } else {
+        Arc::new(TerminalSink)
+    };
     let outcome = supervise(&mut workspace, &id, sink, Duration::from_secs(args.grace))?;
     let record = workspace.get_run(&id)?;
+    if args.json {
+        printer::json(&serde_json::json!({"run": record}));
+    }
     let elapsed = match (record.started_at, record.finished_at) {
         (Some(start), Some(end)) => format!(" in {:.1} s", (end - start) as f64 / 1000.0),
         _ => String::new(),
@@ -369,7 +381,7 @@ fn environment(workspace: &mut Workspace, args: &RunArgs) -> Result<(String, Env
 }
 
 /// `<experiment>_<unix seconds>_<8 hex>`, as Azure ML names runs.
-fn run_id(experiment: &str) -> String {
+pub(crate) fn run_id(experiment: &str) -> String {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -391,6 +403,19 @@ struct TerminalSink;
 impl OutputSink for TerminalSink {
     fn stdout(&self, bytes: &[u8]) {
         printer::raw_stdout(bytes);
+    }
+
+    fn stderr(&self, bytes: &[u8]) {
+        printer::raw_stderr(bytes);
+    }
+}
+
+/// A `--json` foreground run's output goes to stderr, leaving stdout to the JSON.
+struct StderrSink;
+
+impl OutputSink for StderrSink {
+    fn stdout(&self, bytes: &[u8]) {
+        printer::raw_stderr(bytes);
     }
 
     fn stderr(&self, bytes: &[u8]) {

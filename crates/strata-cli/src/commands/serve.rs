@@ -34,8 +34,15 @@ pub(crate) fn deploy(
     name: &str,
     args: &ServingOptions,
     container: &ContainerOptions,
+    json: bool,
 ) -> Result<()> {
     let (record, environment) = deploy_service(context, name, args, container)?;
+    if json {
+        printer::json(
+            &json!({"service": record, "url": record.url(), "environment": {"name": environment.name, "version": environment.version}}),
+        );
+        return Ok(());
+    }
     printer::note(format!(
         "Service {name} is running in {}:{}{}",
         environment.name,
@@ -717,7 +724,7 @@ pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
 
 /// `strata service reload NAME`: fresh copies of the script and source; workers restart
 /// without a rebuild.
-pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
+pub(crate) fn reload(context: &Context, name: &str, wait: bool) -> Result<()> {
     let workspace = context.open_workspace()?;
     let service = workspace.get_service(name)?;
     if service.config.container.is_some() {
@@ -749,6 +756,10 @@ pub(crate) fn reload(context: &Context, name: &str) -> Result<()> {
     let offset = fs_err::metadata(&log_path).map_or(0, |m| m.len());
     let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
     nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP)?;
+    if !wait {
+        printer::out(format!("Reloading {name}"));
+        return Ok(());
+    }
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let mut text = String::new();

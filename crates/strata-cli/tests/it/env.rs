@@ -559,6 +559,7 @@ fn private_wheels_are_content_addressed() {
         "env",
         "add-wheel",
         "dist/my_pkg-0.1-py3-none-any.whl",
+        "--exist-ok",
         "--json",
     ]);
     assert_eq!(first["wheel"]["uri"], again["wheel"]["uri"]);
@@ -568,13 +569,14 @@ fn private_wheels_are_content_addressed() {
         "env",
         "add-wheel",
         "dist/my_pkg-0.1-py3-none-any.whl",
+        "--exist-ok",
         "--json",
     ]);
     assert_ne!(first["wheel"]["uri"], other["wheel"]["uri"]);
     assert_snapshot!(other["wheel"]["uri"].as_str().unwrap(), @"strata://wheels/a3ead5eedad5df82318c51685dbc1c147a36d1ff8584fc82de6b08d0bf63a795/my_pkg-0.1-py3-none-any.whl");
     context.ok(&["env", "scaffold", "-n", "wheelenv", "-d", "w"]);
     context.ok(&["env", "register", "-d", "w"]);
-    assert_snapshot!(context.run(&["env", "add-wheel", "dist/my_pkg-0.1-py3-none-any.whl", "--to", "wheelenv"]), @"
+    assert_snapshot!(context.run(&["env", "add-wheel", "dist/my_pkg-0.1-py3-none-any.whl", "--exist-ok", "--to", "wheelenv"]), @"
     exit_code: 0
     ----- stdout -----
     strata://wheels/a3ead5eedad5df82318c51685dbc1c147a36d1ff8584fc82de6b08d0bf63a795/my_pkg-0.1-py3-none-any.whl

@@ -1,5 +1,6 @@
 //! CLI behaviour through the real `strata` binary.
 
+mod api;
 mod build;
 mod common;
 mod concurrency;

@@ -12,9 +12,26 @@ use crate::commands::{Context, format_time, parse_ref};
 use crate::{printer, table};
 
 /// `strata env list`.
-pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool) -> Result<()> {
+pub(crate) fn list(
+    context: &Context,
+    all_versions: bool,
+    all: bool,
+    definitions: bool,
+    json: bool,
+) -> Result<()> {
     let workspace = context.open_workspace()?;
     let environments = workspace.list_environments(all_versions, all)?;
+    if json && definitions {
+        let mut items = Vec::with_capacity(environments.len());
+        for summary in &environments {
+            let record = workspace.get_environment(&summary.name, Some(&summary.version))?;
+            let mut item = serde_json::to_value(summary)?;
+            item["definition"] = record.environment.to_azure_dict();
+            items.push(item);
+        }
+        printer::json(&items);
+        return Ok(());
+    }
     if json {
         printer::json(&environments);
         return Ok(());
@@ -51,10 +68,19 @@ pub(crate) fn list(context: &Context, all_versions: bool, all: bool, json: bool)
 }
 
 /// `strata env show NAME[:VERSION]`.
-pub(crate) fn show(context: &Context, environment: &str, json: bool) -> Result<()> {
+pub(crate) fn show(
+    context: &Context,
+    environment: &str,
+    label: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let reference = parse_ref(environment)?;
     let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
+    let version = match label {
+        Some(label) => Some(super::labels::resolve(&workspace, &reference, label)?),
+        None => reference.version.clone(),
+    };
+    let record = workspace.get_environment(&reference.name, version.as_ref())?;
     // Images this workspace built of the version and that are still in the image store (which
     // other workspaces sharing the cache may have cleaned).
     let mut images: Vec<strata_store::ImageRecord> = workspace

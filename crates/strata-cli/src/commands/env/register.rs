@@ -121,9 +121,13 @@ pub(crate) fn add_wheel(
     context: &Context,
     file: &Path,
     to: Option<&str>,
+    exist_ok: bool,
     json: bool,
 ) -> Result<()> {
     let mut workspace = context.open_workspace()?;
+    if !exist_ok {
+        crate::commands::interactive::refuse_stored_wheel(&workspace, file)?;
+    }
     let wheel = workspace.add_wheel(file)?;
     let registration = match to {
         Some(environment) => {
@@ -183,7 +187,9 @@ pub(crate) fn hash(source: &DefinitionSource, json: bool) -> Result<()> {
     }
     let hash = SpecHash::of(&environment);
     if json {
-        printer::json(&json!({"specHash": hash.as_str(), "short": hash.short()}));
+        printer::json(
+            &json!({"specHash": hash.as_str(), "short": hash.short(), "definition": environment.to_azure_dict()}),
+        );
     } else {
         printer::out(hash.as_str());
     }

@@ -1,0 +1,1 @@
+"""`strata.train`: azureml-train-core's names (`strata.train.estimator.Estimator`)."""
