@@ -165,14 +165,17 @@ fn requirements(definition: Option<&Environment>) -> BTreeMap<String, (String, V
 }
 
 /// Audits the PyPI packages of `lock` (and of a user-managed lock's `pip freeze`).
+/// `definition` gives the environment's definition, whose requirements bound the suggested
+/// versions; it is called only when something is found.
 pub fn audit_lock(
     environment: &str,
     lock_hash: &str,
     lock: &Lock,
-    definition: Option<&Environment>,
+    definition: impl FnOnce() -> Option<Environment>,
     database: &AdvisoryDatabase,
 ) -> AuditReport {
-    let requirements = requirements(definition);
+    let mut definition = Some(definition);
+    let mut requirements_memo: Option<BTreeMap<String, (String, VersionSpecifiers)>> = None;
     let mut report = AuditReport {
         environment: environment.to_string(),
         lock_hash: lock_hash.to_string(),
@@ -232,6 +235,9 @@ pub fn audit_lock(
         if findings.is_empty() {
             continue;
         }
+        let requirements = requirements_memo.get_or_insert_with(|| {
+            requirements(definition.take().and_then(|read| read()).as_ref())
+        });
         let requirement = requirements.get(&name);
         // Candidates: every fixed version above the locked one, lowest first.
         let mut candidates: Vec<Version> = database

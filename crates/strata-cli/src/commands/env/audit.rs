@@ -52,19 +52,25 @@ fn audit_version(
             version: version.clone(),
         })?;
     let label = format!("{name}:{version}");
-    let report = audit_lock(&label, &lock.lock_hash, &lock.lock, None, database);
-    if report.vulnerable.is_empty() {
-        return Ok(report);
-    }
-    // The definition's requirements only matter for suggestions: read it when there are some.
-    let record = workspace.get_environment(name, Some(version))?;
-    Ok(audit_lock(
+    // The definition only matters for suggestions: it is read when something is found.
+    let mut failed = None;
+    let report = audit_lock(
         &label,
         &lock.lock_hash,
         &lock.lock,
-        Some(&record.environment),
+        || match workspace.get_environment(name, Some(version)) {
+            Ok(record) => Some(record.environment),
+            Err(error) => {
+                failed = Some(error);
+                None
+            }
+        },
         database,
-    ))
+    );
+    match failed {
+        Some(error) => Err(error.into()),
+        None => Ok(report),
+    }
 }
 
 pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
