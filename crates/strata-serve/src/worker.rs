@@ -304,12 +304,19 @@ impl Worker {
             protocol::headers_json(headers_text, &request.headers);
         }
         if headers_text.len() > protocol::MAX_HEADERS_LEN {
+            // Too many headers for a frame: the request goes on without them.
             headers_text.clear();
-            headers_text.push_str(if kind == protocol::KIND_HTTP {
-                r#"{"method": "POST", "target": "/score", "headers": [], "remote": null}"#
+            if kind == protocol::KIND_HTTP {
+                protocol::http_meta(
+                    headers_text,
+                    request.method.as_str(),
+                    "/score",
+                    &HeaderMap::new(),
+                    request.remote,
+                );
             } else {
-                "{}"
-            });
+                headers_text.push_str("{}");
+            }
         }
         frame.clear();
         protocol::request_header(frame, kind, headers_text.len(), payload.len());
