@@ -94,6 +94,15 @@ pub(crate) fn raw_stderr(bytes: &[u8]) {
     let _ = stderr.flush();
 }
 
+/// `1 file`, `2 files`: a count with its noun.
+pub(crate) fn count(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,14 +118,5 @@ mod tests {
             escape_controls("plain `text`\n"),
             Cow::Borrowed(_)
         ));
-    }
-}
-
-/// `1 file`, `2 files`: a count with its noun.
-pub(crate) fn count(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
     }
 }

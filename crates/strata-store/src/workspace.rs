@@ -139,6 +139,9 @@ pub fn now_millis() -> i64 {
 /// Whether the filesystem holding `path` has (almost) no space left for SQLite's files.
 fn disk_is_full(path: &Path) -> bool {
     nix::sys::statvfs::statvfs(path).is_ok_and(|stats| {
-        u64::from(stats.blocks_available()).saturating_mul(stats.fragment_size()) < 1 << 20
+        stats
+            .blocks_available()
+            .saturating_mul(stats.fragment_size())
+            < 1 << 20
     })
 }
