@@ -23,6 +23,7 @@ mod quickstart;
 mod run;
 mod runs;
 pub(crate) mod serve;
+pub(crate) mod ui;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -48,6 +49,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Ui(args) => ui::run(&context, &args),
         Command::Deploy(args) => {
             serve::deploy(&context, &args.name, &args.options, &args.container)
         }
