@@ -11,3 +11,4 @@ mod image;
 mod interpreters;
 mod runs;
 mod serve;
+mod ui;
