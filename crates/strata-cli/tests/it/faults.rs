@@ -1,4 +1,5 @@
 //! The machine failing under a command: a full disk during a run and after it.
+#![expect(clippy::print_stderr, reason = "skipped tests say why")]
 
 use crate::common::TestContext;
 

@@ -4,6 +4,7 @@
 //! message, and each page's screenshot is written under the target directory
 //! (`CARGO_TARGET_TMPDIR/ui-screenshots/`, or `STRATA_UI_SCREENSHOT_DIR`).
 //! Chromium comes from `scripts/setup-test-tools`; without it the test fails when `CI=true`.
+#![expect(clippy::print_stderr, reason = "a skipped test says why")]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

@@ -299,11 +299,7 @@ pub(crate) fn run(ui: &Ui, request: &Request) -> PageResult {
         ("Status", status(&run.status)),
         (
             "Script",
-            code(
-                &format!("{} {}", run.script, run.arguments.join(" "))
-                    .trim_end()
-                    .to_string(),
-            ),
+            code(format!("{} {}", run.script, run.arguments.join(" ")).trim_end()),
         ),
         ("Target", esc(&run.target)),
         (
