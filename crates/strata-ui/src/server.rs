@@ -77,6 +77,7 @@ async fn answer(
     ui: Arc<Ui>,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let received = std::time::Instant::now();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
@@ -96,7 +97,14 @@ async fn answer(
     let rendered = tokio::task::spawn_blocking(move || {
         let request = Request::new(&method, &path, query.as_deref(), &body);
         let head = request.method == "HEAD";
-        (ui.handle(&request), head)
+        let response = ui.handle(&request);
+        // Server time: from the request's arrival to its rendered response.
+        tracing::debug!(
+            "{method} {path} {} {:.2} ms",
+            response.status,
+            received.elapsed().as_secs_f64() * 1000.0
+        );
+        (response, head)
     })
     .await;
     Ok(match rendered {
