@@ -72,6 +72,9 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Serve the workspace's web page on 127.0.0.1 (prints the URL; Ctrl-C stops).
+    #[command(after_help = "Examples:\n  strata ui\n  strata ui --port 8080")]
+    Ui(crate::commands::ui::UiArgs),
     /// Walk through the main workflow in a temporary workspace, printing each step.
     #[command(after_help = "Example:\n  strata quickstart --keep")]
     Quickstart {

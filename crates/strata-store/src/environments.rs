@@ -226,9 +226,10 @@ impl Workspace {
     }
 }
 
-const COLUMNS: &str = "name, version, spec_hash, kind, description, curated, anonymous, created_at";
+pub(crate) const COLUMNS: &str =
+    "name, version, spec_hash, kind, description, curated, anonymous, created_at";
 
-fn row_to_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnvironmentSummary> {
+pub(crate) fn row_to_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnvironmentSummary> {
     Ok(EnvironmentSummary {
         name: row.get(0)?,
         version: EnvironmentVersion::from_stored(row.get(1)?),

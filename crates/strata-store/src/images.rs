@@ -27,10 +27,10 @@ pub struct ImageRecord {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "reference, manifest_digest, kind, env_name, env_version, lock_hash, \
+pub(crate) const COLUMNS: &str = "reference, manifest_digest, kind, env_name, env_version, lock_hash, \
                        base_reference, base_digest, size, created_at";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
     Ok(ImageRecord {
         reference: row.get(0)?,
         manifest_digest: row.get(1)?,

@@ -2,6 +2,7 @@
 //! content-addressed blob store.
 
 pub use blobs::{BlobDigest, BlobStore};
+pub use browse::{BuildRow, ExperimentSummary, Page, PageQuery, RunFilter, RunSort};
 pub use context::build_context_reference;
 pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;
@@ -19,6 +20,7 @@ pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis};
 
 mod blobs;
+mod browse;
 mod context;
 mod db;
 mod environments;

@@ -26,9 +26,9 @@ pub struct ModelRecord {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "name, version, manifest, path, description, run_id, experiment, env_name, env_version, lock_hash, created_at";
+pub(crate) const COLUMNS: &str = "name, version, manifest, path, description, run_id, experiment, env_name, env_version, lock_hash, created_at";
 
-fn row_to_model(row: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
+pub(crate) fn row_to_model(row: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
     Ok(ModelRecord {
         name: row.get(0)?,
         version: row.get(1)?,

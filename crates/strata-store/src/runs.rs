@@ -86,9 +86,9 @@ pub struct Metric {
     pub logged_at: i64,
 }
 
-const COLUMNS: &str = "id, experiment, status, env_name, env_version, lock_hash, script, arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at, target, image";
+pub(crate) const COLUMNS: &str = "id, experiment, status, env_name, env_version, lock_hash, script, arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at, target, image";
 
-fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(crate) fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let arguments: String = row.get(7)?;
     Ok(RunRecord {
         id: row.get(0)?,

@@ -96,9 +96,9 @@ impl ServiceRecord {
     }
 }
 
-const COLUMNS: &str = "name, state, host, port, env_name, env_version, lock_hash, models, entry_script, source_dir, service_dir, config, pid, pid_start, error, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "name, state, host, port, env_name, env_version, lock_hash, models, entry_script, source_dir, service_dir, config, pid, pid_start, error, created_at, updated_at";
 
-fn row_to_service(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceRecord> {
+pub(crate) fn row_to_service(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceRecord> {
     let models: String = row.get(7)?;
     let config: String = row.get(11)?;
     Ok(ServiceRecord {

@@ -137,11 +137,12 @@ pub fn now_millis() -> i64 {
 }
 
 /// Whether the filesystem holding `path` has (almost) no space left for SQLite's files.
+#[allow(
+    clippy::useless_conversion,
+    reason = "`fsblkcnt_t` is `u64` here but `u32` on other platforms"
+)]
 fn disk_is_full(path: &Path) -> bool {
     nix::sys::statvfs::statvfs(path).is_ok_and(|stats| {
-        stats
-            .blocks_available()
-            .saturating_mul(stats.fragment_size())
-            < 1 << 20
+        u64::from(stats.blocks_available()).saturating_mul(stats.fragment_size()) < 1 << 20
     })
 }

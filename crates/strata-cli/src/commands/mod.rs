@@ -26,6 +26,7 @@ mod runs;
 pub(crate) mod serve;
 mod serve_settings;
 mod service_log;
+pub(crate) mod ui;
 
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -51,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Ui(args) => ui::run(&context, &args),
         Command::Deploy(args) => serve::deploy(
             &context,
             &args.name,

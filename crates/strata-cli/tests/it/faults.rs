@@ -1,4 +1,5 @@
 //! The machine failing under a command: a full disk during a run and after it.
+#![expect(clippy::print_stderr, reason = "skipped tests say why")]
 
 use crate::common::TestContext;
 
@@ -12,10 +13,7 @@ fn on_small_disk(context: &TestContext, script: &str) -> Option<std::process::Ou
             std::env::var_os("CI").is_none(),
             "the full-disk tests need root, which CI has"
         );
-        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
-        {
-            eprintln!("skipped: mounting a small filesystem needs root");
-        }
+        eprintln!("skipped: mounting a small filesystem needs root");
         return None;
     }
     let strata = env!("CARGO_BIN_EXE_strata");

@@ -14,3 +14,4 @@ mod inventory;
 mod runs;
 mod serve;
 mod serve_settings;
+mod ui;
