@@ -29,6 +29,8 @@ pub enum InventoryError {
     InvalidAdvisory { record: String, reason: String },
     #[error("`{}` is neither an advisory directory nor a zip archive", path.display())]
     NotAnAdvisorySource { path: PathBuf },
+    #[error("The advisory API `{url}` did not answer: {reason}")]
+    Online { url: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -43,7 +45,8 @@ impl InventoryError {
             | Self::AdvisoryIo { .. }
             | Self::AdvisoryArchive { .. }
             | Self::InvalidAdvisory { .. }
-            | Self::NotAnAdvisorySource { .. } => true,
+            | Self::NotAnAdvisorySource { .. }
+            | Self::Online { .. } => true,
         }
     }
 }

@@ -4,7 +4,7 @@ pub use audit::{
     AdvisoryFinding, AuditReport, PackageAudit, Severity, UncheckedPackage, audit_lock,
 };
 pub use error::InventoryError;
-pub use osv::{Advisory, AdvisoryDatabase};
+pub use osv::{Advisory, AdvisoryDatabase, fetch_advisories, is_online_source};
 pub use query::{Ecosystem, PackageQuery};
 pub use sbom::{SbomFormat, SbomInput, render_sbom};
 pub use search::{SearchHit, search};

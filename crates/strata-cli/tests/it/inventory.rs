@@ -645,3 +645,72 @@ fn env_image_records_the_sbom_as_an_oci_referrer() {
         .count();
     assert_eq!(count, 1);
 }
+
+/// An OSV API (a stand-in for api.osv.dev on loopback): the same findings as the records it
+/// serves give from a directory, and an unreachable API is a clear error.
+#[test]
+fn audit_against_an_online_osv_api() {
+    use std::io::BufRead as _;
+    let context = TestContext::new();
+    locked(&context, "vuln", "pillow==9.0.0\nurllib3>=1.26,<1.26.5\n");
+    // The API answers JSON: the records, most of them YAML here, converted.
+    let records = context.path().join("osv-records");
+    fs_err::create_dir_all(&records).unwrap();
+    let mut stack = vec![PathBuf::from(advisories())];
+    while let Some(dir) = stack.pop() {
+        for entry in fs_err::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let is = |ext: &str| path.extension().is_some_and(|e| e == ext);
+            if path.is_dir() {
+                stack.push(path);
+            } else if is("yaml") || is("json") {
+                let text = fs_err::read_to_string(&path).unwrap();
+                let value: Value = serde_yaml_ng::from_str(&text).unwrap();
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                fs_err::write(records.join(format!("{name}.json")), value.to_string()).unwrap();
+            }
+        }
+    }
+    let mut server = std::process::Command::new("python3")
+        .arg(test_data().join("osv-api/serve.py"))
+        .arg(&records)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let api = format!("http://127.0.0.1:{}/v1", port.trim());
+    let findings = |source: &str| -> Vec<(String, String)> {
+        let json = context.json(&["env", "audit", "vuln", "--advisories", source, "--json"]);
+        let mut found: Vec<(String, String)> = json["reports"][0]["vulnerable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|package| {
+                let name = package["name"].as_str().unwrap().to_string();
+                package["advisories"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |a| (name.clone(), a["id"].as_str().unwrap().to_string()))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let online = findings(&api);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(online.len(), 7, "{online:?}");
+    assert_eq!(online, findings(&advisories()));
+    let output = context.run(&["env", "audit", "vuln", "--advisories", &api]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output.stderr.contains(&format!(
+            "error: The advisory API `{api}` did not answer: querybatch: "
+        )),
+        "{output}"
+    );
+}

@@ -20,6 +20,9 @@ use crate::cvss;
 use crate::error::InventoryError;
 
 mod cache;
+mod online;
+
+pub use online::{fetch_advisories, is_online_source};
 
 /// One event of an `ECOSYSTEM` range; `Introduced(None)` is `introduced: "0"`.
 #[derive(Debug, Clone, PartialEq, Eq)]

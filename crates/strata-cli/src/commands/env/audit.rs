@@ -1,11 +1,12 @@
 //! `strata env audit NAME[:VERSION] | --all`: the pinned packages of locks against OSV
 //! advisories from a local directory or zip archive.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use serde_json::json;
-use strata_inventory::{AdvisoryDatabase, AuditReport, InventoryError, Severity, audit_lock};
+use strata_inventory::{
+    AdvisoryDatabase, AuditReport, InventoryError, Severity, audit_lock, fetch_advisories,
+    is_online_source,
+};
 use strata_spec::EnvironmentVersion;
 use strata_store::Workspace;
 
@@ -22,9 +23,10 @@ pub(crate) struct AuditArgs {
     #[arg(long)]
     pub(crate) all: bool,
     /// OSV records: a directory tree of `.json`/`.yaml` files (e.g. a mirror of the PyPA
-    /// advisory database) or a zip archive of them (osv.dev's `PyPI/all.zip`).
-    #[arg(long, value_name = "DIR|ZIP", env = "STRATA_ADVISORIES")]
-    pub(crate) advisories: Option<PathBuf>,
+    /// advisory database), a zip archive of them (osv.dev's `PyPI/all.zip`), or the URL of an
+    /// OSV API (`https://api.osv.dev/v1`, or a mirror of it).
+    #[arg(long, value_name = "DIR|ZIP|URL", env = "STRATA_ADVISORIES")]
+    pub(crate) advisories: Option<String>,
     /// Exit 1 when an advisory at or above this level is found (`low`, `medium`, `high`,
     /// `critical`); advisories without a severity count as reaching every level.
     #[arg(long, value_name = "LEVEL", value_parser = clap::builder::ValueParser::new(parse_severity))]
@@ -76,52 +78,61 @@ fn audit_version(
 pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
     let Some(source) = &args.advisories else {
         return Err(UsageError::new("No advisory source to audit against")
-            .hint("Pass `--advisories DIR|ZIP` (OSV records, e.g. a mirror of the PyPA advisory database) or set `STRATA_ADVISORIES`")
+            .hint("Pass `--advisories DIR|ZIP|URL` (OSV records, e.g. a mirror of the PyPA advisory database, or `https://api.osv.dev/v1` where the network allows) or set `STRATA_ADVISORIES`")
             .into());
     };
-    let source = context.cwd.join(source);
+    let online = is_online_source(source);
+    let source_text = if online {
+        source.clone()
+    } else {
+        context.cwd.join(source).display().to_string()
+    };
     // Parsed advisories are kept in the cache, keyed by the state of the source.
     let cache = strata_build::Cache::from_env().root().join("advisories-v1");
     let workspace = context.open_workspace()?;
     let mut reports = Vec::new();
     let mut not_locked = Vec::new();
-    let database;
+    // The versions to audit, each known to have a lock, before the (slower) advisories.
+    let mut targets = Vec::new();
     if args.all {
-        database = AdvisoryDatabase::load_cached(&source, &cache)?;
         for summary in workspace.list_environments(false, false)? {
             match workspace.get_lock(&summary.name, &summary.version)? {
-                Some(_) => reports.push(audit_version(
-                    &workspace,
-                    &summary.name,
-                    &summary.version,
-                    &database,
-                )?),
+                Some(lock) => targets.push((summary.name, summary.version, lock)),
                 None => not_locked.push(format!("{}:{}", summary.name, summary.version)),
             }
         }
     } else {
         let reference = parse_ref(args.environment.as_deref().unwrap_or_default())?;
         let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
-        // The lock is checked before the (slower) advisories are read.
-        if workspace.get_lock(&record.name, &record.version)?.is_none() {
+        let Some(lock) = workspace.get_lock(&record.name, &record.version)? else {
             return Err(InventoryError::NotLocked {
                 name: record.name,
                 version: record.version,
             }
             .into());
-        }
-        database = AdvisoryDatabase::load_cached(&source, &cache)?;
-        reports.push(audit_version(
-            &workspace,
-            &record.name,
-            &record.version,
-            &database,
-        )?);
+        };
+        targets.push((record.name, record.version, lock));
+    }
+    let database = if online {
+        // Only the packages these locks pin are asked about.
+        let mut packages: Vec<(String, String)> = targets
+            .iter()
+            .flat_map(|(_, _, lock)| lock.lock.pypi.iter())
+            .map(|package| (package.name.clone(), package.version.clone()))
+            .collect();
+        packages.sort();
+        packages.dedup();
+        fetch_advisories(source, &packages)?
+    } else {
+        AdvisoryDatabase::load_cached(std::path::Path::new(&source_text), &cache)?
+    };
+    for (name, version, _) in &targets {
+        reports.push(audit_version(&workspace, name, version, &database)?);
     }
     if args.json {
         printer::json(&json!({
             "advisories": {
-                "source": source,
+                "source": source_text,
                 "records": database.records,
                 "withdrawn": database.withdrawn,
             },
