@@ -230,7 +230,7 @@ fn search_specs_and_references_are_checked() {
 
     ----- stderr -----
     error: No advisory source to audit against
-    hint: Pass `--advisories DIR|ZIP` (OSV records, e.g. a mirror of the PyPA advisory database) or set `STRATA_ADVISORIES`
+    hint: Pass `--advisories DIR|ZIP|URL` (OSV records, e.g. a mirror of the PyPA advisory database, or `https://api.osv.dev/v1` where the network allows) or set `STRATA_ADVISORIES`
     ");
 }
 
