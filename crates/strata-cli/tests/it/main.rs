@@ -6,6 +6,8 @@ mod common;
 mod concurrency;
 mod docs;
 mod env;
+mod env_formats;
+mod env_hostile;
 mod faults;
 mod first_builds;
 mod help;
