@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::{TestContext, test_data};
 
-fn build_json(context: &TestContext, reference: &str) -> Value {
+pub(crate) fn build_json(context: &TestContext, reference: &str) -> Value {
     context.json(&["env", "build", reference, "--json"])
 }
 
@@ -741,53 +741,6 @@ fn quickstart_runs_every_step() {
         3,
         "{output}"
     );
-}
-
-/// Issue #11, item 20: an environment on a Python from the machine has pip, setuptools and
-/// wheel, as conda's Python has them in Azure ML (`import pkg_resources` works), unless the
-/// definition pins them itself.
-#[test]
-fn pip_environments_have_setuptools_and_wheel() {
-    let context = TestContext::new();
-    context.write("requirements.txt", "six==1.16.0\n");
-    context.write("pinned.txt", "six==1.16.0\nsetuptools==69.5.1\n");
-    for (name, file) in [("seeded", "requirements.txt"), ("pinned", "pinned.txt")] {
-        context.ok(&["env", "register", "--name", name, "--requirements", file]);
-        build_json(&context, name);
-    }
-    let versions = |name: &str| -> Vec<String> {
-        let lock = context.json(&["env", "lock", name, "--json"]);
-        let mut found: Vec<String> = lock["lock"]["pypi"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| ["pip", "setuptools", "wheel"].contains(&p["name"].as_str().unwrap()))
-            .map(|p| p["name"].as_str().unwrap().to_string())
-            .collect();
-        found.sort();
-        found
-    };
-    assert_eq!(versions("seeded"), ["pip", "setuptools", "wheel"]);
-    let output = context.run(&[
-        "env",
-        "exec",
-        "seeded",
-        "--",
-        "python",
-        "-c",
-        "import pkg_resources, setuptools, wheel, pip; print('ok')",
-    ]);
-    assert_eq!(output.stdout.trim(), "ok", "{output}");
-    let pinned = context.json(&["env", "lock", "pinned", "--json"]);
-    let setuptools: Vec<&str> = pinned["lock"]["pypi"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == "setuptools")
-        .map(|p| p["version"].as_str().unwrap())
-        .collect();
-    assert_eq!(setuptools, ["69.5.1"]);
-    assert_eq!(versions("pinned"), ["pip", "setuptools", "wheel"]);
 }
 
 /// Issue #11, item 1: what `env exec` runs keeps its prefix from `cache gc` until it exits.
