@@ -1,5 +1,8 @@
-//! The machine failing under a command: a full disk during a run and after it.
+//! The machine or a file failing under a command: a full disk during a run and after it, a
+//! refused archive, a database that is not one; each a clear error with exit 1.
 #![expect(clippy::print_stderr, reason = "skipped tests say why")]
+
+use std::process::Command;
 
 use crate::common::TestContext;
 
@@ -81,3 +84,82 @@ echo "list exit $?"
         "{stdout}"
     );
 }
+
+/// Issue #11, item 8: a refused archive entry, an archive that is not one, and a database that
+/// is not one are the user's or the machine's doing: exit 1, not 2 (a bug).
+#[test]
+fn bad_archives_and_databases_exit_with_1() {
+    let context = TestContext::new();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs_err::write(context.path().join("garbage.tar"), garbage).unwrap();
+    let output = context.run(&[
+        "env",
+        "image",
+        "Strata-Minimal",
+        "--base-archive",
+        "garbage.tar",
+    ]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("Failed to import the base image `garbage.tar`"),
+        "{output}"
+    );
+
+    let evil = context.path().join("evil.tar");
+    assert!(
+        Command::new("python3")
+            .args(["-c", EVIL_ARCHIVE])
+            .arg(&evil)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = context.run(&[
+        "env",
+        "image",
+        "Strata-Minimal",
+        "--base-archive",
+        "evil.tar",
+    ]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output.stderr.contains("Refusing layer entry `../evil`"),
+        "{output}"
+    );
+
+    fs_err::write(
+        context.path().join(".strata/strata.db"),
+        "not a database at all, not at all",
+    )
+    .unwrap();
+    let output = context.run(&["env", "list"]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(output.stderr.contains("file is not a database"), "{output}");
+}
+
+/// An OCI archive whose one layer holds `../evil`.
+const EVIL_ARCHIVE: &str = r#"
+import hashlib, io, json, sys, tarfile
+def blob(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as tar:
+    info = tarfile.TarInfo("../evil"); info.size = 1; tar.addfile(info, io.BytesIO(b"x"))
+layer = layer.getvalue()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+    "rootfs": {"type": "layers", "diff_ids": [blob(layer)]}}).encode()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}]}).encode()
+index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": blob(manifest), "size": len(manifest)}]}).encode()
+files = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
+files += [("blobs/sha256/" + blob(b)[7:], b) for b in (layer, config, manifest)]
+with tarfile.open(sys.argv[1], "w") as tar:
+    for name, data in files:
+        info = tarfile.TarInfo(name); info.size = len(data); tar.addfile(info, io.BytesIO(data))
+"#;
