@@ -21,7 +21,7 @@ pub struct EnvironmentRecord {
 }
 
 /// What lists show about a version, read without parsing its definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentSummary {
     pub name: String,
@@ -33,7 +33,10 @@ pub struct EnvironmentSummary {
     pub curated: bool,
     pub anonymous: bool,
     /// Milliseconds since the Unix epoch; RFC 3339 in JSON.
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub created_at: i64,
 }
 
@@ -53,15 +56,85 @@ pub struct RegisterOptions {
     pub anonymous: bool,
 }
 
-/// What the definition column holds: the v1 files plus v2-only metadata.
-#[derive(Debug, Serialize, Deserialize)]
+/// A definition as stored and sent between client and server: the v1 files plus v2-only
+/// metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredDefinition {
-    environment_json: String,
-    conda_dependencies: Option<String>,
-    base_dockerfile: Option<String>,
+pub struct DefinitionDocument {
+    pub environment_json: String,
+    pub conda_dependencies: Option<String>,
+    pub base_dockerfile: Option<String>,
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
-    metadata: Metadata,
+    pub metadata: Metadata,
+}
+
+impl DefinitionDocument {
+    pub fn of(environment: &Environment) -> Self {
+        let files = environment.to_v1_files();
+        Self {
+            environment_json: files.environment_json,
+            conda_dependencies: files.conda_dependencies,
+            base_dockerfile: files.base_dockerfile,
+            metadata: environment.metadata.clone(),
+        }
+    }
+
+    /// The definition again; `what` names it in errors.
+    pub fn to_environment(&self, what: &str) -> Result<Environment, StoreError> {
+        let files = V1Files {
+            environment_json: self.environment_json.clone(),
+            conda_dependencies: self.conda_dependencies.clone(),
+            base_dockerfile: self.base_dockerfile.clone(),
+        };
+        let mut environment =
+            Environment::from_v1_files(&files, &format!("<stored {what}>"))?.value;
+        environment.metadata = self.metadata.clone();
+        Ok(environment)
+    }
+
+    pub fn to_json(&self, what: &str) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|source| StoreError::CorruptRecord {
+            what: what.to_string(),
+            source,
+        })
+    }
+
+    pub fn from_json(text: &str, what: &str) -> Result<Self, StoreError> {
+        serde_json::from_str(text).map_err(|source| StoreError::CorruptRecord {
+            what: what.to_string(),
+            source,
+        })
+    }
+}
+
+/// An environment version as the REST API sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentDocument {
+    #[serde(flatten)]
+    pub summary: EnvironmentSummary,
+    pub definition: DefinitionDocument,
+}
+
+impl EnvironmentDocument {
+    pub fn of(record: &EnvironmentRecord) -> Self {
+        Self {
+            summary: record.summary.clone(),
+            definition: DefinitionDocument::of(&record.environment),
+        }
+    }
+
+    pub fn into_record(self) -> Result<EnvironmentRecord, StoreError> {
+        let what = format!("{}:{}", self.summary.name, self.summary.version);
+        let environment = self.definition.to_environment(&what)?;
+        Ok(EnvironmentRecord {
+            name: self.summary.name.clone(),
+            version: self.summary.version.clone(),
+            spec_hash: SpecHash::from_hex(self.summary.spec_hash.clone()),
+            environment,
+            summary: self.summary,
+        })
+    }
 }
 
 impl Workspace {
@@ -75,8 +148,6 @@ impl Workspace {
         environment: Environment,
         options: RegisterOptions,
     ) -> Result<Registration, StoreError> {
-        let name = environment.name.clone().unwrap_or_default();
-        validate_name(&name)?;
         self.insert_environment(environment, options, false)
     }
 
@@ -270,57 +341,180 @@ fn kind_of(environment: &Environment) -> String {
     kind.to_string()
 }
 
+/// A definition checked and hashed for registration, before any store has looked at it:
+/// the part of registering that every metadata store shares.
+#[derive(Debug, Clone)]
+pub struct PreparedRegistration {
+    pub name: String,
+    pub environment: Environment,
+    /// The version the definition names, if any.
+    pub explicit: Option<EnvironmentVersion>,
+    pub spec_hash: SpecHash,
+    pub kind: String,
+    pub description: Option<String>,
+    /// `strata://wheels` references with their digests; each must be stored in the workspace.
+    pub wheel_references: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// What registering a prepared definition does, given what the store already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationDecision {
+    /// The existing version has the same spec hash.
+    Existing(EnvironmentVersion),
+    /// A new version with this number or name.
+    New(EnvironmentVersion),
+}
+
+impl PreparedRegistration {
+    /// Checks a user's definition (a valid, non-reserved name, no credentials, valid pip
+    /// entries) and strips what must not be stored.
+    pub fn new(environment: Environment) -> Result<Self, StoreError> {
+        validate_name(environment.name.as_deref().unwrap_or_default())?;
+        Self::checked(environment)
+    }
+
+    /// As [`Self::new`] for a curated environment, whose reserved name is its own.
+    pub(crate) fn curated(environment: Environment) -> Result<Self, StoreError> {
+        Self::checked(environment)
+    }
+
+    fn checked(mut environment: Environment) -> Result<Self, StoreError> {
+        let name = environment.name.clone().unwrap_or_default();
+        let found = environment.embedded_credentials();
+        if !found.is_empty() {
+            return Err(StoreError::Credentials { found });
+        }
+        let mut wheel_references = Vec::new();
+        if let Some(conda) = environment.conda() {
+            conda.check_pip_entries(&format!("{name} (pip dependencies)"))?;
+            for (reference, digest) in conda.wheel_references() {
+                wheel_references.push((reference.to_string(), digest.to_string()));
+            }
+        }
+        let mut warnings = Vec::new();
+        let registry = &mut environment.docker.base_image_registry;
+        if let Some(password) = &registry.password
+            && !is_variable_reference(password.trim())
+        {
+            registry.password = None;
+            warnings.push(
+                "The registry password in the definition was not stored: Strata never keeps credentials. Put it in an environment variable and name that variable in the definition instead, e.g. `\"password\": \"${STRATA_REGISTRY_PASSWORD}\"`".to_string(),
+            );
+        }
+        let explicit = match environment.version.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(EnvironmentVersion::parse(text)?),
+        };
+        let spec_hash = SpecHash::of(&environment);
+        let kind = kind_of(&environment);
+        let description = environment.metadata.description.clone();
+        Ok(Self {
+            name,
+            environment,
+            explicit,
+            spec_hash,
+            kind,
+            description,
+            wheel_references,
+            warnings,
+        })
+    }
+
+    /// The error for a `strata://wheels` reference the workspace does not store.
+    pub fn missing_wheel(reference: &str) -> StoreError {
+        StoreError::InvalidReference {
+            reference: reference.to_string(),
+            reason: "no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)".to_string(),
+        }
+    }
+
+    /// Decides from the version the definition names (`existing` is that version's spec hash)
+    /// or, without one, from the latest version: the same spec hash is that version, anything
+    /// else the explicit version or `next` (which a store computes only when it is needed).
+    pub fn decide(
+        &self,
+        existing: Option<(EnvironmentVersion, String)>,
+        force_new: bool,
+        next: impl FnOnce() -> Result<EnvironmentVersion, StoreError>,
+    ) -> Result<RegistrationDecision, StoreError> {
+        match (existing, &self.explicit) {
+            (Some((version, hash)), _) if hash == self.spec_hash.as_str() && !force_new => {
+                Ok(RegistrationDecision::Existing(version))
+            }
+            (Some((version, hash)), Some(_)) if !force_new => Err(StoreError::VersionConflict {
+                name: self.name.clone(),
+                version,
+                existing: hash,
+                new: self.spec_hash.to_string(),
+            }),
+            (None, Some(version)) => Ok(RegistrationDecision::New(version.clone())),
+            _ => next().map(RegistrationDecision::New),
+        }
+    }
+
+    /// The record of the new version and the stored form of its definition.
+    pub fn into_record(
+        self,
+        version: EnvironmentVersion,
+        options: RegisterOptions,
+        curated: bool,
+        created_at: i64,
+    ) -> Result<(EnvironmentRecord, DefinitionDocument), StoreError> {
+        let mut environment = self.environment;
+        environment.version = Some(version.to_string());
+        let document = DefinitionDocument::of(&environment);
+        let summary = EnvironmentSummary {
+            name: self.name.clone(),
+            version: version.clone(),
+            spec_hash: self.spec_hash.to_string(),
+            kind: self.kind,
+            description: self.description,
+            curated,
+            anonymous: options.anonymous,
+            created_at,
+        };
+        Ok((
+            EnvironmentRecord {
+                name: self.name,
+                version,
+                spec_hash: self.spec_hash,
+                environment,
+                summary,
+            },
+            document,
+        ))
+    }
+}
+
 /// Registers within a write transaction (see [`Workspace::register_environment`]).
 pub(crate) fn insert_in(
     connection: &Connection,
-    mut environment: Environment,
+    environment: Environment,
     options: RegisterOptions,
     curated: bool,
     force_new: bool,
 ) -> Result<Registration, StoreError> {
-    let name = environment.name.clone().unwrap_or_default();
-    let found = environment.embedded_credentials();
-    if !found.is_empty() {
-        return Err(StoreError::Credentials { found });
-    }
-    if let Some(conda) = environment.conda() {
-        conda.check_pip_entries(&format!("{name} (pip dependencies)"))?;
-        for (reference, digest) in conda.wheel_references() {
-            let stored: Option<String> = connection
-                .query_row(
-                    "SELECT sha256 FROM wheels WHERE sha256 = ?1 LIMIT 1",
-                    params![digest],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(StoreError::db("looking up a wheel"))?;
-            if stored.is_none() {
-                return Err(StoreError::InvalidReference {
-                    reference: reference.to_string(),
-                    reason: "no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)".to_string(),
-                });
-            }
+    let prepared = if curated {
+        PreparedRegistration::curated(environment)?
+    } else {
+        PreparedRegistration::new(environment)?
+    };
+    for (reference, digest) in &prepared.wheel_references {
+        let stored: Option<String> = connection
+            .query_row(
+                "SELECT sha256 FROM wheels WHERE sha256 = ?1 LIMIT 1",
+                params![digest],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::db("looking up a wheel"))?;
+        if stored.is_none() {
+            return Err(PreparedRegistration::missing_wheel(reference));
         }
     }
-    let mut warnings = Vec::new();
-    let registry = &mut environment.docker.base_image_registry;
-    if let Some(password) = &registry.password
-        && !is_variable_reference(password.trim())
-    {
-        registry.password = None;
-        warnings.push(
-            "The registry password in the definition was not stored: Strata never keeps credentials. Put it in an environment variable and name that variable in the definition instead, e.g. `\"password\": \"${STRATA_REGISTRY_PASSWORD}\"`".to_string(),
-        );
-    }
-    let explicit = match environment.version.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(EnvironmentVersion::parse(text)?),
-    };
-    let spec_hash = SpecHash::of(&environment);
-    let kind = kind_of(&environment);
-    let description = environment.metadata.description.clone();
-
-    let existing: Option<(String, String)> = match &explicit {
+    let name = prepared.name.clone();
+    let existing: Option<(String, String)> = match &prepared.explicit {
         Some(version) => connection
             .query_row(
                 "SELECT version, spec_hash FROM environments WHERE name = ?1 AND version = ?2",
@@ -337,81 +531,41 @@ pub(crate) fn insert_in(
             .optional(),
     }
     .map_err(StoreError::db("reading the latest version"))?;
-
-    let version = match (existing, explicit) {
-        (Some((version, hash)), _) if hash == spec_hash.as_str() && !force_new => {
-            let record = get_in(
-                connection,
-                &name,
-                Some(&EnvironmentVersion::from_stored(version)),
-            )?;
+    let existing = existing.map(|(version, hash)| (EnvironmentVersion::from_stored(version), hash));
+    let version = match prepared.decide(existing, force_new, || next_version(connection, &name))? {
+        RegistrationDecision::Existing(version) => {
+            let record = get_in(connection, &name, Some(&version))?;
             return Ok(Registration {
                 record,
                 created: false,
-                warnings,
+                warnings: prepared.warnings,
             });
         }
-        (Some((version, hash)), Some(_)) if !force_new => {
-            return Err(StoreError::VersionConflict {
-                name,
-                version: EnvironmentVersion::from_stored(version),
-                existing: hash,
-                new: spec_hash.to_string(),
-            });
-        }
-        (None, Some(version)) => version,
-        _ => next_version(connection, &name)?,
+        RegistrationDecision::New(version) => version,
     };
-
-    environment.version = Some(version.to_string());
-    let files = environment.to_v1_files();
-    let stored = StoredDefinition {
-        environment_json: files.environment_json,
-        conda_dependencies: files.conda_dependencies,
-        base_dockerfile: files.base_dockerfile,
-        metadata: environment.metadata.clone(),
-    };
-    let definition =
-        serde_json::to_string(&stored).map_err(|source| StoreError::CorruptRecord {
-            what: format!("{name}:{version}"),
-            source,
-        })?;
-    let created_at = now_millis();
+    let warnings = prepared.warnings.clone();
+    let (record, document) = prepared.into_record(version, options, curated, now_millis())?;
+    let definition = document.to_json(&format!("{}:{}", record.name, record.version))?;
+    let summary = &record.summary;
     connection
         .execute(
             "INSERT INTO environments (name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                name,
-                version.as_str(),
-                spec_hash.as_str(),
+                summary.name,
+                summary.version.as_str(),
+                summary.spec_hash,
                 definition,
-                kind,
-                description,
+                summary.kind,
+                summary.description,
                 curated,
                 options.anonymous,
-                created_at
+                summary.created_at
             ],
         )
         .map_err(StoreError::db("registering the environment"))?;
-    let summary = EnvironmentSummary {
-        name: name.clone(),
-        version: version.clone(),
-        spec_hash: spec_hash.to_string(),
-        kind,
-        description,
-        curated,
-        anonymous: options.anonymous,
-        created_at,
-    };
     Ok(Registration {
-        record: EnvironmentRecord {
-            name,
-            version,
-            spec_hash,
-            environment,
-            summary,
-        },
+        record,
         created: true,
         warnings,
     })
@@ -459,18 +613,7 @@ fn get_in(
         return Err(not_found(connection, name, version));
     };
     let what = format!("{}:{}", summary.name, summary.version);
-    let stored: StoredDefinition =
-        serde_json::from_str(&definition).map_err(|source| StoreError::CorruptRecord {
-            what: what.clone(),
-            source,
-        })?;
-    let files = V1Files {
-        environment_json: stored.environment_json,
-        conda_dependencies: stored.conda_dependencies,
-        base_dockerfile: stored.base_dockerfile,
-    };
-    let mut environment = Environment::from_v1_files(&files, &format!("<stored {what}>"))?.value;
-    environment.metadata = stored.metadata;
+    let environment = DefinitionDocument::from_json(&definition, &what)?.to_environment(&what)?;
     Ok(EnvironmentRecord {
         name: summary.name.clone(),
         version: summary.version.clone(),
@@ -513,7 +656,7 @@ mod tests {
     use rusqlite::params;
     use strata_spec::{Environment, EnvironmentVersion};
 
-    use super::StoredDefinition;
+    use super::DefinitionDocument;
     use crate::{RegisterOptions, StoreError, Workspace};
 
     fn definition(name: &str, image: &str, version: Option<&str>) -> Environment {
@@ -639,7 +782,7 @@ mod tests {
                 let mut environment = definition("old", &format!("img:{version}"), None);
                 environment.version = Some(version.to_string());
                 let files = environment.to_v1_files();
-                let stored = serde_json::to_string(&StoredDefinition {
+                let stored = serde_json::to_string(&DefinitionDocument {
                     environment_json: files.environment_json,
                     conda_dependencies: files.conda_dependencies,
                     base_dockerfile: files.base_dockerfile,

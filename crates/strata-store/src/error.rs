@@ -81,6 +81,28 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("Invalid page cursor `{cursor}`: pass back the `nextCursor` of the previous page")]
+    InvalidCursor { cursor: String },
+    #[error("{what} points at blob `{digest}`, which is not stored; upload it first")]
+    MissingBlob { what: String, digest: String },
+    #[error(
+        "The log of run `{run}` is {length} bytes long; an append at offset {offset} would leave a gap or overwrite"
+    )]
+    LogOffset {
+        run: String,
+        offset: u64,
+        length: u64,
+    },
+    #[error("{what} was changed by someone else since it was read (expected `{expected}`)")]
+    PreconditionFailed { what: String, expected: String },
+    #[error("Not allowed: {reason}")]
+    Forbidden { reason: String },
+    #[error("Not authenticated: {reason}")]
+    Unauthenticated { reason: String },
+    #[error("{what} is unavailable: {message}")]
+    Unavailable { what: String, message: String },
+    #[error("{what} failed: {message}")]
+    Backend { what: String, message: String },
 }
 
 impl StoreError {
@@ -103,7 +125,15 @@ impl StoreError {
             | Self::InvalidReference { .. }
             | Self::InvalidModelName { .. }
             | Self::DiskFull { .. }
+            | Self::InvalidCursor { .. }
+            | Self::MissingBlob { .. }
+            | Self::LogOffset { .. }
+            | Self::PreconditionFailed { .. }
+            | Self::Forbidden { .. }
+            | Self::Unauthenticated { .. }
+            | Self::Unavailable { .. }
             | Self::Spec(_) => true,
+            Self::Backend { .. } => false,
             // The machine's failures: a full disk, a permission, a file changed underneath.
             Self::Io { .. } | Self::CorruptBlob { .. } => true,
             Self::Database { source, .. } => is_machine_failure(source),

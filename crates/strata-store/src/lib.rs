@@ -4,7 +4,10 @@
 pub use blobs::{BlobDigest, BlobStore};
 pub use browse::{BuildRow, ExperimentSummary, Page, PageQuery, RunFilter, RunSort};
 pub use context::build_context_reference;
-pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
+pub use environments::{
+    DefinitionDocument, EnvironmentDocument, EnvironmentRecord, EnvironmentSummary,
+    PreparedRegistration, RegisterOptions, Registration, RegistrationDecision,
+};
 pub use error::StoreError;
 pub use images::ImageRecord;
 pub use inventory::{CONDA, PYPI, PackageUse, locked_packages};
@@ -17,7 +20,7 @@ pub use services::{
 };
 pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
-pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis};
+pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis, parse_time};
 
 mod blobs;
 mod browse;
@@ -32,6 +35,7 @@ mod locks;
 mod models;
 mod runs;
 mod services;
+pub mod store;
 mod trees;
 mod wheels;
 mod workspace;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_spec::{EnvironmentVersion, Lock};
 
 use crate::environments::{RegisterOptions, Registration, insert_in};
@@ -11,14 +11,15 @@ use crate::error::StoreError;
 use crate::workspace::{Workspace, now_millis};
 
 /// The lock of one environment version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LockRecord {
     pub lock_hash: String,
     pub lock: Lock,
 }
 
 /// One build (or failed lock or build) of an environment version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildRecord {
     pub name: String,
@@ -30,9 +31,15 @@ pub struct BuildRecord {
     /// The blob holding the full log.
     pub log_digest: Option<String>,
     pub error: Option<String>,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub started_at: i64,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub finished_at: i64,
 }
 

@@ -1,13 +1,13 @@
 //! The model registry: versioned artifacts with their lineage.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::workspace::{Workspace, now_millis};
 
 /// One model version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelRecord {
     pub name: String,
@@ -22,7 +22,10 @@ pub struct ModelRecord {
     pub env_name: Option<String>,
     pub env_version: Option<strata_spec::EnvironmentVersion>,
     pub lock_hash: Option<String>,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub created_at: i64,
 }
 

@@ -2,7 +2,7 @@
 //! metrics and tags.
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::workspace::{Workspace, now_millis};
@@ -16,7 +16,7 @@ pub const FAILED: &str = "Failed";
 pub const CANCELED: &str = "Canceled";
 
 /// One run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
     pub id: String,
@@ -44,13 +44,28 @@ pub struct RunRecord {
     pub process_group: Option<i64>,
     #[serde(skip)]
     pub cancel_requested: bool,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub queued_at: i64,
-    #[serde(serialize_with = "serialize_optional_time")]
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
     pub preparing_at: Option<i64>,
-    #[serde(serialize_with = "serialize_optional_time")]
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
     pub started_at: Option<i64>,
-    #[serde(serialize_with = "serialize_optional_time")]
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
     pub finished_at: Option<i64>,
     /// `local` or `container`.
     pub target: String,
@@ -75,14 +90,17 @@ fn serialize_optional_time<S: serde::Serializer>(
 }
 
 /// A metric as logged: a scalar or a list, JSON-encoded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     pub name: String,
     /// `scalar` or `list`.
     pub kind: String,
     pub value: serde_json::Value,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub logged_at: i64,
 }
 

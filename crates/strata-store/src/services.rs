@@ -58,7 +58,7 @@ fn is_true(value: &bool) -> bool {
 }
 
 /// One service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceRecord {
     pub name: String,
@@ -79,9 +79,15 @@ pub struct ServiceRecord {
     #[serde(skip)]
     pub pid_start: Option<String>,
     pub error: Option<String>,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub created_at: i64,
-    #[serde(serialize_with = "crate::workspace::serialize_time")]
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
     pub updated_at: i64,
 }
 

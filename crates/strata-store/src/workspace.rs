@@ -122,6 +122,46 @@ pub fn format_time(millis: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+/// Reads a time written by [`serialize_time`] (RFC 3339), or milliseconds since the epoch.
+pub(crate) fn deserialize_time<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<i64, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "an RFC 3339 time or milliseconds since the epoch"
+    )]
+    enum Either {
+        Millis(i64),
+        Text(String),
+    }
+    match <Either as serde::Deserialize>::deserialize(deserializer)? {
+        Either::Millis(millis) => Ok(millis),
+        Either::Text(text) => parse_time(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+pub(crate) fn deserialize_optional_time<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Wrapper(#[serde(deserialize_with = "deserialize_time")] i64);
+    let value: Option<Wrapper> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.map(|Wrapper(millis)| millis))
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let time = humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(text))
+        .map_err(|error| format!("`{text}` is not an RFC 3339 time: {error}"))?;
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| format!("`{text}` is before 1970"))?
+        .as_millis();
+    i64::try_from(millis).map_err(|_| format!("`{text}` is too far in the future"))
+}
+
 pub(crate) fn serialize_time<S: serde::Serializer>(
     millis: &i64,
     serializer: S,

@@ -1,0 +1,649 @@
+//! The embedded implementations: today's SQLite workspace and its blob directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::params;
+use strata_spec::{Environment, EnvironmentVersion, Lock};
+
+use super::{
+    BlobStorage, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
+    WorkspaceStore, is_digest,
+};
+use crate::{
+    BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LockRecord, Metric, ModelRecord,
+    RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError, Workspace,
+};
+
+/// A workspace directory behind [`WorkspaceStore`]. Calls run on the caller's thread: SQLite
+/// answers in microseconds, and the CLI is the only user.
+#[derive(Clone)]
+pub struct SqliteStore {
+    workspace: Arc<Mutex<Workspace>>,
+    root: PathBuf,
+}
+
+impl SqliteStore {
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        Ok(Self::new(Workspace::open(root)?))
+    }
+
+    pub fn new(workspace: Workspace) -> Self {
+        let root = workspace.root().to_path_buf();
+        Self {
+            workspace: Arc::new(Mutex::new(workspace)),
+            root,
+        }
+    }
+
+    /// The blobs of this workspace.
+    pub fn blobs(&self) -> LocalBlobs {
+        LocalBlobs::new(BlobStore::new(self.root.join("blobs")))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Workspace> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.workspace
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn require_blob(
+        workspace: &Workspace,
+        digest: Option<&str>,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        match digest {
+            Some(digest) if !workspace.blobs().contains(digest) => Err(StoreError::MissingBlob {
+                what: what(),
+                digest: digest.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn after(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
+    cursor.map(Cursor::decode).transpose()
+}
+
+fn fetch(limit: usize) -> i64 {
+    i64::try_from(Cursor::clamp_limit(limit) + 1).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl WorkspaceStore for SqliteStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn register_environment(
+        &self,
+        environment: Environment,
+        options: RegisterOptions,
+    ) -> Result<Registration, StoreError> {
+        self.lock().register_environment(environment, options)
+    }
+
+    async fn get_environment(
+        &self,
+        name: &str,
+        version: Option<&EnvironmentVersion>,
+    ) -> Result<EnvironmentRecord, StoreError> {
+        self.lock().get_environment(name, version)
+    }
+
+    async fn list_environments(
+        &self,
+        query: &EnvironmentQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentSummary>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let workspace = self.lock();
+        let latest_only = if query.all_versions {
+            ""
+        } else {
+            "AND e.id IN (SELECT MAX(id) FROM environments GROUP BY name)"
+        };
+        let sql = format!(
+            "SELECT {columns}, e.id FROM environments e
+             WHERE (?1 OR e.anonymous = 0)
+               AND (?2 IS NULL OR substr(e.name, 1, length(?2)) = ?2)
+               AND (?3 IS NULL OR e.name = ?3)
+               AND (?4 IS NULL OR e.name > ?4 OR (e.name = ?4 AND e.id > ?5))
+               {latest_only}
+             ORDER BY e.name, e.id LIMIT ?6",
+            columns = crate::environments::COLUMNS
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut statement = workspace
+            .connection
+            .prepare(&sql)
+            .map_err(StoreError::db("listing environments"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    query.include_anonymous,
+                    query.prefix,
+                    query.name,
+                    after.as_ref().map(|c| c.key.clone()),
+                    after.as_ref().map_or(0, |c| c.id),
+                    fetch(limit)
+                ],
+                |row| {
+                    let summary = crate::environments::row_to_summary(row)?;
+                    let id: i64 = row.get(8)?;
+                    let cursor = Cursor::new(summary.name.clone(), id);
+                    Ok((summary, cursor))
+                },
+            )
+            .map_err(StoreError::db("listing environments"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::db("listing environments"))?;
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn get_lock(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+    ) -> Result<Option<LockRecord>, StoreError> {
+        self.lock().get_lock(name, version)
+    }
+
+    async fn set_lock(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        lock: &Lock,
+    ) -> Result<LockRecord, StoreError> {
+        let mut workspace = self.lock();
+        workspace.get_environment(name, Some(version))?;
+        workspace.set_lock(name, version, lock)
+    }
+
+    async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        workspace.get_environment(&record.name, Some(&record.version))?;
+        Self::require_blob(&workspace, record.log_digest.as_deref(), || {
+            format!("The build of `{}:{}`", record.name, record.version)
+        })?;
+        workspace
+            .connection
+            .execute(
+                "INSERT INTO builds (name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    record.name,
+                    record.version.as_str(),
+                    record.lock_hash,
+                    record.status,
+                    record.prefix,
+                    record.log_digest,
+                    record.error,
+                    record.started_at,
+                    record.finished_at
+                ],
+            )
+            .map_err(StoreError::db("recording a build"))?;
+        Ok(())
+    }
+
+    async fn list_builds(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<BuildRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let workspace = self.lock();
+        let mut statement = workspace
+            .connection
+            .prepare(
+                "SELECT id, name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at
+                 FROM builds WHERE name = ?1 AND version = ?2 AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )
+            .map_err(StoreError::db("listing builds"))?;
+        let rows = statement
+            .query_map(
+                params![name, version.as_str(), after.map(|c| c.id), fetch(limit)],
+                |row| {
+                    let id: i64 = row.get(0)?;
+                    Ok((
+                        BuildRecord {
+                            name: row.get(1)?,
+                            version: EnvironmentVersion::from_stored(row.get(2)?),
+                            lock_hash: row.get(3)?,
+                            status: row.get(4)?,
+                            prefix: row.get(5)?,
+                            log_digest: row.get(6)?,
+                            error: row.get(7)?,
+                            started_at: row.get(8)?,
+                            finished_at: row.get(9)?,
+                        },
+                        Cursor::new("", id),
+                    ))
+                },
+            )
+            .map_err(StoreError::db("listing builds"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::db("listing builds"))?;
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        Self::require_blob(&workspace, run.snapshot.as_deref(), || {
+            format!("The snapshot of run `{}`", run.id)
+        })?;
+        workspace.create_run(run)
+    }
+
+    async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {
+        let workspace = self.lock();
+        let run = workspace.get_run(id)?;
+        let now = crate::now_millis();
+        let (sql, values): (&str, Vec<rusqlite::types::Value>) = match update {
+            RunUpdate::Preparing => (
+                "UPDATE runs SET status = ?2, preparing_at = ?3 WHERE id = ?1",
+                vec![crate::PREPARING.to_string().into(), now.into()],
+            ),
+            RunUpdate::Prepared { lock_hash } => (
+                "UPDATE runs SET lock_hash = ?2 WHERE id = ?1",
+                vec![lock_hash.clone().into()],
+            ),
+            RunUpdate::Running => (
+                "UPDATE runs SET status = ?2, started_at = ?3 WHERE id = ?1",
+                vec![crate::RUNNING.to_string().into(), now.into()],
+            ),
+            RunUpdate::Finished {
+                status,
+                exit_code,
+                error,
+                outputs,
+                logs,
+            } => {
+                if !matches!(
+                    status.as_str(),
+                    crate::COMPLETED | crate::FAILED | crate::CANCELED
+                ) {
+                    return Err(StoreError::InvalidReference {
+                        reference: status.clone(),
+                        reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
+                    });
+                }
+                for digest in [outputs, logs].into_iter().flatten() {
+                    Self::require_blob(&workspace, Some(digest), || format!("Run `{id}`"))?;
+                }
+                workspace.run_finished(
+                    id,
+                    status,
+                    *exit_code,
+                    error.as_deref(),
+                    outputs.as_deref(),
+                    logs.as_deref(),
+                )?;
+                return workspace.get_run(id);
+            }
+            RunUpdate::CancelRequested => {
+                workspace.request_cancel(id)?;
+                return workspace.get_run(id);
+            }
+        };
+        if run.is_finished() {
+            return Ok(run);
+        }
+        let mut all: Vec<rusqlite::types::Value> = vec![id.to_string().into()];
+        all.extend(values);
+        workspace
+            .connection
+            .execute(sql, rusqlite::params_from_iter(all))
+            .map_err(StoreError::db("updating a run"))?;
+        workspace.get_run(id)
+    }
+
+    async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError> {
+        self.lock().get_run(id)
+    }
+
+    async fn list_runs(
+        &self,
+        query: &RunQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<RunRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let workspace = self.lock();
+        let sql = format!(
+            "SELECT {columns}, rowid FROM runs
+             WHERE (?1 IS NULL OR experiment = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR queued_at < ?3 OR (queued_at = ?3 AND rowid < ?4))
+             ORDER BY queued_at DESC, rowid DESC LIMIT ?5",
+            columns = crate::runs::COLUMNS
+        );
+        let mut statement = workspace
+            .connection
+            .prepare(&sql)
+            .map_err(StoreError::db("listing runs"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    query.experiment,
+                    query.status,
+                    after.as_ref().map(|c| c.key.parse::<i64>().unwrap_or(0)),
+                    after.as_ref().map_or(0, |c| c.id),
+                    fetch(limit)
+                ],
+                |row| {
+                    let run = crate::runs::row_to_run(row)?;
+                    let id: i64 = row.get(25)?;
+                    let cursor = Cursor::new(run.queued_at.to_string(), id);
+                    Ok((run, cursor))
+                },
+            )
+            .map_err(StoreError::db("listing runs"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::db("listing runs"))?;
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn add_metrics(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
+        let mut workspace = self.lock();
+        workspace.get_run(id)?;
+        workspace.add_metrics(id, metrics)
+    }
+
+    async fn run_metrics(&self, id: &str) -> Result<Vec<Metric>, StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(id)?;
+        workspace.run_metrics(id)
+    }
+
+    async fn set_run_tag(
+        &self,
+        id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(id)?;
+        workspace.set_run_tag(id, key, value)
+    }
+
+    async fn run_tags(&self, id: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(id)?;
+        workspace.run_tags(id)
+    }
+
+    async fn append_run_log(&self, id: &str, offset: u64, text: &str) -> Result<u64, StoreError> {
+        let workspace = self.lock();
+        let run = workspace.get_run(id)?;
+        let path = PathBuf::from(&run.run_dir).join(strata_std_log());
+        append_at(&path, id, offset, text)
+    }
+
+    async fn read_run_log(&self, id: &str, offset: u64, max: u64) -> Result<LogChunk, StoreError> {
+        let workspace = self.lock();
+        let run = workspace.get_run(id)?;
+        let path = PathBuf::from(&run.run_dir).join(strata_std_log());
+        let bytes = match fs_err::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                stored_log(&workspace, &run)?.unwrap_or_default()
+            }
+            Err(error) => return Err(StoreError::io(&path)(error)),
+        };
+        Ok(chunk_of(&bytes, offset, max))
+    }
+
+    async fn register_model(&self, model: ModelRecord) -> Result<ModelRecord, StoreError> {
+        let mut workspace = self.lock();
+        Self::require_blob(&workspace, Some(&model.manifest), || {
+            format!("Model `{}`", model.name)
+        })?;
+        workspace.register_model(model)
+    }
+
+    async fn get_model(&self, name: &str, version: Option<u64>) -> Result<ModelRecord, StoreError> {
+        self.lock().get_model(name, version)
+    }
+
+    async fn list_models(
+        &self,
+        all_versions: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<ModelRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let workspace = self.lock();
+        let latest = if all_versions {
+            ""
+        } else {
+            "AND version = (SELECT MAX(version) FROM models m WHERE m.name = models.name)"
+        };
+        let sql = format!(
+            "SELECT {columns} FROM models
+             WHERE (?1 IS NULL OR name > ?1 OR (name = ?1 AND version > ?2)) {latest}
+             ORDER BY name, version LIMIT ?3",
+            columns = crate::models::COLUMNS
+        );
+        let mut statement = workspace
+            .connection
+            .prepare(&sql)
+            .map_err(StoreError::db("listing models"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    after.as_ref().map(|c| c.key.clone()),
+                    after.as_ref().map_or(0, |c| c.id),
+                    fetch(limit)
+                ],
+                |row| {
+                    let model = crate::models::row_to_model(row)?;
+                    let cursor = Cursor::new(
+                        model.name.clone(),
+                        i64::try_from(model.version).unwrap_or(i64::MAX),
+                    );
+                    Ok((model, cursor))
+                },
+            )
+            .map_err(StoreError::db("listing models"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::db("listing models"))?;
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError> {
+        self.lock().put_service(service)
+    }
+
+    async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError> {
+        self.lock().get_service(name)
+    }
+
+    async fn list_services(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<ServiceRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?.map(|c| c.key);
+        let services = self.lock().list_services()?;
+        let rows = services
+            .into_iter()
+            .filter(|s| after.as_ref().is_none_or(|a| s.name > *a))
+            .take(limit + 1)
+            .map(|s| {
+                let cursor = Cursor::new(s.name.clone(), 0);
+                (s, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
+    }
+}
+
+fn strata_std_log() -> &'static str {
+    // Where the run supervisor writes the combined output (`strata_run::STD_LOG`).
+    "logs/std_log.txt"
+}
+
+fn stored_log(workspace: &Workspace, run: &RunRecord) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(digest) = &run.logs else {
+        return Ok(None);
+    };
+    let manifest = workspace.read_manifest(digest)?;
+    match manifest.files.iter().find(|f| f.path == "std_log.txt") {
+        Some(entry) => Ok(Some(workspace.blobs().read_verified(&entry.digest)?)),
+        None => Ok(None),
+    }
+}
+
+/// Appends `text` to the log file at `offset`, which must be its length; a retried append
+/// whose text is already there is a success.
+pub(crate) fn append_at(
+    path: &Path,
+    run: &str,
+    offset: u64,
+    text: &str,
+) -> Result<u64, StoreError> {
+    use std::io::Write as _;
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent).map_err(StoreError::io(parent))?;
+    }
+    let mut file = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(StoreError::io(path))?;
+    let length = file.metadata().map_err(StoreError::io(path))?.len();
+    let end = offset + text.len() as u64;
+    if offset == length {
+        file.write_all(text.as_bytes())
+            .map_err(StoreError::io(path))?;
+        return Ok(end);
+    }
+    if end <= length {
+        let existing = fs_err::read(path).map_err(StoreError::io(path))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        if existing.get(start..start + text.len()) == Some(text.as_bytes()) {
+            return Ok(length);
+        }
+    }
+    Err(StoreError::LogOffset {
+        run: run.to_string(),
+        offset,
+        length,
+    })
+}
+
+/// At most `max` bytes of `bytes` from `offset`, cut back to a character boundary.
+pub(crate) fn chunk_of(bytes: &[u8], offset: u64, max: u64) -> LogChunk {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+    let mut end = start.saturating_add(max).min(bytes.len());
+    // Do not split a UTF-8 sequence; the next read starts at its first byte.
+    while end > start && end < bytes.len() && (bytes[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    LogChunk {
+        offset: start as u64,
+        text: String::from_utf8_lossy(&bytes[start..end]).into_owned(),
+        next_offset: end as u64,
+    }
+}
+
+/// A local blob directory behind [`BlobStorage`].
+#[derive(Debug, Clone)]
+pub struct LocalBlobs {
+    store: BlobStore,
+}
+
+impl LocalBlobs {
+    pub fn new(store: BlobStore) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+}
+
+fn check_digest(digest: &str) -> Result<(), StoreError> {
+    if is_digest(digest) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidReference {
+            reference: digest.chars().take(80).collect(),
+            reason: "a blob is named by the SHA-256 of its bytes, 64 lowercase hex digits"
+                .to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl BlobStorage for LocalBlobs {
+    async fn missing(&self, digests: &[String]) -> Result<Vec<String>, StoreError> {
+        for digest in digests {
+            check_digest(digest)?;
+        }
+        Ok(digests
+            .iter()
+            .filter(|d| !self.store.contains(d))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_file(&self, digest: &str, path: &Path) -> Result<(), StoreError> {
+        check_digest(digest)?;
+        if self.store.contains(digest) {
+            return Ok(());
+        }
+        let actual = self.store.put_file(path)?;
+        if actual != digest {
+            // Never keep bytes under a name they do not hash to; the wrong blob is still a
+            // valid blob under its own name.
+            return Err(StoreError::CorruptBlob {
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    async fn get_to_file(&self, digest: &str, destination: &Path) -> Result<(), StoreError> {
+        check_digest(digest)?;
+        let source = self.store.verify(digest)?;
+        let parent = destination.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(parent).map_err(StoreError::io(parent))?;
+        let staged = tempfile::NamedTempFile::new_in(parent).map_err(StoreError::io(parent))?;
+        fs_err::copy(&source, staged.path()).map_err(StoreError::io(destination))?;
+        staged
+            .persist(destination)
+            .map_err(|e| StoreError::io(destination)(e.error))?;
+        Ok(())
+    }
+
+    async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError> {
+        check_digest(digest)?;
+        match std::fs::metadata(self.store.path(digest)) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StoreError::io(self.store.path(digest))(error)),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The workspace behind interfaces: [`WorkspaceStore`] for records and [`BlobStorage`] for
+//! content, each with an embedded (SQLite, local directory), a PostgreSQL or S3, and a
+//! remote (HTTP) implementation; and [`ServerStore`] for what only a team server keeps
+//! (workspaces, members, tokens, the audit log). Commands, the server and the Python
+//! transport only ever talk to these.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use strata_spec::{Environment, EnvironmentVersion, Lock};
+
+use crate::{
+    BuildRecord, EnvironmentRecord, EnvironmentSummary, LockRecord, Metric, ModelRecord,
+    RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+};
+
+pub use access::{Action, Actor, Role, allows};
+pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
+pub use local::{LocalBlobs, SqliteStore};
+pub use server::{
+    AuditEvent, AuditQuery, Member, NewToken, Principal, ServerBackends, ServerStore, TokenRecord,
+    WorkspaceInfo,
+};
+pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
+
+mod access;
+mod cursor;
+mod local;
+mod server;
+mod tokens;
+
+/// Which environments a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentQuery {
+    /// Every version instead of the latest of each name.
+    #[serde(default)]
+    pub all_versions: bool,
+    /// Also the anonymous environments of runs and deployments.
+    #[serde(default)]
+    pub include_anonymous: bool,
+    /// Only names starting with this.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Only the versions of this name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Which runs a list shows, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunQuery {
+    #[serde(default)]
+    pub experiment: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A step in a run's life, as whoever executes it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum RunUpdate {
+    /// Locking and building its environment.
+    Preparing,
+    /// The environment is ready, at this lock.
+    Prepared {
+        #[serde(rename = "lockHash")]
+        lock_hash: String,
+    },
+    /// The script started.
+    Running,
+    /// It ended: `Completed`, `Failed` or `Canceled`, with the manifests of its `outputs/`
+    /// and `logs/` (stored before this update).
+    Finished {
+        status: String,
+        #[serde(rename = "exitCode")]
+        exit_code: Option<i64>,
+        error: Option<String>,
+        outputs: Option<String>,
+        logs: Option<String>,
+    },
+    /// Someone asked it to stop; the executor sees the flag and cancels.
+    CancelRequested,
+}
+
+/// Part of a run's combined log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogChunk {
+    /// Byte offset of `text` in the log.
+    pub offset: u64,
+    pub text: String,
+    /// Where the next read starts.
+    pub next_offset: u64,
+}
+
+/// The records of one workspace.
+///
+/// Every implementation keeps the same rules, checked by one conformance suite: versions are
+/// immutable and registration is idempotent, concurrent registrations get consecutive
+/// versions, a version's first lock wins, and a record is refused when a blob it points at
+/// is not stored.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Where the workspace is (a path or a URL), for messages.
+    fn location(&self) -> String;
+
+    /// Registers a definition (see [`crate::Workspace::register_environment`]).
+    async fn register_environment(
+        &self,
+        environment: Environment,
+        options: RegisterOptions,
+    ) -> Result<Registration, StoreError>;
+
+    /// A version, or the latest one.
+    async fn get_environment(
+        &self,
+        name: &str,
+        version: Option<&EnvironmentVersion>,
+    ) -> Result<EnvironmentRecord, StoreError>;
+
+    /// Environments sorted by name, then by registration.
+    async fn list_environments(
+        &self,
+        query: &EnvironmentQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentSummary>, StoreError>;
+
+    async fn get_lock(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+    ) -> Result<Option<LockRecord>, StoreError>;
+
+    /// Stores the lock unless the version has one; returns the one it has (first writer wins).
+    async fn set_lock(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        lock: &Lock,
+    ) -> Result<LockRecord, StoreError>;
+
+    /// Records a build whose log blob (if any) is already stored.
+    async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError>;
+
+    /// The builds of a version, newest first.
+    async fn list_builds(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<BuildRecord>, StoreError>;
+
+    /// Creates a run whose snapshot blob (if any) is already stored.
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Moves a run on; returns it as it is now.
+    async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError>;
+
+    async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError>;
+
+    /// Runs, newest first.
+    async fn list_runs(
+        &self,
+        query: &RunQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<RunRecord>, StoreError>;
+
+    /// Adds metrics in one batch.
+    async fn add_metrics(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError>;
+
+    /// Every metric of a run, in the order logged.
+    async fn run_metrics(&self, id: &str) -> Result<Vec<Metric>, StoreError>;
+
+    async fn set_run_tag(&self, id: &str, key: &str, value: Option<&str>)
+    -> Result<(), StoreError>;
+
+    async fn run_tags(&self, id: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
+
+    /// Appends to the run's combined log at `offset`, which must be the log's length (a
+    /// retried append of text already there is accepted); returns the new length.
+    async fn append_run_log(&self, id: &str, offset: u64, text: &str) -> Result<u64, StoreError>;
+
+    /// Reads the run's combined log from `offset`, at most `max` bytes.
+    async fn read_run_log(&self, id: &str, offset: u64, max: u64) -> Result<LogChunk, StoreError>;
+
+    /// Registers the next version of a model whose manifest blob is already stored.
+    async fn register_model(&self, model: ModelRecord) -> Result<ModelRecord, StoreError>;
+
+    async fn get_model(&self, name: &str, version: Option<u64>) -> Result<ModelRecord, StoreError>;
+
+    /// Models sorted by name, then version.
+    async fn list_models(
+        &self,
+        all_versions: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<ModelRecord>, StoreError>;
+
+    /// Records a deployment, or its new state.
+    async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError>;
+
+    async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError>;
+
+    /// Services sorted by name.
+    async fn list_services(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<ServiceRecord>, StoreError>;
+}
+
+/// Content-addressed blobs: named by the SHA-256 of their bytes, verified on the way in and
+/// out, never half-written.
+#[async_trait]
+pub trait BlobStorage: Send + Sync {
+    /// The digests of `digests` this store does not hold.
+    async fn missing(&self, digests: &[String]) -> Result<Vec<String>, StoreError>;
+
+    /// Stores the file's bytes as `digest`, refusing them if they hash to anything else.
+    async fn put_file(&self, digest: &str, path: &Path) -> Result<(), StoreError>;
+
+    /// Writes the blob to `destination` (replaced atomically), refusing corrupt content.
+    async fn get_to_file(&self, digest: &str, destination: &Path) -> Result<(), StoreError>;
+
+    /// The size of a stored blob.
+    async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError>;
+}
+
+/// Reads every page of a list: clients follow cursors, nobody sees only page one.
+pub async fn collect_all<T, F, Fut>(mut page: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<CursorPage<T>, StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let next = page(cursor.take()).await?;
+        items.extend(next.items);
+        match next.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// Whether `digest` is a SHA-256 in lowercase hex.
+pub fn is_digest(digest: &str) -> bool {
+    digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

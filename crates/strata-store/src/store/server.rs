@@ -1,0 +1,208 @@
+//! What only a team server keeps: workspaces, users and their roles, tokens, the audit log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, BlobStorage, CursorPage, Role, WorkspaceStore};
+use crate::StoreError;
+
+/// Whoever a token belongs to, as a request sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Principal {
+    pub user: String,
+    pub token_id: String,
+    /// Server admins create workspaces and users.
+    pub admin: bool,
+    /// The only workspace the token opens, if it is limited to one.
+    pub workspace: Option<String>,
+    /// The highest role the token carries, whatever the user's membership.
+    pub max_role: Option<Role>,
+}
+
+/// A token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub id: String,
+    pub user: String,
+    pub workspace: Option<String>,
+    pub role: Option<Role>,
+    pub admin: bool,
+    pub description: Option<String>,
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
+    pub created_at: i64,
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
+    pub expires_at: Option<i64>,
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
+    pub last_used_at: Option<i64>,
+    #[serde(
+        serialize_with = "serialize_optional_time",
+        deserialize_with = "crate::workspace::deserialize_optional_time",
+        default
+    )]
+    pub revoked_at: Option<i64>,
+}
+
+/// What a new token is for. Creating one makes the user (and, with a workspace and a role,
+/// their membership) when they do not exist yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub user: String,
+    pub workspace: Option<String>,
+    pub role: Option<Role>,
+    pub admin: bool,
+    pub description: Option<String>,
+    /// Milliseconds since the epoch; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// A workspace on a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceInfo {
+    pub name: String,
+    /// The caller's role in it, when listed for a caller.
+    pub role: Option<Role>,
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
+    pub created_at: i64,
+}
+
+/// A user's role in a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user: String,
+    pub role: Role,
+}
+
+/// One change, written in the same transaction as the change itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: i64,
+    #[serde(
+        serialize_with = "crate::workspace::serialize_time",
+        deserialize_with = "crate::workspace::deserialize_time"
+    )]
+    pub at: i64,
+    pub user: String,
+    pub token_id: Option<String>,
+    pub workspace: Option<String>,
+    /// What was done, e.g. `environment.register`, `run.update`, `token.revoke`.
+    pub action: String,
+    /// What it was done to, e.g. `environments/train/versions/3`.
+    pub resource: String,
+    pub request_id: Option<String>,
+}
+
+/// Which audit events to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub workspace: Option<String>,
+    /// Only this user's events (what a non-owner may read).
+    pub user: Option<String>,
+}
+
+/// Server-wide records. Implemented by the PostgreSQL store; the server is written against
+/// this trait alone.
+#[async_trait]
+pub trait ServerStore: Send + Sync {
+    /// The schema version the store is at, and the newest this build knows.
+    async fn schema_status(&self) -> Result<(u32, u32), StoreError>;
+
+    /// Looks a token up by its hash: `None` for unknown, revoked or expired tokens. Records
+    /// the use.
+    async fn authenticate(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
+
+    /// The user's role in a workspace (`None`: not a member; the workspace may not exist).
+    async fn role_of(&self, user: &str, workspace: &str) -> Result<Option<Role>, StoreError>;
+
+    async fn create_workspace(
+        &self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<WorkspaceInfo, StoreError>;
+
+    /// Workspaces sorted by name; only those `user` is a member of, unless `None` (an admin).
+    async fn list_workspaces(&self, user: Option<&str>) -> Result<Vec<WorkspaceInfo>, StoreError>;
+
+    /// Makes `token` (generated by the caller) valid; stores only its hash.
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        new: &NewToken,
+        actor: &Actor,
+    ) -> Result<TokenRecord, StoreError>;
+
+    /// Tokens, optionally only those of one workspace.
+    async fn list_tokens(&self, workspace: Option<&str>) -> Result<Vec<TokenRecord>, StoreError>;
+
+    async fn revoke_token(&self, id: &str, actor: &Actor) -> Result<TokenRecord, StoreError>;
+
+    async fn set_member(
+        &self,
+        workspace: &str,
+        user: &str,
+        role: Option<Role>,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    async fn list_members(&self, workspace: &str) -> Result<Vec<Member>, StoreError>;
+
+    async fn audit(
+        &self,
+        query: &AuditQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<AuditEvent>, StoreError>;
+
+    /// The records of one workspace, with changes audited as `actor`'s.
+    async fn workspace(
+        &self,
+        name: &str,
+        actor: Actor,
+    ) -> Result<Arc<dyn WorkspaceStore>, StoreError>;
+
+    /// Records which workspace references a blob, so only its readers may download it.
+    async fn grant_blob(&self, workspace: &str, digest: &str) -> Result<(), StoreError>;
+
+    /// Whether a workspace may read a blob.
+    async fn blob_granted(&self, workspace: &str, digest: &str) -> Result<bool, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A server's storage: its records and its blobs.
+#[derive(Clone)]
+pub struct ServerBackends {
+    pub records: Arc<dyn ServerStore>,
+    pub blobs: Arc<dyn BlobStorage>,
+}
+
+fn serialize_optional_time<S: serde::Serializer>(
+    millis: &Option<i64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match millis {
+        Some(millis) => serializer.serialize_str(&crate::workspace::format_time(*millis)),
+        None => serializer.serialize_none(),
+    }
+}
