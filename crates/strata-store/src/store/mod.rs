@@ -18,16 +18,20 @@ use crate::{
 pub use access::{Action, Actor, Role, allows};
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use local::{LocalBlobs, SqliteStore};
+pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
     AuditEvent, AuditQuery, Member, NewToken, Principal, ServerBackends, ServerStore, TokenRecord,
     WorkspaceInfo,
 };
+pub use sync::{pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 
 mod access;
 mod cursor;
 mod local;
+mod push;
 mod server;
+mod sync;
 mod tokens;
 
 /// Which environments a list shows.
