@@ -1,8 +1,13 @@
-"""`Workspace`: an embedded Strata workspace (a directory with `.strata/`).
+"""`Workspace`: an embedded Strata workspace (a directory with `.strata/`) or a workspace on a
+team server (`http(s)://HOST/w/NAME`).
 
-Differences from azureml-core: a workspace is a local directory, not an Azure resource.
-`from_config` looks for the nearest `.strata/` (not `config.json`), then `STRATA_WORKSPACE`;
-`subscription_id`, `resource_group` and `location` are `"local"` placeholders; `auth` is ignored.
+Differences from azureml-core: a workspace is a local directory or a server URL, not an Azure
+resource. `from_config` looks for the nearest `.strata/` (not `config.json`), then
+`STRATA_WORKSPACE` (a directory or a URL); `subscription_id`, `resource_group` and `location` are
+placeholders; `auth` is ignored (a server token comes from `strata login` or `STRATA_TOKEN`).
+
+A server workspace is reached through the `strata` binary, which speaks the server's REST API:
+the same classes, one client implementation.
 """
 
 from __future__ import annotations
@@ -33,13 +38,9 @@ class Workspace:
                 "Workspace(subscription_id, resource_group, workspace_name)",
                 "Workspace.from_config() for the nearest .strata/, or Workspace(path=DIR)",
             )
-        if transport is None and path.startswith(("http://", "https://")):
-            raise UserErrorException(
-                f"{path} is a server workspace; this version of the package reaches embedded workspaces only "
-                "(a directory with .strata/). Server workspaces need a REST transport (a `Transport` subclass), passed as transport=..."
-            )
-        self.path = path if transport is not None and "://" in path else os.path.abspath(path)
-        if transport is None and not os.path.isdir(os.path.join(self.path, WORKSPACE_DIR)):
+        self.is_server = path.startswith(("http://", "https://"))
+        self.path = path.rstrip("/") if self.is_server or "://" in path else os.path.abspath(path)
+        if transport is None and not self.is_server and not os.path.isdir(os.path.join(self.path, WORKSPACE_DIR)):
             raise UserErrorException(
                 f"No Strata workspace at {self.path} (no {WORKSPACE_DIR}/ there); create one with Workspace.create({self.path!r}) or `strata init`"
             )
@@ -92,12 +93,12 @@ class Workspace:
 
     @property
     def name(self) -> str:
-        """The directory's name."""
-        return os.path.basename(self.path)
+        """The directory's name, or the server workspace's."""
+        return self.path.rsplit("/", 1)[-1] if self.is_server else os.path.basename(self.path)
 
     @property
     def location(self) -> str:
-        return "local"
+        return "server" if self.is_server else "local"
 
     @property
     def resource_group(self) -> str:
@@ -114,7 +115,7 @@ class Workspace:
             "id": self.path,
             "name": self.name,
             "path": self.path,
-            "location": "local",
+            "location": self.location,
             "workspaceid": self.path,
             "strataVersion": version,
         }

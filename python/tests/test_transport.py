@@ -88,5 +88,16 @@ def test_the_transport_is_pluggable(tmp_path: Path) -> None:
     ws = Workspace(path="https://strata.example.invalid/team", transport=transport)
     assert Environment.list(ws)["remote"].version == "3"
     assert transport.calls == [["env", "list", "--definitions"]]
-    with pytest.raises(UserErrorException, match="server workspace"):
-        Workspace(path="https://strata.example.invalid/team")
+
+
+def test_a_server_workspace_goes_through_the_binary() -> None:
+    """A URL is a server workspace: the binary (which speaks the REST API) is pointed at it, and
+    its errors come back as the API's exceptions."""
+    from strata import Environment, Workspace
+
+    ws = Workspace(path="http://127.0.0.1:9/w/team/")
+    assert ws.is_server and ws.name == "team" and ws.location == "server"
+    assert ws.path == "http://127.0.0.1:9/w/team"
+    # Port 9 (discard) refuses connections: the binary says the server is unreachable.
+    with pytest.raises(UserErrorException, match="127.0.0.1:9"):
+        Environment.list(ws)

@@ -42,7 +42,8 @@ pub struct RunRecord {
     pub supervisor_start: Option<String>,
     #[serde(skip)]
     pub process_group: Option<i64>,
-    #[serde(skip)]
+    /// Someone asked the run to stop; whoever executes it cancels it.
+    #[serde(default)]
     pub cancel_requested: bool,
     #[serde(
         serialize_with = "crate::workspace::serialize_time",

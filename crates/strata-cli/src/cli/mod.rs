@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod server;
 mod serving;
 
+pub(crate) use server::{
+    LoginArgs, ServerCommand, ServerTokenCommand, ServerWorkspaceCommand, WorkspaceCommand,
+};
 pub(crate) use serving::{ContainerOptions, DeployArgs, ServeArgs, ServiceCommand, ServingOptions};
 
 /// Reusable ML environments: define once, register with automatic versions, build once,
@@ -13,8 +17,9 @@ pub(crate) use serving::{ContainerOptions, DeployArgs, ServeArgs, ServiceCommand
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about = "Reusable ML environments: define once, version automatically, build once, train and serve in the same environment", long_about = None, after_help = "Example:\n  strata init && strata env register --name trainenv --requirements requirements.txt")]
 pub(crate) struct Cli {
-    /// The workspace directory (default: the nearest `.strata/` upward from here).
-    #[arg(long, global = true, env = "STRATA_WORKSPACE", value_name = "DIR")]
+    /// The workspace: a directory, or a server workspace `http(s)://HOST[:PORT]/w/NAME`
+    /// (default: the nearest `.strata/` upward from here).
+    #[arg(long, global = true, env = "STRATA_WORKSPACE", value_name = "DIR|URL")]
     pub(crate) workspace: Option<PathBuf>,
 
     /// Say more on stderr, before the command: `-v` the commands Strata runs (uv, podman, the
@@ -79,6 +84,22 @@ pub(crate) enum Command {
     /// Serve the workspace's web page on 127.0.0.1 (prints the URL; Ctrl-C stops).
     #[command(after_help = "Examples:\n  strata ui\n  strata ui --port 8080")]
     Ui(crate::commands::ui::UiArgs),
+    /// Run a team server: shared workspaces on PostgreSQL and S3, with tokens and roles.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Save a token for a server workspace (in a 0600 credentials file), after checking it.
+    #[command(
+        after_help = "Examples:\n  strata login http://127.0.0.1:8080/w/team --token-stdin < token.txt\n  STRATA_TOKEN=... strata login https://strata.example.com/w/team"
+    )]
+    Login(LoginArgs),
+    /// Move workspaces between machines and servers.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Forget the saved token of a server.
+    Logout {
+        /// The server workspace URL given to `strata login`.
+        url: String,
+    },
     /// Walk through the main workflow in a temporary workspace, printing each step.
     #[command(after_help = "Example:\n  strata quickstart --keep")]
     Quickstart {
@@ -552,6 +573,9 @@ pub(crate) enum RunsCommand {
         run_id: String,
         #[arg(long, default_value_t = 10)]
         grace: u64,
+        /// The server workspace the run reports to (its working copy is local).
+        #[arg(long)]
+        report_to: Option<String>,
     },
 }
 

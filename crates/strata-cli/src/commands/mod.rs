@@ -20,8 +20,11 @@ pub(crate) mod image;
 mod init;
 pub(crate) mod interactive;
 mod model;
+mod push;
 mod quickstart;
+pub(crate) mod remote;
 mod run;
+mod run_remote;
 mod runs;
 pub(crate) mod serve;
 mod serve_settings;
@@ -52,6 +55,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => init::run(&context, dir.as_deref()),
         Command::Quickstart { keep } => quickstart::run(keep),
+        Command::Workspace(crate::cli::WorkspaceCommand::Push { url, json }) => {
+            push::run(&context, &url, json)
+        }
+        Command::Server(_) | Command::Login(_) | Command::Logout { .. } => todo!(),
         Command::Ui(args) => ui::run(&context, &args),
         Command::Deploy(args) => serve::deploy(
             &context,
@@ -101,9 +108,14 @@ fn run(cli: Cli) -> Result<()> {
             RunsCommand::Complete(args) => interactive::complete(&context, &args),
             RunsCommand::Files(args) => interactive::files(&context, &args),
             RunsCommand::File(args) => interactive::file(&context, &args),
-            RunsCommand::Supervise { run_id, grace } => {
-                run::supervise_detached(&context, &run_id, grace)
-            }
+            RunsCommand::Supervise {
+                run_id,
+                grace,
+                report_to,
+            } => match report_to {
+                Some(url) => run_remote::supervise_reporting(&context, &url, &run_id, grace),
+                None => run::supervise_detached(&context, &run_id, grace),
+            },
         },
         Command::Model(command) => match command {
             ModelCommand::Register {
@@ -245,13 +257,42 @@ impl Context {
         Ok(Self { cwd, workspace })
     }
 
-    /// Opens the workspace named by `--workspace` / `STRATA_WORKSPACE`, or the nearest one.
+    /// The server workspace URL given as `--workspace` / `STRATA_WORKSPACE`, if it is one.
+    pub(crate) fn server_url(&self) -> Option<&str> {
+        self.workspace
+            .as_deref()
+            .and_then(Path::to_str)
+            .filter(|text| remote::is_url(text))
+    }
+
+    /// The workspace's records and blobs, embedded or on a server.
+    pub(crate) fn open(&self) -> Result<remote::Opened> {
+        remote::Opened::open(self)
+    }
+
+    /// Opens the embedded workspace named by `--workspace` / `STRATA_WORKSPACE`, or the
+    /// nearest one.
     pub(crate) fn open_workspace(&self) -> Result<Workspace> {
+        if let Some(url) = self.server_url() {
+            return Err(UsageError::new(format!(
+                "This command works on an embedded workspace; `{url}` is a server workspace"
+            ))
+            .hint("Against a server: `env register|list|show`, `run --env`, `runs list|show|logs|wait|cancel|env|download`, `model list|show|download`, `service list|show`; see docs/server.md")
+            .into());
+        }
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;
         let mut workspace = Workspace::open(&root)?;
         // Runs whose supervisor died are settled before anything reads them.
         strata_run::reap_orphans(&mut workspace);
         Ok(workspace)
+    }
+
+    /// The same place, with another workspace.
+    pub(crate) fn with_workspace(&self, workspace: impl Into<PathBuf>) -> Self {
+        Self {
+            cwd: self.cwd.clone(),
+            workspace: Some(workspace.into()),
+        }
     }
 
     pub(crate) fn workspace_arg(&self) -> Option<&Path> {

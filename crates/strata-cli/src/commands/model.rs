@@ -191,8 +191,7 @@ pub(crate) fn parse(reference: &str) -> Result<(String, Option<u64>)> {
 
 /// `strata model list`.
 pub(crate) fn list(context: &Context, all_versions: bool, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let models = workspace.list_models(all_versions)?;
+    let models = context.open()?.models(all_versions)?;
     if json {
         printer::json(&models);
         return Ok(());
@@ -223,9 +222,9 @@ pub(crate) fn list(context: &Context, all_versions: bool, json: bool) -> Result<
 /// `strata model show NAME[:V]`.
 pub(crate) fn show(context: &Context, reference: &str, json: bool) -> Result<()> {
     let (name, version) = parse(reference)?;
-    let workspace = context.open_workspace()?;
-    let model = workspace.get_model(&name, version)?;
-    let manifest = workspace.read_manifest(&model.manifest)?;
+    let opened = context.open()?;
+    let model = opened.block_on(opened.records.get_model(&name, version))?;
+    let manifest = opened.read_manifest(&model.manifest)?;
     if json {
         printer::json(&json!({
             "model": model,
@@ -279,9 +278,16 @@ pub(crate) fn show(context: &Context, reference: &str, json: bool) -> Result<()>
 /// `strata model download NAME[:V] -d DIR`.
 pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> Result<()> {
     let (name, version) = parse(reference)?;
-    let workspace = context.open_workspace()?;
-    let model = workspace.get_model(&name, version)?;
-    let manifest = workspace.read_manifest(&model.manifest)?;
+    let opened = context.open()?;
+    let model = opened.block_on(opened.records.get_model(&name, version))?;
+    let (workspace, manifest) = match context.server_url() {
+        Some(url) => opened.fetch_tree(url, &model.manifest)?,
+        None => {
+            let workspace = context.open_workspace()?;
+            let manifest = workspace.read_manifest(&model.manifest)?;
+            (workspace, manifest)
+        }
+    };
     fs_err::create_dir_all(directory)?;
     let count = workspace.restore_tree(&manifest, "", directory)?;
     printer::out(format!(

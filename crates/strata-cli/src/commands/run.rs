@@ -22,6 +22,7 @@ use crate::cli::{BaseArgs, RunArgs, Target};
 use crate::commands::build::{activation_env, ensure_built};
 use crate::commands::image::ensure_env_image;
 use crate::commands::image::tools::{Tool, load_into_podman};
+use crate::commands::run_remote::RemoteRun;
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
 use crate::printer;
@@ -29,8 +30,18 @@ use crate::progress::TerminalReporter;
 
 /// `strata run ...`.
 pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
-    let mut workspace = context.open_workspace()?;
-    let (env_name, env_version) = environment(&mut workspace, args)?;
+    let remote = match context.server_url() {
+        Some(url) => Some(RemoteRun::open(context, url)?),
+        None => None,
+    };
+    let mut workspace = match &remote {
+        Some(remote) => remote.working_copy()?,
+        None => context.open_workspace()?,
+    };
+    let (env_name, env_version) = match &remote {
+        Some(remote) => remote.environment(&mut workspace, args)?,
+        None => environment(&mut workspace, args)?,
+    };
     let target = match args.target {
         Some(Target::Container) => "container",
         Some(Target::Local) => "local",
@@ -65,6 +76,16 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         }
         .into());
     }
+    if let Some(remote) = &remote {
+        if target != "local" {
+            return Err(UsageError::new(
+                "Runs on a server workspace run on this machine's environments so far, not in containers",
+            )
+            .hint("Leave out `--target container`, or run in an embedded workspace")
+            .into());
+        }
+        remote.share_lock(&mut workspace, (&env_name, &env_version))?;
+    }
     let run = create_run(
         &mut workspace,
         &args.experiment,
@@ -75,13 +96,23 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         target,
     )?;
     let id = run.id.clone();
+    if let Some(remote) = &remote {
+        remote.publish(&workspace, &run)?;
+    }
     if args.detach {
         let exe = std::env::current_exe()?;
         let mut command = std::process::Command::new(exe);
+        match &remote {
+            Some(remote) => command.args(["runs", "supervise", &id, "--report-to", remote.url()]),
+            None => {
+                command
+                    .arg("--workspace")
+                    .arg(workspace.root())
+                    .args(["runs", "supervise", &id])
+            }
+        };
         command
-            .arg("--workspace")
-            .arg(workspace.root())
-            .args(["runs", "supervise", &id, "--grace", &args.grace.to_string()])
+            .args(["--grace", &args.grace.to_string()])
             .process_group(0)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -108,7 +139,12 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
     } else {
         Arc::new(TerminalSink)
     };
-    let outcome = supervise(&mut workspace, &id, sink, Duration::from_secs(args.grace))?;
+    let reporter = remote.as_ref().map(|remote| remote.start_reporter(&id));
+    let outcome = supervise(&mut workspace, &id, sink, Duration::from_secs(args.grace));
+    if let Some(reporter) = reporter {
+        reporter.finish()?;
+    }
+    let outcome = outcome?;
     let record = workspace.get_run(&id)?;
     if args.json {
         printer::json(&serde_json::json!({"run": record}));

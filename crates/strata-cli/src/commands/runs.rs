@@ -15,8 +15,11 @@ use crate::{printer, table};
 
 /// `strata runs list`.
 pub(crate) fn list(context: &Context, experiment: Option<&str>, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let runs = workspace.list_runs(experiment)?;
+    let opened = context.open()?;
+    let runs = opened.runs(&strata_store::store::RunQuery {
+        experiment: experiment.map(str::to_string),
+        status: None,
+    })?;
     if json {
         printer::json(&runs);
         return Ok(());
@@ -60,16 +63,21 @@ fn duration(run: &RunRecord) -> String {
 
 /// `strata runs show ID`.
 pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
-    let metrics = workspace.run_metrics(id)?;
-    let tags = workspace.run_tags(id)?;
+    let opened = context.open()?;
+    let records = &opened.records;
+    let (run, metrics, tags) = opened.block_on(async {
+        Ok::<_, strata_store::StoreError>((
+            records.get_run(id).await?,
+            records.run_metrics(id).await?,
+            records.run_tags(id).await?,
+        ))
+    })?;
     let outputs = match &run.outputs {
-        Some(digest) => workspace.read_manifest(digest)?.files,
+        Some(digest) => opened.read_manifest(digest)?.files,
         None => Vec::new(),
     };
     let snapshot = match &run.snapshot {
-        Some(digest) => Some(workspace.read_manifest(digest)?),
+        Some(digest) => Some(opened.read_manifest(digest)?),
         None => None,
     };
     if json {
@@ -193,6 +201,9 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
 
 /// `strata runs logs ID [--follow]`.
 pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
+    if context.server_url().is_some() {
+        return remote_logs(context, id, follow);
+    }
     let workspace = context.open_workspace()?;
     let run = workspace.get_run(id)?;
     let path = PathBuf::from(&run.run_dir).join(strata_run::STD_LOG);
@@ -239,6 +250,32 @@ pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
     }
 }
 
+/// `runs logs` of a server workspace: the log as the run's executor streams it in.
+fn remote_logs(context: &Context, id: &str, follow: bool) -> Result<()> {
+    let opened = context.open()?;
+    let mut offset = 0;
+    loop {
+        let chunk = opened.block_on(opened.records.read_run_log(id, offset, 1 << 20))?;
+        printer::raw_stdout(chunk.text.as_bytes());
+        let moved = chunk.next_offset > offset;
+        offset = chunk.next_offset;
+        if moved {
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        let run = opened.block_on(opened.records.get_run(id))?;
+        if run.is_finished() {
+            // What arrived between the last read and the final status.
+            let rest = opened.block_on(opened.records.read_run_log(id, offset, u64::MAX))?;
+            printer::raw_stdout(rest.text.as_bytes());
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn print_from(path: &Path, offset: u64) -> u64 {
     let Ok(mut file) = fs_err::File::open(path) else {
         return offset;
@@ -254,6 +291,22 @@ fn print_from(path: &Path, offset: u64) -> u64 {
 
 /// `strata runs cancel ID`.
 pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
+    if context.server_url().is_some() {
+        let opened = context.open()?;
+        let run = opened.block_on(
+            opened
+                .records
+                .update_run(id, &strata_store::store::RunUpdate::CancelRequested),
+        )?;
+        if run.is_finished() {
+            printer::out(format!("Run {id} already ended: {}", run.status));
+        } else {
+            printer::out(format!(
+                "Asked run {id} to stop; the machine running it cancels it (`strata runs wait {id}`)"
+            ));
+        }
+        return Ok(());
+    }
     let workspace = context.open_workspace()?;
     let run = workspace.get_run(id)?;
     if run.is_finished() {
@@ -285,6 +338,20 @@ pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
 
 /// `strata runs wait ID`.
 pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
+    if context.server_url().is_some() {
+        let opened = context.open()?;
+        loop {
+            let run = opened.block_on(opened.records.get_run(id))?;
+            if run.is_finished() {
+                printer::out(format!("Run {id} {}", run.status));
+                if run.status == COMPLETED {
+                    return Ok(());
+                }
+                return Err(ExitWith(1).into());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
     let mut workspace = context.open_workspace()?;
     loop {
         strata_run::reap_orphans(&mut workspace);
@@ -302,17 +369,22 @@ pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
 
 /// `strata runs env ID`.
 pub(crate) fn env(context: &Context, id: &str, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
-    let record = workspace.get_environment(&run.env_name, Some(&run.env_version))?;
+    let opened = context.open()?;
+    let records = &opened.records;
+    let record = opened.block_on(async {
+        let run = records.get_run(id).await?;
+        records
+            .get_environment(&run.env_name, Some(&run.env_version))
+            .await
+    })?;
     show_environment(&record, json);
     Ok(())
 }
 
 /// `strata runs download ID -d DIR`.
 pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
+    let opened = context.open()?;
+    let run = opened.block_on(opened.records.get_run(id))?;
     if !run.is_finished() {
         return Err(UsageError::new(format!(
             "Run `{id}` is {}; its outputs are stored when it ends",
@@ -324,7 +396,14 @@ pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<
     let mut count = 0;
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
         if let Some(digest) = digest {
-            let manifest = workspace.read_manifest(digest)?;
+            let (workspace, manifest) = match context.server_url() {
+                Some(url) => opened.fetch_tree(url, digest)?,
+                None => {
+                    let workspace = context.open_workspace()?;
+                    let manifest = workspace.read_manifest(digest)?;
+                    (workspace, manifest)
+                }
+            };
             fs_err::create_dir_all(directory)?;
             count += workspace.restore_tree_at(&manifest, "", directory, Path::new(sub))?;
         }

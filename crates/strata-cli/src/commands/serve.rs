@@ -581,8 +581,11 @@ pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Resu
 
 /// `strata service list`.
 pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let services = refreshed(&workspace)?;
+    let services = if context.server_url().is_some() {
+        context.open()?.services()?
+    } else {
+        refreshed(&context.open_workspace()?)?
+    };
     if json {
         let items: Vec<_> = services
             .iter()
@@ -633,17 +636,25 @@ fn refreshed(workspace: &Workspace) -> Result<Vec<ServiceRecord>> {
 
 /// `strata service show NAME`.
 pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let service = refreshed(&workspace)?
-        .into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| strata_store::StoreError::NotFound {
-            what: format!("Service `{name}`"),
-        })?;
+    let opened = context.open()?;
+    let service = if opened.is_remote() {
+        opened.block_on(opened.records.get_service(name))?
+    } else {
+        refreshed(&context.open_workspace()?)?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| strata_store::StoreError::NotFound {
+                what: format!("Service `{name}`"),
+            })?
+    };
     let lineage: Vec<serde_json::Value> = service
         .models
         .iter()
-        .filter_map(|m| workspace.get_model(&m.name, Some(m.version)).ok())
+        .filter_map(|m| {
+            opened
+                .block_on(opened.records.get_model(&m.name, Some(m.version)))
+                .ok()
+        })
         .map(|m| json!({"model": format!("{}:{}", m.name, m.version), "run": m.run_id, "experiment": m.experiment, "trainedIn": m.env_name.as_ref().map(|e| format!("{e}:{}", super::model::version_text(m.env_version.as_ref())))}))
         .collect();
     if json {

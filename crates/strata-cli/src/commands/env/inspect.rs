@@ -19,12 +19,20 @@ pub(crate) fn list(
     definitions: bool,
     json: bool,
 ) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let environments = workspace.list_environments(all_versions, all)?;
+    let opened = context.open()?;
+    let environments = opened.environments(&strata_store::store::EnvironmentQuery {
+        all_versions,
+        include_anonymous: all,
+        ..Default::default()
+    })?;
     if json && definitions {
         let mut items = Vec::with_capacity(environments.len());
         for summary in &environments {
-            let record = workspace.get_environment(&summary.name, Some(&summary.version))?;
+            let record = opened.block_on(
+                opened
+                    .records
+                    .get_environment(&summary.name, Some(&summary.version)),
+            )?;
             let mut item = serde_json::to_value(summary)?;
             item["definition"] = record.environment.to_azure_dict();
             items.push(item);
@@ -75,6 +83,23 @@ pub(crate) fn show(
     json: bool,
 ) -> Result<()> {
     let reference = parse_ref(environment)?;
+    if context.server_url().is_some() {
+        if label.is_some() {
+            return Err(crate::errors::UsageError::new(
+                "Labels are kept in embedded workspaces only so far",
+            )
+            .hint("Name the version instead: `strata env show NAME:VERSION`")
+            .into());
+        }
+        let opened = context.open()?;
+        let record = opened.block_on(
+            opened
+                .records
+                .get_environment(&reference.name, reference.version.as_ref()),
+        )?;
+        show_environment(&record, json);
+        return Ok(());
+    }
     let workspace = context.open_workspace()?;
     let version = match label {
         Some(label) => Some(super::labels::resolve(&workspace, &reference, label)?),

@@ -25,16 +25,27 @@ pub(crate) fn scaffold(name: &str, directory: &Path, overwrite: bool) -> Result<
 /// `strata env register ...`.
 pub(crate) fn register(context: &Context, source: &DefinitionSource, json: bool) -> Result<()> {
     let loaded = source.load()?;
-    let mut workspace = context.open_workspace()?;
+    let opened = context.open()?;
     let mut environment = loaded.environment;
     if let Some(dir) = &loaded.build_dir {
-        let reference = workspace.store_build_context(dir)?;
+        if opened.is_remote() {
+            return Err(crate::errors::UsageError::new(
+                "Docker build contexts are registered in embedded workspaces only so far",
+            )
+            .hint("Register the environment with a base image or an inline Dockerfile, or in an embedded workspace")
+            .into());
+        }
+        let reference = context.open_workspace()?.store_build_context(dir)?;
         set_context_reference(&mut environment, reference);
     }
     for warning in &loaded.warnings {
         printer::warn(warning);
     }
-    let registration = workspace.register_environment(environment, RegisterOptions::default())?;
+    let registration = opened.block_on(
+        opened
+            .records
+            .register_environment(environment, RegisterOptions::default()),
+    )?;
     report(&registration, json);
     Ok(())
 }

@@ -1,0 +1,420 @@
+//! A team server through the real binary: `strata server` on PostgreSQL (the one the test
+//! command starts, `STRATA_TEST_PG_URI`), two teammates with tokens of different roles, the
+//! CLI against the server URL, a run executed here and followed from elsewhere, and a local
+//! workspace pushed to the server.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{TestContext, shared_cache};
+use crate::serve::free_port;
+
+/// The PostgreSQL the test command started; in CI its absence is a failure, not a skip.
+fn pg_uri() -> Option<String> {
+    match std::env::var("STRATA_TEST_PG_URI") {
+        Ok(uri) if !uri.is_empty() => Some(uri),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "STRATA_TEST_PG_URI is not set: scripts/test starts PostgreSQL for these tests"
+            );
+            eprintln!("skipping: STRATA_TEST_PG_URI is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// A database of this test's own on the test server.
+fn fresh_database(uri: &str, name: &str) -> String {
+    let database = format!("strata_cli_{name}_{}", std::process::id());
+    let status = Command::new("psql")
+        .args([uri, "-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!(
+            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
+        ))
+        .status()
+        .expect("run psql");
+    assert!(status.success(), "psql could not create {database}");
+    let base = uri.rsplit_once('/').map_or(uri, |(base, _)| base);
+    format!("{base}/{database}")
+}
+
+/// A running `strata server run`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = nix_kill(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .map(|_| ())
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+struct Team {
+    context: TestContext,
+    database: String,
+    server: Server,
+    alice: String,
+    bob: String,
+}
+
+impl Team {
+    fn new(name: &str) -> Option<Self> {
+        let uri = pg_uri()?;
+        let context = TestContext::bare();
+        let database = fresh_database(&uri, name);
+        let migrated = context.ok(&["server", "migrate", "--database", &database]);
+        assert!(migrated.contains("Migrated the schema"), "{migrated}");
+        context.ok(&["server", "workspace", "create", "team", "--database", &database]);
+        let token = |user: &str, role: &str| -> String {
+            let created = context.json(&[
+                "server",
+                "token",
+                "create",
+                "--database",
+                &database,
+                "--user",
+                user,
+                "--workspace",
+                "team",
+                "--role",
+                role,
+                "--json",
+            ]);
+            created["token"].as_str().unwrap().to_string()
+        };
+        let alice = token("alice", "contributor");
+        let bob = token("bob", "reader");
+        let port = free_port();
+        let blobs = context.path().join("blobs");
+        fs_err::create_dir_all(&blobs).unwrap();
+        let child = context
+            .command()
+            .args(["server", "run", "--database", &database, "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--blobs")
+            .arg(format!("file://{}", blobs.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}/w/team"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http_get(port, "/api/v1/health").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Self {
+            context,
+            database,
+            server,
+            alice,
+            bob,
+        })
+    }
+
+    /// `strata` as a teammate, against the server workspace; each teammate has a cache (and
+    /// so a working copy) of their own, as on separate machines.
+    fn as_user(&self, token: &str, cache: &str) -> Command {
+        let mut command = self.context.command();
+        command
+            .env("STRATA_WORKSPACE", &self.server.url)
+            .env("STRATA_TOKEN", token)
+            .env("XDG_CONFIG_HOME", self.context.path().join(format!("{cache}-config")))
+            .env("STRATA_CACHE", machine_cache(self.context.path(), cache));
+        command
+    }
+
+    fn run(&self, token: &str, cache: &str, args: &[&str]) -> crate::common::Output {
+        self.context.output(self.as_user(token, cache).args(args))
+    }
+
+    fn ok(&self, token: &str, cache: &str, args: &[&str]) -> String {
+        let output = self.run(token, cache, args);
+        assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
+        output.stdout
+    }
+}
+
+/// A cache of its own per simulated machine, sharing the test run's downloads (uv, wheels) by
+/// linking the tool and package directories of the shared cache.
+fn machine_cache(root: &Path, name: &str) -> PathBuf {
+    let cache = root.join(format!("{name}-cache"));
+    if !cache.exists() {
+        fs_err::create_dir_all(&cache).unwrap();
+        let shared = shared_cache();
+        fs_err::create_dir_all(&shared).unwrap();
+        for entry in ["tools", "uv", "conda", "wheels"] {
+            let source = shared.join(entry);
+            fs_err::create_dir_all(&source).unwrap();
+            std::os::unix::fs::symlink(&source, cache.join(entry)).unwrap();
+        }
+    }
+    cache
+}
+
+const TRAIN: &str = r#"
+import sys, time
+from strata import Run
+run = Run.get_context()
+print("training", sys.argv[1:], flush=True)
+for step in range(3):
+    run.log("loss", 1.0 / (step + 1))
+run.tag("team", "ml")
+open("outputs/model.txt", "w").write("weights")
+print("done", flush=True)
+"#;
+
+#[test]
+fn teammates_share_a_workspace_through_the_server() {
+    let Some(team) = Team::new("share") else {
+        return;
+    };
+    let context = &team.context;
+    context.write("src/train.py", TRAIN);
+    context.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
+
+    // Alice (contributor) registers; registering again is the same version.
+    let registered = team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir", "--json"]);
+    let registered: serde_json::Value = serde_json::from_str(&registered).unwrap();
+    assert_eq!(registered["version"], 1, "{registered}");
+    assert_eq!(registered["created"], true);
+    let again = team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir", "--json"]);
+    assert!(again.contains("\"created\": false"), "{again}");
+
+    // Bob (reader) sees it, and may not register.
+    let list = team.ok(&team.bob, "bob", &["env", "list"]);
+    assert!(list.contains("trainenv"), "{list}");
+    let refused = team.run(&team.bob, "bob", &["env", "register", "-d", "envdir"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(refused.stderr.to_lowercase().contains("not allowed"), "{refused}");
+
+    // Alice runs here; the run, its log, metrics, tags and outputs reach the server.
+    let output = team.run(
+        &team.alice,
+        "alice",
+        &["run", "--env", "trainenv", "--source-dir", "src", "train.py", "--lr", "0.1"],
+    );
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stdout.contains("training ['--lr', '0.1']"), "{output}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "list", "--json"])).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let show: serde_json::Value = serde_json::from_str(&team.ok(
+        &team.bob,
+        "bob",
+        &["runs", "show", &id, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(show["run"]["status"], "Completed", "{show}");
+    assert!(show["environment"]["lockHash"].is_string(), "{show}");
+    let losses: Vec<f64> = show["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3, "{show}");
+    assert_eq!(show["tags"]["team"], "ml", "{show}");
+    assert_eq!(show["outputs"][0]["path"], "outputs/model.txt", "{show}");
+    let logs = team.ok(&team.bob, "bob", &["runs", "logs", &id]);
+    assert!(logs.contains("training") && logs.contains("done"), "{logs}");
+
+    // The lock Alice made is the one everybody builds from.
+    let lock_hash = show["environment"]["lockHash"].as_str().unwrap().to_string();
+    let second = team.run(
+        &team.alice,
+        "carol-machine",
+        &["run", "--env", "trainenv:1", "--source-dir", "src", "train.py"],
+    );
+    assert_eq!(second.code, 0, "{second}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "list", "--json"])).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert_eq!(runs[0]["lockHash"], lock_hash.as_str(), "{runs}");
+}
+
+#[test]
+fn a_detached_run_is_followed_from_another_machine_and_canceled_there() {
+    let Some(team) = Team::new("follow") else {
+        return;
+    };
+    let context = &team.context;
+    context.write(
+        "src/slow.py",
+        "import time\nprint('started', flush=True)\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.1)\n",
+    );
+    context.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
+    team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir"]);
+    let id = team
+        .ok(
+            &team.alice,
+            "alice",
+            &["run", "--detach", "--env", "trainenv", "--source-dir", "src", "slow.py"],
+        )
+        .trim()
+        .to_string();
+    // Bob follows it live from his machine until it prints, then cancels it from there.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let logs = team.ok(&team.bob, "bob", &["runs", "logs", &id]);
+        if logs.contains("tick 3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no live log reached the server: {logs}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let refused = team.run(&team.bob, "bob", &["runs", "cancel", &id]);
+    assert_eq!(refused.code, 1, "a reader may not cancel: {refused}");
+    team.ok(&team.alice, "alice-laptop", &["runs", "cancel", &id]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let show: serde_json::Value =
+            serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "show", &id, "--json"]))
+                .unwrap();
+        if show["run"]["status"] == "Canceled" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not stop: {show}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let followed = team.ok(&team.bob, "bob", &["runs", "logs", &id, "--follow"]);
+    assert!(followed.starts_with("started"), "{followed}");
+}
+
+#[test]
+fn tokens_are_saved_by_login_checked_and_revocable() {
+    let Some(team) = Team::new("tokens") else {
+        return;
+    };
+    let context = &team.context;
+    let config = context.path().join("dana-config");
+    let login = |token: &str| {
+        let mut command = context.command();
+        command
+            .env("XDG_CONFIG_HOME", &config)
+            .env_remove("STRATA_TOKEN")
+            .args(["login", &team.server.url, "--token-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(token.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let wrong = login("strata_pat_wrong");
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    assert!(!config.join("strata/credentials.toml").exists());
+    let saved = login(&team.alice);
+    assert!(saved.status.success(), "{saved:?}");
+    let file = config.join("strata/credentials.toml");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // The saved token works without STRATA_TOKEN.
+    let mut list = context.command();
+    list.env("XDG_CONFIG_HOME", &config)
+        .env_remove("STRATA_TOKEN")
+        .args(["--workspace", &team.server.url, "env", "list"]);
+    let listed = context.output(&mut list);
+    assert_eq!(listed.code, 0, "{listed}");
+    assert!(listed.stdout.contains("Strata-Minimal") || listed.stdout.contains("NAME"), "{listed}");
+
+    // Listed by id, never shown again; revoked, it stops working at once.
+    let tokens: serde_json::Value = context.json(&[
+        "server", "token", "list", "--database", &team.database, "--json",
+    ]);
+    let text = tokens.to_string();
+    assert!(!text.contains(&team.alice) && !text.contains(&team.bob), "{text}");
+    let bob_id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["user"] == "bob")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    context.ok(&["server", "token", "revoke", "--database", &team.database, &bob_id]);
+    let revoked = team.run(&team.bob, "bob", &["env", "list"]);
+    assert_eq!(revoked.code, 1, "{revoked}");
+    assert!(!revoked.stderr.contains(&team.bob), "a token never appears in errors: {revoked}");
+}
+
+#[test]
+fn a_local_workspace_is_pushed_to_the_server() {
+    let Some(team) = Team::new("push") else {
+        return;
+    };
+    let local = TestContext::new();
+    local.write("src/train.py", TRAIN);
+    local.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
+    local.ok(&["env", "register", "-d", "envdir"]);
+    local.ok(&["run", "--env", "trainenv", "--source-dir", "src", "train.py"]);
+    let run_id = local.json(&["runs", "list", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    local.ok(&["model", "register", "mymodel", "--run", &run_id, "--path", "outputs/model.txt"]);
+    let push = |local: &TestContext| -> String {
+        let mut command = local.command();
+        command
+            .env("STRATA_TOKEN", &team.alice)
+            .args(["workspace", "push", &team.server.url, "--json"]);
+        let output = local.output(&mut command);
+        assert_eq!(output.code, 0, "{output}");
+        output.stdout
+    };
+    let first: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
+    assert_eq!(first["environmentVersions"], 1, "{first}");
+    assert_eq!(first["locks"], 1, "{first}");
+    assert_eq!(first["runs"], 1, "{first}");
+    assert_eq!(first["models"], 1, "{first}");
+    let second: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
+    assert_eq!(second["runs"], 0, "pushing again sends only what is new: {second}");
+    assert_eq!(second["blobs"], 0, "{second}");
+    let show: serde_json::Value = serde_json::from_str(&team.ok(
+        &team.bob,
+        "bob",
+        &["runs", "show", &run_id, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(show["run"]["status"], "Completed", "{show}");
+    assert_eq!(show["metrics"].as_array().unwrap().len(), 3, "{show}");
+    let model = team.ok(&team.bob, "bob", &["model", "show", "mymodel:1"]);
+    assert!(model.contains("model.txt"), "{model}");
+    let logs = team.ok(&team.bob, "bob", &["runs", "logs", &run_id]);
+    assert!(logs.contains("done"), "{logs}");
+}
