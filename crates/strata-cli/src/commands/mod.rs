@@ -26,6 +26,7 @@ pub(crate) mod remote;
 mod run;
 mod run_remote;
 mod runs;
+mod server;
 pub(crate) mod serve;
 mod serve_settings;
 mod service_log;
@@ -58,7 +59,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Workspace(crate::cli::WorkspaceCommand::Push { url, json }) => {
             push::run(&context, &url, json)
         }
-        Command::Server(_) | Command::Login(_) | Command::Logout { .. } => todo!(),
+        Command::Server(command) => server::run(command),
+        Command::Login(args) => server::login(&args),
+        Command::Logout { url } => server::logout(&url),
         Command::Ui(args) => ui::run(&context, &args),
         Command::Deploy(args) => serve::deploy(
             &context,

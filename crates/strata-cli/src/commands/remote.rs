@@ -41,7 +41,13 @@ impl Opened {
     pub(crate) fn open(context: &Context) -> Result<Self> {
         let runtime = runtime()?;
         if let Some(url) = context.server_url() {
-            anyhow::bail!("{url}");
+            let remote = Arc::new(runtime.block_on(strata_client::RemoteStore::connect(url))?);
+            return Ok(Self {
+                runtime,
+                records: remote.clone(),
+                blobs: remote,
+                local: None,
+            });
         }
         let workspace = context.open_workspace()?;
         let root = workspace.root().to_path_buf();
