@@ -285,7 +285,14 @@ impl PgWorkspace {
             .iter()
             .map(|row| {
                 let summary = row_to_summary(row)?;
-                let cursor = Cursor::new(summary.name.clone(), row.try_get::<i64, _>("id")?);
+                // Latest versions only: one item per name, so the next page starts after the
+                // name; a version registered meanwhile must not bring it back.
+                let id = if query.all_versions {
+                    row.try_get::<i64, _>("id")?
+                } else {
+                    i64::MAX
+                };
+                let cursor = Cursor::new(summary.name.clone(), id);
                 Ok((summary, cursor))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
