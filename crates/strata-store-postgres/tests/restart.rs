@@ -59,11 +59,16 @@ async fn a_restarted_database_is_unavailable_then_recovers() {
     let store = PostgresStore::connect(&url).await.expect("connecting");
     store.migrate().await.expect("migrating");
     let actor = common::actor("admin");
-    store.create_workspace("restart", &actor).await.expect("a workspace");
-    let records = store.workspace("restart", actor).await.expect("the workspace");
-    let environment = |image: &str| {
-        strata_spec::Environment::from_docker_image("survivor", image, None).0
-    };
+    store
+        .create_workspace("restart", &actor)
+        .await
+        .expect("a workspace");
+    let records = store
+        .workspace("restart", actor)
+        .await
+        .expect("the workspace");
+    let environment =
+        |image: &str| strata_spec::Environment::from_docker_image("survivor", image, None).0;
     records
         .register_environment(environment("img:1"), RegisterOptions::default())
         .await
@@ -76,7 +81,10 @@ async fn a_restarted_database_is_unavailable_then_recovers() {
         .register_environment(environment("img:2"), RegisterOptions::default())
         .await
         .expect_err("registering while the database is down");
-    assert!(matches!(refused, StoreError::Unavailable { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, StoreError::Unavailable { .. }),
+        "{refused:?}"
+    );
 
     cluster.run("start");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -93,9 +101,15 @@ async fn a_restarted_database_is_unavailable_then_recovers() {
         .expect("registering after the restart, on the same store");
     assert_eq!(registration.record.version.as_str(), "2");
     let before = records
-        .get_environment("survivor", Some(&strata_spec::EnvironmentVersion::number(1)))
+        .get_environment(
+            "survivor",
+            Some(&strata_spec::EnvironmentVersion::number(1)),
+        )
         .await
         .expect("what was stored before the restart");
-    assert_eq!(before.environment.docker.base_image.as_deref(), Some("img:1"));
+    assert_eq!(
+        before.environment.docker.base_image.as_deref(),
+        Some("img:1")
+    );
     store.close().await;
 }
