@@ -250,7 +250,9 @@ impl BlobStorage for ObjectBlobs {
             Err(error) => return Err(self.failed(error)),
         };
         let parent = destination.parent().unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(parent).await.map_err(io(parent))?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(io(parent))?;
         let staged = tempfile::NamedTempFile::new_in(parent).map_err(io(parent))?;
         let mut file = tokio::fs::File::from_std(staged.reopen().map_err(io(staged.path()))?);
         let mut hasher = Sha256::new();

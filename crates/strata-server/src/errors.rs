@@ -141,7 +141,9 @@ impl From<StoreError> for ApiError {
                 )
             }
             StoreError::InvalidModelName { name, reason } => api(S::BAD_REQUEST, "invalid_request")
-                .with_details(json!({"kind": "invalid_model_name", "name": name, "reason": reason})),
+                .with_details(
+                    json!({"kind": "invalid_model_name", "name": name, "reason": reason}),
+                ),
             StoreError::InvalidLabel { label } => api(S::BAD_REQUEST, "invalid_request")
                 .with_details(json!({"kind": "invalid_label", "label": label})),
             StoreError::Spec(_) | StoreError::InvalidWheel { .. } => {

@@ -48,7 +48,12 @@ pub(crate) fn page_by_position<T>(
     let rows = items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| (item, Cursor::new("", i64::try_from(index).unwrap_or(i64::MAX))))
+        .map(|(index, item)| {
+            (
+                item,
+                Cursor::new("", i64::try_from(index).unwrap_or(i64::MAX)),
+            )
+        })
         .filter(|(_, c)| c.id > after)
         .take(limit + 1)
         .collect();
@@ -74,9 +79,17 @@ mod tests {
         }
         assert_eq!(seen, items);
         let page = page_by_key(vec!["a", "b", "c"], |s| (*s).to_string(), None, 2).unwrap();
-        let rest = page_by_key(vec!["a", "b", "c"], |s| (*s).to_string(), page.next_cursor.as_deref(), 2)
-            .unwrap();
-        assert_eq!((page.items, rest.items, rest.next_cursor), (vec!["a", "b"], vec!["c"], None));
+        let rest = page_by_key(
+            vec!["a", "b", "c"],
+            |s| (*s).to_string(),
+            page.next_cursor.as_deref(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            (page.items, rest.items, rest.next_cursor),
+            (vec!["a", "b"], vec!["c"], None)
+        );
         assert!(page_limit(Some(0)).is_err());
         assert!(page_limit(Some(501)).is_err());
         assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE_SIZE);

@@ -63,9 +63,11 @@ pub fn router(backends: ServerBackends, options: ServerOptions) -> Router {
         options: Arc::new(options),
     };
     crate::routes::routes(state)
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            ApiError::internal("a request handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("a request handler panicked").into_response()
+            },
+        ))
         .layer(axum::middleware::from_fn(crate::request_log::middleware))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
 }

@@ -32,7 +32,11 @@ pub(crate) async fn members(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<CursorPage<Member>>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let mut members = state.backends.records.list_members(&access.workspace).await?;
+    let mut members = state
+        .backends
+        .records
+        .list_members(&access.workspace)
+        .await?;
     members.sort_by(|a, b| a.user.cmp(&b.user));
     Ok(Json(page_by_key(
         members,
@@ -173,8 +177,8 @@ pub(crate) async fn create_token(
             strata_store::format_time(limit)
         )));
     }
-    let token = generate_token()
-        .map_err(|e| ApiError::internal(format!("generating a token: {e}")))?;
+    let token =
+        generate_token().map_err(|e| ApiError::internal(format!("generating a token: {e}")))?;
     let new = NewToken {
         user: request.user,
         workspace: Some(access.workspace.clone()),
@@ -207,7 +211,9 @@ pub(crate) async fn revoke_token(
             access.workspace
         )));
     }
-    Ok(Json(records.revoke_token(&id, &access.caller.actor()).await?))
+    Ok(Json(
+        records.revoke_token(&id, &access.caller.actor()).await?,
+    ))
 }
 
 /// `GET audit`, newest first: every event of the workspace for owners, one's own for others.

@@ -203,7 +203,10 @@ fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>,
             }
             (size.saturating_sub(suffix), size.checked_sub(1).ok_or(())?)
         }
-        (start, "") => (start.parse().map_err(|_| ())?, size.checked_sub(1).ok_or(())?),
+        (start, "") => (
+            start.parse().map_err(|_| ())?,
+            size.checked_sub(1).ok_or(())?,
+        ),
         (start, end) => {
             let start: u64 = start.parse().map_err(|_| ())?;
             let end: u64 = end.parse().map_err(|_| ())?;
@@ -254,7 +257,11 @@ pub(crate) async fn download(
                 source: e,
             })
         })?;
-    state.backends.blobs.get_to_file(&digest, temp.path()).await?;
+    state
+        .backends
+        .blobs
+        .get_to_file(&digest, temp.path())
+        .await?;
     let io_error = |e: std::io::Error| {
         ApiError::from(StoreError::Io {
             path: temp.path().to_path_buf(),
@@ -275,10 +282,8 @@ pub(crate) async fn download(
     let headers = response.headers_mut();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            "bytes {start}-{}/{size}",
-            start + length - 1
-        ))
+        && let Ok(value) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + length - 1))
     {
         headers.insert(CONTENT_RANGE, value);
     }

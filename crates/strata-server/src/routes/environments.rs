@@ -24,6 +24,7 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
     limit: Option<usize>,
     prefix: Option<String>,
+    name: Option<String>,
     #[serde(default)]
     all_versions: bool,
     #[serde(default)]
@@ -40,7 +41,7 @@ pub(crate) async fn list(
         all_versions: query.all_versions,
         include_anonymous: query.include_anonymous,
         prefix: query.prefix,
-        name: None,
+        name: query.name,
     };
     let page = access
         .store
@@ -209,9 +210,11 @@ pub(crate) async fn get_lock(
     access.store.get_environment(&name, Some(&version)).await?;
     match access.store.get_lock(&name, &version).await? {
         Some(lock) => Ok(Json(lock)),
-        None => Err(ApiError::not_found(format!(
-            "The lock of `{name}:{version}`"
-        ))),
+        None => {
+            let mut error = ApiError::not_found(format!("The lock of `{name}:{version}`"));
+            error.details["kind"] = "no_lock".into();
+            Err(error)
+        }
     }
 }
 

@@ -51,13 +51,22 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(runs::metrics).post(runs::add_metrics),
         )
         .route(&ws("/runs/{id}/tags"), get(runs::tags).put(runs::set_tag))
-        .route(&ws("/runs/{id}/log"), get(runs::read_log).post(runs::append_log))
+        .route(
+            &ws("/runs/{id}/log"),
+            get(runs::read_log).post(runs::append_log),
+        )
         .route(&ws("/models"), get(models::list))
         .route(&ws("/models/{name}"), get(models::latest))
         .route(&ws("/models/{name}/versions"), post(models::register))
-        .route(&ws("/models/{name}/versions/{version}"), get(models::version))
+        .route(
+            &ws("/models/{name}/versions/{version}"),
+            get(models::version),
+        )
         .route(&ws("/services"), get(services::list))
-        .route(&ws("/services/{name}"), get(services::get).put(services::put))
+        .route(
+            &ws("/services/{name}"),
+            get(services::get).put(services::put),
+        )
         .route(&ws("/blobs:missing"), post(blobs::missing))
         .route(
             &ws("/blobs/{digest}"),
@@ -95,8 +104,6 @@ async fn no_method() -> ApiError {
 }
 
 /// A path segment that must be an environment version.
-pub(crate) fn parse_version(
-    text: &str,
-) -> Result<strata_spec::EnvironmentVersion, ApiError> {
+pub(crate) fn parse_version(text: &str) -> Result<strata_spec::EnvironmentVersion, ApiError> {
     strata_spec::EnvironmentVersion::parse(text).map_err(|e| ApiError::invalid(e.to_string()))
 }

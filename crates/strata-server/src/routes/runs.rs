@@ -47,7 +47,13 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     access.store.create_run(&run).await?;
     let run = access.store.get_run(&run.id).await?;
-    Ok(tagged(&headers, StatusCode::CREATED, &weak(&run), false, Json(run)))
+    Ok(tagged(
+        &headers,
+        StatusCode::CREATED,
+        &weak(&run),
+        false,
+        Json(run),
+    ))
 }
 
 /// `GET runs/{id}`, tagged by its current state.
@@ -57,7 +63,13 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let run = access.store.get_run(&id).await?;
-    Ok(tagged(&headers, StatusCode::OK, &weak(&run), false, Json(run)))
+    Ok(tagged(
+        &headers,
+        StatusCode::OK,
+        &weak(&run),
+        false,
+        Json(run),
+    ))
 }
 
 /// `PATCH runs/{id}`: a step in its life; with `If-Match`, only from the state read.
@@ -91,7 +103,11 @@ pub(crate) async fn metrics(
 ) -> Result<Json<CursorPage<Metric>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let metrics = access.store.run_metrics(&id).await?;
-    Ok(Json(page_by_position(metrics, query.cursor.as_deref(), limit)?))
+    Ok(Json(page_by_position(
+        metrics,
+        query.cursor.as_deref(),
+        limit,
+    )?))
 }
 
 /// `POST runs/{id}/metrics`: one batch.
@@ -161,7 +177,9 @@ pub(crate) async fn read_log(
     Query(query): Query<ReadQuery>,
 ) -> Result<Json<LogChunk>, ApiError> {
     let max = query.max.unwrap_or(1 << 20).clamp(1, 4 << 20);
-    Ok(Json(access.store.read_run_log(&id, query.offset, max).await?))
+    Ok(Json(
+        access.store.read_run_log(&id, query.offset, max).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -181,6 +199,9 @@ pub(crate) async fn append_log(
     Query(query): Query<AppendQuery>,
     text: String,
 ) -> Result<Json<Appended>, ApiError> {
-    let length = access.store.append_run_log(&id, query.offset, &text).await?;
+    let length = access
+        .store
+        .append_run_log(&id, query.offset, &text)
+        .await?;
     Ok(Json(Appended { length }))
 }
