@@ -139,6 +139,9 @@ impl WorkspaceStore for SqliteStore {
                 |row| {
                     let summary = crate::environments::row_to_summary(row)?;
                     let id: i64 = row.get(8)?;
+                    // Latest versions only: one item per name, so the next page starts after
+                    // the name; a version registered meanwhile must not bring it back.
+                    let id = if query.all_versions { id } else { i64::MAX };
                     let cursor = Cursor::new(summary.name.clone(), id);
                     Ok((summary, cursor))
                 },

@@ -1,0 +1,13 @@
+//! The team server's metadata in PostgreSQL: [`PostgresStore`] implements `ServerStore` and,
+//! per workspace, `WorkspaceStore` with the rules of the SQLite store.
+
+pub use store::{MigrationReport, PostgresStore};
+
+mod audit;
+mod environments;
+mod error;
+mod models;
+mod runs;
+mod server;
+mod store;
+mod workspace;

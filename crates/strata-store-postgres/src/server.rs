@@ -1,0 +1,490 @@
+//! [`ServerStore`]: workspaces, users, members, tokens, blob grants and the audit log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+use strata_store::StoreError;
+use strata_store::store::{
+    Actor, AuditEvent, AuditQuery, Cursor, CursorPage, Member, NewToken, Principal, Role,
+    ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
+};
+
+use crate::audit;
+use crate::error::{db, is_unique_violation};
+use crate::store::{PostgresStore, schema_too_new};
+use crate::workspace::PgWorkspace;
+
+const TOKEN_COLUMNS: &str =
+    "t.id, t.user_name, w.name AS workspace, t.role, t.admin, t.description,
+     t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
+
+fn role_of_text(text: Option<String>) -> Option<Role> {
+    text.as_deref().and_then(Role::parse)
+}
+
+fn row_to_token(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        user: row.try_get("user_name")?,
+        workspace: row.try_get("workspace")?,
+        role: role_of_text(row.try_get("role")?),
+        admin: row.try_get("admin")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn workspace_not_found(name: &str) -> StoreError {
+    StoreError::NotFound {
+        what: format!("Workspace `{name}`"),
+    }
+}
+
+impl PostgresStore {
+    /// The id of a workspace, or `NotFound`.
+    pub(crate) async fn workspace_id<'e, E>(executor: E, name: &str) -> Result<i64, StoreError>
+    where
+        E: sqlx::PgExecutor<'e>,
+    {
+        sqlx::query("SELECT id FROM workspaces WHERE name = $1")
+            .bind(name)
+            .fetch_optional(executor)
+            .await
+            .map_err(db("looking up a workspace"))?
+            .map(|row| row.try_get::<i64, _>(0))
+            .transpose()
+            .map_err(db("looking up a workspace"))?
+            .ok_or_else(|| workspace_not_found(name))
+    }
+}
+
+async fn ensure_user(connection: &mut sqlx::PgConnection, user: &str) -> Result<(), StoreError> {
+    strata_store::validate_label(user).map_err(|_| StoreError::InvalidReference {
+        reference: user.to_string(),
+        reason: "user names use letters, digits, `-`, `_` and `.`, starting with a letter or digit"
+            .to_string(),
+    })?;
+    sqlx::query("INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(user)
+        .bind(strata_store::now_millis())
+        .execute(connection)
+        .await
+        .map_err(db("creating a user"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl ServerStore for PostgresStore {
+    async fn schema_status(&self) -> Result<(u32, u32), StoreError> {
+        Ok((self.current_schema().await?, Self::supported_schema()))
+    }
+
+    async fn authenticate(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        let now = strata_store::now_millis();
+        // One statement finds a valid token and records its use.
+        let row = sqlx::query(
+            "UPDATE tokens t SET last_used_at = $2
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > $2)
+             RETURNING t.id, t.user_name, t.admin, t.role,
+               (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("authenticating"))?;
+        row.map(|row| {
+            Ok(Principal {
+                user: row.try_get("user_name")?,
+                token_id: row.try_get("id")?,
+                admin: row.try_get("admin")?,
+                workspace: row.try_get("workspace")?,
+                max_role: role_of_text(row.try_get("role")?),
+            })
+        })
+        .transpose()
+        .map_err(db("authenticating"))
+    }
+
+    async fn role_of(&self, user: &str, workspace: &str) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> = sqlx::query(
+            "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE w.name = $1 AND m.user_name = $2",
+        )
+        .bind(workspace)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .and_then(|row| row.map(|r| r.try_get(0)).transpose())
+        .map_err(db("reading a role"))?;
+        Ok(role_of_text(role))
+    }
+
+    async fn create_workspace(
+        &self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<WorkspaceInfo, StoreError> {
+        strata_store::validate_label(name).map_err(|_| StoreError::InvalidReference {
+            reference: name.to_string(),
+            reason: "workspace names use letters, digits, `-`, `_` and `.`, starting with a letter or digit".to_string(),
+        })?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("creating a workspace"))?;
+        let created_at = strata_store::now_millis();
+        let inserted = sqlx::query("INSERT INTO workspaces (name, created_at) VALUES ($1, $2)")
+            .bind(name)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::WorkspaceExists { path: name.into() });
+            }
+            other => other.map_err(db("creating a workspace"))?,
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Some(name),
+            "workspace.create",
+            &format!("workspaces/{name}"),
+        )
+        .await?;
+        tx.commit().await.map_err(db("creating a workspace"))?;
+        Ok(WorkspaceInfo {
+            name: name.to_string(),
+            role: None,
+            created_at,
+        })
+    }
+
+    async fn list_workspaces(&self, user: Option<&str>) -> Result<Vec<WorkspaceInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.name, w.created_at, m.role FROM workspaces w
+             LEFT JOIN workspace_members m ON m.workspace_id = w.id AND m.user_name = $1
+             WHERE $1::text IS NULL OR m.user_name IS NOT NULL
+             ORDER BY w.name",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing workspaces"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(WorkspaceInfo {
+                    name: row.try_get("name")?,
+                    role: role_of_text(row.try_get("role")?),
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db("listing workspaces"))
+    }
+
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        new: &NewToken,
+        actor: &Actor,
+    ) -> Result<TokenRecord, StoreError> {
+        if !is_digest(token_hash) {
+            return Err(StoreError::InvalidReference {
+                reference: "<token hash>".to_string(),
+                reason: "a token is stored as the SHA-256 of its text, 64 lowercase hex digits"
+                    .to_string(),
+            });
+        }
+        let mut tx = self.pool.begin().await.map_err(db("creating a token"))?;
+        ensure_user(&mut tx, &new.user).await?;
+        let workspace_id = match &new.workspace {
+            Some(name) => Some(Self::workspace_id(&mut *tx, name).await?),
+            None => None,
+        };
+        if let (Some(workspace_id), Some(role)) = (workspace_id, new.role) {
+            sqlx::query(
+                "INSERT INTO workspace_members (workspace_id, user_name, role) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(workspace_id)
+            .bind(&new.user)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("adding a member"))?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (seq, id, token_hash, user_name, workspace_id, role, admin, description, created_at, expires_at)
+             SELECT s, 'tok_' || s, $1, $2, $3, $4, $5, $6, $7, $8
+             FROM nextval(pg_get_serial_sequence('tokens', 'seq')) AS s
+             RETURNING id",
+        )
+        .bind(token_hash)
+        .bind(&new.user)
+        .bind(workspace_id)
+        .bind(new.role.map(Role::as_str))
+        .bind(new.admin)
+        .bind(&new.description)
+        .bind(strata_store::now_millis())
+        .bind(new.expires_at)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: String = match inserted {
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::InvalidReference {
+                    reference: "<token hash>".to_string(),
+                    reason: "this token is already registered; generate a new one".to_string(),
+                });
+            }
+            other => other
+                .and_then(|row| row.try_get(0))
+                .map_err(db("creating a token"))?,
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            new.workspace.as_deref(),
+            "token.create",
+            &format!("tokens/{id}"),
+        )
+        .await?;
+        let record = token_by_id(&mut tx, &id).await?;
+        tx.commit().await.map_err(db("creating a token"))?;
+        Ok(record)
+    }
+
+    async fn list_tokens(&self, workspace: Option<&str>) -> Result<Vec<TokenRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t LEFT JOIN workspaces w ON w.id = t.workspace_id
+             WHERE $1::text IS NULL OR w.name = $1 ORDER BY t.seq"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing tokens"))?;
+        rows.iter()
+            .map(row_to_token)
+            .collect::<Result<_, _>>()
+            .map_err(db("listing tokens"))
+    }
+
+    async fn revoke_token(&self, id: &str, actor: &Actor) -> Result<TokenRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("revoking a token"))?;
+        let workspace: Option<Option<String>> = sqlx::query(
+            "UPDATE tokens t SET revoked_at = COALESCE(t.revoked_at, $2)
+             WHERE t.id = $1
+             RETURNING (SELECT name FROM workspaces w WHERE w.id = t.workspace_id)",
+        )
+        .bind(id)
+        .bind(strata_store::now_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .and_then(|row| row.map(|r| r.try_get(0)).transpose())
+        .map_err(db("revoking a token"))?;
+        let Some(workspace) = workspace else {
+            return Err(StoreError::NotFound {
+                what: format!("Token `{id}`"),
+            });
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            workspace.as_deref(),
+            "token.revoke",
+            &format!("tokens/{id}"),
+        )
+        .await?;
+        let record = token_by_id(&mut tx, id).await?;
+        tx.commit().await.map_err(db("revoking a token"))?;
+        Ok(record)
+    }
+
+    async fn set_member(
+        &self,
+        workspace: &str,
+        user: &str,
+        role: Option<Role>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("changing a member"))?;
+        let workspace_id = Self::workspace_id(&mut *tx, workspace).await?;
+        match role {
+            Some(role) => {
+                ensure_user(&mut tx, user).await?;
+                sqlx::query(
+                    "INSERT INTO workspace_members (workspace_id, user_name, role) VALUES ($1, $2, $3)
+                     ON CONFLICT (workspace_id, user_name) DO UPDATE SET role = excluded.role",
+                )
+                .bind(workspace_id)
+                .bind(user)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("changing a member"))?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM workspace_members WHERE workspace_id = $1 AND user_name = $2",
+                )
+                .bind(workspace_id)
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing a member"))?;
+            }
+        }
+        let action = if role.is_some() {
+            "member.set"
+        } else {
+            "member.remove"
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Some(workspace),
+            action,
+            &format!("workspaces/{workspace}/members/{user}"),
+        )
+        .await?;
+        tx.commit().await.map_err(db("changing a member"))
+    }
+
+    async fn list_members(&self, workspace: &str) -> Result<Vec<Member>, StoreError> {
+        let workspace_id = Self::workspace_id(&self.pool, workspace).await?;
+        let rows = sqlx::query(
+            "SELECT user_name, role FROM workspace_members WHERE workspace_id = $1 ORDER BY user_name",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing members"))?;
+        let mut members = Vec::with_capacity(rows.len());
+        for row in rows {
+            let role: String = row.try_get("role").map_err(db("listing members"))?;
+            members.push(Member {
+                user: row.try_get("user_name").map_err(db("listing members"))?,
+                // The CHECK constraint allows only the three roles.
+                role: Role::parse(&role).unwrap_or(Role::Reader),
+            });
+        }
+        Ok(members)
+    }
+
+    async fn audit(
+        &self,
+        query: &AuditQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<AuditEvent>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = cursor.map(Cursor::decode).transpose()?;
+        let rows = sqlx::query(
+            "SELECT id, at, user_name, token_id, workspace, action, resource, request_id
+             FROM audit_events
+             WHERE ($1::text IS NULL OR workspace = $1) AND ($2::text IS NULL OR user_name = $2)
+               AND ($3::bigint IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(&query.workspace)
+        .bind(&query.user)
+        .bind(after.map(|c| c.id))
+        .bind(crate::workspace::fetch(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading the audit log"))?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let event = AuditEvent {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    user: row.try_get("user_name")?,
+                    token_id: row.try_get("token_id")?,
+                    workspace: row.try_get("workspace")?,
+                    action: row.try_get("action")?,
+                    resource: row.try_get("resource")?,
+                    request_id: row.try_get("request_id")?,
+                };
+                let cursor = Cursor::new("", event.id);
+                Ok((event, cursor))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db("reading the audit log"))?;
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn workspace(
+        &self,
+        name: &str,
+        actor: Actor,
+    ) -> Result<Arc<dyn WorkspaceStore>, StoreError> {
+        let (current, supported) = self.schema_status().await?;
+        if current > supported {
+            return Err(schema_too_new(&self.location, current, supported));
+        }
+        let id = Self::workspace_id(&self.pool, name).await?;
+        Ok(Arc::new(PgWorkspace::new(self.clone(), id, name, actor)))
+    }
+
+    async fn grant_blob(&self, workspace: &str, digest: &str) -> Result<(), StoreError> {
+        crate::workspace::check_digest(digest)?;
+        let workspace_id = Self::workspace_id(&self.pool, workspace).await?;
+        sqlx::query(
+            "INSERT INTO blob_grants (workspace_id, digest, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace_id)
+        .bind(digest)
+        .bind(strata_store::now_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db("granting a blob"))?;
+        Ok(())
+    }
+
+    async fn blob_granted(&self, workspace: &str, digest: &str) -> Result<bool, StoreError> {
+        sqlx::query(
+            "SELECT 1 FROM blob_grants g JOIN workspaces w ON w.id = g.workspace_id
+             WHERE w.name = $1 AND g.digest = $2",
+        )
+        .bind(workspace)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await
+        .map(|row| row.is_some())
+        .map_err(db("checking a blob grant"))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db("pinging"))?;
+        Ok(())
+    }
+}
+
+async fn token_by_id(
+    connection: &mut sqlx::PgConnection,
+    id: &str,
+) -> Result<TokenRecord, StoreError> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t LEFT JOIN workspaces w ON w.id = t.workspace_id WHERE t.id = $1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(connection)
+        .await
+        .map_err(db("reading a token"))?;
+    row_to_token(&row).map_err(db("reading a token"))
+}

@@ -1,0 +1,11 @@
+//! The one conformance suite: every `WorkspaceStore` and `BlobStorage` implementation runs it
+//! and keeps the same rules.
+
+pub use harness::{BlobGrants, OwnBlobs, ServerGrants};
+pub use suite::conformance;
+
+mod fixtures;
+mod harness;
+mod properties;
+mod story;
+mod suite;

@@ -1,0 +1,35 @@
+//! The entry point.
+
+use std::sync::Arc;
+
+use strata_store::store::{BlobStorage, WorkspaceStore};
+
+use crate::BlobGrants;
+use crate::fixtures::Subject;
+
+/// Runs the whole suite against one empty workspace: the story from registration to a
+/// deployed model, then the properties every store keeps. Panics, saying which rule broke,
+/// on the first failure.
+///
+/// `grants` makes an uploaded blob referenceable by `records` ([`crate::OwnBlobs`] for a local
+/// workspace, [`crate::ServerGrants`] for a server's).
+pub async fn conformance(
+    records: Arc<dyn WorkspaceStore>,
+    blobs: Arc<dyn BlobStorage>,
+    grants: Arc<dyn BlobGrants>,
+) {
+    let subject = Subject {
+        records,
+        blobs,
+        grants,
+        run_root: Arc::new(tempfile::tempdir().expect("a directory for run directories")),
+    };
+    crate::story::story(&subject).await;
+    crate::properties::identical_spec_registers_once(&subject).await;
+    crate::properties::concurrent_registrations_are_consecutive(&subject).await;
+    crate::properties::explicit_versions_are_immutable(&subject).await;
+    crate::properties::first_lock_wins_under_concurrency(&subject).await;
+    crate::properties::cursor_walks_survive_growth(&subject).await;
+    crate::properties::unstored_blobs_are_refused(&subject).await;
+    crate::properties::blobs_are_verified_and_idempotent(&subject).await;
+}
