@@ -147,7 +147,7 @@ pub(crate) fn from_response(status: u16, body: &[u8], server: &str) -> StoreErro
         },
         "unavailable" => StoreError::Unavailable {
             what: format!("{} (on `{server}`)", text(d, "what")),
-            message: error.message,
+            message: "the server cannot reach it; try again later".to_string(),
         },
         _ => match error.code.as_str() {
             "unauthenticated" => StoreError::Unauthenticated {

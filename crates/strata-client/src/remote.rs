@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, EnvironmentVersion, Lock};
 use strata_store::store::{
     CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate, WorkspaceStore, collect_all,
+    list_to_wire, run_from_wire, to_wire,
 };
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentRecord, EnvironmentSummary,
@@ -126,6 +127,14 @@ impl RemoteStore {
             .map_err(|e| from_transport(&e, &self.url))?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Backend {
             what: format!("Reading an answer of `{}`", self.url),
+            message: e.to_string(),
+        })
+    }
+
+    /// A run as the API sends it, with its cancel request.
+    fn run(&self, value: serde_json::Value) -> Result<RunRecord, StoreError> {
+        run_from_wire(value).map_err(|e| StoreError::Backend {
+            what: format!("Reading a run from `{}`", self.url),
             message: e.to_string(),
         })
     }
@@ -298,7 +307,7 @@ impl WorkspaceStore for RemoteStore {
                 "builds",
             ],
         );
-        self.send(request.json(record)).await.map(drop)
+        self.send(request.json(&to_wire(record))).await.map(drop)
     }
 
     async fn list_builds(
@@ -316,18 +325,21 @@ impl WorkspaceStore for RemoteStore {
     }
 
     async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.send(self.request(Method::POST, &["runs"]).json(run))
+        self.send(self.request(Method::POST, &["runs"]).json(&to_wire(run)))
             .await
             .map(drop)
     }
 
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {
-        self.json(self.request(Method::PATCH, &["runs", id]).json(update))
-            .await
+        let value = self
+            .json(self.request(Method::PATCH, &["runs", id]).json(update))
+            .await?;
+        self.run(value)
     }
 
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        self.json(self.request(Method::GET, &["runs", id])).await
+        let value = self.json(self.request(Method::GET, &["runs", id])).await?;
+        self.run(value)
     }
 
     async fn list_runs(
@@ -343,13 +355,24 @@ impl WorkspaceStore for RemoteStore {
         if let Some(status) = &query.status {
             params.push(("status", status.clone()));
         }
-        self.json(self.request(Method::GET, &["runs"]).query(&params))
-            .await
+        let page: CursorPage<serde_json::Value> = self
+            .json(self.request(Method::GET, &["runs"]).query(&params))
+            .await?;
+        Ok(CursorPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|value| self.run(value))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
     }
 
     async fn add_metrics(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
         let request = self.request(Method::POST, &["runs", id, "metrics"]);
-        self.send(request.json(metrics)).await.map(drop)
+        self.send(request.json(&list_to_wire(metrics)))
+            .await
+            .map(drop)
     }
 
     async fn run_metrics(&self, id: &str) -> Result<Vec<Metric>, StoreError> {
@@ -404,7 +427,7 @@ impl WorkspaceStore for RemoteStore {
 
     async fn register_model(&self, model: ModelRecord) -> Result<ModelRecord, StoreError> {
         let request = self.request(Method::POST, &["models", &model.name, "versions"]);
-        self.json(request.json(&model)).await
+        self.json(request.json(&to_wire(&model))).await
     }
 
     async fn get_model(&self, name: &str, version: Option<u64>) -> Result<ModelRecord, StoreError> {
@@ -432,7 +455,7 @@ impl WorkspaceStore for RemoteStore {
 
     async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError> {
         let request = self.request(Method::PUT, &["services", &service.name]);
-        self.send(request.json(service)).await.map(drop)
+        self.send(request.json(&to_wire(service))).await.map(drop)
     }
 
     async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError> {

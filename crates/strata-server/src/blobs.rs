@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt as _, PutMode, PutPayload, RetryConfig,
@@ -61,7 +61,9 @@ pub fn open_blobs(url: &str) -> Result<Arc<dyn BlobStorage>, BlobUrlError> {
             let bucket = parsed.host_str().ok_or_else(|| BlobUrlError::Unsupported {
                 url: url.to_string(),
             })?;
-            let store = AmazonS3Builder::from_env()
+            // Timeouts and retries short enough that an unreachable S3 fails a request
+            // within seconds; then the standard `AWS_*` variables, which may change them.
+            let mut builder = AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_client_options(
                     ClientOptions::new()
@@ -72,12 +74,22 @@ pub fn open_blobs(url: &str) -> Result<Arc<dyn BlobStorage>, BlobUrlError> {
                     max_retries: 3,
                     retry_timeout: Duration::from_secs(20),
                     ..RetryConfig::default()
-                })
-                .build()
-                .map_err(|source| BlobUrlError::S3 {
-                    url: url.to_string(),
-                    source,
-                })?;
+                });
+            for (key, value) in std::env::vars() {
+                if key.starts_with("AWS_")
+                    && let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+                {
+                    builder = builder.with_config(config, value);
+                }
+            }
+            let store =
+                builder
+                    .with_bucket_name(bucket)
+                    .build()
+                    .map_err(|source| BlobUrlError::S3 {
+                        url: url.to_string(),
+                        source,
+                    })?;
             let prefix = parsed.path().trim_matches('/').to_string();
             Ok(Arc::new(ObjectBlobs::new(Arc::new(store), &prefix, url)))
         }

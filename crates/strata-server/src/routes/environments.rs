@@ -4,15 +4,15 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::Value;
 use strata_spec::Lock;
-use strata_store::store::{CursorPage, EnvironmentQuery};
+use strata_store::store::{EnvironmentQuery, to_wire};
 use strata_store::{
-    BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentSummary, LockRecord,
-    RegisterOptions,
+    BuildRecord, DefinitionDocument, EnvironmentDocument, LockRecord, RegisterOptions,
 };
 
-use super::parse_version;
+use super::{parse_version, wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{strong, tagged};
@@ -35,7 +35,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<CursorPage<EnvironmentSummary>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = EnvironmentQuery {
         all_versions: query.all_versions,
@@ -47,7 +47,7 @@ pub(crate) async fn list(
         .store
         .list_environments(&filter, query.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(page))
+    Ok(wire_page(&page))
 }
 
 /// `GET environments/{name}`: the latest version (not immutable: the next registration moves it).
@@ -63,7 +63,7 @@ pub(crate) async fn latest(
         StatusCode::OK,
         &etag,
         false,
-        Json(EnvironmentDocument::of(&record)),
+        wire(&EnvironmentDocument::of(&record)),
     ))
 }
 
@@ -78,7 +78,7 @@ pub(crate) async fn versions(
     access: Access<Read>,
     Path((_, name)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<CursorPage<EnvironmentSummary>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = EnvironmentQuery {
         all_versions: true,
@@ -93,7 +93,7 @@ pub(crate) async fn versions(
     if page.items.is_empty() && query.cursor.is_none() {
         return Err(ApiError::not_found(format!("Environment `{name}`")));
     }
-    Ok(Json(page))
+    Ok(wire_page(&page))
 }
 
 /// A definition to register, with how to register it.
@@ -104,16 +104,6 @@ pub(crate) struct RegisterRequest {
     definition: DefinitionDocument,
     #[serde(default)]
     anonymous: bool,
-}
-
-/// The outcome of a registration.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RegistrationBody {
-    #[serde(flatten)]
-    document: EnvironmentDocument,
-    created: bool,
-    warnings: Vec<String>,
 }
 
 async fn register_as(
@@ -156,11 +146,10 @@ async fn register_as(
     } else {
         StatusCode::OK
     };
-    let body = RegistrationBody {
-        document: EnvironmentDocument::of(&registration.record),
-        created: registration.created,
-        warnings: registration.warnings,
-    };
+    // The version's document, and whether it is new and what was not stored.
+    let mut body = to_wire(&EnvironmentDocument::of(&registration.record));
+    body["created"] = registration.created.into();
+    body["warnings"] = registration.warnings.into();
     Ok((status, Json(body)).into_response())
 }
 
@@ -197,7 +186,7 @@ pub(crate) async fn version(
         StatusCode::OK,
         &etag,
         true,
-        Json(EnvironmentDocument::of(&record)),
+        wire(&EnvironmentDocument::of(&record)),
     ))
 }
 
@@ -243,14 +232,14 @@ pub(crate) async fn builds(
     access: Access<Read>,
     Path((_, name, version)): Path<(String, String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<CursorPage<BuildRecord>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let version = parse_version(&version)?;
     let page = access
         .store
         .list_builds(&name, &version, query.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(page))
+    Ok(wire_page(&page))
 }
 
 /// `POST .../builds`: records a build whose log blob is already uploaded.
@@ -267,5 +256,5 @@ pub(crate) async fn record_build(
         )));
     }
     access.store.record_build(&record).await?;
-    Ok((StatusCode::CREATED, Json(record)).into_response())
+    Ok((StatusCode::CREATED, wire(&record)).into_response())
 }

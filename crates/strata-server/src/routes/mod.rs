@@ -1,9 +1,12 @@
 //! The REST API under `/api/v1`, one module per resource.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use http::StatusCode;
+use serde_json::Value;
+use strata_store::store::{CursorPage, ExactTimes, page_to_wire, to_wire};
 
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -101,6 +104,16 @@ async fn no_method() -> ApiError {
         "invalid_request",
         "This route does not accept this method",
     )
+}
+
+/// A record as JSON with exact times ([`strata_store::store::to_wire`]).
+pub(crate) fn wire<T: ExactTimes>(record: &T) -> Json<Value> {
+    Json(to_wire(record))
+}
+
+/// A page of records as JSON with exact times.
+pub(crate) fn wire_page<T: ExactTimes>(page: &CursorPage<T>) -> Json<Value> {
+    Json(page_to_wire(page))
 }
 
 /// A path segment that must be an environment version.

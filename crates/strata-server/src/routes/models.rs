@@ -5,9 +5,10 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 use strata_store::ModelRecord;
-use strata_store::store::CursorPage;
 
+use super::{wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::pages::page_limit;
@@ -25,22 +26,21 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<CursorPage<ModelRecord>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
-    Ok(Json(
-        access
-            .store
-            .list_models(query.all_versions, query.cursor.as_deref(), limit)
-            .await?,
-    ))
+    let page = access
+        .store
+        .list_models(query.all_versions, query.cursor.as_deref(), limit)
+        .await?;
+    Ok(wire_page(&page))
 }
 
 /// `GET models/{name}`: the latest version.
 pub(crate) async fn latest(
     access: Access<Read>,
     Path((_, name)): Path<(String, String)>,
-) -> Result<Json<ModelRecord>, ApiError> {
-    Ok(Json(access.store.get_model(&name, None).await?))
+) -> Result<Json<Value>, ApiError> {
+    Ok(wire(&access.store.get_model(&name, None).await?))
 }
 
 /// `POST models/{name}/versions`: the next version of a model whose manifest is uploaded.
@@ -56,16 +56,16 @@ pub(crate) async fn register(
         )));
     }
     let model = access.store.register_model(model).await?;
-    Ok((StatusCode::CREATED, Json(model)).into_response())
+    Ok((StatusCode::CREATED, wire(&model)).into_response())
 }
 
 /// `GET models/{name}/versions/{version}`.
 pub(crate) async fn version(
     access: Access<Read>,
     Path((_, name, version)): Path<(String, String, String)>,
-) -> Result<Json<ModelRecord>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let number = version
         .parse::<u64>()
         .map_err(|_| ApiError::invalid(format!("model version `{version}` is not a number")))?;
-    Ok(Json(access.store.get_model(&name, Some(number)).await?))
+    Ok(wire(&access.store.get_model(&name, Some(number)).await?))
 }

@@ -5,9 +5,11 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate};
+use serde_json::Value;
+use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, list_to_wire};
 use strata_store::{Metric, RunRecord};
 
+use super::{wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{check_if_match, tagged, weak};
@@ -25,18 +27,17 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<CursorPage<RunRecord>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = RunQuery {
         experiment: query.experiment,
         status: query.status,
     };
-    Ok(Json(
-        access
-            .store
-            .list_runs(&filter, query.cursor.as_deref(), limit)
-            .await?,
-    ))
+    let page = access
+        .store
+        .list_runs(&filter, query.cursor.as_deref(), limit)
+        .await?;
+    Ok(wire_page(&page))
 }
 
 /// `POST runs`: a run whose snapshot blob is already uploaded.
@@ -52,7 +53,7 @@ pub(crate) async fn create(
         StatusCode::CREATED,
         &weak(&run),
         false,
-        Json(run),
+        wire(&run),
     ))
 }
 
@@ -68,7 +69,7 @@ pub(crate) async fn get(
         StatusCode::OK,
         &weak(&run),
         false,
-        Json(run),
+        wire(&run),
     ))
 }
 
@@ -82,7 +83,7 @@ pub(crate) async fn update(
     let current = access.store.get_run(&id).await?;
     check_if_match(&headers, &weak(&current), || format!("Run `{id}`"))?;
     let run = access.store.update_run(&id, &update).await?;
-    let mut response = Json(&run).into_response();
+    let mut response = wire(&run).into_response();
     if let Ok(value) = http::HeaderValue::from_str(&weak(&run)) {
         response.headers_mut().insert(http::header::ETAG, value);
     }
@@ -100,14 +101,14 @@ pub(crate) async fn metrics(
     access: Access<Read>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<CursorPage<Metric>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let metrics = access.store.run_metrics(&id).await?;
-    Ok(Json(page_by_position(
-        metrics,
-        query.cursor.as_deref(),
-        limit,
-    )?))
+    let page = page_by_position(metrics, query.cursor.as_deref(), limit)?;
+    Ok(Json(serde_json::json!({
+        "items": list_to_wire(&page.items),
+        "nextCursor": page.next_cursor,
+    })))
 }
 
 /// `POST runs/{id}/metrics`: one batch.

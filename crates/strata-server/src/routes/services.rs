@@ -5,9 +5,10 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use strata_store::store::CursorPage;
+use serde_json::Value;
 use strata_store::{ServiceRecord, StoreError};
 
+use super::{wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{check_if_match, tagged, weak};
@@ -23,14 +24,13 @@ pub(crate) struct PageQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<CursorPage<ServiceRecord>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
-    Ok(Json(
-        access
-            .store
-            .list_services(query.cursor.as_deref(), limit)
-            .await?,
-    ))
+    let page = access
+        .store
+        .list_services(query.cursor.as_deref(), limit)
+        .await?;
+    Ok(wire_page(&page))
 }
 
 /// `GET services/{name}`, tagged by its current state.
@@ -45,7 +45,7 @@ pub(crate) async fn get(
         StatusCode::OK,
         &weak(&service),
         false,
-        Json(service),
+        wire(&service),
     ))
 }
 
@@ -85,7 +85,7 @@ pub(crate) async fn put(
     } else {
         StatusCode::CREATED
     };
-    let mut response = (status, Json(&stored)).into_response();
+    let mut response = (status, wire(&stored)).into_response();
     if let Ok(value) = http::HeaderValue::from_str(&weak(&stored)) {
         response.headers_mut().insert(http::header::ETAG, value);
     }

@@ -23,12 +23,14 @@ pub use server::{
     WorkspaceInfo,
 };
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
+pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
 mod cursor;
 mod local;
 mod server;
 mod tokens;
+mod wire;
 
 /// Which environments a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
