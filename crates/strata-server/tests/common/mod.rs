@@ -15,10 +15,11 @@ use strata_store::store::{
 use strata_store_postgres::PostgresStore;
 
 /// Where the blobs of a test server go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Blobs {
     Directory,
     S3,
+    Given(Arc<dyn BlobStorage>),
 }
 
 fn in_ci() -> bool {
@@ -80,6 +81,12 @@ impl TestServer {
     }
 
     pub async fn start_with(blobs: Blobs) -> Option<Self> {
+        let records = postgres().await?;
+        Self::start_over(records, blobs).await
+    }
+
+    /// A server over these records.
+    pub async fn start_over(records: Arc<PostgresStore>, blobs: Blobs) -> Option<Self> {
         // The server's request log, shown for failing tests (`RUST_LOG` to choose).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -88,9 +95,9 @@ impl TestServer {
             )
             .with_test_writer()
             .try_init();
-        let records = postgres().await?;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let blobs: Arc<dyn BlobStorage> = match blobs {
+            Blobs::Given(blobs) => blobs,
             Blobs::Directory => {
                 let url = format!("file://{}", dir.path().join("blobs").display());
                 open_blobs(&url).expect("a blob directory")
