@@ -13,7 +13,8 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
-    pub(crate) details: Value,
+    /// Boxed: errors travel in every handler's `Result`.
+    pub(crate) details: Box<Value>,
     /// The cause of a 5xx, logged with the request id and never sent.
     pub(crate) cause: Option<String>,
 }
@@ -31,7 +32,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: json!({}),
+            details: Box::new(json!({})),
             cause: None,
         }
     }
@@ -75,7 +76,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = Box::new(details);
         self
     }
 }

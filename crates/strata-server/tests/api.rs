@@ -203,7 +203,10 @@ async fn a_body_that_is_not_its_digest_is_refused_and_nothing_is_stored() {
     assert_eq!(server.blobs.size(&digest_of(sent)).await.unwrap(), None);
     let remote = server.remote(&workspace, &token);
     assert_eq!(
-        remote.missing(&[claimed.clone()]).await.unwrap(),
+        remote
+            .missing(std::slice::from_ref(&claimed))
+            .await
+            .unwrap(),
         vec![claimed.clone()]
     );
     // Through the client: the same refusal, as the local error.
@@ -252,7 +255,7 @@ async fn records_pointing_at_blobs_not_uploaded_here_are_refused() {
         .unwrap()
         .remove(0);
     assert_eq!(
-        remote.missing(&[digest.clone()]).await.unwrap(),
+        remote.missing(std::slice::from_ref(&digest)).await.unwrap(),
         vec![digest.clone()]
     );
     assert_eq!(
@@ -270,7 +273,13 @@ async fn records_pointing_at_blobs_not_uploaded_here_are_refused() {
         .upload_missing(&[PathBuf::from(file.path())])
         .await
         .unwrap();
-    assert!(remote.missing(&[digest.clone()]).await.unwrap().is_empty());
+    assert!(
+        remote
+            .missing(std::slice::from_ref(&digest))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     remote
         .create_run(&run_record(&unique("run"), Some(&digest)))
         .await

@@ -23,7 +23,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
                 "unavailable",
                 "The database is unavailable",
             );
-            api.details = json!({"kind": "unavailable", "what": "The database"});
+            api.details = Box::new(json!({"kind": "unavailable", "what": "The database"}));
             api.cause = Some(error_chain(&error));
             api.into_response()
         }

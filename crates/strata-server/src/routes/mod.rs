@@ -94,7 +94,7 @@ pub(crate) fn routes(state: AppState) -> Router {
 
 async fn no_route() -> ApiError {
     let mut error = ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such API route");
-    error.details = serde_json::json!({"kind": "no_route"});
+    error.details = Box::new(serde_json::json!({"kind": "no_route"}));
     error
 }
 
