@@ -27,7 +27,7 @@ fn in_ci() -> bool {
 }
 
 /// The setting, or `None` (skip) outside CI; in CI a missing setting fails the test.
-fn required(variable: &str, how: &str) -> Option<String> {
+pub fn required(variable: &str, how: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => Some(value),
         _ if in_ci() => panic!("`{variable}` is not set under CI=true: {how}"),
