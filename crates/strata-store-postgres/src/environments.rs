@@ -55,6 +55,62 @@ fn next_version(versions: &[String]) -> EnvironmentVersion {
     EnvironmentVersion::number(highest + 1)
 }
 
+/// Stores a new version's row.
+async fn insert_version(
+    connection: &mut PgConnection,
+    workspace_id: i64,
+    summary: &EnvironmentSummary,
+    definition: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO environments (workspace_id, name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
+         VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10)",
+    )
+    .bind(workspace_id)
+    .bind(&summary.name)
+    .bind(summary.version.as_str())
+    .bind(&summary.spec_hash)
+    .bind(definition)
+    .bind(&summary.kind)
+    .bind(&summary.description)
+    .bind(summary.curated)
+    .bind(summary.anonymous)
+    .bind(summary.created_at)
+    .execute(connection)
+    .await
+    .map_err(db("registering an environment"))?;
+    Ok(())
+}
+
+/// Gives a new workspace the curated environments of this build, as a local workspace has
+/// them from its creation.
+pub(crate) async fn seed_curated(
+    connection: &mut PgConnection,
+    workspace_id: i64,
+) -> Result<(), StoreError> {
+    for (_, version, environment) in strata_spec::curated_environments() {
+        let prepared = PreparedRegistration::curated(environment)?;
+        let version = match prepared.decide(None, false, || Ok(version))? {
+            RegistrationDecision::New(version) | RegistrationDecision::Existing(version) => version,
+        };
+        let (record, document) = prepared.into_record(
+            version,
+            RegisterOptions::default(),
+            true,
+            strata_store::now_millis(),
+        )?;
+        let what = format!("{}:{}", record.name, record.version);
+        insert_version(
+            connection,
+            workspace_id,
+            &record.summary,
+            &document.to_json(&what)?,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 impl PgWorkspace {
     /// Registers in one transaction that holds the name's row lock, so concurrent
     /// registrations of one name see each other's versions.
@@ -138,24 +194,7 @@ impl PgWorkspace {
             prepared.into_record(version, options, false, strata_store::now_millis())?;
         let what = format!("{}:{}", record.name, record.version);
         let definition = document.to_json(&what)?;
-        let summary = &record.summary;
-        sqlx::query(
-            "INSERT INTO environments (workspace_id, name, version, spec_hash, definition, kind, description, curated, anonymous, created_at)
-             VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10)",
-        )
-        .bind(self.id)
-        .bind(&summary.name)
-        .bind(summary.version.as_str())
-        .bind(&summary.spec_hash)
-        .bind(&definition)
-        .bind(&summary.kind)
-        .bind(&summary.description)
-        .bind(summary.curated)
-        .bind(summary.anonymous)
-        .bind(summary.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("registering an environment"))?;
+        insert_version(&mut tx, self.id, &record.summary, &definition).await?;
         self.audit(
             &mut tx,
             "environment.register",

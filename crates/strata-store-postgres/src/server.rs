@@ -141,17 +141,21 @@ impl ServerStore for PostgresStore {
             .await
             .map_err(db("creating a workspace"))?;
         let created_at = strata_store::now_millis();
-        let inserted = sqlx::query("INSERT INTO workspaces (name, created_at) VALUES ($1, $2)")
-            .bind(name)
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await;
-        match inserted {
+        let inserted =
+            sqlx::query("INSERT INTO workspaces (name, created_at) VALUES ($1, $2) RETURNING id")
+                .bind(name)
+                .bind(created_at)
+                .fetch_one(&mut *tx)
+                .await;
+        let id: i64 = match inserted {
             Err(error) if is_unique_violation(&error) => {
                 return Err(StoreError::WorkspaceExists { path: name.into() });
             }
-            other => other.map_err(db("creating a workspace"))?,
+            other => other
+                .and_then(|row| row.try_get(0))
+                .map_err(db("creating a workspace"))?,
         };
+        crate::environments::seed_curated(&mut tx, id).await?;
         audit::record(
             &mut tx,
             actor,

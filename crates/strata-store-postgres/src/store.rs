@@ -16,6 +16,9 @@ use crate::error::{db, from_sqlx, redact_url, scrub};
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
+/// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7374_7261_7461;
+
 /// How long a request waits for a connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -137,7 +140,7 @@ impl PostgresStore {
         let mut connection = sqlx::PgConnection::connect_with(&self.options)
             .await
             .map_err(db("connecting to migrate"))?;
-        let migrator = Migrator::with_migrations(
+        let mut migrator = Migrator::with_migrations(
             MIGRATIONS
                 .iter()
                 .map(|(version, name, sql)| {
@@ -151,20 +154,36 @@ impl PostgresStore {
                 })
                 .collect(),
         );
-        let before = self.current_schema().await?;
-        if before > supported {
-            return Err(schema_too_new(&self.location, before, supported));
+        // The lock is taken here rather than by the migrator, so that the version read
+        // before migrating is the one this run starts from: a server that waited for another
+        // one's migration reports that it applied nothing.
+        migrator.set_locking(false);
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut connection)
+            .await
+            .map_err(db("waiting for the migration lock"))?;
+        let result = async {
+            let before = self.current_schema().await?;
+            if before > supported {
+                return Err(schema_too_new(&self.location, before, supported));
+            }
+            migrator
+                .run_direct(None, &mut connection, false)
+                .await
+                .map_err(|error| match error {
+                    sqlx::migrate::MigrateError::Execute(error) => from_sqlx("migrating", &error),
+                    other => StoreError::Backend {
+                        what: format!("Migrating {}", self.location),
+                        message: other.to_string(),
+                    },
+                })?;
+            Ok(before)
         }
-        let result = migrator.run_direct(None, &mut connection, false).await;
-        // Closing politely is best effort: the lock goes with the connection either way.
+        .await;
+        // Closing releases the lock, whatever happened; closing politely is best effort.
         let _ = connection.close().await;
-        result.map_err(|error| match error {
-            sqlx::migrate::MigrateError::Execute(error) => from_sqlx("migrating", &error),
-            other => StoreError::Backend {
-                what: format!("Migrating {}", self.location),
-                message: other.to_string(),
-            },
-        })?;
+        let before = result?;
         let after = self.current_schema().await?;
         Ok(MigrationReport {
             from: before,
@@ -205,5 +224,35 @@ pub(crate) fn schema_too_new(location: &str, found: u32, supported: u32) -> Stor
         path: location.into(),
         found,
         supported,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migration file that is not in [`MIGRATIONS`] would never run.
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the migrations directory")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let embedded: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(version, name, _)| format!("{version:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, embedded);
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
+        assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
     }
 }

@@ -457,3 +457,26 @@ pub(crate) async fn blobs_are_verified_and_idempotent(subject: &Subject) {
     let invalid = blobs.size("not-a-digest").await;
     assert!(invalid.is_err(), "a blob is named by its SHA-256");
 }
+
+pub(crate) async fn curated_environments_are_seeded(subject: &Subject) {
+    for (name, version, _) in strata_spec::curated_environments() {
+        let record = subject
+            .records
+            .get_environment(&name, Some(&version))
+            .await
+            .unwrap_or_else(|e| panic!("a new workspace has curated `{name}:{version}`: {e}"));
+        assert!(record.summary.curated, "`{name}` is marked curated");
+    }
+    let error = subject
+        .records
+        .register_environment(
+            environment(strata_spec::DEFAULT_ENVIRONMENT, "img:mine", None),
+            RegisterOptions::default(),
+        )
+        .await
+        .expect_err("registering over a curated name");
+    assert!(
+        matches!(error, StoreError::Spec(_) | StoreError::Curated { .. }),
+        "curated names are reserved: {error}"
+    );
+}

@@ -24,6 +24,7 @@ pub async fn conformance(
         grants,
         run_root: Arc::new(tempfile::tempdir().expect("a directory for run directories")),
     };
+    crate::properties::curated_environments_are_seeded(&subject).await;
     crate::story::story(&subject).await;
     crate::properties::identical_spec_registers_once(&subject).await;
     crate::properties::concurrent_registrations_are_consecutive(&subject).await;

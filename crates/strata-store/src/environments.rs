@@ -374,8 +374,9 @@ impl PreparedRegistration {
         Self::checked(environment)
     }
 
-    /// As [`Self::new`] for a curated environment, whose reserved name is its own.
-    pub(crate) fn curated(environment: Environment) -> Result<Self, StoreError> {
+    /// As [`Self::new`] for a curated environment, whose reserved name is its own (every
+    /// store seeds a new workspace with them).
+    pub fn curated(environment: Environment) -> Result<Self, StoreError> {
         Self::checked(environment)
     }
 
