@@ -439,7 +439,10 @@ async fn pages_are_followed_to_the_end_and_bad_pages_refused() {
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let mut request = http.get(&base).bearer_auth(&token).query(&[("limit", "3")]);
+        let mut request = http
+            .get(&base)
+            .bearer_auth(&token)
+            .query(&[("limit", "3"), ("prefix", "env-")]);
         if let Some(cursor) = &cursor {
             request = request.query(&[("cursor", cursor)]);
         }
@@ -458,8 +461,9 @@ async fn pages_are_followed_to_the_end_and_bad_pages_refused() {
         names,
         (0..7).map(|n| format!("env-{n}")).collect::<Vec<_>>()
     );
-    // Through the client, every page too.
-    let all = strata_store::store::collect_all(|cursor| {
+    // Through the client, every page too; the curated environments a workspace starts with
+    // are listed with the rest.
+    let everything = strata_store::store::collect_all(|cursor| {
         let remote = remote.clone();
         async move {
             remote
@@ -469,7 +473,11 @@ async fn pages_are_followed_to_the_end_and_bad_pages_refused() {
     })
     .await
     .unwrap();
-    assert_eq!(all.len(), 7);
+    let mut listed: Vec<String> = everything.iter().map(|e| e.name.clone()).collect();
+    assert!(listed.iter().filter(|n| n.starts_with("env-")).count() == 7);
+    let total = listed.len();
+    listed.dedup();
+    assert_eq!(listed.len(), total, "no name twice across pages");
     for (query, code) in [
         ("limit=501", "invalid_request"),
         ("limit=0", "invalid_request"),
