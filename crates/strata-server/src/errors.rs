@@ -201,6 +201,64 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives every error answer the one JSON body, including those made outside the handlers
+/// (a body that is not valid JSON, too large, a path parameter of the wrong type): their
+/// plain-text explanation becomes the message.
+pub(crate) async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PRECONDITION_FAILED => "precondition_failed",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let mut error = if status.is_server_error() {
+        ApiError {
+            cause: Some(text),
+            ..ApiError::new(status, code, "Internal server error")
+        }
+    } else {
+        let message = if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("Invalid request")
+                .to_string()
+        } else {
+            text
+        };
+        ApiError::new(status, code, message)
+    };
+    error.status = status;
+    let mut response = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_TYPE && name != http::header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
 /// The hidden cause of a 5xx answer, for the request log.
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorCause(pub(crate) String);

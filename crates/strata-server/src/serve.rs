@@ -68,6 +68,7 @@ pub fn router(backends: ServerBackends, options: ServerOptions) -> Router {
                 ApiError::internal("a request handler panicked").into_response()
             },
         ))
+        .layer(axum::middleware::from_fn(crate::errors::json_errors))
         .layer(axum::middleware::from_fn(crate::request_log::middleware))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
 }

@@ -192,6 +192,11 @@ async fn every_route_answers_every_caller_as_its_role_allows() {
                 serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null)
             };
             let what = format!("{} {path} as {caller:?}", route.method);
+            if status.as_u16() >= 400 && method != Method::HEAD && !body["code"].is_string() {
+                failures.push(format!(
+                    "{what}: {status} without the JSON error body: {body}"
+                ));
+            }
             match expected_denial(route.access, *caller) {
                 Some((expected, code)) => {
                     let code_ok = method == Method::HEAD || body["code"] == code;

@@ -362,6 +362,24 @@ async fn blobs_download_whole_or_by_range_and_large_uploads_stream() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_request", "{body}");
+    // A body that is not what the route takes: the same JSON error, saying what is wrong.
+    let response = http
+        .post(server.api(&format!("/workspaces/{workspace}/blobs:missing")))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"digest": []}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("digests"),
+        "{body}"
+    );
     server.stop().await;
 }
 

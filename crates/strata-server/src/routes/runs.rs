@@ -43,18 +43,15 @@ pub(crate) async fn list(
 /// `POST runs`: a run whose snapshot blob is already uploaded.
 pub(crate) async fn create(
     access: Access<Write>,
-    headers: HeaderMap,
     Json(run): Json<RunRecord>,
 ) -> Result<Response, ApiError> {
     access.store.create_run(&run).await?;
     let run = access.store.get_run(&run.id).await?;
-    Ok(tagged(
-        &headers,
-        StatusCode::CREATED,
-        &weak(&run),
-        false,
-        wire(&run),
-    ))
+    let mut response = (StatusCode::CREATED, wire(&run)).into_response();
+    if let Ok(value) = http::HeaderValue::from_str(&weak(&run)) {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    Ok(response)
 }
 
 /// `GET runs/{id}`, tagged by its current state.
