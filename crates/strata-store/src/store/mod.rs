@@ -25,6 +25,7 @@ pub use server::{
 };
 pub use sync::{pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
+pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
 mod cursor;
@@ -33,6 +34,7 @@ mod push;
 mod server;
 mod sync;
 mod tokens;
+mod wire;
 
 /// Which environments a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,485 @@
+//! Who may call what: every route for every kind of caller, lists filtered by membership,
+//! and the rules for tokens that owners make.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{TestServer, environment, unique};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use strata_server::{ROUTES, RouteAccess};
+use strata_store::store::{Action, Actor, Role, ServerStore as _, WorkspaceStore as _};
+use strata_store::{ModelRecord, RegisterOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    NoToken,
+    Malformed,
+    Revoked,
+    Expired,
+    Outsider,
+    Member(Role),
+}
+
+fn expected_denial(access: RouteAccess, caller: Caller) -> Option<(StatusCode, &'static str)> {
+    let unauthenticated = Some((StatusCode::UNAUTHORIZED, "unauthenticated"));
+    match (access, caller) {
+        (RouteAccess::Public, _) => None,
+        (_, Caller::NoToken | Caller::Malformed | Caller::Revoked | Caller::Expired) => {
+            unauthenticated
+        }
+        (RouteAccess::Token, _) => None,
+        (RouteAccess::Workspace(_), Caller::Outsider) => Some((StatusCode::NOT_FOUND, "not_found")),
+        (RouteAccess::Workspace(action), Caller::Member(role)) => {
+            let allowed = match action {
+                Action::Read => true,
+                Action::Write => role >= Role::Contributor,
+                Action::Manage => role == Role::Owner,
+            };
+            (!allowed).then_some((StatusCode::FORBIDDEN, "forbidden"))
+        }
+    }
+}
+
+struct Fixture {
+    workspace: String,
+    run: String,
+    digest: String,
+}
+
+fn concrete(path: &str, fixture: &Fixture) -> String {
+    let mut out = Vec::new();
+    let mut previous = "";
+    for segment in path.split('/') {
+        let value = match segment {
+            "{ws}" => fixture.workspace.clone(),
+            "{name}" => match previous {
+                "environments" => "matrix-env".to_string(),
+                "models" => "matrix-model".to_string(),
+                _ => "matrix-service".to_string(),
+            },
+            "{version}" => "1".to_string(),
+            "{id}" if previous == "runs" => fixture.run.clone(),
+            "{id}" => "no-such-token".to_string(),
+            "{digest}" => fixture.digest.clone(),
+            "{user}" => "nobody-in-particular".to_string(),
+            other => other.to_string(),
+        };
+        previous = segment;
+        out.push(value);
+    }
+    out.join("/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_route_answers_every_caller_as_its_role_allows() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let workspace = server.workspace("matrix").await;
+    let elsewhere = server.workspace("elsewhere").await;
+    let mut tokens = Vec::new();
+    for role in [Role::Reader, Role::Contributor, Role::Owner] {
+        let user = unique(role.as_str());
+        tokens.push((
+            Caller::Member(role),
+            Some(server.token(&user, &workspace, role).await),
+        ));
+    }
+    let outsider = server
+        .token(&unique("outsider"), &elsewhere, Role::Owner)
+        .await;
+    tokens.push((Caller::Outsider, Some(outsider)));
+    let (revoked, revoked_id) = server
+        .token_with(
+            &unique("revoked"),
+            Some(&workspace),
+            Some(Role::Owner),
+            None,
+        )
+        .await;
+    server
+        .records
+        .revoke_token(&revoked_id, &Actor::local())
+        .await
+        .unwrap();
+    tokens.push((Caller::Revoked, Some(revoked)));
+    let (expired, _) = server
+        .token_with(
+            &unique("expired"),
+            Some(&workspace),
+            Some(Role::Owner),
+            Some(strata_store::now_millis() - 60_000),
+        )
+        .await;
+    tokens.push((Caller::Expired, Some(expired)));
+    tokens.push((
+        Caller::Malformed,
+        Some("strata_pat_0000000000000000000000000000000000000000000000000".into()),
+    ));
+    tokens.push((Caller::NoToken, None));
+
+    // Something behind every path parameter, so allowed calls reach their handler.
+    let owner = tokens[2].1.clone().unwrap();
+    let remote = server.remote(&workspace, &owner);
+    remote
+        .register_environment(
+            environment("matrix-env", "python:3.12"),
+            RegisterOptions::default(),
+        )
+        .await
+        .unwrap();
+    let blob = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(blob.path(), b"matrix blob").unwrap();
+    let digest = remote
+        .upload_missing(&[PathBuf::from(blob.path())])
+        .await
+        .unwrap()
+        .remove(0);
+    let run = unique("run");
+    let record: strata_store::RunRecord = serde_json::from_value(json!({
+        "id": run, "experiment": "matrix", "status": strata_store::QUEUED,
+        "envName": "matrix-env", "envVersion": 1, "lockHash": null, "script": "train.py",
+        "arguments": [], "sourceDir": "/src", "snapshot": null, "runDir": "/tmp/matrix-run",
+        "outputs": null, "logs": null, "exitCode": null, "error": null,
+        "queuedAt": 1_000, "target": "local", "image": null,
+    }))
+    .unwrap();
+    remote.create_run(&record).await.unwrap();
+    remote
+        .register_model(ModelRecord {
+            name: "matrix-model".into(),
+            version: 0,
+            manifest: digest.clone(),
+            path: "model.bin".into(),
+            description: None,
+            run_id: None,
+            experiment: None,
+            env_name: None,
+            env_version: None,
+            lock_hash: None,
+            created_at: 1_000,
+        })
+        .await
+        .unwrap();
+    let fixture = Fixture {
+        workspace: workspace.clone(),
+        run,
+        digest,
+    };
+
+    let http = reqwest::Client::new();
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        let path = concrete(route.path, &fixture);
+        let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+        for (caller, token) in &tokens {
+            let mut request = http.request(method.clone(), server.api(&path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+                request = request
+                    .header("content-type", "application/json")
+                    .body("{}");
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = if method == Method::HEAD {
+                Value::Null
+            } else {
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null)
+            };
+            let what = format!("{} {path} as {caller:?}", route.method);
+            if status.as_u16() >= 400 && method != Method::HEAD && !body["code"].is_string() {
+                failures.push(format!(
+                    "{what}: {status} without the JSON error body: {body}"
+                ));
+            }
+            match expected_denial(route.access, *caller) {
+                Some((expected, code)) => {
+                    let code_ok = method == Method::HEAD || body["code"] == code;
+                    let hidden = *caller != Caller::Outsider
+                        || method == Method::HEAD
+                        || body["details"]["what"] == format!("Workspace `{workspace}`");
+                    if status != expected || !code_ok || !hidden {
+                        failures.push(format!(
+                            "{what}: {status} {body}, expected {expected} {code}"
+                        ));
+                    }
+                }
+                None => {
+                    let refused = matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED
+                            | StatusCode::FORBIDDEN
+                            | StatusCode::METHOD_NOT_ALLOWED
+                    ) || body["details"]["kind"] == "no_route"
+                        || body["details"]["what"] == format!("Workspace `{workspace}`")
+                        || status.is_server_error();
+                    if refused {
+                        failures.push(format!("{what}: {status} {body}, expected it allowed"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    server.stop().await;
+}
+
+async fn get(server: &TestServer, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(server.api(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_show_only_what_the_caller_may_open() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let first = server.workspace("first").await;
+    let second = server.workspace("second").await;
+    let hidden = server.workspace("hidden").await;
+    let user = unique("member");
+    // A user token open to all of the user's workspaces, a reader of two of them.
+    let (token, _) = server.token_with(&user, None, None, None).await;
+    for workspace in [&first, &second] {
+        server
+            .records
+            .set_member(workspace, &user, Some(Role::Reader), &Actor::local())
+            .await
+            .unwrap();
+    }
+    let (status, page) = get(&server, &token, "/workspaces").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(names(&page), expected, "a user sees only their workspaces");
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["role"] == "reader")
+    );
+
+    // Paged, and never another workspace.
+    let (_, one) = get(&server, &token, "/workspaces?limit=1").await;
+    assert_eq!(names(&one), vec![expected[0].clone()]);
+    let cursor = one["nextCursor"].as_str().unwrap();
+    let (_, two) = get(
+        &server,
+        &token,
+        &format!("/workspaces?limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(names(&two), vec![expected[1].clone()]);
+    assert_eq!(two["nextCursor"], Value::Null);
+
+    // The workspace the user is not in does not exist for them, in lists or gets.
+    let (status, body) = get(
+        &server,
+        &token,
+        &format!("/workspaces/{hidden}/environments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // A token limited to one workspace lists that one only.
+    let limited = server.token(&user, &first, Role::Reader).await;
+    let (_, page) = get(&server, &limited, "/workspaces").await;
+    assert_eq!(names(&page), vec![first.clone()]);
+    let (status, _) = get(&server, &limited, &format!("/workspaces/{second}/runs")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Admins see every workspace.
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/workspaces?limit=500&cursor={c}"),
+            None => "/workspaces?limit=500".to_string(),
+        };
+        let (_, page) = get(&server, &server.admin, &path).await;
+        all.extend(names(&page));
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    for workspace in [&first, &second, &hidden] {
+        assert!(all.contains(workspace), "the admin sees `{workspace}`");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_make_tokens_no_stronger_than_their_own() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let workspace = server.workspace("tokens").await;
+    let owner_user = unique("owner");
+    let soon = strata_store::now_millis() + 3_600_000;
+    let (owner, _) = server
+        .token_with(&owner_user, Some(&workspace), Some(Role::Owner), Some(soon))
+        .await;
+    let member = unique("member");
+    server
+        .records
+        .set_member(&workspace, &member, Some(Role::Owner), &Actor::local())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let create = |body: Value| {
+        http.post(server.api(&format!("/workspaces/{workspace}/tokens")))
+            .bearer_auth(&owner)
+            .json(&body)
+            .send()
+    };
+
+    // Longer-lived than the owner's token: refused.
+    let later = strata_store::format_time(soon + 86_400_000);
+    let response = create(json!({"user": member, "role": "reader", "expiresAt": later}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // For someone who is not a member: refused.
+    let response = create(json!({"user": unique("stranger"), "role": "reader"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A contributor token for a member who is an owner: it writes, it does not manage.
+    let in_half_an_hour = strata_store::format_time(soon - 1_800_000);
+    let response =
+        create(json!({"user": member, "role": "contributor", "expiresAt": in_half_an_hour}))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let id = created["record"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["record"]["role"], "contributor");
+    let remote = server.remote(&workspace, &token);
+    remote
+        .register_environment(
+            environment("by-token", "python:3.12"),
+            RegisterOptions::default(),
+        )
+        .await
+        .expect("a contributor token writes");
+    let (status, _) = get(&server, &token, &format!("/workspaces/{workspace}/members")).await;
+    assert_eq!(status, StatusCode::OK, "reading members is reading");
+    let (status, body) = get(&server, &token, &format!("/workspaces/{workspace}/tokens")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the token's role caps the member's: {body}"
+    );
+    // Listed (never with the token itself), then revoked: it stops working at once.
+    let (_, listed) = get(&server, &owner, &format!("/workspaces/{workspace}/tokens")).await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str())
+    );
+    assert!(!listed.to_string().contains("strata_pat_"));
+    let response = http
+        .delete(server.api(&format!("/workspaces/{workspace}/tokens/{id}")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = get(&server, &token, "/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Members: owners manage them.
+    let response = http
+        .put(server.api(&format!(
+            "/workspaces/{workspace}/members/{}",
+            unique("new")
+        )))
+        .bearer_auth(&owner)
+        .json(&json!({"role": "reader"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = http
+        .delete(server.api(&format!("/workspaces/{workspace}/members/{member}")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.records.role_of(&member, &workspace).await.unwrap(),
+        None
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_shows_owners_everything_and_others_their_own() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let workspace = server.workspace("audit").await;
+    let owner = server
+        .token(&unique("owner"), &workspace, Role::Owner)
+        .await;
+    let writer_user = unique("writer");
+    let writer = server
+        .token(&writer_user, &workspace, Role::Contributor)
+        .await;
+    let reader_user = unique("reader");
+    let reader = server.token(&reader_user, &workspace, Role::Reader).await;
+    for (token, name) in [(&owner, "by-owner"), (&writer, "by-writer")] {
+        server
+            .remote(&workspace, token)
+            .register_environment(environment(name, "python:3.12"), RegisterOptions::default())
+            .await
+            .unwrap();
+    }
+    let path = format!("/workspaces/{workspace}/audit?limit=500");
+    let (status, all) = get(&server, &owner, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let users: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user"].as_str().unwrap())
+        .collect();
+    assert!(users.contains(&writer_user.as_str()), "{all}");
+    assert!(users.len() >= 2);
+    let (_, own) = get(&server, &writer, &path).await;
+    let items = own["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items.iter().all(|e| e["user"] == writer_user.as_str()),
+        "{own}"
+    );
+    let (_, none) = get(&server, &reader, &path).await;
+    assert_eq!(none["items"], json!([]), "{none}");
+    // The request id of a change is in its audit event.
+    assert!(items.iter().all(|e| e["requestId"].is_string()), "{own}");
+    server.stop().await;
+}
