@@ -114,6 +114,11 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<strata_inventory::InventoryError>()
                 .is_some_and(strata_inventory::InventoryError::is_user_error)
+            // A server URL, a credentials file or a server that cannot start: the user's or
+            // the machine's doing (a server's own failures arrive as `StoreError`s).
+            || cause.is::<strata_client::ClientError>()
+            || cause.is::<strata_server::ServerError>()
+            || cause.is::<strata_server::BlobUrlError>()
             // What the operating system refused (a full disk, a permission, a missing file)
             // is the machine's doing, not a bug.
             || cause.is::<std::io::Error>()
@@ -167,6 +172,15 @@ fn hint(error: &anyhow::Error) -> Option<String> {
                 ),
                 StoreError::NotAWorkspace { .. } => Some("Create one with `strata init DIR`, or check the path".to_string()),
                 StoreError::WorkspaceExists { .. } => Some("Use the existing workspace, or pick another directory".to_string()),
+                StoreError::Unauthenticated { .. } => Some(
+                    "Log in again with a valid token: `strata login URL --token-stdin` (or set `STRATA_TOKEN`)".to_string(),
+                ),
+                StoreError::Forbidden { .. } => Some(
+                    "Ask an owner of the workspace for a role that allows it (`strata server token create --role ...`)".to_string(),
+                ),
+                StoreError::Unavailable { .. } => Some(
+                    "The server or its database is unreachable; try again shortly".to_string(),
+                ),
                 StoreError::VersionConflict { .. } => Some(
                     "Remove `version` from the definition to register it as the next version".to_string(),
                 ),

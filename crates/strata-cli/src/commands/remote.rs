@@ -41,7 +41,11 @@ impl Opened {
     pub(crate) fn open(context: &Context) -> Result<Self> {
         let runtime = runtime()?;
         if let Some(url) = context.server_url() {
-            let remote = Arc::new(runtime.block_on(strata_client::RemoteStore::connect(url))?);
+            let token = strata_client::token_for(url)?.ok_or_else(|| {
+                crate::errors::UsageError::new(format!("No token for `{url}`"))
+                    .hint(format!("Log in with `strata login {url} --token-stdin`, or set `STRATA_TOKEN`"))
+            })?;
+            let remote = Arc::new(strata_client::RemoteStore::new(url, token)?);
             return Ok(Self {
                 runtime,
                 records: remote.clone(),

@@ -252,7 +252,10 @@ pub(crate) fn login(args: &LoginArgs) -> Result<()> {
         })?
     };
     let runtime = crate::commands::remote::runtime()?;
-    let who = runtime.block_on(strata_client::login(&args.url, &token))?;
+    let who = runtime.block_on(strata_client::login(
+        &args.url,
+        &strata_client::Token::new(token),
+    ))?;
     printer::out(format!(
         "Logged in to {} as `{}`; the token is saved in {}",
         args.url,
@@ -264,7 +267,10 @@ pub(crate) fn login(args: &LoginArgs) -> Result<()> {
 
 /// `strata logout URL`.
 pub(crate) fn logout(url: &str) -> Result<()> {
-    if strata_client::logout(url)? {
+    let path = strata_client::credentials_path()?;
+    let mut credentials = strata_client::Credentials::load(&path)?;
+    if credentials.remove(url)? {
+        credentials.save(&path)?;
         printer::out(format!("Forgot the token of {url}"));
     } else {
         printer::note(format!("No token was saved for {url}"));
