@@ -9,6 +9,7 @@ pub use execute::{
 pub use metrics::{Record, read_records};
 pub use orphans::reap_orphans;
 pub use process::{is_alive, signal_group, start_time};
+pub use report::RunReporter;
 pub use snapshot::{SnapshotLimits, SnapshotPlan, plan_snapshot};
 
 mod error;
@@ -16,4 +17,5 @@ mod execute;
 mod metrics;
 mod orphans;
 mod process;
+mod report;
 mod snapshot;

@@ -95,6 +95,15 @@ pub enum StoreError {
     },
     #[error("{what} was changed by someone else since it was read (expected `{expected}`)")]
     PreconditionFailed { what: String, expected: String },
+    #[error(
+        "`{name}:{version}` is locked differently here (`{here}`) and in the shared workspace (`{there}`); another client locked it at the same time — run again to use the shared lock"
+    )]
+    LockDiffers {
+        name: String,
+        version: EnvironmentVersion,
+        here: String,
+        there: String,
+    },
     #[error("Not allowed: {reason}")]
     Forbidden { reason: String },
     #[error("Not authenticated: {reason}")]
@@ -129,6 +138,7 @@ impl StoreError {
             | Self::MissingBlob { .. }
             | Self::LogOffset { .. }
             | Self::PreconditionFailed { .. }
+            | Self::LockDiffers { .. }
             | Self::Forbidden { .. }
             | Self::Unauthenticated { .. }
             | Self::Unavailable { .. }

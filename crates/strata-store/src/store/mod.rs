@@ -18,17 +18,21 @@ use crate::{
 pub use access::{Action, Actor, Role, allows};
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use local::{LocalBlobs, SqliteStore};
+pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
     AuditEvent, AuditQuery, Member, NewToken, Principal, ServerBackends, ServerStore, TokenRecord,
     WorkspaceInfo,
 };
+pub use sync::{pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
 mod cursor;
 mod local;
+mod push;
 mod server;
+mod sync;
 mod tokens;
 mod wire;
 

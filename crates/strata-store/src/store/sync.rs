@@ -1,0 +1,92 @@
+//! Keeping a local working copy in step with a workspace elsewhere: what a run on this
+//! machine needs of a server workspace (the environment version, its shared lock).
+
+use strata_spec::EnvironmentVersion;
+
+use super::{BlobStorage, WorkspaceStore};
+use crate::{EnvironmentRecord, RegisterOptions, StoreError, Workspace};
+
+/// Makes a version of the other workspace exist here under the same name and version, with
+/// its lock when it has one; returns it.
+pub async fn pull_environment(
+    remote: &dyn WorkspaceStore,
+    local: &mut Workspace,
+    name: &str,
+    version: Option<&EnvironmentVersion>,
+) -> Result<EnvironmentRecord, StoreError> {
+    let record = remote.get_environment(name, version).await?;
+    if !record.summary.curated {
+        let mut environment = record.environment.clone();
+        environment.version = Some(record.version.to_string());
+        local.register_environment(
+            environment,
+            RegisterOptions {
+                anonymous: record.summary.anonymous,
+            },
+        )?;
+    }
+    if let Some(lock) = remote.get_lock(name, &record.version).await? {
+        let here = local.set_lock(name, &record.version, &lock.lock)?;
+        if here.lock_hash != lock.lock_hash {
+            return Err(StoreError::LockDiffers {
+                name: name.to_string(),
+                version: record.version.clone(),
+                here: here.lock_hash,
+                there: lock.lock_hash,
+            });
+        }
+    }
+    local.get_environment(name, Some(&record.version))
+}
+
+/// Shares the lock made here; the first lock stored there wins, and a different winner is
+/// an error (this machine has already built from its own).
+pub async fn push_lock(
+    remote: &dyn WorkspaceStore,
+    local: &Workspace,
+    name: &str,
+    version: &EnvironmentVersion,
+) -> Result<(), StoreError> {
+    let Some(here) = local.get_lock(name, version)? else {
+        return Ok(());
+    };
+    let there = remote.set_lock(name, version, &here.lock).await?;
+    if there.lock_hash != here.lock_hash {
+        return Err(StoreError::LockDiffers {
+            name: name.to_string(),
+            version: version.clone(),
+            here: here.lock_hash,
+            there: there.lock_hash,
+        });
+    }
+    Ok(())
+}
+
+/// Uploads a stored tree (its manifest and every file) that the other side does not have;
+/// returns how many blobs it sent.
+pub async fn upload_tree(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    manifest: &str,
+) -> Result<usize, StoreError> {
+    let tree = local.read_manifest(manifest)?;
+    let mut digests: Vec<String> = vec![manifest.to_string()];
+    digests.extend(tree.files.iter().map(|f| f.digest.clone()));
+    digests.sort();
+    digests.dedup();
+    upload_blobs(local, blobs, &digests).await
+}
+
+/// Uploads the blobs of `digests` the other side does not have (asking first, so each is
+/// sent once); returns how many it sent.
+pub async fn upload_blobs(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    digests: &[String],
+) -> Result<usize, StoreError> {
+    let missing = blobs.missing(digests).await?;
+    for digest in &missing {
+        blobs.put_file(digest, &local.blobs().path(digest)).await?;
+    }
+    Ok(missing.len())
+}
