@@ -365,7 +365,8 @@ async fn blobs_download_whole_or_by_range_and_large_uploads_stream() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "invalid_request", "{body}");
     // A body that is not what the route takes: the same JSON error, saying what is wrong.
-    let response = http
+    // (A new client: the server closed the connection it did not read the large body of.)
+    let response = reqwest::Client::new()
         .post(server.api(&format!("/workspaces/{workspace}/blobs:missing")))
         .bearer_auth(&token)
         .header("content-type", "application/json")
