@@ -92,6 +92,12 @@ pub(crate) fn from_response(status: u16, body: &[u8], server: &str) -> StoreErro
             existing: text(d, "existing"),
             new: text(d, "new"),
         },
+        "lock_differs" => StoreError::LockDiffers {
+            name: text(d, "name"),
+            version: EnvironmentVersion::from_stored(text(d, "version")),
+            here: text(d, "here"),
+            there: text(d, "there"),
+        },
         "curated" => StoreError::Curated {
             name: text(d, "name"),
         },

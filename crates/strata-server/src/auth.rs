@@ -12,7 +12,7 @@ use strata_store::store::{
 };
 
 use crate::errors::ApiError;
-use crate::request_log::RequestId;
+use crate::request_log::{LoggedUser, RequestId};
 use crate::state::AppState;
 
 /// An authenticated request.
@@ -92,6 +92,9 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate(&token_hash(token))
             .await?
             .ok_or_else(|| ApiError::unauthenticated("the token is unknown, revoked or expired"))?;
+        if let Some(LoggedUser(slot)) = parts.extensions.get::<LoggedUser>() {
+            let _ = slot.set(principal.user.clone());
+        }
         Ok(Self {
             principal,
             request_id,

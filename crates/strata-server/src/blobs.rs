@@ -19,9 +19,10 @@ use strata_store::store::{BlobStorage, LocalBlobs, is_digest};
 use strata_store::{BlobStore, StoreError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// Files up to this size go up in one create-only `PUT`; larger ones in parts.
-const SINGLE_PUT_MAX: u64 = 64 << 20;
-const PART_SIZE: usize = 16 << 20;
+/// Files up to this size go up in one create-only `PUT` (read into memory); larger ones in
+/// parts, streamed.
+const SINGLE_PUT_MAX: u64 = 16 << 20;
+const PART_SIZE: usize = 8 << 20;
 
 /// A blob URL that cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,15 @@ impl From<StoreError> for ApiError {
                 "kind": "version_conflict", "name": name, "version": version.as_str(),
                 "existing": existing, "new": new,
             })),
+            StoreError::LockDiffers {
+                name,
+                version,
+                here,
+                there,
+            } => api(S::CONFLICT, "conflict").with_details(json!({
+                "kind": "lock_differs", "name": name, "version": version.as_str(),
+                "here": here, "there": there,
+            })),
             StoreError::Curated { name } => {
                 api(S::CONFLICT, "conflict").with_details(json!({"kind": "curated", "name": name}))
             }

@@ -17,7 +17,8 @@ pub(crate) fn strong(hash: &str) -> String {
     format!("\"{hash}\"")
 }
 
-/// The weak tag of a mutable resource's current state.
+/// The weak tag of a mutable resource's current state (its API form, so whatever the API
+/// shows of it changes the tag).
 pub(crate) fn weak<T: Serialize>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let digest = hex::encode(Sha256::digest(&bytes));

@@ -325,6 +325,13 @@ async fn lists_show_only_what_the_caller_may_open() {
     for workspace in [&first, &second, &hidden] {
         assert!(all.contains(workspace), "the admin sees `{workspace}`");
     }
+    let (status, body) = get(
+        &server,
+        &server.admin,
+        &format!("/workspaces/{}/environments", unique("absent")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     server.stop().await;
 }
 

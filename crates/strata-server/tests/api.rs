@@ -365,7 +365,8 @@ async fn blobs_download_whole_or_by_range_and_large_uploads_stream() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "invalid_request", "{body}");
     // A body that is not what the route takes: the same JSON error, saying what is wrong.
-    let response = http
+    // (A new client: the server closed the connection it did not read the large body of.)
+    let response = reqwest::Client::new()
         .post(server.api(&format!("/workspaces/{workspace}/blobs:missing")))
         .bearer_auth(&token)
         .header("content-type", "application/json")
@@ -433,6 +434,31 @@ async fn changes_with_a_stale_if_match_fail_with_412() {
         remote.get_run(&run).await.unwrap().status,
         strata_store::RUNNING
     );
+
+    // Eight clients holding the same tag: exactly one change goes through.
+    let response = http.get(&url).bearer_auth(&token).send().await.unwrap();
+    let shared = response.headers()["etag"].to_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let request = http
+            .patch(&url)
+            .bearer_auth(&token)
+            .header("if-match", &shared)
+            .json(&json!({"state": "cancelRequested"}));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let lost = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+        .count();
+    assert_eq!((won, lost), (1, 7), "{statuses:?}");
     server.stop().await;
 }
 

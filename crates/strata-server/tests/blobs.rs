@@ -14,8 +14,8 @@ use strata_store::store::BlobStorage;
 async fn round_trips(blobs: &dyn BlobStorage) {
     let dir = tempfile::tempdir().unwrap();
     let small = b"a small blob".to_vec();
-    // Past the single-PUT limit (64 MiB): a multipart upload.
-    let large: Vec<u8> = (0..(65u32 << 20)).map(|i| (i % 253) as u8).collect();
+    // Past the single-PUT limit (16 MiB): a multipart upload, in three parts.
+    let large: Vec<u8> = (0..(17u32 << 20)).map(|i| (i % 253) as u8).collect();
     for bytes in [small, large] {
         let digest = digest_of(&bytes);
         let source = dir.path().join("source");

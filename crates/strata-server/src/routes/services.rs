@@ -1,11 +1,12 @@
 //! Deployed services, as their deployers record them.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use strata_store::store::to_wire;
 use strata_store::{ServiceRecord, StoreError};
 
 use super::{wire, wire_page};
@@ -13,6 +14,7 @@ use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{check_if_match, tagged, weak};
 use crate::pages::page_limit;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub(crate) struct PageQuery {
@@ -43,7 +45,7 @@ pub(crate) async fn get(
     Ok(tagged(
         &headers,
         StatusCode::OK,
-        &weak(&service),
+        &weak(&to_wire(&service)),
         false,
         wire(&service),
     ))
@@ -53,6 +55,7 @@ pub(crate) async fn get(
 /// with `If-Match`, only over the state read.
 pub(crate) async fn put(
     access: Access<Write>,
+    State(state): State<AppState>,
     Path((_, name)): Path<(String, String)>,
     headers: HeaderMap,
     Json(service): Json<ServiceRecord>,
@@ -63,13 +66,25 @@ pub(crate) async fn put(
             service.name
         )));
     }
+    let _serialized = if headers.contains_key(http::header::IF_MATCH) {
+        Some(
+            state
+                .conditional
+                .lock(&[&access.workspace, "service", &name])
+                .await,
+        )
+    } else {
+        None
+    };
     let current = match access.store.get_service(&name).await {
         Ok(current) => Some(current),
         Err(StoreError::NotFound { .. }) => None,
         Err(error) => return Err(error.into()),
     };
     match &current {
-        Some(current) => check_if_match(&headers, &weak(current), || format!("Service `{name}`"))?,
+        Some(current) => check_if_match(&headers, &weak(&to_wire(current)), || {
+            format!("Service `{name}`")
+        })?,
         None if headers.contains_key(http::header::IF_MATCH) => {
             return Err(ApiError::precondition(
                 format!("Service `{name}`"),
@@ -86,7 +101,7 @@ pub(crate) async fn put(
         StatusCode::CREATED
     };
     let mut response = (status, wire(&stored)).into_response();
-    if let Ok(value) = http::HeaderValue::from_str(&weak(&stored)) {
+    if let Ok(value) = http::HeaderValue::from_str(&weak(&to_wire(&stored))) {
         response.headers_mut().insert(http::header::ETAG, value);
     }
     Ok(response)
