@@ -77,7 +77,7 @@ pub(crate) enum ServerWorkspaceCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ServerTokenCommand {
     /// Create a token (printed once; only its hash is stored). Makes the user, and their
-    /// membership of the workspace with the role, when new.
+    /// membership of the workspace (the global `--workspace NAME`) with the role, when new.
     #[command(
         after_help = "Examples:\n  strata server token create --user alice --workspace team --role contributor\n  strata server token create --user root --admin --expires-in 30d"
     )]
@@ -87,10 +87,8 @@ pub(crate) enum ServerTokenCommand {
         /// Whose token it is.
         #[arg(long)]
         user: String,
-        /// The workspace it opens (and the user joins with `--role`).
-        #[arg(long, requires = "role")]
-        workspace: Option<String>,
-        /// `reader`, `contributor` or `owner`.
+        /// `reader`, `contributor` or `owner` in the workspace given with `--workspace NAME`
+        /// (which the token then opens, and the user joins).
         #[arg(long, value_parser = ["reader", "contributor", "owner"])]
         role: Option<String>,
         /// A server admin token (creates workspaces and users).
@@ -106,13 +104,11 @@ pub(crate) enum ServerTokenCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List tokens: id, user, workspace, role, expiry, last use (never the tokens).
+    /// List tokens: id, user, workspace, role, expiry, last use (never the tokens); only
+    /// those of one workspace with `--workspace NAME`.
     List {
         #[command(flatten)]
         database: DatabaseArg,
-        /// Only the tokens of this workspace.
-        #[arg(long)]
-        workspace: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -26,9 +26,9 @@ pub(crate) mod remote;
 mod run;
 mod run_remote;
 mod runs;
-mod server;
 pub(crate) mod serve;
 mod serve_settings;
+mod server;
 mod service_log;
 pub(crate) mod ui;
 
@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Workspace(crate::cli::WorkspaceCommand::Push { url, json }) => {
             push::run(&context, &url, json)
         }
-        Command::Server(command) => server::run(command),
+        Command::Server(command) => server::run(command, context.workspace_arg()),
         Command::Login(args) => server::login(&args),
         Command::Logout { url } => server::logout(&url),
         Command::Ui(args) => ui::run(&context, &args),

@@ -42,8 +42,9 @@ impl Opened {
         let runtime = runtime()?;
         if let Some(url) = context.server_url() {
             let token = strata_client::token_for(url)?.ok_or_else(|| {
-                crate::errors::UsageError::new(format!("No token for `{url}`"))
-                    .hint(format!("Log in with `strata login {url} --token-stdin`, or set `STRATA_TOKEN`"))
+                crate::errors::UsageError::new(format!("No token for `{url}`")).hint(format!(
+                    "Log in with `strata login {url} --token-stdin`, or set `STRATA_TOKEN`"
+                ))
             })?;
             let remote = Arc::new(strata_client::RemoteStore::new(url, token)?);
             return Ok(Self {
@@ -86,7 +87,9 @@ impl Opened {
     pub(crate) fn runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
         let records = &self.records;
         Ok(self.block_on(collect_all(|cursor| async move {
-            records.list_runs(query, cursor.as_deref(), MAX_PAGE_SIZE).await
+            records
+                .list_runs(query, cursor.as_deref(), MAX_PAGE_SIZE)
+                .await
         }))?)
     }
 
@@ -102,8 +105,9 @@ impl Opened {
     pub(crate) fn services(&self) -> Result<Vec<ServiceRecord>> {
         let records = &self.records;
         Ok(self.block_on(collect_all(|cursor| async move {
-            let page: CursorPage<ServiceRecord> =
-                records.list_services(cursor.as_deref(), MAX_PAGE_SIZE).await?;
+            let page: CursorPage<ServiceRecord> = records
+                .list_services(cursor.as_deref(), MAX_PAGE_SIZE)
+                .await?;
             Ok(page)
         }))?)
     }
@@ -111,7 +115,11 @@ impl Opened {
     /// For a server workspace: its local working copy (made when missing), with the blobs of
     /// the tree `manifest` downloaded into it, so the tree can be restored from there with the
     /// same checks as a local one.
-    pub(crate) fn fetch_tree(&self, url: &str, manifest: &str) -> Result<(strata_store::Workspace, Manifest)> {
+    pub(crate) fn fetch_tree(
+        &self,
+        url: &str,
+        manifest: &str,
+    ) -> Result<(strata_store::Workspace, Manifest)> {
         let working = crate::commands::run_remote::open_working_copy(url)?;
         let local = strata_store::store::LocalBlobs::new(working.blobs().clone());
         let tree = self.read_manifest(manifest)?;
@@ -119,7 +127,8 @@ impl Opened {
         digests.extend(tree.files.iter().map(|f| f.digest.clone()));
         digests.sort();
         digests.dedup();
-        let directory = tempfile::tempdir_in(working.root()).context("Failed to make a temporary directory")?;
+        let directory =
+            tempfile::tempdir_in(working.root()).context("Failed to make a temporary directory")?;
         self.block_on(async {
             for digest in local.missing(&digests).await? {
                 let staged = directory.path().join(&digest);

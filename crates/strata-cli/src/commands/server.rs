@@ -16,7 +16,31 @@ use crate::cli::{LoginArgs, ServerCommand, ServerTokenCommand, ServerWorkspaceCo
 use crate::errors::UsageError;
 use crate::{printer, table};
 
-pub(crate) fn run(command: ServerCommand) -> Result<()> {
+/// `--workspace` on a server command names a workspace of the server: `NAME`, or the URL of
+/// one (`.../w/NAME`, as `STRATA_WORKSPACE` may hold).
+fn server_workspace(workspace: Option<&std::path::Path>) -> Result<Option<String>> {
+    let Some(text) = workspace.map(|p| p.to_string_lossy().into_owned()) else {
+        return Ok(None);
+    };
+    let name = match text.split_once("/w/") {
+        Some((_, rest)) if crate::commands::remote::is_url(&text) => {
+            rest.trim_end_matches('/').to_string()
+        }
+        _ => text.clone(),
+    };
+    if strata_store::validate_label(&name).is_err() {
+        return Err(UsageError::new(format!("`{text}` is not a server workspace name"))
+            .hint("Give `--workspace NAME` (letters, digits, `-`, `_`, `.`), or its URL `http(s)://HOST/w/NAME`")
+            .into());
+    }
+    Ok(Some(name))
+}
+
+pub(crate) fn run(command: ServerCommand, workspace: Option<&std::path::Path>) -> Result<()> {
+    let workspace = match &command {
+        ServerCommand::Token(_) => server_workspace(workspace)?,
+        _ => None,
+    };
     let runtime = crate::commands::remote::runtime()?;
     runtime.block_on(async move {
         match command {
@@ -48,7 +72,7 @@ pub(crate) fn run(command: ServerCommand) -> Result<()> {
                 }
                 Ok(())
             }
-            ServerCommand::Token(command) => token(command).await,
+            ServerCommand::Token(command) => token(command, workspace).await,
         }
     })
 }
@@ -124,18 +148,22 @@ async fn shutdown_signal() {
     }
 }
 
-async fn token(command: ServerTokenCommand) -> Result<()> {
+async fn token(command: ServerTokenCommand, workspace: Option<String>) -> Result<()> {
     match command {
         ServerTokenCommand::Create {
             database,
             user,
-            workspace,
             role,
             admin,
             expires_in,
             description,
             json,
         } => {
+            if role.is_some() != workspace.is_some() {
+                return Err(UsageError::new("A role is a role in a workspace")
+                    .hint("Give both `--workspace NAME` and `--role ROLE`, or neither (with `--admin`)")
+                    .into());
+            }
             let store = connect(&database.database).await?;
             let expires_at = expiry(&expires_in)?;
             let token = generate_token().context("Failed to read random bytes for a token")?;
@@ -161,11 +189,7 @@ async fn token(command: ServerTokenCommand) -> Result<()> {
             }
             Ok(())
         }
-        ServerTokenCommand::List {
-            database,
-            workspace,
-            json,
-        } => {
+        ServerTokenCommand::List { database, json } => {
             let store = connect(&database.database).await?;
             let tokens = store.list_tokens(workspace.as_deref()).await?;
             if json {
@@ -178,7 +202,10 @@ async fn token(command: ServerTokenCommand) -> Result<()> {
         ServerTokenCommand::Revoke { database, id } => {
             let store = connect(&database.database).await?;
             let record = store.revoke_token(&id, &Actor::local()).await?;
-            printer::out(format!("Revoked token `{}` of `{}`", record.id, record.user));
+            printer::out(format!(
+                "Revoked token `{}` of `{}`",
+                record.id, record.user
+            ));
             Ok(())
         }
     }

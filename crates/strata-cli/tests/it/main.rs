@@ -15,6 +15,6 @@ mod image;
 mod inventory;
 mod runs;
 mod serve;
-mod server;
 mod serve_settings;
+mod server;
 mod ui;

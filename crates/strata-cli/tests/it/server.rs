@@ -32,9 +32,9 @@ fn fresh_database(uri: &str, name: &str) -> String {
     let database = format!("strata_cli_{name}_{}", std::process::id());
     let status = Command::new("psql")
         .args([uri, "-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!(
-            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
-        ))
+        .arg(format!("DROP DATABASE IF EXISTS {database}"))
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {database}"))
         .status()
         .expect("run psql");
     assert!(status.success(), "psql could not create {database}");
@@ -90,7 +90,14 @@ impl Team {
         let database = fresh_database(&uri, name);
         let migrated = context.ok(&["server", "migrate", "--database", &database]);
         assert!(migrated.contains("Migrated the schema"), "{migrated}");
-        context.ok(&["server", "workspace", "create", "team", "--database", &database]);
+        context.ok(&[
+            "server",
+            "workspace",
+            "create",
+            "team",
+            "--database",
+            &database,
+        ]);
         let token = |user: &str, role: &str| -> String {
             let created = context.json(&[
                 "server",
@@ -148,7 +155,10 @@ impl Team {
         command
             .env("STRATA_WORKSPACE", &self.server.url)
             .env("STRATA_TOKEN", token)
-            .env("XDG_CONFIG_HOME", self.context.path().join(format!("{cache}-config")))
+            .env(
+                "XDG_CONFIG_HOME",
+                self.context.path().join(format!("{cache}-config")),
+            )
             .env("STRATA_CACHE", machine_cache(self.context.path(), cache));
         command
     }
@@ -203,11 +213,19 @@ fn teammates_share_a_workspace_through_the_server() {
     context.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
 
     // Alice (contributor) registers; registering again is the same version.
-    let registered = team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir", "--json"]);
+    let registered = team.ok(
+        &team.alice,
+        "alice",
+        &["env", "register", "-d", "envdir", "--json"],
+    );
     let registered: serde_json::Value = serde_json::from_str(&registered).unwrap();
     assert_eq!(registered["version"], 1, "{registered}");
     assert_eq!(registered["created"], true);
-    let again = team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir", "--json"]);
+    let again = team.ok(
+        &team.alice,
+        "alice",
+        &["env", "register", "-d", "envdir", "--json"],
+    );
     assert!(again.contains("\"created\": false"), "{again}");
 
     // Bob (reader) sees it, and may not register.
@@ -215,25 +233,36 @@ fn teammates_share_a_workspace_through_the_server() {
     assert!(list.contains("trainenv"), "{list}");
     let refused = team.run(&team.bob, "bob", &["env", "register", "-d", "envdir"]);
     assert_eq!(refused.code, 1, "{refused}");
-    assert!(refused.stderr.to_lowercase().contains("not allowed"), "{refused}");
+    assert!(
+        refused.stderr.to_lowercase().contains("not allowed"),
+        "{refused}"
+    );
 
     // Alice runs here; the run, its log, metrics, tags and outputs reach the server.
     let output = team.run(
         &team.alice,
         "alice",
-        &["run", "--env", "trainenv", "--source-dir", "src", "train.py", "--lr", "0.1"],
+        &[
+            "run",
+            "--env",
+            "trainenv",
+            "--source-dir",
+            "src",
+            "train.py",
+            "--lr",
+            "0.1",
+        ],
     );
     assert_eq!(output.code, 0, "{output}");
-    assert!(output.stdout.contains("training ['--lr', '0.1']"), "{output}");
+    assert!(
+        output.stdout.contains("training ['--lr', '0.1']"),
+        "{output}"
+    );
     let runs: serde_json::Value =
         serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "list", "--json"])).unwrap();
     let id = runs[0]["id"].as_str().unwrap().to_string();
-    let show: serde_json::Value = serde_json::from_str(&team.ok(
-        &team.bob,
-        "bob",
-        &["runs", "show", &id, "--json"],
-    ))
-    .unwrap();
+    let show: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "show", &id, "--json"])).unwrap();
     assert_eq!(show["run"]["status"], "Completed", "{show}");
     assert!(show["environment"]["lockHash"].is_string(), "{show}");
     let losses: Vec<f64> = show["metrics"]
@@ -249,11 +278,21 @@ fn teammates_share_a_workspace_through_the_server() {
     assert!(logs.contains("training") && logs.contains("done"), "{logs}");
 
     // The lock Alice made is the one everybody builds from.
-    let lock_hash = show["environment"]["lockHash"].as_str().unwrap().to_string();
+    let lock_hash = show["environment"]["lockHash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let second = team.run(
         &team.alice,
         "carol-machine",
-        &["run", "--env", "trainenv:1", "--source-dir", "src", "train.py"],
+        &[
+            "run",
+            "--env",
+            "trainenv:1",
+            "--source-dir",
+            "src",
+            "train.py",
+        ],
     );
     assert_eq!(second.code, 0, "{second}");
     let runs: serde_json::Value =
@@ -278,7 +317,15 @@ fn a_detached_run_is_followed_from_another_machine_and_canceled_there() {
         .ok(
             &team.alice,
             "alice",
-            &["run", "--detach", "--env", "trainenv", "--source-dir", "src", "slow.py"],
+            &[
+                "run",
+                "--detach",
+                "--env",
+                "trainenv",
+                "--source-dir",
+                "src",
+                "slow.py",
+            ],
         )
         .trim()
         .to_string();
@@ -289,7 +336,10 @@ fn a_detached_run_is_followed_from_another_machine_and_canceled_there() {
         if logs.contains("tick 3") {
             break;
         }
-        assert!(Instant::now() < deadline, "no live log reached the server: {logs}");
+        assert!(
+            Instant::now() < deadline,
+            "no live log reached the server: {logs}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     let refused = team.run(&team.bob, "bob", &["runs", "cancel", &id]);
@@ -341,7 +391,8 @@ fn tokens_are_saved_by_login_checked_and_revocable() {
     let saved = login(&team.alice);
     assert!(saved.status.success(), "{saved:?}");
     let file = config.join("strata/credentials.toml");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&file).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     // The saved token works without STRATA_TOKEN.
     let mut list = context.command();
@@ -350,14 +401,25 @@ fn tokens_are_saved_by_login_checked_and_revocable() {
         .args(["--workspace", &team.server.url, "env", "list"]);
     let listed = context.output(&mut list);
     assert_eq!(listed.code, 0, "{listed}");
-    assert!(listed.stdout.contains("Strata-Minimal") || listed.stdout.contains("NAME"), "{listed}");
+    assert!(
+        listed.stdout.contains("Strata-Minimal") || listed.stdout.contains("NAME"),
+        "{listed}"
+    );
 
     // Listed by id, never shown again; revoked, it stops working at once.
     let tokens: serde_json::Value = context.json(&[
-        "server", "token", "list", "--database", &team.database, "--json",
+        "server",
+        "token",
+        "list",
+        "--database",
+        &team.database,
+        "--json",
     ]);
     let text = tokens.to_string();
-    assert!(!text.contains(&team.alice) && !text.contains(&team.bob), "{text}");
+    assert!(
+        !text.contains(&team.alice) && !text.contains(&team.bob),
+        "{text}"
+    );
     let bob_id = tokens
         .as_array()
         .unwrap()
@@ -367,10 +429,20 @@ fn tokens_are_saved_by_login_checked_and_revocable() {
         .as_str()
         .unwrap()
         .to_string();
-    context.ok(&["server", "token", "revoke", "--database", &team.database, &bob_id]);
+    context.ok(&[
+        "server",
+        "token",
+        "revoke",
+        "--database",
+        &team.database,
+        &bob_id,
+    ]);
     let revoked = team.run(&team.bob, "bob", &["env", "list"]);
     assert_eq!(revoked.code, 1, "{revoked}");
-    assert!(!revoked.stderr.contains(&team.bob), "a token never appears in errors: {revoked}");
+    assert!(
+        !revoked.stderr.contains(&team.bob),
+        "a token never appears in errors: {revoked}"
+    );
 }
 
 #[test]
@@ -382,17 +454,36 @@ fn a_local_workspace_is_pushed_to_the_server() {
     local.write("src/train.py", TRAIN);
     local.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
     local.ok(&["env", "register", "-d", "envdir"]);
-    local.ok(&["run", "--env", "trainenv", "--source-dir", "src", "train.py"]);
+    local.ok(&[
+        "run",
+        "--env",
+        "trainenv",
+        "--source-dir",
+        "src",
+        "train.py",
+    ]);
     let run_id = local.json(&["runs", "list", "--json"])[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    local.ok(&["model", "register", "mymodel", "--run", &run_id, "--path", "outputs/model.txt"]);
+    local.ok(&[
+        "model",
+        "register",
+        "--name",
+        "mymodel",
+        "--run",
+        &run_id,
+        "--path",
+        "outputs/model.txt",
+    ]);
     let push = |local: &TestContext| -> String {
         let mut command = local.command();
-        command
-            .env("STRATA_TOKEN", &team.alice)
-            .args(["workspace", "push", &team.server.url, "--json"]);
+        command.env("STRATA_TOKEN", &team.alice).args([
+            "workspace",
+            "push",
+            &team.server.url,
+            "--json",
+        ]);
         let output = local.output(&mut command);
         assert_eq!(output.code, 0, "{output}");
         output.stdout
@@ -403,14 +494,14 @@ fn a_local_workspace_is_pushed_to_the_server() {
     assert_eq!(first["runs"], 1, "{first}");
     assert_eq!(first["models"], 1, "{first}");
     let second: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
-    assert_eq!(second["runs"], 0, "pushing again sends only what is new: {second}");
+    assert_eq!(
+        second["runs"], 0,
+        "pushing again sends only what is new: {second}"
+    );
     assert_eq!(second["blobs"], 0, "{second}");
-    let show: serde_json::Value = serde_json::from_str(&team.ok(
-        &team.bob,
-        "bob",
-        &["runs", "show", &run_id, "--json"],
-    ))
-    .unwrap();
+    let show: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "show", &run_id, "--json"]))
+            .unwrap();
     assert_eq!(show["run"]["status"], "Completed", "{show}");
     assert_eq!(show["metrics"].as_array().unwrap().len(), 3, "{show}");
     let model = team.ok(&team.bob, "bob", &["model", "show", "mymodel:1"]);
