@@ -13,6 +13,7 @@ use crate::common::{TestContext, shared_cache};
 use crate::serve::free_port;
 
 /// The PostgreSQL the test command started; in CI its absence is a failure, not a skip.
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
 fn pg_uri() -> Option<String> {
     match std::env::var("STRATA_TEST_PG_URI") {
         Ok(uri) if !uri.is_empty() => Some(uri),
