@@ -96,6 +96,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
     /// Forget the saved token of a server.
+    #[command(after_help = "Example:\n  strata logout http://127.0.0.1:8080/w/team")]
     Logout {
         /// The server workspace URL given to `strata login`.
         url: String,

@@ -65,6 +65,7 @@ pub(crate) enum ServerWorkspaceCommand {
         database: DatabaseArg,
     },
     /// List the workspaces.
+    #[command(after_help = "Example:\n  strata server workspace list --database postgres://strata@db/strata")]
     List {
         #[command(flatten)]
         database: DatabaseArg,
@@ -106,6 +107,7 @@ pub(crate) enum ServerTokenCommand {
     },
     /// List tokens: id, user, workspace, role, expiry, last use (never the tokens); only
     /// those of one workspace with `--workspace NAME`.
+    #[command(after_help = "Example:\n  strata server token list --workspace team")]
     List {
         #[command(flatten)]
         database: DatabaseArg,
@@ -114,6 +116,7 @@ pub(crate) enum ServerTokenCommand {
         json: bool,
     },
     /// Revoke a token at once.
+    #[command(after_help = "Example:\n  strata server token revoke tok_12")]
     Revoke {
         #[command(flatten)]
         database: DatabaseArg,
