@@ -65,7 +65,9 @@ pub(crate) enum ServerWorkspaceCommand {
         database: DatabaseArg,
     },
     /// List the workspaces.
-    #[command(after_help = "Example:\n  strata server workspace list --database postgres://strata@db/strata")]
+    #[command(
+        after_help = "Example:\n  strata server workspace list --database postgres://strata@db/strata"
+    )]
     List {
         #[command(flatten)]
         database: DatabaseArg,

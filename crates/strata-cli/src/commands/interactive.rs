@@ -374,11 +374,50 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<RunFile>) -> Result<()> {
     Ok(())
 }
 
+/// The files of a run on a server workspace: what it stored when it ended (its directory
+/// is on the machine that ran it).
+fn remote_run_files(
+    opened: &crate::commands::remote::Opened,
+    run: &RunRecord,
+) -> Result<Vec<RunFile>> {
+    let mut files = Vec::new();
+    for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
+        if let Some(digest) = digest.as_ref().filter(|_| run.is_finished()) {
+            for entry in opened.read_manifest(digest)?.files {
+                files.push(RunFile {
+                    name: format!("{sub}/{}", entry.path),
+                    size: entry.size,
+                    source: FileSource::Blob(entry.digest),
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// A run and its files, from wherever the workspace is.
+fn run_and_files(context: &Context, id: &str) -> Result<(RunRecord, Vec<RunFile>, Source)> {
+    if context.server_url().is_some() {
+        let opened = context.open()?;
+        let run = opened.block_on(opened.records.get_run(id))?;
+        let files = remote_run_files(&opened, &run)?;
+        return Ok((run, files, Source::Remote(opened)));
+    }
+    let workspace = context.open_workspace()?;
+    let run = workspace.get_run(id)?;
+    let files = run_files(&workspace, &run)?;
+    Ok((run, files, Source::Local(workspace)))
+}
+
+enum Source {
+    Local(Workspace),
+    Remote(crate::commands::remote::Opened),
+}
+
 /// `strata runs files`.
 pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(&args.run_id)?;
-    let files = run_files(&workspace, &run)?;
+    let (run, files, _) = run_and_files(context, &args.run_id)?;
     if args.json {
         printer::json(&json!({
             "runId": run.id,
@@ -395,10 +434,8 @@ pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
 
 /// `strata runs file`.
 pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(&args.run_id)?;
+    let (run, files, source) = run_and_files(context, &args.run_id)?;
     let name = args.name.trim_start_matches("./");
-    let files = run_files(&workspace, &run)?;
     let Some(found) = files.iter().find(|f| f.name == name) else {
         return Err(
             UsageError::new(format!("Run `{}` has no file `{}`", run.id, args.name))
@@ -414,11 +451,14 @@ pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
-    match &found.source {
-        FileSource::Blob(digest) => {
+    match (&found.source, &source) {
+        (FileSource::Blob(digest), Source::Local(workspace)) => {
             fs_err::write(&output, workspace.blobs().read_verified(digest)?)?;
         }
-        FileSource::Path(path) => {
+        (FileSource::Blob(digest), Source::Remote(opened)) => {
+            opened.block_on(opened.blobs.get_to_file(digest, &output))?;
+        }
+        (FileSource::Path(path), _) => {
             fs_err::copy(path, &output)?;
         }
     }

@@ -1,0 +1,107 @@
+"""The same classes on a server workspace: `strata server` on the PostgreSQL the test command
+starts (`STRATA_TEST_PG_URI`), reached by URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from strata import Environment, Experiment, ScriptRunConfig, Workspace
+from strata.exceptions import UserErrorException
+
+
+def _strata(*args: str, **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    return subprocess.run([os.environ["STRATA_BIN"], *args], check=True, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """A server with workspace `team`: (URL, a contributor's token, a reader's token)."""
+    uri = os.environ.get("STRATA_TEST_PG_URI")
+    if not uri:
+        if os.environ.get("CI") == "true":
+            pytest.fail("STRATA_TEST_PG_URI is not set: scripts/test starts PostgreSQL for these tests")
+        pytest.skip("STRATA_TEST_PG_URI is not set (scripts/test sets it)")
+    database = f"strata_py_{os.getpid()}"
+    subprocess.run(["psql", uri, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"DROP DATABASE IF EXISTS {database}", "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    url = uri.rsplit("/", 1)[0] + "/" + database
+    _strata("server", "migrate", "--database", url)
+    _strata("server", "workspace", "create", "team", "--database", url)
+    tokens = [json.loads(_strata("--workspace", "team", "server", "token", "create", "--database", url, "--user", user, "--role", role, "--json").stdout)["token"] for user, role in [("ada", "contributor"), ("bo", "reader")]]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    blobs = tmp_path_factory.mktemp("blobs")
+    process = subprocess.Popen([os.environ["STRATA_BIN"], "server", "run", "--database", url, "--blobs", f"file://{blobs}", "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/w/team", tokens[0], tokens[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+    def use(token: str) -> None:
+        monkeypatch.setenv("STRATA_TOKEN", token)
+
+    return use
+
+
+def test_environments_on_a_server(server, as_user) -> None:  # type: ignore[no-untyped-def]
+    url, contributor, reader = server
+    as_user(contributor)
+    ws = Workspace(path=url)
+    env = Environment("pyenv")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    first = env.register(ws)
+    assert (first.name, first.version) == ("pyenv", "1")
+    assert env.register(ws).version == "1", "the same content is the same version"
+    env.python.conda_dependencies.add_pip_package("packaging")
+    assert env.register(ws).version == "2"
+
+    as_user(reader)
+    listed = Environment.list(ws)
+    assert listed["pyenv"].version == "2" and "Strata-Minimal" in listed
+    assert list(Environment.get(ws, "pyenv", "1").python.conda_dependencies.pip_packages) == ["six==1.16.0"]
+    with pytest.raises(UserErrorException, match="[Nn]ot allowed"):
+        Environment("other").register(ws)
+
+
+def test_a_run_submitted_to_a_server_workspace(server, as_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    url, contributor, reader = server
+    as_user(contributor)
+    ws = Workspace(path=url)
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text("from strata import Run\nrun = Run.get_context()\nrun.log('acc', 0.9)\nprint('trained')\n")
+    env = Environment("pyrun")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    run = Experiment(ws, "py").submit(ScriptRunConfig(source_directory=str(source), script="train.py", environment=env))
+    details = run.wait_for_completion()
+    assert details["status"] == "Completed"
+
+    # A teammate reads it from the server.
+    as_user(reader)
+    [seen] = Experiment(Workspace(path=url), "py").get_runs()
+    assert seen.id == run.id
+    assert seen.get_metrics() == {"acc": 0.9}
