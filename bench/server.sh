@@ -240,7 +240,7 @@ cli_ms() {
 }
 env_list_ms=$(cli_ms env list)
 env_show_ms=$(cli_ms env show env42:7)
-runs_show_ms=$(cli_ms runs show bench_one)
+runs_show_ms=$(cli_ms runs show seed_1)
 
 python3 - "$results" "$work/server.md" "$mlflow_version" "$mlflow_idle_kb" "$mlflow_processes" "$strata_idle_kb" "$env_list_ms" "$env_show_ms" "$runs_show_ms" "$duration" <<'PY'
 import sys

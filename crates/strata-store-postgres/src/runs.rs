@@ -276,33 +276,31 @@ impl PgWorkspace {
 
     pub(crate) async fn metrics_add(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
         let mut tx = self.begin("storing metrics").await?;
-        // Locked: concurrent batches of one run number their metrics one after the other.
-        let seq = self.run_seq(&mut tx, id, true).await?;
+        let seq = self.run_seq(&mut tx, id, false).await?;
         if metrics.is_empty() {
             return Ok(());
         }
-        let start: i64 =
-            sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM run_metrics WHERE run_seq = $1")
-                .bind(seq)
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(db("storing metrics"))?;
-        for (index, metric) in metrics.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)
-                 VALUES ($1, $2, $3, $4, $5::json, $6)",
-            )
-            .bind(seq)
-            .bind(start + 1 + i64::try_from(index).unwrap_or(0))
-            .bind(&metric.name)
-            .bind(&metric.kind)
-            .bind(metric.value.to_string())
-            .bind(metric.logged_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("storing metrics"))?;
-        }
+        // One statement for the batch; the order comes from a sequence, so concurrent batches
+        // of one run need no lock to number their metrics one after the other.
+        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        let kinds: Vec<&str> = metrics.iter().map(|m| m.kind.as_str()).collect();
+        let values: Vec<String> = metrics.iter().map(|m| m.value.to_string()).collect();
+        let times: Vec<i64> = metrics.iter().map(|m| m.logged_at).collect();
+        sqlx::query(
+            "INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)
+             SELECT $1, nextval('run_metrics_order'), m.name, m.kind, m.value::json, m.logged_at
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY
+                  AS m(name, kind, value, logged_at, position)
+             ORDER BY m.position",
+        )
+        .bind(seq)
+        .bind(&names)
+        .bind(&kinds)
+        .bind(&values)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("storing metrics"))?;
         self.audit(&mut tx, "run.metrics", &format!("runs/{id}/metrics"))
             .await?;
         tx.commit().await.map_err(db("storing metrics"))

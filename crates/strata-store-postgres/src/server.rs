@@ -86,13 +86,22 @@ impl ServerStore for PostgresStore {
 
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
         let now = strata_store::now_millis();
-        // One statement finds a valid token and records its use.
+        // One statement finds a valid token and records its use, to the minute: writing the
+        // row on every request would make every request a write, and concurrent requests
+        // with one token wait for each other on its row lock.
         let row = sqlx::query(
-            "UPDATE tokens t SET last_used_at = $2
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-               AND (t.expires_at IS NULL OR t.expires_at > $2)
-             RETURNING t.id, t.user_name, t.admin, t.role,
-               (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace",
+            "WITH found AS (
+                 SELECT t.id, t.user_name, t.admin, t.role,
+                   (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace
+                 FROM tokens t
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                   AND (t.expires_at IS NULL OR t.expires_at > $2)
+             ), touched AS (
+                 UPDATE tokens SET last_used_at = $2
+                 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)
+                   AND EXISTS (SELECT 1 FROM found)
+             )
+             SELECT id, user_name, admin, role, workspace FROM found",
         )
         .bind(token_hash)
         .bind(now)

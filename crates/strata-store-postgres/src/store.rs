@@ -13,8 +13,14 @@ use crate::error::{db, from_sqlx, redact_url, scrub};
 
 /// The numbered migrations, embedded so a binary carries its schema; each runs in a
 /// transaction (PostgreSQL DDL is transactional), so a failed one leaves nothing behind.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "metric_order",
+        include_str!("../migrations/0002_metric_order.sql"),
+    ),
+];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7374_7261_7461;
