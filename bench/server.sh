@@ -72,8 +72,14 @@ lua="$work/lua"
 mkdir -p "$lua"
 cat >"$lua/common.lua" <<'LUA'
 counter = 0
+-- Ids made by a cell are unique across cells: each cell passes its own tag.
+local threads = 0
 function setup(thread)
-    thread:set("tid", tostring(math.random(1, 1e9)))
+    threads = threads + 1
+    thread:set("tid", tostring(threads))
+end
+function init(args)
+    tid = (args[1] or "cell") .. "_" .. tid
 end
 function percentile_report(summary, latency, requests)
     io.write(string.format("RESULT %f %f %d %d\n", summary.requests / (summary.duration / 1e6),
@@ -82,10 +88,10 @@ end
 done = percentile_report
 LUA
 
-run_cell() { # server op size concurrency url script -> "rps p99ms errors requests"
-    local script=$1 url=$2 concurrency=$3 threads=2
+run_cell() { # script url concurrency tag -> "rps p99ms errors requests"
+    local script=$1 url=$2 concurrency=$3 tag=$4 threads=2
     [ "$concurrency" -lt 2 ] && threads=1
-    wrk -t"$threads" -c"$concurrency" -d"${duration}s" --timeout 10s --latency -s "$script" "$url" 2>/dev/null \
+    wrk -t"$threads" -c"$concurrency" -d"${duration}s" --timeout 10s --latency -s "$script" "$url" -- "$tag" 2>/dev/null \
         | awk '/^RESULT/ {print $2, $3, $4, $5}'
 }
 
@@ -213,8 +219,8 @@ for size in $sizes; do
                 get) m_url="$mlflow/runs/get?run_id=$run_one"; s_url="$api/runs/bench_one" ;;
                 list) m_url="$mlflow/runs/search"; s_url="$api/runs?experiment=bench&limit=100" ;;
             esac
-            m=$(run_cell "$lua/mlflow-$op.lua" "$m_url" "$concurrency")
-            s=$(run_cell "$lua/strata-$op.lua" "$s_url" "$concurrency")
+            m=$(run_cell "$lua/mlflow-$op.lua" "$m_url" "$concurrency" "m$size-$concurrency")
+            s=$(run_cell "$lua/strata-$op.lua" "$s_url" "$concurrency" "s$size-$concurrency")
             echo "$size $concurrency $op ${m:-0 0 0 0} ${s:-0 0 0 0}" | tee -a "$results" >&2
         done
     done

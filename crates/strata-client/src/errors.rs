@@ -166,6 +166,10 @@ pub(crate) fn from_response(status: u16, body: &[u8], server: &str) -> StoreErro
                 what: format!("The server `{server}`"),
                 message: error.message,
             },
+            // What the server refused as invalid is the user's to fix, as it would be locally.
+            _ if (400..500).contains(&status) => StoreError::Rejected {
+                message: error.message,
+            },
             _ => StoreError::Backend {
                 what: format!("A request to `{server}`"),
                 message: format!("{} ({}, HTTP {status})", error.message, error.code),

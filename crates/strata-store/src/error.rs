@@ -112,6 +112,10 @@ pub enum StoreError {
     Unavailable { what: String, message: String },
     #[error("{what} failed: {message}")]
     Backend { what: String, message: String },
+    /// A request a server refused as invalid, with its message (the same one a local
+    /// workspace gives for the same input).
+    #[error("{message}")]
+    Rejected { message: String },
 }
 
 impl StoreError {
@@ -142,6 +146,7 @@ impl StoreError {
             | Self::Forbidden { .. }
             | Self::Unauthenticated { .. }
             | Self::Unavailable { .. }
+            | Self::Rejected { .. }
             | Self::Spec(_) => true,
             Self::Backend { .. } => false,
             // The machine's failures: a full disk, a permission, a file changed underneath.
