@@ -72,9 +72,11 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         Some(digest) => Some(workspace.read_manifest(digest)?),
         None => None,
     };
+    let job = workspace.get_run_job(id)?;
     if json {
         printer::json(&json!({
             "run": run,
+            "job": job,
             "environment": {"name": run.env_name, "version": run.env_version, "lockHash": run.lock_hash},
             "snapshot": snapshot.as_ref().map(|s| json!({"digest": run.snapshot, "files": s.files.len(), "bytes": s.total_size()})),
             "metrics": metrics,
@@ -184,6 +186,29 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
             run.image
                 .clone()
                 .unwrap_or_else(|| "(image not built yet)".to_string()),
+        ));
+    }
+    if let Some(job) = &job {
+        rows.push((
+            "Target",
+            format!(
+                "{} (Slurm job {}, {}{}{}{})",
+                run.target,
+                job.job_id.as_deref().unwrap_or("not submitted"),
+                job.state,
+                job.reason
+                    .as_deref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default(),
+                job.partition
+                    .as_deref()
+                    .map(|p| format!(", partition {p}"))
+                    .unwrap_or_default(),
+                job.node
+                    .as_deref()
+                    .map(|n| format!(", node {n}"))
+                    .unwrap_or_default()
+            ),
         ));
     }
     rows.push(("Run directory", run.run_dir.clone()));
