@@ -3,11 +3,17 @@ use std::path::PathBuf;
 /// Errors from compute targets.
 #[derive(Debug, thiserror::Error)]
 pub enum ComputeError {
-    #[error("`{program}` was not found on PATH; install the Slurm client commands (Debian: `apt-get install slurm-client`) or run Strata on a login node of the cluster")]
+    #[error(
+        "`{program}` was not found on PATH; install the Slurm client commands (Debian: `apt-get install slurm-client`) or run Strata on a login node of the cluster"
+    )]
     ToolMissing { program: String },
-    #[error("The Slurm controller does not answer (`{command}`: {detail}); check that slurmctld runs and that SLURM_CONF names its configuration")]
+    #[error(
+        "The Slurm controller does not answer (`{command}`: {detail}); check that slurmctld runs and that SLURM_CONF names its configuration"
+    )]
     Unreachable { command: String, detail: String },
-    #[error("Slurm has no partition `{partition}` (it has: {available}); pick one with `--partition`")]
+    #[error(
+        "Slurm has no partition `{partition}` (it has: {available}); pick one with `--partition`"
+    )]
     NoPartition {
         partition: String,
         available: String,

@@ -248,7 +248,10 @@ fn unpack(pack: &Path, into: &Path) -> Result<PackManifest, ComputeError> {
         }
         // `unpack_in` refuses entries that would land outside `into`.
         if !entry.unpack_in(into).map_err(ComputeError::io(into))? {
-            return Err(invalid(format!("entry `{}` escapes the prefix", path.display())));
+            return Err(invalid(format!(
+                "entry `{}` escapes the prefix",
+                path.display()
+            )));
         }
     }
     // Entries were unpacked under `into/prefix/`: lift them one level.
@@ -279,8 +282,11 @@ mod tests {
         fs_err::write(&script, format!("#!{}/bin/python\nrun\n", prefix.display())).unwrap();
         std::os::unix::fs::symlink("python", prefix.join("bin/python3")).unwrap();
         let binary = prefix.join("lib.so");
-        fs_err::write(&binary, [b"\0".as_slice(), prefix.as_os_str().as_encoded_bytes()].concat())
-            .unwrap();
+        fs_err::write(
+            &binary,
+            [b"\0".as_slice(), prefix.as_os_str().as_encoded_bytes()].concat(),
+        )
+        .unwrap();
         let pack = dir.path().join("pack.tar.gz");
         let manifest = write_pack(&prefix, &python, "sha256:abcdef", &pack).unwrap();
         assert_eq!(manifest.rewrite, [PathBuf::from("bin/tool")]);
@@ -291,7 +297,10 @@ mod tests {
         assert!(!first.reused);
         assert_eq!(first.prefix, cache.join("envs/abcdef"));
         let tool = fs_err::read_to_string(first.prefix.join("bin/tool")).unwrap();
-        assert_eq!(tool, format!("#!{}/bin/python\nrun\n", first.prefix.display()));
+        assert_eq!(
+            tool,
+            format!("#!{}/bin/python\nrun\n", first.prefix.display())
+        );
         assert_eq!(
             fs_err::read_link(first.prefix.join("bin/python3")).unwrap(),
             PathBuf::from("python")
@@ -314,7 +323,10 @@ mod tests {
         let pack = dir.path().join("pack.tar.gz");
         write_pack(&prefix, &prefix.join("bin/python"), "h", &pack).unwrap();
         let error = materialize_pack(&pack, "h", &dir.path().join("node")).unwrap_err();
-        assert!(matches!(error, ComputeError::NodeLacksInterpreter { .. }), "{error}");
+        assert!(
+            matches!(error, ComputeError::NodeLacksInterpreter { .. }),
+            "{error}"
+        );
         assert!(!dir.path().join("node/envs/h").exists());
     }
 }

@@ -149,7 +149,10 @@ impl Slurm {
             });
         }
         let partitions: Vec<String> = self
-            .run_ok("sinfo", &["-h".to_string(), "-o".to_string(), "%R".to_string()])?
+            .run_ok(
+                "sinfo",
+                &["-h".to_string(), "-o".to_string(), "%R".to_string()],
+            )?
             .lines()
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
@@ -187,7 +190,12 @@ impl Slurm {
     pub fn query(&self, job_id: &str) -> Result<Option<JobInfo>, ComputeError> {
         let output = self.run(
             "scontrol",
-            &["show".to_string(), "job".to_string(), "-o".to_string(), job_id.to_string()],
+            &[
+                "show".to_string(),
+                "job".to_string(),
+                "-o".to_string(),
+                job_id.to_string(),
+            ],
         )?;
         if output.status.success() {
             let text = String::from_utf8_lossy(&output.stdout);
@@ -205,8 +213,24 @@ impl Slurm {
         }
         // Purged from the controller (MinJobAge): accounting, or the job completion log.
         for args in [
-            vec!["-X", "-n", "-P", "-j", job_id, "-o", "JobID,State,ExitCode,NodeList,Partition,Reason"],
-            vec!["--completion", "-n", "-P", "-j", job_id, "-o", "JobID,State,ExitCode,NodeList,Partition"],
+            vec![
+                "-X",
+                "-n",
+                "-P",
+                "-j",
+                job_id,
+                "-o",
+                "JobID,State,ExitCode,NodeList,Partition,Reason",
+            ],
+            vec![
+                "--completion",
+                "-n",
+                "-P",
+                "-j",
+                job_id,
+                "-o",
+                "JobID,State,ExitCode,NodeList,Partition",
+            ],
         ] {
             let args: Vec<String> = args.into_iter().map(str::to_string).collect();
             let Ok(output) = self.run("sacct", &args) else {
@@ -280,9 +304,7 @@ fn parse_scontrol(text: &str) -> Option<JobInfo> {
 
 /// `sacct -n -P -o JobID,State,ExitCode,NodeList,Partition[,Reason]`, the job's own line.
 fn parse_sacct(text: &str, job_id: &str) -> Option<JobInfo> {
-    let line = text
-        .lines()
-        .find(|l| l.split('|').next() == Some(job_id))?;
+    let line = text.lines().find(|l| l.split('|').next() == Some(job_id))?;
     let fields: Vec<&str> = line.split('|').collect();
     Some(JobInfo {
         state: fields.get(1)?.to_string(),
@@ -306,7 +328,10 @@ mod tests {
         assert_eq!(info.partition.as_deref(), Some("debug"));
         assert_eq!(info.node.as_deref(), Some("vm"));
         assert_eq!(info.exit_code, Some((0, 15)));
-        let pending = parse_scontrol("JobId=13 JobState=PENDING Reason=Resources ExitCode=0:0 Partition=gpu NodeList=(null)").unwrap();
+        let pending = parse_scontrol(
+            "JobId=13 JobState=PENDING Reason=Resources ExitCode=0:0 Partition=gpu NodeList=(null)",
+        )
+        .unwrap();
         assert_eq!(pending.node, None);
     }
 
@@ -323,9 +348,12 @@ mod tests {
 
     #[test]
     fn settings_refuse_unknown_fields() {
-        assert!(serde_json::from_value::<SlurmSettings>(serde_json::json!({"partiton": "x"})).is_err());
+        assert!(
+            serde_json::from_value::<SlurmSettings>(serde_json::json!({"partiton": "x"})).is_err()
+        );
         let settings: SlurmSettings =
-            serde_json::from_value(serde_json::json!({"partition": "gpu", "account": "ml"})).unwrap();
+            serde_json::from_value(serde_json::json!({"partition": "gpu", "account": "ml"}))
+                .unwrap();
         assert_eq!(settings.account.as_deref(), Some("ml"));
     }
 }

@@ -11,16 +11,15 @@ pub enum JobState {
     Running,
     Completed,
     /// Ended badly; the reason names Slurm's state and what it means.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     Canceled,
 }
 
 impl JobState {
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Failed { .. } | Self::Canceled
-        )
+        matches!(self, Self::Completed | Self::Failed { .. } | Self::Canceled)
     }
 
     /// The run status this state maps to.
@@ -53,9 +52,8 @@ pub fn map_state(slurm: &str, reason: Option<&str>, exit_code: Option<(i32, i32)
         reason: format!("Slurm: {word}: {what}{detail}"),
     };
     match word.as_str() {
-        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD" | "RESV_DEL_HOLD" => {
-            JobState::Queued
-        }
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD"
+        | "RESV_DEL_HOLD" => JobState::Queued,
         "COMPLETED" => JobState::Completed,
         "CANCELLED" => JobState::Canceled,
         "FAILED" => match exit_code {
@@ -80,10 +78,16 @@ mod tests {
 
     #[test]
     fn slurm_states_map_to_run_statuses() {
-        assert_eq!(map_state("PENDING", Some("Resources"), None), JobState::Queued);
+        assert_eq!(
+            map_state("PENDING", Some("Resources"), None),
+            JobState::Queued
+        );
         assert_eq!(map_state("RUNNING", None, None), JobState::Running);
         assert_eq!(map_state("COMPLETING", None, None), JobState::Running);
-        assert_eq!(map_state("COMPLETED", None, Some((0, 0))), JobState::Completed);
+        assert_eq!(
+            map_state("COMPLETED", None, Some((0, 0))),
+            JobState::Completed
+        );
         assert_eq!(map_state("CANCELLED by 0", None, None), JobState::Canceled);
         assert_eq!(
             map_state("FAILED", Some("NonZeroExitCode"), Some((3, 0))),

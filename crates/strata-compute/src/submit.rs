@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use strata_run::{OutputSink, Outcome, STD_LOG};
+use strata_run::{Outcome, OutputSink, STD_LOG};
 use strata_store::{CANCELED, COMPLETED, FAILED, PackRecord, RunJob, RunRecord, Workspace};
 
 use crate::error::ComputeError;
@@ -91,7 +91,11 @@ fn parse_time(text: &str) -> Result<String, ComputeError> {
         let valid = text
             .chars()
             .all(|c| c.is_ascii_digit() || c == ':' || c == '-');
-        return if valid { Ok(text.to_string()) } else { Err(invalid()) };
+        return if valid {
+            Ok(text.to_string())
+        } else {
+            Err(invalid())
+        };
     }
     let mut seconds = 0u64;
     let mut number = String::new();
@@ -238,7 +242,12 @@ pub fn submit(
         serde_json::to_vec_pretty(&spec).unwrap_or_default(),
     )
     .map_err(ComputeError::io(&spec_path))?;
-    let mut line: Vec<String> = submission.settings.launcher.iter().map(|a| quote(a)).collect();
+    let mut line: Vec<String> = submission
+        .settings
+        .launcher
+        .iter()
+        .map(|a| quote(a))
+        .collect();
     line.push(quote(&submission.strata_bin.display().to_string()));
     line.extend(["compute".to_string(), "job-step".to_string()]);
     line.push(quote(&spec_path.display().to_string()));
@@ -381,14 +390,25 @@ fn outcome_of(state: &JobState, info: &JobInfo, canceled: bool) -> Outcome {
             exit_code: Some(0),
             error: None,
         },
-        JobState::Canceled => Outcome {
+        JobState::Canceled if canceled => Outcome {
             status: CANCELED,
             exit_code: code,
-            error: Some(if canceled {
-                "Canceled (scancel)".to_string()
-            } else {
-                "Canceled in Slurm (scancel by someone else, or an administrator)".to_string()
-            }),
+            error: Some("Canceled (scancel)".to_string()),
+        },
+        // Not asked for through Strata: the job was killed under the run (`scancel -s KILL`,
+        // an administrator, a preemption), so the run did not do its work.
+        JobState::Canceled => Outcome {
+            status: FAILED,
+            exit_code: code,
+            error: Some(format!(
+                "Slurm: {}: the job was canceled outside Strata{}",
+                info.state,
+                match info.exit_code {
+                    Some((_, signal)) if signal != 0 =>
+                        format!(", the script was killed by signal {signal}"),
+                    _ => String::new(),
+                }
+            )),
         },
         JobState::Failed { reason } => Outcome {
             status: FAILED,

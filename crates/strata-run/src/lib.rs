@@ -4,8 +4,7 @@
 pub use error::RunError;
 pub use execute::{
     ContainerLaunch, Execution, METRICS_FILE, NoSink, Outcome, OutputSink, PYTHON_MODULE, STD_LOG,
-    execute,
-    finish, prepare_run_dir, python_module_dir,
+    execute, finish, prepare_run_dir, python_module_dir,
 };
 pub use metrics::{Record, read_records};
 pub use orphans::reap_orphans;

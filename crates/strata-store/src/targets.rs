@@ -193,10 +193,7 @@ impl Workspace {
         }
         let removed = self
             .connection
-            .execute(
-                "DELETE FROM compute_targets WHERE name = ?1",
-                params![name],
-            )
+            .execute("DELETE FROM compute_targets WHERE name = ?1", params![name])
             .map_err(StoreError::db("removing a compute target"))?;
         if removed == 0 {
             return Err(StoreError::NotFound {
@@ -331,7 +328,11 @@ mod tests {
         );
         assert_eq!(workspace.get_target("hpc").unwrap().settings, settings);
         assert!(workspace.attach_target("hpc", "slurm", &settings).is_err());
-        assert!(workspace.attach_target("local", "slurm", &settings).is_err());
+        assert!(
+            workspace
+                .attach_target("local", "slurm", &settings)
+                .is_err()
+        );
         assert!(workspace.detach_target("local").is_err());
         workspace.detach_target("hpc").unwrap();
         assert!(matches!(

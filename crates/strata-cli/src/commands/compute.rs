@@ -8,7 +8,7 @@ use anyhow::Result;
 use strata_compute::{
     EnvSource, JobInfo, Progress, Resources, Slurm, SlurmSettings, Submission, ensure_pack,
 };
-use strata_run::{OutputSink, Outcome};
+use strata_run::{Outcome, OutputSink};
 use strata_store::{CANCELED, FAILED, RunJob, RunRecord, TargetRecord, Workspace};
 
 use crate::cli::{AttachArgs, ResourceArgs};
@@ -63,7 +63,12 @@ fn settings_summary(target: &TargetRecord) -> String {
     match target.settings.as_object() {
         Some(map) if !map.is_empty() => map
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                )
+            })
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
@@ -122,7 +127,10 @@ pub(crate) fn detach(context: &Context, name: &str) -> Result<()> {
 pub(crate) fn job_step(spec: &Path) -> Result<()> {
     let text = fs_err::read(spec)?;
     let spec: strata_compute::JobSpec = serde_json::from_slice(&text).map_err(|e| {
-        UsageError::new(format!("`{}` is not a Strata job spec: {e}", spec.display()))
+        UsageError::new(format!(
+            "`{}` is not a Strata job spec: {e}",
+            spec.display()
+        ))
     })?;
     match strata_compute::job_step(&spec) {
         Ok(never) => match never {},

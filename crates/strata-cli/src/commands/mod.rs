@@ -9,7 +9,8 @@ use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
 use crate::cli::{
-    CacheCommand, Cli, Command, ComputeCommand, EnvCommand, ImageCommand, ModelCommand, RunsCommand, ServiceCommand,
+    CacheCommand, Cli, Command, ComputeCommand, EnvCommand, ImageCommand, ModelCommand,
+    RunsCommand, ServiceCommand,
 };
 use crate::errors::{self, UsageError};
 
