@@ -235,8 +235,6 @@ fn a_completed_slurm_run_has_its_job_metrics_and_outputs() {
         output.stdout.contains("python [TEMP]/node-cache/envs/"),
         "{output}"
     );
-        "{output}"
-    );
     assert_eq!(cluster.materialized(&id)["reused"], false);
     let download = cluster.context.path().join("dl");
     cluster.ok(&["runs", "download", &id, "-d", download.to_str().unwrap()]);
