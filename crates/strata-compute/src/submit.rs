@@ -365,7 +365,7 @@ pub fn watch(
             last = Some(info.clone());
         }
         let state = info.job_state();
-        if !started && matches!(state, JobState::Running) || state.is_finished() && !started {
+        if !started && (matches!(state, JobState::Running) || state.is_finished()) {
             started = true;
             workspace.run_started_interactive(&run.id)?;
         }
