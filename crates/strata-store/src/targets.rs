@@ -368,4 +368,25 @@ mod tests {
         assert_eq!(stored.state, "TIMEOUT");
         assert_eq!(stored.reason.as_deref(), Some("TimeLimit"));
     }
+
+    #[test]
+    fn a_lock_keeps_its_first_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::init(dir.path()).unwrap();
+        assert_eq!(workspace.get_pack("lock").unwrap(), None);
+        let first = PackRecord {
+            lock_hash: "lock".to_string(),
+            digest: "aa".to_string(),
+            size: 3,
+            created_at: 1,
+        };
+        workspace.record_pack(&first).unwrap();
+        workspace
+            .record_pack(&PackRecord {
+                digest: "bb".to_string(),
+                ..first.clone()
+            })
+            .unwrap();
+        assert_eq!(workspace.get_pack("lock").unwrap(), Some(first));
+    }
 }
