@@ -1,6 +1,7 @@
 //! Slurm through its commands: `sbatch --parsable` to submit, `scontrol show job -o` while the
 //! controller remembers the job, `sacct` afterwards, `scancel` to stop it.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -75,10 +76,12 @@ impl Slurm {
 
     fn run(&self, program: &str, args: &[String]) -> Result<Output, ComputeError> {
         let mut command = self.command(program);
+        // In a group of their own: a Ctrl-C at the terminal reaches Strata (which cancels the
+        // job with `scancel`), not a `squeue` halfway through its answer.
         command
             .args(args)
-            .env("SLURM_CLIENT_TIMEOUT", "10")
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .process_group(0);
         tracing::debug!("{program} {}", args.join(" "));
         let mut child = command
             .stdout(std::process::Stdio::piped())

@@ -322,17 +322,24 @@ pub fn watch(
                 || workspace.get_run(&run.id).is_ok_and(|r| r.cancel_requested))
         {
             canceled = true;
-            slurm.cancel(job_id, false)?;
+            // A job that ended meanwhile refuses the cancel; its state below says how it ended.
+            if let Err(error) = slurm.cancel(job_id, false) {
+                tracing::debug!("job {job_id}: scancel: {error}");
+                if matches!(error, ComputeError::ToolMissing { .. }) {
+                    return Err(error);
+                }
+            }
         }
         let info = match slurm.query(job_id) {
             Ok(info) => info,
-            // A controller that stops answering for a while is waited for, not fatal.
-            Err(ComputeError::Unreachable { detail, .. }) => {
-                tracing::debug!("job {job_id}: controller did not answer: {detail}");
+            Err(error @ ComputeError::ToolMissing { .. }) => return Err(error),
+            // A controller that stops answering for a while (or a client that failed once)
+            // is waited for: the job may be fine, and the run must not end on a guess.
+            Err(error) => {
+                tracing::debug!("job {job_id}: {error}");
                 std::thread::sleep(POLL);
                 continue;
             }
-            Err(error) => return Err(error),
         };
         let Some(info) = info else {
             missing += 1;
