@@ -17,7 +17,11 @@ pub const MATERIALIZE_RECORD: &str = ".strata-run/materialize.json";
 
 /// How the job gets its environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum EnvSource {
     /// A pack to materialize into the node's cache.
     Pack {

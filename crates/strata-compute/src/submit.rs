@@ -175,7 +175,7 @@ pub fn ensure_pack(
         let path = blobs.path(&pack.digest);
         return Ok((pack, path));
     }
-    let staging = dir.join(format!(".tmp-{key}-{}.tar.gz", std::process::id()));
+    let staging = dir.join(format!(".tmp-{key}-{}.tar.zst", std::process::id()));
     let written = write_pack(prefix, python, lock_hash, &staging).and_then(|_| {
         let size = fs_err::metadata(&staging)
             .map_err(ComputeError::io(&staging))?
