@@ -1,7 +1,8 @@
 """`RunConfiguration` and `DockerConfiguration`.
 
-Differences from azureml-core: `target` is `"local"` (the default) or `"container"` (podman);
-any other compute target is cloud-only. The default environment, left unchanged, means
+Differences from azureml-core: `target` is `"local"` (the default), `"container"` (podman), or
+the name of a target attached to the workspace (`strata compute attach NAME --slurm`); Azure
+compute objects are cloud-only. The default environment, left unchanged, means
 Strata's default environment (`Strata-Minimal`).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from .environment import Environment
@@ -29,14 +31,19 @@ class DockerConfiguration:
         self.arguments = list(arguments or [])
 
 
+_TARGET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
 def check_target(target: Any) -> str:
-    """`"local"` or `"container"`; anything else is an Azure compute target."""
+    """`"local"`, `"container"`, or the name of a target attached to the workspace
+    (`strata compute attach NAME --slurm`; an unknown name fails when the run is submitted).
+    Azure compute objects are cloud-only."""
     if target is None:
         return "local"
-    if isinstance(target, str) and target in ("local", "container"):
+    if isinstance(target, str) and _TARGET_NAME.fullmatch(target):
         return target
     name = getattr(target, "name", target)
-    raise cloud_only(f"The compute target {name!r} (AmlCompute, a cluster or a VM)", "run locally: compute_target='local' (or 'container' for a podman container)")
+    raise cloud_only(f"The compute target {name!r} (AmlCompute, a cluster or a VM)", "attach a Slurm cluster (`strata compute attach NAME --slurm`) and pass its name, or run locally: compute_target='local' (or 'container' for a podman container)")
 
 
 class RunConfiguration:

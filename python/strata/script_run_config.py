@@ -1,7 +1,8 @@
 """`ScriptRunConfig`: a script, its arguments, and where and in which environment it runs.
 
-Differences from azureml-core: `compute_target` is `None`/`"local"` (or `"container"`); an Azure
-compute target raises `CloudOnlyError`. Distributed jobs and `resume_from` are cloud-only.
+Differences from azureml-core: `compute_target` is `None`/`"local"`, `"container"`, or the name of
+a target attached with `strata compute attach NAME --slurm` (a Slurm cluster); an Azure compute
+object raises `CloudOnlyError`. Distributed jobs and `resume_from` are cloud-only.
 """
 
 from __future__ import annotations
@@ -58,13 +59,19 @@ class ScriptRunConfig:
         args = ["--source-dir", self.source_directory]
         environment = self.run_config.environment
         target = self.run_config.target
+        on_this_machine = target in ("local", "container")
         if not self.run_config._uses_default_environment():
             assert environment is not None
             registered = environment.register(workspace)
             args += ["--env", f"{registered.name}:{registered.version}"]
-            if environment.docker.enabled:
+            if environment.docker.enabled and on_this_machine:
                 target = "container"
-        if self.run_config.docker.use_docker:
+        if self.run_config.docker.use_docker and on_this_machine:
             target = "container"
         args += ["--target", target]
+        # On a scheduler, a duration set explicitly (not Azure's 30-day default) is the job's
+        # time limit.
+        duration = self.run_config.max_run_duration_seconds
+        if not on_this_machine and duration and duration != 2592000:
+            args += ["--time", f"{int(duration)}s"]
         return [*args, "--", self.script, *[str(a) for a in self.arguments]]

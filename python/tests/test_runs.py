@@ -132,8 +132,12 @@ def test_run_configuration_and_compute_targets(project: Path, ws) -> None:  # ty
     config.save(str(project), "mine")
     loaded = RunConfiguration.load(str(project), "mine")
     assert loaded.environment.python.user_managed_dependencies is True
-    with pytest.raises(CloudOnlyError, match="cpu-cluster"):
-        ScriptRunConfig(source_directory="src", script="train.py", compute_target="cpu-cluster")
+    # A target name is checked against the workspace when the run is submitted.
+    unknown = ScriptRunConfig(source_directory="src", script="train.py", compute_target="cpu-cluster")
+    with pytest.raises(UserErrorException, match="Compute target `cpu-cluster`"):
+        Experiment(ws, "targets").submit(unknown)
+    with pytest.raises(CloudOnlyError, match="AmlCompute"):
+        ScriptRunConfig(source_directory="src", script="train.py", compute_target=object())
     with pytest.raises(CloudOnlyError, match="Distributed"):
         ScriptRunConfig(source_directory="src", script="train.py", distributed_job_config=object())
     with pytest.raises(UserErrorException, match="Invalid experiment name"):
@@ -155,3 +159,21 @@ def test_estimator_shim(ws, caplog) -> None:  # type: ignore[no-untyped-def]
     assert run.get_environment().name == "estimator-env"
     with pytest.raises(CloudOnlyError):
         Estimator(source_directory="src", entry_script="train.py", vm_size="STANDARD_D2_V2")
+
+
+def test_a_script_run_config_submits_to_an_attached_slurm_target(ws) -> None:  # type: ignore[no-untyped-def]
+    slurm = os.environ.get("STRATA_TEST_SLURM")
+    if not slurm:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no Slurm test cluster (scripts/test starts one and sets STRATA_TEST_SLURM)")
+        pytest.skip("no Slurm test cluster: set STRATA_TEST_SLURM (scripts/slurm-test-cluster start DIR)")
+    os.environ["SLURM_CONF"] = os.path.join(slurm, "slurm.conf")
+    node_cache = os.path.abspath("node-cache")
+    ws._transport.text(["compute", "attach", "pyhpc", "--slurm", "--node-cache", node_cache])
+    config = ScriptRunConfig(source_directory="src", script="train.py", compute_target="pyhpc", max_run_duration_seconds=300)
+    assert "--time" in config._cli_arguments(ws)
+    run = Experiment(ws, "slurm").submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed", run.get_details()
+    assert run.get_details()["target"] == "pyhpc"
+    assert run.get_metrics()

@@ -119,6 +119,9 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause.is::<strata_client::ClientError>()
             || cause.is::<strata_server::ServerError>()
             || cause.is::<strata_server::BlobUrlError>()
+            || cause
+                .downcast_ref::<strata_compute::ComputeError>()
+                .is_some_and(strata_compute::ComputeError::is_user_error)
             // What the operating system refused (a full disk, a permission, a missing file)
             // is the machine's doing, not a bug.
             || cause.is::<std::io::Error>()

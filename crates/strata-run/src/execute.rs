@@ -72,7 +72,7 @@ pub struct Outcome {
 /// The log of a run's stdout and stderr, in its `logs/`.
 pub const STD_LOG: &str = "logs/std_log.txt";
 /// Where the Python module writes metrics, outside `outputs/` and `logs/`.
-pub(crate) const METRICS_FILE: &str = ".strata-run/metrics.jsonl";
+pub const METRICS_FILE: &str = ".strata-run/metrics.jsonl";
 
 /// Lays out a run's directory: the snapshot, `outputs/`, `logs/`.
 pub fn prepare_run_dir(workspace: &Workspace, run: &RunRecord) -> Result<PathBuf, RunError> {

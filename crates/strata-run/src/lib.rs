@@ -3,8 +3,8 @@
 
 pub use error::RunError;
 pub use execute::{
-    ContainerLaunch, Execution, NoSink, Outcome, OutputSink, PYTHON_MODULE, STD_LOG, execute,
-    finish, prepare_run_dir, python_module_dir,
+    ContainerLaunch, Execution, METRICS_FILE, NoSink, Outcome, OutputSink, PYTHON_MODULE, STD_LOG,
+    execute, finish, prepare_run_dir, python_module_dir,
 };
 pub use metrics::{Record, read_records};
 pub use orphans::reap_orphans;

@@ -352,6 +352,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX models_by_env ON models (env_name, env_version);
     CREATE INDEX services_by_env ON services (env_name, env_version);
     ",
+    // 9 (idempotent, so a workspace rolled back to an older schema in tests re-applies it):
+    // compute targets (`local` and `container` are built in, not stored) and the
+    // scheduler's side of runs sent to one (resources asked for, job id, partition, node,
+    // state), and packs: a built environment as one blob, by lock hash, for nodes offline.
+    "
+    CREATE TABLE IF NOT EXISTS compute_targets (
+        name       TEXT PRIMARY KEY,
+        kind       TEXT    NOT NULL,
+        settings   TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS run_jobs (
+        run_id     TEXT PRIMARY KEY,
+        target     TEXT    NOT NULL,
+        job_id     TEXT,
+        resources  TEXT    NOT NULL,
+        partition  TEXT,
+        node       TEXT,
+        state      TEXT    NOT NULL,
+        reason     TEXT,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS packs (
+        lock_hash  TEXT PRIMARY KEY,
+        digest     TEXT    NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The migration that creates `locked_packages`; existing locks are indexed right after it.

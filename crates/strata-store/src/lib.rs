@@ -18,6 +18,7 @@ pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, 
 pub use services::{
     DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel, ServiceRecord,
 };
+pub use targets::{BUILTIN_TARGETS, PackRecord, RunJob, TargetRecord, validate_target_name};
 pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis, parse_time};
@@ -36,6 +37,7 @@ mod models;
 mod runs;
 mod services;
 pub mod store;
+mod targets;
 mod trees;
 mod wheels;
 mod workspace;

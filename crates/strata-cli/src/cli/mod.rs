@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod compute;
 mod server;
 mod serving;
 
+pub(crate) use compute::{AttachArgs, ComputeCommand, ResourceArgs};
 pub(crate) use server::{
     LoginArgs, ServerCommand, ServerTokenCommand, ServerWorkspaceCommand, WorkspaceCommand,
 };
@@ -45,7 +47,7 @@ pub(crate) enum Command {
     Env(EnvCommand),
     /// Run a script as a tracked run in an environment (built first when needed).
     #[command(
-        after_help = "Examples:\n  strata run train.py --lr 0.1\n  strata run --target container --env trainenv train.py\n  strata run --experiment mnist --env trainenv:3 --source-dir src train.py --data-folder ./data\n  strata run --requirements requirements.txt train.py\n  strata run --detach train.py && strata runs wait RUN_ID"
+        after_help = "Examples:\n  strata run train.py --lr 0.1\n  strata run --target container --env trainenv train.py\n  strata run --target hpc --env trainenv --cpus 4 --memory 8G --time 2h train.py --lr 0.1\n  strata run --experiment mnist --env trainenv:3 --source-dir src train.py --data-folder ./data\n  strata run --requirements requirements.txt train.py\n  strata run --detach train.py && strata runs wait RUN_ID"
     )]
     Run(RunArgs),
     /// List, inspect, follow, cancel and download runs.
@@ -67,6 +69,9 @@ pub(crate) enum Command {
     /// List, inspect, follow, reload and delete deployed services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Attach, list and detach compute targets (Slurm clusters) that runs go to.
+    #[command(subcommand)]
+    Compute(ComputeCommand),
     /// Inspect and clean the cache of built environments.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -436,15 +441,6 @@ pub(crate) enum BaseKind {
     DebianPython,
 }
 
-/// Where a run's script runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Target {
-    /// On this machine, in the environment's prefix.
-    Local,
-    /// In a podman container of the environment's image.
-    Container,
-}
-
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The experiment the run belongs to.
@@ -486,10 +482,12 @@ pub(crate) struct RunArgs {
     /// Seconds a canceled script gets between SIGTERM and SIGKILL.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub(crate) grace: u64,
-    /// Where to run (default: `container` when the definition has `docker.enabled: true`,
-    /// else `local`).
-    #[arg(long, value_enum)]
-    pub(crate) target: Option<Target>,
+    /// Where to run: `local`, `container`, or an attached target (`strata compute list`);
+    /// default: `container` when the definition has `docker.enabled: true`, else `local`.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: ResourceArgs,
     /// The script, relative to the source directory.
     pub(crate) script: String,
     /// Arguments for the script, passed through unchanged.

@@ -9,12 +9,14 @@ use strata_spec::EnvironmentRef;
 use strata_store::Workspace;
 
 use crate::cli::{
-    CacheCommand, Cli, Command, EnvCommand, ImageCommand, ModelCommand, RunsCommand, ServiceCommand,
+    CacheCommand, Cli, Command, ComputeCommand, EnvCommand, ImageCommand, ModelCommand,
+    RunsCommand, ServiceCommand,
 };
 use crate::errors::{self, UsageError};
 
 pub(crate) mod build;
 mod cache;
+pub(crate) mod compute;
 pub(crate) mod env;
 pub(crate) mod image;
 mod init;
@@ -93,6 +95,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run(&context, &args),
+        Command::Compute(command) => match command {
+            ComputeCommand::Attach(args) => compute::attach(&context, &args),
+            ComputeCommand::List { json } => compute::list(&context, json),
+            ComputeCommand::Show { name, json } => compute::show(&context, &name, json),
+            ComputeCommand::Detach { name } => compute::detach(&context, &name),
+            ComputeCommand::JobStep { spec } => compute::job_step(&spec),
+        },
         Command::Runs(command) => match command {
             RunsCommand::List { experiment, json } => {
                 runs::list(&context, experiment.as_deref(), json)

@@ -18,7 +18,7 @@ use strata_spec::{
 };
 use strata_store::{CANCELED, COMPLETED, FAILED, RegisterOptions, RunRecord, Workspace};
 
-use crate::cli::{BaseArgs, RunArgs, Target};
+use crate::cli::{BaseArgs, RunArgs};
 use crate::commands::build::{activation_env, ensure_built};
 use crate::commands::image::ensure_env_image;
 use crate::commands::image::tools::{Tool, load_into_podman};
@@ -34,6 +34,13 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         Some(url) => Some(RemoteRun::open(context, url)?),
         None => None,
     };
+    if remote.is_some() && args.target.as_deref().is_some_and(|t| t != "local") {
+        return Err(UsageError::new(
+            "Runs on a server workspace run on this machine so far, not on other targets",
+        )
+        .hint("Leave out `--target`, or run in an embedded workspace")
+        .into());
+    }
     let mut workspace = match &remote {
         Some(remote) => remote.working_copy()?,
         None => context.open_workspace()?,
@@ -42,16 +49,21 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         Some(remote) => remote.environment(&mut workspace, args)?,
         None => environment(&mut workspace, args)?,
     };
-    let target = match args.target {
-        Some(Target::Container) => "container",
-        Some(Target::Local) => "local",
+    // An unknown target, or one whose scheduler does not answer, fails before anything runs.
+    let (target, kind) = match &args.target {
+        Some(name) => {
+            let kind = crate::commands::compute::check_target(&workspace, name, &args.resources)?;
+            (name.clone(), kind)
+        }
         None => {
+            crate::commands::compute::check_target(&workspace, "local", &args.resources)?;
             let record = workspace.get_environment(&env_name, Some(&env_version))?;
-            if record.environment.docker.enabled {
+            let name = if record.environment.docker.enabled {
                 "container"
             } else {
                 "local"
-            }
+            };
+            (name.to_string(), name.to_string())
         }
     };
     let source = if args.source_dir.is_relative() {
@@ -93,8 +105,11 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         &source,
         &plan.files,
         (script, args.arguments.clone()),
-        target,
+        &target,
     )?;
+    if kind == "slurm" {
+        crate::commands::compute::record_resources(&workspace, &run, &args.resources)?;
+    }
     let id = run.id.clone();
     if let Some(remote) = &remote {
         remote.publish(&workspace, &run)?;
@@ -130,8 +145,8 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         return Ok(());
     }
     printer::note(format!(
-        "Run {id} (experiment {}) in {}:{}; Ctrl-C cancels it",
-        run.experiment, run.env_name, run.env_version
+        "Run {id} (experiment {}) in {}:{} on {}; Ctrl-C cancels it",
+        run.experiment, run.env_name, run.env_version, run.target
     ));
     // With `--json` stdout carries only the JSON; the script's output goes to stderr.
     let sink: Arc<dyn OutputSink> = if args.json {
@@ -252,6 +267,9 @@ pub(crate) fn supervise(
     let pid = std::process::id();
     workspace.run_preparing(id, pid, &start_time(pid).unwrap_or_default())?;
     let run = workspace.get_run(id)?;
+    if !matches!(run.target.as_str(), "local" | "container") {
+        return crate::commands::compute::supervise_slurm(workspace, &run, sink);
+    }
     let prepared = if run.target == "container" {
         prepare_container(workspace, &run)
     } else {

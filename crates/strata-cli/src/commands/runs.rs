@@ -80,9 +80,15 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         Some(digest) => Some(opened.read_manifest(digest)?),
         None => None,
     };
+    // Jobs on compute targets are recorded in the embedded workspace that submitted them.
+    let job = match &opened.local {
+        Some(_) => context.open_workspace()?.get_run_job(id)?,
+        None => None,
+    };
     if json {
         printer::json(&json!({
             "run": run,
+            "job": job,
             "environment": {"name": run.env_name, "version": run.env_version, "lockHash": run.lock_hash},
             "snapshot": snapshot.as_ref().map(|s| json!({"digest": run.snapshot, "files": s.files.len(), "bytes": s.total_size()})),
             "metrics": metrics,
@@ -192,6 +198,29 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
             run.image
                 .clone()
                 .unwrap_or_else(|| "(image not built yet)".to_string()),
+        ));
+    }
+    if let Some(job) = &job {
+        rows.push((
+            "Target",
+            format!(
+                "{} (Slurm job {}, {}{}{}{})",
+                run.target,
+                job.job_id.as_deref().unwrap_or("not submitted"),
+                job.state,
+                job.reason
+                    .as_deref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default(),
+                job.partition
+                    .as_deref()
+                    .map(|p| format!(", partition {p}"))
+                    .unwrap_or_default(),
+                job.node
+                    .as_deref()
+                    .map(|n| format!(", node {n}"))
+                    .unwrap_or_default()
+            ),
         ));
     }
     rows.push(("Run directory", run.run_dir.clone()));

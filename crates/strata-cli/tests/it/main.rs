@@ -3,6 +3,7 @@
 mod api;
 mod build;
 mod common;
+mod compute;
 mod concurrency;
 mod docs;
 mod env;
