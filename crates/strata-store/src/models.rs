@@ -106,6 +106,42 @@ impl Workspace {
         Ok(model)
     }
 
+    /// Stores a model version as another workspace numbered it (a working copy of a shared
+    /// workspace mirrors its versions); the same version again is a no-op, the same number
+    /// with other files a conflict.
+    pub fn import_model(&mut self, model: &ModelRecord) -> Result<(), StoreError> {
+        validate_model_name(&model.name)?;
+        if let Ok(existing) = self.get_model(&model.name, Some(model.version)) {
+            if existing.manifest == model.manifest {
+                return Ok(());
+            }
+            return Err(StoreError::InvalidReference {
+                reference: format!("{}:{}", model.name, model.version),
+                reason: "this workspace already has that model version with other files"
+                    .to_string(),
+            });
+        }
+        self.connection
+            .execute(
+                &format!("INSERT INTO models ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                params![
+                    model.name,
+                    model.version,
+                    model.manifest,
+                    model.path,
+                    model.description,
+                    model.run_id,
+                    model.experiment,
+                    model.env_name,
+                    model.env_version.as_ref().map(strata_spec::EnvironmentVersion::as_str),
+                    model.lock_hash,
+                    model.created_at
+                ],
+            )
+            .map_err(StoreError::db("importing a model"))?;
+        Ok(())
+    }
+
     /// A version, or the latest.
     pub fn get_model(&self, name: &str, version: Option<u64>) -> Result<ModelRecord, StoreError> {
         let row = match version {

@@ -107,6 +107,60 @@ impl RemoteRun {
         Ok(())
     }
 
+    /// What a deployment on this machine needs of the server: the models (files and records,
+    /// under their versions) and the environment versions they name, with their locks.
+    pub(crate) fn pull_for_serving(
+        &self,
+        workspace: &mut Workspace,
+        models: &[String],
+        env: Option<&str>,
+    ) -> Result<()> {
+        for reference in models {
+            let (name, version) = crate::commands::model::parse(reference)?;
+            let model = self.opened.block_on(self.opened.records.get_model(&name, version))?;
+            drop(self.opened.fetch_tree(&self.url, &model.manifest)?);
+            workspace.import_model(&model)?;
+            if let Some(env_name) = &model.env_name {
+                self.opened.block_on(pull_environment(
+                    self.opened.records.as_ref(),
+                    workspace,
+                    env_name,
+                    model.env_version.as_ref(),
+                ))?;
+            }
+        }
+        if let Some(text) = env {
+            let reference = parse_ref(text)?;
+            self.opened.block_on(pull_environment(
+                self.opened.records.as_ref(),
+                workspace,
+                &reference.name,
+                reference.version.as_ref(),
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Records a service of the working copy on the server, and shares the lock it was
+    /// built from.
+    pub(crate) fn publish_service(&self, workspace: &Workspace, name: &str) -> Result<()> {
+        let service = workspace.get_service(name)?;
+        self.opened.block_on(push_lock(
+            self.opened.records.as_ref(),
+            workspace,
+            &service.env_name,
+            &service.env_version,
+        ))?;
+        self.opened
+            .block_on(self.opened.records.put_service(&service))?;
+        Ok(())
+    }
+
+    /// A context for the working copy, where services of a server workspace run.
+    pub(crate) fn local_context(&self, context: &Context) -> Context {
+        context.with_workspace(&self.working_copy)
+    }
+
     /// Uploads the snapshot, then records the run on the server.
     pub(crate) fn publish(&self, workspace: &Workspace, run: &RunRecord) -> Result<()> {
         self.opened.block_on(async {

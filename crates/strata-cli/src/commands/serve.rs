@@ -36,7 +36,20 @@ pub(crate) fn deploy(
     container: &ContainerOptions,
     json: bool,
 ) -> Result<()> {
-    let (record, environment) = deploy_service(context, name, args, container)?;
+    // On a server workspace the service runs here, from the working copy, and is recorded
+    // on the server (host, port, models, environment) for the team to see.
+    let (record, environment) = match context.server_url() {
+        Some(url) => {
+            let remote = super::run_remote::RemoteRun::open(context, url)?;
+            let mut workspace = remote.working_copy()?;
+            remote.pull_for_serving(&mut workspace, &args.models, args.env.as_deref())?;
+            drop(workspace);
+            let deployed = deploy_service(&remote.local_context(context), name, args, container)?;
+            remote.publish_service(&remote.working_copy()?, name)?;
+            deployed
+        }
+        None => deploy_service(context, name, args, container)?,
+    };
     if json {
         printer::json(
             &json!({"service": record, "url": record.url(), "environment": {"name": environment.name, "version": environment.version}}),
@@ -803,6 +816,19 @@ pub(crate) fn reload(context: &Context, name: &str, wait: bool) -> Result<()> {
 
 /// `strata service delete NAME`.
 pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
+    if let Some(url) = context.server_url() {
+        let remote = super::run_remote::RemoteRun::open(context, url)?;
+        let local = remote.local_context(context);
+        if remote.working_copy()?.get_service(name).is_err() {
+            return Err(UsageError::new(format!(
+                "Service `{name}` was not deployed from this machine"
+            ))
+            .hint("Delete it on the machine that deployed it (`strata service show` names its host)")
+            .into());
+        }
+        delete(&local, name)?;
+        return remote.publish_service(&remote.working_copy()?, name);
+    }
     let service = delete_service(context, name)?;
     printer::out(format!("Deleted {name}; port {} is free", service.port));
     Ok(())
