@@ -117,7 +117,9 @@ impl RemoteRun {
     ) -> Result<()> {
         for reference in models {
             let (name, version) = crate::commands::model::parse(reference)?;
-            let model = self.opened.block_on(self.opened.records.get_model(&name, version))?;
+            let model = self
+                .opened
+                .block_on(self.opened.records.get_model(&name, version))?;
             drop(self.opened.fetch_tree(&self.url, &model.manifest)?);
             workspace.import_model(&model)?;
             if let Some(env_name) = &model.env_name {

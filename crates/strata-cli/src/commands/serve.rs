@@ -823,7 +823,9 @@ pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
             return Err(UsageError::new(format!(
                 "Service `{name}` was not deployed from this machine"
             ))
-            .hint("Delete it on the machine that deployed it (`strata service show` names its host)")
+            .hint(
+                "Delete it on the machine that deployed it (`strata service show` names its host)",
+            )
             .into());
         }
         delete(&local, name)?;

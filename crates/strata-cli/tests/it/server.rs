@@ -523,6 +523,46 @@ fn a_local_workspace_is_pushed_to_the_server() {
     assert!(model.contains("model.txt"), "{model}");
     let logs = team.ok(&team.bob, "bob", &["runs", "logs", &run_id]);
     assert!(logs.contains("done"), "{logs}");
+
+    // Alice serves the pushed model from another machine: the service runs there, in the
+    // environment the model was trained in, and the team sees it on the server.
+    team.context.write(
+        "score.py",
+        "import os\ndef init():\n    global text\n    text = open(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model.txt')).read()\ndef run(data):\n    return {'model': text}\n",
+    );
+    let port = free_port();
+    let deployed = team.run(
+        &team.alice,
+        "alice-server",
+        &[
+            "deploy",
+            "svc",
+            "--model",
+            "mymodel:1",
+            "--entry-script",
+            "score.py",
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    assert_eq!(deployed.code, 0, "{deployed}");
+    let (status, body) = crate::serve::request(port, "POST", "/score", "{}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("weights"), "{body}");
+    let services: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "list", "--json"])).unwrap();
+    assert_eq!(services[0]["service"]["name"], "svc", "{services}");
+    assert_eq!(services[0]["service"]["state"], "running", "{services}");
+    assert_eq!(services[0]["service"]["envName"], "trainenv", "{services}");
+    let elsewhere = team.run(&team.alice, "alice", &["service", "delete", "svc"]);
+    assert_eq!(
+        elsewhere.code, 1,
+        "only the deploying machine deletes it: {elsewhere}"
+    );
+    team.ok(&team.alice, "alice-server", &["service", "delete", "svc"]);
+    let services: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "list", "--json"])).unwrap();
+    assert_eq!(services[0]["service"]["state"], "deleted", "{services}");
 }
 
 /// Registrations from 8 clients at once while the server is killed (SIGKILL) and started
