@@ -441,11 +441,35 @@ impl ServerStore for PostgresStore {
         name: &str,
         actor: Actor,
     ) -> Result<Arc<dyn WorkspaceStore>, StoreError> {
-        let (current, supported) = self.schema_status().await?;
+        // Every request opens its workspace: the schema check and the lookup are one round
+        // trip (a migrated database has the migrations table; otherwise the full check).
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(version) FROM _sqlx_migrations WHERE success) AS schema,
+                    (SELECT id FROM workspaces WHERE name = $1) AS id",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await;
+        let (current, id) = match row {
+            Ok(row) => {
+                let schema: Option<i64> =
+                    row.try_get("schema").map_err(db("opening a workspace"))?;
+                let id: Option<i64> = row.try_get("id").map_err(db("opening a workspace"))?;
+                (u32::try_from(schema.unwrap_or(0)).unwrap_or(u32::MAX), id)
+            }
+            Err(error) if crate::error::is_unavailable(&error) => {
+                return Err(db("opening a workspace")(error));
+            }
+            Err(_) => (self.current_schema().await?, None),
+        };
+        let supported = Self::supported_schema();
         if current > supported {
             return Err(schema_too_new(&self.location, current, supported));
         }
-        let id = Self::workspace_id(&self.pool, name).await?;
+        let id = match id {
+            Some(id) => id,
+            None => Self::workspace_id(&self.pool, name).await?,
+        };
         Ok(Arc::new(PgWorkspace::new(self.clone(), id, name, actor)))
     }
 
