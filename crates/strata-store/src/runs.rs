@@ -51,19 +51,19 @@ pub struct RunRecord {
     )]
     pub queued_at: i64,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub preparing_at: Option<i64>,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub started_at: Option<i64>,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
@@ -77,16 +77,6 @@ pub struct RunRecord {
 impl RunRecord {
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), COMPLETED | FAILED | CANCELED)
-    }
-}
-
-fn serialize_optional_time<S: serde::Serializer>(
-    millis: &Option<i64>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match millis {
-        Some(millis) => serializer.serialize_str(&crate::workspace::format_time(*millis)),
-        None => serializer.serialize_none(),
     }
 }
 
@@ -226,6 +216,18 @@ impl Workspace {
             "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4, outputs = COALESCE(?5, outputs), logs = COALESCE(?6, logs), finished_at = ?7 WHERE id = ?1",
             params![id, status, exit_code, error, outputs, logs, now_millis()],
         )
+    }
+
+    /// The combined log (`std_log.txt`) kept in a run's stored `logs/` tree, if it has one.
+    pub fn stored_log(&self, logs: Option<&str>) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(digest) = logs else {
+            return Ok(None);
+        };
+        let manifest = self.read_manifest(digest)?;
+        match manifest.files.iter().find(|f| f.path == "std_log.txt") {
+            Some(entry) => Ok(Some(self.blobs().read_verified(&entry.digest)?)),
+            None => Ok(None),
+        }
     }
 
     /// Marks a run for cancellation; its supervisor records `Canceled` when the script ends.

@@ -162,6 +162,16 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     i64::try_from(millis).map_err(|_| format!("`{text}` is too far in the future"))
 }
 
+pub(crate) fn serialize_optional_time<S: serde::Serializer>(
+    millis: &Option<i64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match millis {
+        Some(millis) => serializer.serialize_str(&format_time(*millis)),
+        None => serializer.serialize_none(),
+    }
+}
+
 pub(crate) fn serialize_time<S: serde::Serializer>(
     millis: &i64,
     serializer: S,

@@ -238,12 +238,9 @@ pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
     let path = PathBuf::from(&run.run_dir).join(strata_run::STD_LOG);
     if !path.is_file() {
         // The run directory may be gone; the stored logs are not.
-        if let Some(digest) = &run.logs {
-            let manifest = workspace.read_manifest(digest)?;
-            if let Some(entry) = manifest.files.iter().find(|f| f.path == "std_log.txt") {
-                printer::raw_stdout(&workspace.blobs().read_verified(&entry.digest)?);
-                return Ok(());
-            }
+        if let Some(log) = workspace.stored_log(run.logs.as_deref())? {
+            printer::raw_stdout(&log);
+            return Ok(());
         }
         if run.is_finished() {
             return Err(UsageError::new(format!(
@@ -422,16 +419,18 @@ pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<
         .hint(format!("Wait for it: `strata runs wait {id}`"))
         .into());
     }
+    // A server workspace's trees are restored from its working copy, once fetched there.
+    let workspace = match context.server_url() {
+        Some(url) => crate::commands::run_remote::open_working_copy(url)?,
+        None => context.open_workspace()?,
+    };
     let mut count = 0;
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
         if let Some(digest) = digest {
-            let (workspace, manifest) = match context.server_url() {
-                Some(url) => opened.fetch_tree(url, digest)?,
-                None => {
-                    let workspace = context.open_workspace()?;
-                    let manifest = workspace.read_manifest(digest)?;
-                    (workspace, manifest)
-                }
+            let manifest = if opened.is_remote() {
+                opened.fetch_tree(&workspace, digest)?
+            } else {
+                workspace.read_manifest(digest)?
             };
             fs_err::create_dir_all(directory)?;
             count += workspace.restore_tree_at(&manifest, "", directory, Path::new(sub))?;

@@ -402,9 +402,9 @@ impl WorkspaceStore for SqliteStore {
         let path = PathBuf::from(&run.run_dir).join(strata_std_log());
         let bytes = match fs_err::read(&path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                stored_log(&workspace, &run)?.unwrap_or_default()
-            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => workspace
+                .stored_log(run.logs.as_deref())?
+                .unwrap_or_default(),
             Err(error) => return Err(StoreError::io(&path)(error)),
         };
         Ok(chunk_of(&bytes, offset, max))
@@ -500,17 +500,6 @@ impl WorkspaceStore for SqliteStore {
 fn strata_std_log() -> &'static str {
     // Where the run supervisor writes the combined output (`strata_run::STD_LOG`).
     "logs/std_log.txt"
-}
-
-fn stored_log(workspace: &Workspace, run: &RunRecord) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(digest) = &run.logs else {
-        return Ok(None);
-    };
-    let manifest = workspace.read_manifest(digest)?;
-    match manifest.files.iter().find(|f| f.path == "std_log.txt") {
-        Some(entry) => Ok(Some(workspace.blobs().read_verified(&entry.digest)?)),
-        None => Ok(None),
-    }
 }
 
 /// Appends `text` to the log file at `offset`, which must be its length; a retried append

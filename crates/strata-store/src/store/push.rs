@@ -84,8 +84,10 @@ pub async fn push_workspace(
         for (key, value) in local.run_tags(&run.id)? {
             records.set_run_tag(&run.id, &key, value.as_deref()).await?;
         }
-        if let Some(log) = stored_log(local, run.logs.as_deref())? {
-            records.append_run_log(&run.id, 0, &log).await?;
+        if let Some(log) = local.stored_log(run.logs.as_deref())? {
+            records
+                .append_run_log(&run.id, 0, &String::from_utf8_lossy(&log))
+                .await?;
         }
         let finished = RunUpdate::Finished {
             status: run.status.clone(),
@@ -172,18 +174,4 @@ async fn push_environment(
         }
     }
     Ok(())
-}
-
-fn stored_log(local: &Workspace, logs: Option<&str>) -> Result<Option<String>, StoreError> {
-    let Some(digest) = logs else {
-        return Ok(None);
-    };
-    let manifest = local.read_manifest(digest)?;
-    match manifest.files.iter().find(|f| f.path == "std_log.txt") {
-        Some(entry) => {
-            let bytes = local.blobs().read_verified(&entry.digest)?;
-            Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-        }
-        None => Ok(None),
-    }
 }

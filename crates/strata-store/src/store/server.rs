@@ -38,19 +38,19 @@ pub struct TokenRecord {
     )]
     pub created_at: i64,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub expires_at: Option<i64>,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub last_used_at: Option<i64>,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
@@ -195,14 +195,4 @@ pub trait ServerStore: Send + Sync {
 pub struct ServerBackends {
     pub records: Arc<dyn ServerStore>,
     pub blobs: Arc<dyn BlobStorage>,
-}
-
-fn serialize_optional_time<S: serde::Serializer>(
-    millis: &Option<i64>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match millis {
-        Some(millis) => serializer.serialize_str(&crate::workspace::format_time(*millis)),
-        None => serializer.serialize_none(),
-    }
 }
