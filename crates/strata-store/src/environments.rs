@@ -3,11 +3,12 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use strata_spec::{
-    Environment, EnvironmentVersion, MatchSpec, Metadata, SpecHash, V1Files, curated_environments,
-    is_curated_name, is_variable_reference, validate_name,
+    Environment, EnvironmentVersion, SpecHash, curated_environments, is_curated_name,
 };
 
+use crate::definition::DefinitionDocument;
 use crate::error::StoreError;
+use crate::registration::{PreparedRegistration, RegistrationDecision};
 use crate::workspace::{Workspace, now_millis};
 
 /// One registered version of an environment.
@@ -54,87 +55,6 @@ pub struct Registration {
 pub struct RegisterOptions {
     /// Registered for a run or deployment; hidden from `env list` unless asked for.
     pub anonymous: bool,
-}
-
-/// A definition as stored and sent between client and server: the v1 files plus v2-only
-/// metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DefinitionDocument {
-    pub environment_json: String,
-    pub conda_dependencies: Option<String>,
-    pub base_dockerfile: Option<String>,
-    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
-    pub metadata: Metadata,
-}
-
-impl DefinitionDocument {
-    pub fn of(environment: &Environment) -> Self {
-        let files = environment.to_v1_files();
-        Self {
-            environment_json: files.environment_json,
-            conda_dependencies: files.conda_dependencies,
-            base_dockerfile: files.base_dockerfile,
-            metadata: environment.metadata.clone(),
-        }
-    }
-
-    /// The definition again; `what` names it in errors.
-    pub fn to_environment(&self, what: &str) -> Result<Environment, StoreError> {
-        let files = V1Files {
-            environment_json: self.environment_json.clone(),
-            conda_dependencies: self.conda_dependencies.clone(),
-            base_dockerfile: self.base_dockerfile.clone(),
-        };
-        let mut environment =
-            Environment::from_v1_files(&files, &format!("<stored {what}>"))?.value;
-        environment.metadata = self.metadata.clone();
-        Ok(environment)
-    }
-
-    pub fn to_json(&self, what: &str) -> Result<String, StoreError> {
-        serde_json::to_string(self).map_err(|source| StoreError::CorruptRecord {
-            what: what.to_string(),
-            source,
-        })
-    }
-
-    pub fn from_json(text: &str, what: &str) -> Result<Self, StoreError> {
-        serde_json::from_str(text).map_err(|source| StoreError::CorruptRecord {
-            what: what.to_string(),
-            source,
-        })
-    }
-}
-
-/// An environment version as the REST API sends it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvironmentDocument {
-    #[serde(flatten)]
-    pub summary: EnvironmentSummary,
-    pub definition: DefinitionDocument,
-}
-
-impl EnvironmentDocument {
-    pub fn of(record: &EnvironmentRecord) -> Self {
-        Self {
-            summary: record.summary.clone(),
-            definition: DefinitionDocument::of(&record.environment),
-        }
-    }
-
-    pub fn into_record(self) -> Result<EnvironmentRecord, StoreError> {
-        let what = format!("{}:{}", self.summary.name, self.summary.version);
-        let environment = self.definition.to_environment(&what)?;
-        Ok(EnvironmentRecord {
-            name: self.summary.name.clone(),
-            version: self.summary.version.clone(),
-            spec_hash: SpecHash::from_hex(self.summary.spec_hash.clone()),
-            environment,
-            summary: self.summary,
-        })
-    }
 }
 
 impl Workspace {
@@ -319,175 +239,6 @@ fn row_to_summary_and_definition(
     Ok((row_to_summary(row)?, row.get(8)?))
 }
 
-fn kind_of(environment: &Environment) -> String {
-    let docker = &environment.docker;
-    let kind = if docker.base_dockerfile.is_some() || docker.build_context.is_some() {
-        "dockerfile"
-    } else if docker.base_image.is_some() {
-        "image"
-    } else if environment.python.user_managed_dependencies {
-        "user-managed"
-    } else if environment.conda().is_some_and(|conda| {
-        !conda.channels.is_empty()
-            || conda.conda_packages().any(|spec| {
-                MatchSpec::parse(spec)
-                    .is_ok_and(|m| !matches!(m.normalized_name().as_str(), "python" | "pip"))
-            })
-    }) {
-        "conda"
-    } else {
-        "pip"
-    };
-    kind.to_string()
-}
-
-/// A definition checked and hashed for registration, before any store has looked at it:
-/// the part of registering that every metadata store shares.
-#[derive(Debug, Clone)]
-pub struct PreparedRegistration {
-    pub name: String,
-    pub environment: Environment,
-    /// The version the definition names, if any.
-    pub explicit: Option<EnvironmentVersion>,
-    pub spec_hash: SpecHash,
-    pub kind: String,
-    pub description: Option<String>,
-    /// `strata://wheels` references with their digests; each must be stored in the workspace.
-    pub wheel_references: Vec<(String, String)>,
-    pub warnings: Vec<String>,
-}
-
-/// What registering a prepared definition does, given what the store already holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegistrationDecision {
-    /// The existing version has the same spec hash.
-    Existing(EnvironmentVersion),
-    /// A new version with this number or name.
-    New(EnvironmentVersion),
-}
-
-impl PreparedRegistration {
-    /// Checks a user's definition (a valid, non-reserved name, no credentials, valid pip
-    /// entries) and strips what must not be stored.
-    pub fn new(environment: Environment) -> Result<Self, StoreError> {
-        validate_name(environment.name.as_deref().unwrap_or_default())?;
-        Self::checked(environment)
-    }
-
-    /// As [`Self::new`] for a curated environment, whose reserved name is its own (every
-    /// store seeds a new workspace with them).
-    pub fn curated(environment: Environment) -> Result<Self, StoreError> {
-        Self::checked(environment)
-    }
-
-    fn checked(mut environment: Environment) -> Result<Self, StoreError> {
-        let name = environment.name.clone().unwrap_or_default();
-        let found = environment.embedded_credentials();
-        if !found.is_empty() {
-            return Err(StoreError::Credentials { found });
-        }
-        let mut wheel_references = Vec::new();
-        if let Some(conda) = environment.conda() {
-            conda.check_pip_entries(&format!("{name} (pip dependencies)"))?;
-            for (reference, digest) in conda.wheel_references() {
-                wheel_references.push((reference.to_string(), digest.to_string()));
-            }
-        }
-        let mut warnings = Vec::new();
-        let registry = &mut environment.docker.base_image_registry;
-        if let Some(password) = &registry.password
-            && !is_variable_reference(password.trim())
-        {
-            registry.password = None;
-            warnings.push(
-                "The registry password in the definition was not stored: Strata never keeps credentials. Put it in an environment variable and name that variable in the definition instead, e.g. `\"password\": \"${STRATA_REGISTRY_PASSWORD}\"`".to_string(),
-            );
-        }
-        let explicit = match environment.version.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(EnvironmentVersion::parse(text)?),
-        };
-        let spec_hash = SpecHash::of(&environment);
-        let kind = kind_of(&environment);
-        let description = environment.metadata.description.clone();
-        Ok(Self {
-            name,
-            environment,
-            explicit,
-            spec_hash,
-            kind,
-            description,
-            wheel_references,
-            warnings,
-        })
-    }
-
-    /// The error for a `strata://wheels` reference the workspace does not store.
-    pub fn missing_wheel(reference: &str) -> StoreError {
-        StoreError::InvalidReference {
-            reference: reference.to_string(),
-            reason: "no wheel with this digest is stored in the workspace (add it with `strata env add-wheel FILE`, which prints the reference to use)".to_string(),
-        }
-    }
-
-    /// Decides from the version the definition names (`existing` is that version's spec hash)
-    /// or, without one, from the latest version: the same spec hash is that version, anything
-    /// else the explicit version or `next` (which a store computes only when it is needed).
-    pub fn decide(
-        &self,
-        existing: Option<(EnvironmentVersion, String)>,
-        force_new: bool,
-        next: impl FnOnce() -> Result<EnvironmentVersion, StoreError>,
-    ) -> Result<RegistrationDecision, StoreError> {
-        match (existing, &self.explicit) {
-            (Some((version, hash)), _) if hash == self.spec_hash.as_str() && !force_new => {
-                Ok(RegistrationDecision::Existing(version))
-            }
-            (Some((version, hash)), Some(_)) if !force_new => Err(StoreError::VersionConflict {
-                name: self.name.clone(),
-                version,
-                existing: hash,
-                new: self.spec_hash.to_string(),
-            }),
-            (None, Some(version)) => Ok(RegistrationDecision::New(version.clone())),
-            _ => next().map(RegistrationDecision::New),
-        }
-    }
-
-    /// The record of the new version and the stored form of its definition.
-    pub fn into_record(
-        self,
-        version: EnvironmentVersion,
-        options: RegisterOptions,
-        curated: bool,
-        created_at: i64,
-    ) -> Result<(EnvironmentRecord, DefinitionDocument), StoreError> {
-        let mut environment = self.environment;
-        environment.version = Some(version.to_string());
-        let document = DefinitionDocument::of(&environment);
-        let summary = EnvironmentSummary {
-            name: self.name.clone(),
-            version: version.clone(),
-            spec_hash: self.spec_hash.to_string(),
-            kind: self.kind,
-            description: self.description,
-            curated,
-            anonymous: options.anonymous,
-            created_at,
-        };
-        Ok((
-            EnvironmentRecord {
-                name: self.name,
-                version,
-                spec_hash: self.spec_hash,
-                environment,
-                summary,
-            },
-            document,
-        ))
-    }
-}
-
 /// Registers within a write transaction (see [`Workspace::register_environment`]).
 pub(crate) fn insert_in(
     connection: &Connection,
@@ -657,7 +408,7 @@ mod tests {
     use rusqlite::params;
     use strata_spec::{Environment, EnvironmentVersion};
 
-    use super::DefinitionDocument;
+    use crate::definition::DefinitionDocument;
     use crate::{RegisterOptions, StoreError, Workspace};
 
     fn definition(name: &str, image: &str, version: Option<&str>) -> Environment {

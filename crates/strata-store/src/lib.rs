@@ -4,16 +4,15 @@
 pub use blobs::{BlobDigest, BlobStore};
 pub use browse::{BuildRow, ExperimentSummary, Page, PageQuery, RunFilter, RunSort};
 pub use context::build_context_reference;
-pub use environments::{
-    DefinitionDocument, EnvironmentDocument, EnvironmentRecord, EnvironmentSummary,
-    PreparedRegistration, RegisterOptions, Registration, RegistrationDecision,
-};
+pub use definition::{DefinitionDocument, EnvironmentDocument};
+pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;
 pub use images::ImageRecord;
 pub use inventory::{CONDA, PYPI, PackageUse, locked_packages};
 pub use labels::validate_label;
 pub use locks::{BuildRecord, LockRecord};
 pub use models::{ModelRecord, validate_model_name};
+pub use registration::{PreparedRegistration, RegistrationDecision};
 pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, RunRecord};
 pub use services::{
     DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel, ServiceRecord,
@@ -27,6 +26,7 @@ mod blobs;
 mod browse;
 mod context;
 mod db;
+mod definition;
 mod environments;
 mod error;
 mod images;
@@ -34,6 +34,7 @@ mod inventory;
 mod labels;
 mod locks;
 mod models;
+mod registration;
 mod runs;
 mod services;
 pub mod store;
