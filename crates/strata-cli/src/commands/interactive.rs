@@ -332,21 +332,32 @@ enum FileSource {
 
 /// The stored `outputs/` and `logs/` of an ended run; the run directory's while it runs.
 fn run_files(workspace: &Workspace, run: &RunRecord) -> Result<Vec<RunFile>> {
+    if run.is_finished() {
+        return stored_files(run, |digest| Ok(workspace.read_manifest(digest)?));
+    }
+    let mut files = Vec::new();
+    for sub in ["outputs", "logs"] {
+        walk(&Path::new(&run.run_dir).join(sub), sub, &mut files)?;
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// What a finished run stored of its `outputs/` and `logs/`, read through `read_manifest`.
+fn stored_files(
+    run: &RunRecord,
+    read_manifest: impl Fn(&str) -> Result<strata_store::Manifest>,
+) -> Result<Vec<RunFile>> {
     let mut files = Vec::new();
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
-        if run.is_finished() {
-            if let Some(digest) = digest {
-                for entry in workspace.read_manifest(digest)?.files {
-                    files.push(RunFile {
-                        name: format!("{sub}/{}", entry.path),
-                        size: entry.size,
-                        source: FileSource::Blob(entry.digest),
-                    });
-                }
+        if let Some(digest) = digest {
+            for entry in read_manifest(digest)?.files {
+                files.push(RunFile {
+                    name: format!("{sub}/{}", entry.path),
+                    size: entry.size,
+                    source: FileSource::Blob(entry.digest),
+                });
             }
-        } else {
-            let root = Path::new(&run.run_dir).join(sub);
-            walk(&root, sub, &mut files)?;
         }
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -374,34 +385,17 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<RunFile>) -> Result<()> {
     Ok(())
 }
 
-/// The files of a run on a server workspace: what it stored when it ended (its directory
-/// is on the machine that ran it).
-fn remote_run_files(
-    opened: &crate::commands::remote::Opened,
-    run: &RunRecord,
-) -> Result<Vec<RunFile>> {
-    let mut files = Vec::new();
-    for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
-        if let Some(digest) = digest.as_ref().filter(|_| run.is_finished()) {
-            for entry in opened.read_manifest(digest)?.files {
-                files.push(RunFile {
-                    name: format!("{sub}/{}", entry.path),
-                    size: entry.size,
-                    source: FileSource::Blob(entry.digest),
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
-}
-
 /// A run and its files, from wherever the workspace is.
 fn run_and_files(context: &Context, id: &str) -> Result<(RunRecord, Vec<RunFile>, Source)> {
     if context.server_url().is_some() {
         let opened = context.open()?;
         let run = opened.block_on(opened.records.get_run(id))?;
-        let files = remote_run_files(&opened, &run)?;
+        // Its directory is on the machine that ran it: only what it stored when it ended.
+        let files = if run.is_finished() {
+            stored_files(&run, |digest| opened.read_manifest(digest))?
+        } else {
+            Vec::new()
+        };
         return Ok((run, files, Source::Remote(opened)));
     }
     let workspace = context.open_workspace()?;

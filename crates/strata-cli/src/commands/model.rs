@@ -280,8 +280,13 @@ pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> 
     let (name, version) = parse(reference)?;
     let opened = context.open()?;
     let model = opened.block_on(opened.records.get_model(&name, version))?;
+    // A server workspace's trees are restored from its working copy, once fetched there.
     let (workspace, manifest) = match context.server_url() {
-        Some(url) => opened.fetch_tree(url, &model.manifest)?,
+        Some(url) => {
+            let workspace = crate::commands::run_remote::open_working_copy(url)?;
+            let manifest = opened.fetch_tree(&workspace, &model.manifest)?;
+            (workspace, manifest)
+        }
         None => {
             let workspace = context.open_workspace()?;
             let manifest = workspace.read_manifest(&model.manifest)?;

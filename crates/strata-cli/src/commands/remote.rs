@@ -112,32 +112,31 @@ impl Opened {
         }))?)
     }
 
-    /// For a server workspace: its local working copy (made when missing), with the blobs of
-    /// the tree `manifest` downloaded into it, so the tree can be restored from there with the
-    /// same checks as a local one.
+    /// Downloads the tree `manifest` of a server workspace into `working` (its working copy)
+    /// — the manifest, then the files it does not hold yet — so the tree is restored from there
+    /// with the same checks as a local one.
     pub(crate) fn fetch_tree(
         &self,
-        url: &str,
+        working: &strata_store::Workspace,
         manifest: &str,
-    ) -> Result<(strata_store::Workspace, Manifest)> {
-        let working = crate::commands::run_remote::open_working_copy(url)?;
+    ) -> Result<Manifest> {
         let local = strata_store::store::LocalBlobs::new(working.blobs().clone());
-        let tree = self.read_manifest(manifest)?;
-        let mut digests: Vec<String> = vec![manifest.to_string()];
-        digests.extend(tree.files.iter().map(|f| f.digest.clone()));
-        digests.sort();
-        digests.dedup();
         let directory =
             tempfile::tempdir_in(working.root()).context("Failed to make a temporary directory")?;
-        self.block_on(async {
-            for digest in local.missing(&digests).await? {
-                let staged = directory.path().join(&digest);
-                self.blobs.get_to_file(&digest, &staged).await?;
-                local.put_file(&digest, &staged).await?;
-            }
-            Ok::<_, strata_store::StoreError>(())
-        })?;
-        Ok((working, tree))
+        let fetch = |digests: Vec<String>| {
+            self.block_on(async {
+                for digest in local.missing(&digests).await? {
+                    let staged = directory.path().join(&digest);
+                    self.blobs.get_to_file(&digest, &staged).await?;
+                    local.put_file(&digest, &staged).await?;
+                }
+                Ok::<_, strata_store::StoreError>(())
+            })
+        };
+        fetch(vec![manifest.to_string()])?;
+        let tree = working.read_manifest(manifest)?;
+        fetch(tree.files.iter().map(|f| f.digest.clone()).collect())?;
+        Ok(tree)
     }
 
     /// A stored tree's manifest.

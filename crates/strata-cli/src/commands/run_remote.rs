@@ -32,7 +32,6 @@ impl RemoteRun {
     pub(crate) fn open(context: &Context, url: &str) -> Result<Self> {
         let opened = context.open()?;
         let working_copy = working_copy(url);
-        drop(open_working_copy(url)?);
         Ok(Self {
             opened,
             url: url.to_string(),
@@ -44,8 +43,9 @@ impl RemoteRun {
         &self.url
     }
 
+    /// The working copy, made when missing.
     pub(crate) fn working_copy(&self) -> Result<Workspace> {
-        Ok(Workspace::open(&self.working_copy)?)
+        open_working_copy(&self.url)
     }
 
     /// The run's environment, from the server: `--env`, or the default environment.
@@ -120,7 +120,7 @@ impl RemoteRun {
             let model = self
                 .opened
                 .block_on(self.opened.records.get_model(&name, version))?;
-            drop(self.opened.fetch_tree(&self.url, &model.manifest)?);
+            self.opened.fetch_tree(workspace, &model.manifest)?;
             workspace.import_model(&model)?;
             if let Some(env_name) = &model.env_name {
                 self.opened.block_on(pull_environment(
