@@ -31,6 +31,7 @@ mod runs;
 pub(crate) mod serve;
 mod serve_settings;
 mod server;
+mod service;
 mod service_log;
 pub(crate) mod ui;
 
@@ -77,15 +78,15 @@ fn run(cli: Cli) -> Result<()> {
             None => serve::serve_foreground(&context, &args.options),
         },
         Command::Service(command) => match command {
-            ServiceCommand::List { json } => serve::list(&context, json),
-            ServiceCommand::Show { name, json } => serve::show(&context, &name, json),
-            ServiceCommand::Logs { name, follow } => serve::logs(&context, &name, follow),
+            ServiceCommand::List { json } => service::list(&context, json),
+            ServiceCommand::Show { name, json } => service::show(&context, &name, json),
+            ServiceCommand::Logs { name, follow } => service::logs(&context, &name, follow),
             ServiceCommand::Reload {
                 name,
                 wait: _,
                 no_wait,
-            } => serve::reload(&context, &name, !no_wait),
-            ServiceCommand::Delete { name } => serve::delete(&context, &name),
+            } => service::reload(&context, &name, !no_wait),
+            ServiceCommand::Delete { name } => service::delete(&context, &name),
         },
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -376,7 +376,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
 
     if !keep {
         steps.run("Delete the service", || {
-            serve::delete_service(&context, "quickstart-svc")?;
+            super::service::delete_service(&context, "quickstart-svc")?;
             Ok((format!("port {port} is free"), ()))
         })?;
     }
