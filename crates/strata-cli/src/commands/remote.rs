@@ -112,31 +112,17 @@ impl Opened {
         }))?)
     }
 
-    /// Downloads the tree `manifest` of a server workspace into `working` (its working copy)
-    /// — the manifest, then the files it does not hold yet — so the tree is restored from there
-    /// with the same checks as a local one.
+    /// Downloads the tree `manifest` of a server workspace into `working`, its working copy.
     pub(crate) fn fetch_tree(
         &self,
         working: &strata_store::Workspace,
         manifest: &str,
     ) -> Result<Manifest> {
-        let local = strata_store::store::LocalBlobs::new(working.blobs().clone());
-        let directory =
-            tempfile::tempdir_in(working.root()).context("Failed to make a temporary directory")?;
-        let fetch = |digests: Vec<String>| {
-            self.block_on(async {
-                for digest in local.missing(&digests).await? {
-                    let staged = directory.path().join(&digest);
-                    self.blobs.get_to_file(&digest, &staged).await?;
-                    local.put_file(&digest, &staged).await?;
-                }
-                Ok::<_, strata_store::StoreError>(())
-            })
-        };
-        fetch(vec![manifest.to_string()])?;
-        let tree = working.read_manifest(manifest)?;
-        fetch(tree.files.iter().map(|f| f.digest.clone()).collect())?;
-        Ok(tree)
+        Ok(self.block_on(strata_store::store::download_tree(
+            working,
+            self.blobs.as_ref(),
+            manifest,
+        ))?)
     }
 
     /// A stored tree's manifest.

@@ -23,7 +23,7 @@ pub use server::{
     AuditEvent, AuditQuery, Member, NewToken, Principal, ServerBackends, ServerStore, TokenRecord,
     WorkspaceInfo,
 };
-pub use sync::{pull_environment, push_lock, upload_blobs, upload_tree};
+pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 

@@ -77,6 +77,36 @@ pub async fn upload_tree(
     upload_blobs(local, blobs, &digests).await
 }
 
+/// Downloads a tree of the other side into `local` — its manifest, then the files `local`
+/// does not hold yet, each checked against its digest — so it can be restored from there with
+/// the same checks as a local tree.
+pub async fn download_tree(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    manifest: &str,
+) -> Result<crate::Manifest, StoreError> {
+    let here = super::LocalBlobs::new(local.blobs().clone());
+    let staging = local.root().join("tmp");
+    fs_err::create_dir_all(&staging).map_err(StoreError::io(&staging))?;
+    let directory = tempfile::tempdir_in(&staging).map_err(StoreError::io(&staging))?;
+    let fetch = |digests: Vec<String>| {
+        let here = &here;
+        let directory = directory.path();
+        async move {
+            for digest in here.missing(&digests).await? {
+                let staged = directory.join(&digest);
+                blobs.get_to_file(&digest, &staged).await?;
+                here.put_file(&digest, &staged).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+    };
+    fetch(vec![manifest.to_string()]).await?;
+    let tree = local.read_manifest(manifest)?;
+    fetch(tree.files.iter().map(|f| f.digest.clone()).collect()).await?;
+    Ok(tree)
+}
+
 /// Uploads the blobs of `digests` the other side does not have (asking first, so each is
 /// sent once); returns how many it sent.
 pub async fn upload_blobs(
