@@ -14,10 +14,10 @@ use strata_store::{
 use crate::error::{corrupt, db};
 use crate::workspace::{PgWorkspace, after, fetch};
 
-const SUMMARY_COLUMNS: &str =
+pub(crate) const SUMMARY_COLUMNS: &str =
     "name, version, spec_hash, kind, description, curated, anonymous, created_at";
 
-fn row_to_summary(row: &PgRow) -> Result<EnvironmentSummary, sqlx::Error> {
+pub(crate) fn row_to_summary(row: &PgRow) -> Result<EnvironmentSummary, sqlx::Error> {
     Ok(EnvironmentSummary {
         name: row.try_get("name")?,
         version: EnvironmentVersion::from_stored(row.try_get("version")?),
@@ -30,7 +30,7 @@ fn row_to_summary(row: &PgRow) -> Result<EnvironmentSummary, sqlx::Error> {
     })
 }
 
-fn row_to_build(row: &PgRow) -> Result<BuildRecord, sqlx::Error> {
+pub(crate) fn row_to_build(row: &PgRow) -> Result<BuildRecord, sqlx::Error> {
     Ok(BuildRecord {
         name: row.try_get("name")?,
         version: EnvironmentVersion::from_stored(row.try_get("version")?),

@@ -4,6 +4,7 @@
 pub use store::{MigrationReport, PostgresStore};
 
 mod audit;
+mod browse;
 mod environments;
 mod error;
 mod models;

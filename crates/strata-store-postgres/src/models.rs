@@ -8,10 +8,10 @@ use strata_store::{ModelRecord, ServiceRecord, StoreError, validate_model_name};
 use crate::error::{corrupt, db};
 use crate::workspace::{PgWorkspace, after, fetch};
 
-const MODEL_COLUMNS: &str = "name, version, manifest, path, description, run_id, experiment, env_name, env_version, lock_hash, created_at";
-const SERVICE_COLUMNS: &str = "name, state, host, port, env_name, env_version, lock_hash, models::text AS models, entry_script, source_dir, service_dir, config::text AS config, pid, pid_start, error, created_at, updated_at";
+pub(crate) const MODEL_COLUMNS: &str = "name, version, manifest, path, description, run_id, experiment, env_name, env_version, lock_hash, created_at";
+pub(crate) const SERVICE_COLUMNS: &str = "name, state, host, port, env_name, env_version, lock_hash, models::text AS models, entry_script, source_dir, service_dir, config::text AS config, pid, pid_start, error, created_at, updated_at";
 
-fn row_to_model(row: &PgRow) -> Result<ModelRecord, sqlx::Error> {
+pub(crate) fn row_to_model(row: &PgRow) -> Result<ModelRecord, sqlx::Error> {
     Ok(ModelRecord {
         name: row.try_get("name")?,
         version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
@@ -29,7 +29,7 @@ fn row_to_model(row: &PgRow) -> Result<ModelRecord, sqlx::Error> {
     })
 }
 
-fn row_to_service(row: &PgRow) -> Result<ServiceRecord, StoreError> {
+pub(crate) fn row_to_service(row: &PgRow) -> Result<ServiceRecord, StoreError> {
     let read = || -> Result<(ServiceRecord, String, String), sqlx::Error> {
         let port: i32 = row.try_get("port")?;
         Ok((

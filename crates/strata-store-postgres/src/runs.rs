@@ -8,9 +8,9 @@ use strata_store::{Metric, RunRecord, StoreError};
 use crate::error::{corrupt, db, is_unique_violation};
 use crate::workspace::{PgWorkspace, after, fetch};
 
-const RUN_COLUMNS: &str = "seq, id, experiment, status, env_name, env_version, lock_hash, script, arguments::text AS arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at, target, image";
+pub(crate) const RUN_COLUMNS: &str = "seq, id, experiment, status, env_name, env_version, lock_hash, script, arguments::text AS arguments, source_dir, snapshot, run_dir, outputs, logs, exit_code, error, supervisor_pid, supervisor_start, process_group, cancel_requested, queued_at, preparing_at, started_at, finished_at, target, image";
 
-fn row_to_run(row: &PgRow) -> Result<RunRecord, StoreError> {
+pub(crate) fn row_to_run(row: &PgRow) -> Result<RunRecord, StoreError> {
     let get = || -> Result<(RunRecord, String), sqlx::Error> {
         Ok((
             RunRecord {

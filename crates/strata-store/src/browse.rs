@@ -32,7 +32,9 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    fn from_rows(mut items: Vec<T>, limit: u64) -> Self {
+    /// The window of `rows` fetched with one row more than `limit`: that extra row only says
+    /// whether more follow.
+    pub fn from_rows(mut items: Vec<T>, limit: u64) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let has_more = items.len() > limit;
         items.truncate(limit);
@@ -76,6 +78,14 @@ pub struct RunFilter {
 pub struct BuildRow {
     pub id: i64,
     pub build: BuildRecord,
+}
+
+impl PageQuery {
+    /// The search as a `%text%` pattern for `LIKE … ESCAPE '\'` (SQLite, or `ILIKE` in
+    /// PostgreSQL), with the wildcards of the text taken literally.
+    pub fn like_pattern(&self) -> Option<String> {
+        like_pattern(self.search.as_deref())
+    }
 }
 
 /// `%text%` for `LIKE … ESCAPE '\'`, with the wildcards of `text` taken literally.

@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workspace = strata_store::Workspace::open(&root)?;
     let listener = strata_ui::bind_local(port)?;
     println!("http://{}/", listener.local_addr()?);
-    strata_ui::serve_until_interrupted(Arc::new(strata_ui::Ui::new(workspace, "")), listener)?;
+    let ui = strata_ui::Ui::local(strata_store::store::SqliteStore::new(workspace));
+    strata_ui::serve_until_interrupted(Arc::new(ui), listener)?;
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! server: `strata ui` serves it with hyper on 127.0.0.1, and a team server can mount it
 //! under `/w/{workspace}` by passing that prefix as the base path.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
 
-use strata_store::{StoreError, Workspace};
+use strata_store::store::{BlobStorage, BrowseStore, Role, SqliteStore, WorkspaceStore as _};
+use strata_store::{Manifest, StoreError};
 
 use crate::html::{esc, layout};
 use crate::pages;
@@ -22,9 +23,19 @@ pub enum UiError {
     /// Reading the workspace failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The workspace lock was poisoned by a panic in another request.
-    #[error("The workspace handle was poisoned by an earlier failure")]
-    Poisoned,
+    /// A blob could not be staged for reading.
+    #[error("Cannot stage a stored file for reading")]
+    Staging {
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored manifest is not valid JSON.
+    #[error("The stored manifest `{digest}` is corrupt")]
+    CorruptManifest {
+        digest: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// The runtime or the signal handlers could not start.
     #[error("Cannot start the web server")]
     Runtime {
@@ -141,12 +152,32 @@ impl Response {
     }
 }
 
+/// Who is looking at a team server's pages (`None` for `strata ui`, where whoever can reach
+/// 127.0.0.1 owns the workspace anyway).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: String,
+    pub role: Role,
+}
+
 /// The web page over one workspace.
-#[derive(Debug)]
 pub struct Ui {
-    workspace: Mutex<Workspace>,
+    store: Arc<dyn BrowseStore>,
+    blobs: Arc<dyn BlobStorage>,
     base: String,
+    label: String,
     csrf_token: String,
+    viewer: Option<Viewer>,
+}
+
+impl std::fmt::Debug for Ui {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ui")
+            .field("base", &self.base)
+            .field("label", &self.label)
+            .field("viewer", &self.viewer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a page handler returns.
@@ -161,13 +192,40 @@ pub(crate) fn not_found(base: &str, message: &str) -> Response {
 }
 
 impl Ui {
-    /// The pages of `workspace`, linked under `base` (`""` for `strata ui`, `/w/NAME` on a
-    /// server). A new random token protects the one form that posts (service scoring).
-    pub fn new(workspace: Workspace, base: &str) -> Self {
+    /// The pages of a workspace directory, for `strata ui`: linked from the root, named by
+    /// the directory, with a new random token protecting the one form that posts (service
+    /// scoring).
+    pub fn local(store: SqliteStore) -> Self {
+        let blobs = Arc::new(store.blobs());
+        let label = store.location();
+        Self::new(
+            Arc::new(store),
+            blobs,
+            "",
+            &label,
+            &uuid::Uuid::new_v4().simple().to_string(),
+            None,
+        )
+    }
+
+    /// The pages of any workspace behind the interfaces, linked under `base` (`/w/NAME` on a
+    /// server) and shown as `label`. `csrf_token` is what posting forms must carry (a
+    /// server derives it from the viewer's session).
+    pub fn new(
+        store: Arc<dyn BrowseStore>,
+        blobs: Arc<dyn BlobStorage>,
+        base: &str,
+        label: &str,
+        csrf_token: &str,
+        viewer: Option<Viewer>,
+    ) -> Self {
         Self {
-            workspace: Mutex::new(workspace),
+            store,
+            blobs,
             base: base.trim_end_matches('/').to_string(),
-            csrf_token: uuid::Uuid::new_v4().simple().to_string(),
+            label: label.to_string(),
+            csrf_token: csrf_token.to_string(),
+            viewer,
         }
     }
 
@@ -175,18 +233,64 @@ impl Ui {
         &self.base
     }
 
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
     pub(crate) fn csrf_token(&self) -> &str {
         &self.csrf_token
     }
 
-    pub(crate) fn workspace(&self) -> Result<MutexGuard<'_, Workspace>, UiError> {
-        self.workspace.lock().map_err(|_| UiError::Poisoned)
+    pub(crate) fn store(&self) -> &dyn BrowseStore {
+        self.store.as_ref()
+    }
+
+    /// Scoring a service posts from this process to the service's port on 127.0.0.1, which
+    /// is the service only where it was deployed: `strata ui` on that machine. A server's
+    /// services run on their deploying hosts, and the server must not become a way to send
+    /// requests into its own network.
+    pub(crate) fn can_score(&self) -> bool {
+        self.viewer.is_none()
+    }
+
+    /// The "signed in as" line of a server's start page, with its sign-out form.
+    pub(crate) fn signed_in_note(&self) -> String {
+        let Some(viewer) = &self.viewer else {
+            return String::new();
+        };
+        format!(
+            "<form class=\"search\" method=\"post\" action=\"{}\">Signed in as <strong>{}</strong> ({}) \
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\">Sign out</button></form>",
+            esc(&format!("{}/logout", self.base)),
+            esc(&viewer.user),
+            esc(viewer.role.as_str()),
+            esc(&self.csrf_token),
+        )
+    }
+
+    /// The bytes of a stored blob, checked against its digest by the store.
+    pub(crate) async fn read_blob(&self, digest: &str) -> PageResult<Vec<u8>> {
+        let staging = tempfile::tempdir().map_err(|source| UiError::Staging { source })?;
+        let path = staging.path().join("blob");
+        self.blobs.get_to_file(digest, &path).await?;
+        tokio::fs::read(&path)
+            .await
+            .map_err(|source| UiError::Staging { source })
+    }
+
+    pub(crate) async fn read_manifest(&self, digest: &str) -> PageResult<Manifest> {
+        let bytes = self.read_blob(digest).await?;
+        serde_json::from_slice(&bytes).map_err(|source| UiError::CorruptManifest {
+            digest: digest.to_string(),
+            source,
+        })
     }
 
     /// Answers one request. Never fails: errors become a 500 page that names no internals
     /// beyond the store's message (the page is local; a server logs instead).
-    pub fn handle(&self, request: &Request) -> Response {
-        let mut response = match self.route(request) {
+    pub async fn handle(&self, request: &Request) -> Response {
+        let mut response = match self.route(request).await {
             Ok(response) => response,
             Err(UiError::Store(StoreError::NotFound { what })) => {
                 not_found(&self.base, &format!("{what} was not found"))
@@ -220,12 +324,12 @@ impl Ui {
         response
     }
 
-    fn route(&self, request: &Request) -> PageResult {
+    async fn route(&self, request: &Request) -> PageResult {
         let base = &self.base;
         let method = request.method.as_str();
         if method == "POST" {
             return match request.path.as_str() {
-                "/service/score" => pages::services::score(self, request),
+                "/service/score" => pages::services::score(self, request).await,
                 _ => Ok(method_not_allowed(base)),
             };
         }
@@ -245,23 +349,23 @@ impl Ui {
                 headers: Vec::new(),
                 body: ICON.as_bytes().to_vec(),
             }),
-            "/" => pages::home(self),
-            "/environments" => pages::environments::list(self, request),
-            "/environment" => pages::environments::versions(self, request),
-            "/environment/version" => pages::environments::version(self, request),
-            "/build-log" => pages::environments::build_log(self, request),
-            "/diff" => pages::environments::diff(self, request),
-            "/experiments" => pages::runs::experiments(self, request),
-            "/runs" => pages::runs::list(self, request),
-            "/run" => pages::runs::run(self, request),
-            "/run/file" => pages::runs::file(self, request),
-            "/compare" => pages::runs::compare(self, request),
-            "/models" => pages::models::list(self, request),
-            "/model" => pages::models::versions(self, request),
-            "/model/version" => pages::models::version(self, request),
-            "/model/file" => pages::models::file(self, request),
-            "/services" => pages::services::list(self, request),
-            "/service" => pages::services::service(self, request),
+            "/" => pages::home(self).await,
+            "/environments" => pages::environments::list(self, request).await,
+            "/environment" => pages::environments::versions(self, request).await,
+            "/environment/version" => pages::environments::version(self, request).await,
+            "/build-log" => pages::environments::build_log(self, request).await,
+            "/diff" => pages::environments::diff(self, request).await,
+            "/experiments" => pages::runs::experiments(self, request).await,
+            "/runs" => pages::runs::list(self, request).await,
+            "/run" => pages::runs::run(self, request).await,
+            "/run/file" => pages::runs::file(self, request).await,
+            "/compare" => pages::runs::compare(self, request).await,
+            "/models" => pages::models::list(self, request).await,
+            "/model" => pages::models::versions(self, request).await,
+            "/model/version" => pages::models::version(self, request).await,
+            "/model/file" => pages::models::file(self, request).await,
+            "/services" => pages::services::list(self, request).await,
+            "/service" => pages::services::service(self, request).await,
             _ => Ok(not_found(base, "No such page")),
         }
     }

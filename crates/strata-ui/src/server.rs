@@ -1,5 +1,4 @@
-//! Serving a [`Ui`] over HTTP/1.1 with hyper: one task per connection, each page rendered on
-//! the blocking pool (the workspace is SQLite).
+//! Serving a [`Ui`] over HTTP/1.1 with hyper: one task per connection.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -94,26 +93,16 @@ async fn answer(
         Err(_) => return Ok(plain(413, "Request body too large")),
     };
     let body = if is_form { body } else { Bytes::new() };
-    let rendered = tokio::task::spawn_blocking(move || {
-        let request = Request::new(&method, &path, query.as_deref(), &body);
-        let head = request.method == "HEAD";
-        let response = ui.handle(&request);
-        // Server time: from the request's arrival to its rendered response.
-        tracing::debug!(
-            "{method} {path} {} {:.2} ms",
-            response.status,
-            received.elapsed().as_secs_f64() * 1000.0
-        );
-        (response, head)
-    })
-    .await;
-    Ok(match rendered {
-        Ok((response, head)) => to_hyper(response, head),
-        Err(error) => {
-            tracing::error!("ui: a page failed: {error}");
-            plain(500, "Internal error")
-        }
-    })
+    let request = Request::new(&method, &path, query.as_deref(), &body);
+    let head = request.method == "HEAD";
+    let response = ui.handle(&request).await;
+    // Server time: from the request's arrival to its rendered response.
+    tracing::debug!(
+        "{method} {path} {} {:.2} ms",
+        response.status,
+        received.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(to_hyper(response, head))
 }
 
 fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {

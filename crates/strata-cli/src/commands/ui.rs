@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use strata_store::store::SqliteStore;
 use strata_ui::{Ui, UiError};
 
 use crate::commands::Context;
@@ -19,6 +20,16 @@ pub(crate) struct UiArgs {
 
 /// Serves the pages until Ctrl-C; prints the URL and opens nothing.
 pub(crate) fn run(context: &Context, args: &UiArgs) -> Result<()> {
+    if let Some(url) = context.server_url() {
+        return Err(UsageError::new(format!(
+            "`{url}` is a server workspace: its server serves the pages"
+        ))
+        .hint(format!(
+            "Open `{}/` in a browser and sign in with your token",
+            url.trim_end_matches('/')
+        ))
+        .into());
+    }
     let workspace = context.open_workspace()?;
     let listener = match strata_ui::bind_local(args.port) {
         Ok(listener) => listener,
@@ -32,7 +43,7 @@ pub(crate) fn run(context: &Context, args: &UiArgs) -> Result<()> {
         Err(error) => return Err(error.into()),
     };
     let address = listener.local_addr()?;
-    let ui = Arc::new(Ui::new(workspace, ""));
+    let ui = Arc::new(Ui::local(SqliteStore::new(workspace)));
     printer::out(format!("http://{address}/"));
     printer::note("Serving the workspace's web page; Ctrl-C stops");
     strata_ui::serve_until_interrupted(ui, listener)?;

@@ -42,7 +42,7 @@ impl SqliteStore {
         LocalBlobs::new(BlobStore::new(self.root.join("blobs")))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Workspace> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Workspace> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.workspace
             .lock()

@@ -16,6 +16,7 @@ use crate::{
 };
 
 pub use access::{Action, Actor, Role, allows};
+pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
@@ -28,8 +29,10 @@ pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
+mod browse;
 mod cursor;
 mod local;
+mod local_browse;
 mod push;
 mod server;
 mod sync;

@@ -2,7 +2,8 @@
 //! builds, images, users), build logs, and the diff of two versions.
 
 use strata_spec::{EnvironmentDiff, EnvironmentRef, EnvironmentVersion, Lock, lock_diff};
-use strata_store::{Workspace, format_time};
+use strata_store::format_time;
+use strata_store::store::BrowseStore;
 
 use crate::app::{PageResult, Request, Response, Ui, not_found};
 use crate::html::{
@@ -30,12 +31,12 @@ fn short(hash: &str) -> String {
     code(hash.get(..12).unwrap_or(hash))
 }
 
-fn last_build_cell(
-    workspace: &Workspace,
+async fn last_build_cell(
+    store: &dyn BrowseStore,
     name: &str,
     version: &EnvironmentVersion,
 ) -> PageResult<String> {
-    Ok(match workspace.last_build(name, version)? {
+    Ok(match store.last_build(name, version).await? {
         Some(build) => format!(
             "{} {}",
             status(&build.status),
@@ -46,12 +47,12 @@ fn last_build_cell(
 }
 
 /// `/environments?q=&page=`.
-pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn list(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let search = request.param("q").unwrap_or("");
     let paging = Paging::parse(request.param("page"), PER_PAGE);
-    let workspace = ui.workspace()?;
-    let page = workspace.environment_page(&paging.query(Some(search)))?;
+    let store = ui.store();
+    let page = store.environment_page(&paging.query(Some(search))).await?;
     let mut rows = Vec::new();
     for environment in &page.items {
         rows.push(vec![
@@ -62,11 +63,10 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
             version_link(base, &environment.name, environment.version.as_str()),
             esc(&environment.kind),
             short(&environment.spec_hash),
-            last_build_cell(&workspace, &environment.name, &environment.version)?,
+            last_build_cell(store, &environment.name, &environment.version).await?,
             esc(&format_time(environment.created_at)),
         ]);
     }
-    drop(workspace);
     let body = format!(
         "{}{}{}",
         search_form(base, "/environments", search, &[]),
@@ -90,15 +90,17 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
 }
 
 /// `/environment?name=&q=&page=`: every version, newest first, and a diff form.
-pub(crate) fn versions(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn versions(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(name) = request.param("name") else {
         return Ok(not_found(base, "Which environment? (?name=)"));
     };
     let search = request.param("q").unwrap_or("");
     let paging = Paging::parse(request.param("page"), PER_PAGE);
-    let workspace = ui.workspace()?;
-    let page = workspace.environment_version_page(name, &paging.query(Some(search)))?;
+    let store = ui.store();
+    let page = store
+        .environment_version_page(name, &paging.query(Some(search)))
+        .await?;
     if page.items.is_empty() && paging.page == 1 && search.is_empty() {
         return Ok(not_found(
             base,
@@ -111,11 +113,10 @@ pub(crate) fn versions(ui: &Ui, request: &Request) -> PageResult {
             version_link(base, name, version.version.as_str()),
             short(&version.spec_hash),
             esc(version.description.as_deref().unwrap_or("")),
-            last_build_cell(&workspace, name, &version.version)?,
+            last_build_cell(store, name, &version.version).await?,
             esc(&format_time(version.created_at)),
         ]);
     }
-    drop(workspace);
     let newest = page
         .items
         .first()
@@ -223,20 +224,19 @@ pub(crate) fn lock_tables(lock: &Lock) -> String {
 }
 
 /// `/environment/version?name=&version=`.
-pub(crate) fn version(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn version(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some((name, version)) = parse_version(request) else {
         return Ok(not_found(base, "Which version? (?name=&version=)"));
     };
-    let workspace = ui.workspace()?;
-    let record = workspace.get_environment(name, Some(&version))?;
-    let lock = workspace.get_lock(name, &version)?;
-    let builds = workspace.builds_of_version(name, &version, USERS)?;
-    let images = workspace.images_of_version(name, &version)?;
-    let runs = workspace.runs_of_version(name, &version, USERS)?;
-    let models = workspace.models_of_version(name, &version, USERS)?;
-    let services = workspace.services_of_version(name, &version, USERS)?;
-    drop(workspace);
+    let store = ui.store();
+    let record = store.get_environment(name, Some(&version)).await?;
+    let lock = store.get_lock(name, &version).await?;
+    let builds = store.builds_of_version(name, &version, USERS).await?;
+    let images = store.images_of_version(name, &version).await?;
+    let runs = store.runs_of_version(name, &version, USERS).await?;
+    let models = store.models_of_version(name, &version, USERS).await?;
+    let services = store.services_of_version(name, &version, USERS).await?;
 
     let summary = &record.summary;
     let mut body = key_values(&[
@@ -303,24 +303,32 @@ pub(crate) fn version(ui: &Ui, request: &Request) -> PageResult {
         &["Status", "Started", "Took", "Lock", "Error", "Log"],
         &build_rows,
     ));
-    let image_rows: Vec<Vec<String>> = images
-        .iter()
-        .map(|image| {
-            vec![
-                esc(&image.reference),
-                esc(&image.kind),
-                short(&image.manifest_digest),
-                esc(image.base_reference.as_deref().unwrap_or("")),
-                esc(&format!("{:.1} MB", image.size as f64 / 1e6)),
-                esc(&format_time(image.created_at)),
-            ]
-        })
-        .collect();
     body.push_str("<h2>Images</h2>");
-    body.push_str(&table(
-        &["Reference", "Kind", "Digest", "Base", "Size", "Built"],
-        &image_rows,
-    ));
+    match images {
+        Some(images) => {
+            let image_rows: Vec<Vec<String>> = images
+                .iter()
+                .map(|image| {
+                    vec![
+                        esc(&image.reference),
+                        esc(&image.kind),
+                        short(&image.manifest_digest),
+                        esc(image.base_reference.as_deref().unwrap_or("")),
+                        esc(&format!("{:.1} MB", image.size as f64 / 1e6)),
+                        esc(&format_time(image.created_at)),
+                    ]
+                })
+                .collect();
+            body.push_str(&table(
+                &["Reference", "Kind", "Digest", "Base", "Size", "Built"],
+                &image_rows,
+            ));
+        }
+        None => body.push_str(
+            "<p class=\"muted\">A team workspace keeps no image records: images stay with the \
+             machine and registry that built them (<code>strata env image</code> there).</p>",
+        ),
+    }
     body.push_str("<h2>Used by</h2><h3>Runs</h3>");
     let run_rows: Vec<Vec<String>> = runs
         .iter()
@@ -375,20 +383,19 @@ pub(crate) fn version(ui: &Ui, request: &Request) -> PageResult {
 }
 
 /// `/build-log?id=`: the end of a build's log.
-pub(crate) fn build_log(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn build_log(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(id) = request.param("id").and_then(|id| id.parse::<i64>().ok()) else {
         return Ok(not_found(base, "Which build? (?id=)"));
     };
-    let workspace = ui.workspace()?;
-    let Some(row) = workspace.build_by_id(id)? else {
+    let store = ui.store();
+    let Some(row) = store.build_by_id(id).await? else {
         return Ok(not_found(base, &format!("Build {id} was not found")));
     };
     let Some(digest) = &row.build.log_digest else {
         return Ok(not_found(base, &format!("Build {id} kept no log")));
     };
-    let bytes = workspace.blobs().read_verified(digest)?;
-    drop(workspace);
+    let bytes = ui.read_blob(digest).await?;
     let build = &row.build;
     let body = format!(
         "<p>{} {} {}</p>{}",
@@ -494,7 +501,7 @@ pub(crate) fn lock_diff_table(old: &Lock, new: &Lock) -> String {
 }
 
 /// `/diff?a=name:version&b=name:version`.
-pub(crate) fn diff(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn diff(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let a = request.param("a").unwrap_or("");
     let b = request.param("b").unwrap_or("");
@@ -503,12 +510,19 @@ pub(crate) fn diff(ui: &Ui, request: &Request) -> PageResult {
         let parse = |text: &str| text.parse::<EnvironmentRef>();
         match (parse(a), parse(b)) {
             (Ok(old), Ok(new)) => {
-                let workspace = ui.workspace()?;
-                let old_record = workspace.get_environment(&old.name, old.version.as_ref())?;
-                let new_record = workspace.get_environment(&new.name, new.version.as_ref())?;
-                let old_lock = workspace.get_lock(&old_record.name, &old_record.version)?;
-                let new_lock = workspace.get_lock(&new_record.name, &new_record.version)?;
-                drop(workspace);
+                let store = ui.store();
+                let old_record = store
+                    .get_environment(&old.name, old.version.as_ref())
+                    .await?;
+                let new_record = store
+                    .get_environment(&new.name, new.version.as_ref())
+                    .await?;
+                let old_lock = store
+                    .get_lock(&old_record.name, &old_record.version)
+                    .await?;
+                let new_lock = store
+                    .get_lock(&new_record.name, &new_record.version)
+                    .await?;
                 body.push_str(&format!(
                     "<h2>{} → {}</h2>",
                     version_link(base, &old_record.name, old_record.version.as_str()),

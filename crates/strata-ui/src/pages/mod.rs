@@ -12,11 +12,8 @@ use crate::html::{href, layout, link};
 pub(crate) const PER_PAGE: u64 = 50;
 
 /// The start page: where each list is.
-pub(crate) fn home(ui: &Ui) -> PageResult {
+pub(crate) async fn home(ui: &Ui) -> PageResult {
     let base = ui.base();
-    let workspace = ui.workspace()?;
-    let root = workspace.root().display().to_string();
-    drop(workspace);
     let items = [
         (
             "/environments",
@@ -45,8 +42,9 @@ pub(crate) fn home(ui: &Ui) -> PageResult {
         ),
     ];
     let mut body = format!(
-        "<p>Workspace <code>{}</code></p><ul class=\"home\">",
-        crate::html::esc(&root)
+        "<p>Workspace <code>{}</code></p>{}<ul class=\"home\">",
+        crate::html::esc(ui.label()),
+        ui.signed_in_note(),
     );
     for (path, title, text) in items {
         body.push_str(&format!(

@@ -21,11 +21,11 @@ fn model_link(base: &str, name: &str, version: u64) -> String {
 }
 
 /// `/models?q=&page=`.
-pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn list(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let search = request.param("q").unwrap_or("");
     let paging = Paging::parse(request.param("page"), PER_PAGE);
-    let page = ui.workspace()?.model_page(&paging.query(Some(search)))?;
+    let page = ui.store().model_page(&paging.query(Some(search))).await?;
     let rows: Vec<Vec<String>> = page
         .items
         .iter()
@@ -51,15 +51,16 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
 }
 
 /// `/model?name=&page=`.
-pub(crate) fn versions(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn versions(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(name) = request.param("name") else {
         return Ok(not_found(base, "Which model? (?name=)"));
     };
     let paging = Paging::parse(request.param("page"), PER_PAGE);
     let page = ui
-        .workspace()?
-        .model_version_page(name, &paging.query(None))?;
+        .store()
+        .model_version_page(name, &paging.query(None))
+        .await?;
     if page.items.is_empty() && paging.page == 1 {
         return Ok(not_found(base, &format!("Model `{name}` was not found")));
     }
@@ -101,23 +102,22 @@ fn parse(request: &Request) -> Option<(&str, u64)> {
 }
 
 /// `/model/version?name=&version=`.
-pub(crate) fn version(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn version(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some((name, version)) = parse(request) else {
         return Ok(not_found(base, "Which model version? (?name=&version=)"));
     };
-    let workspace = ui.workspace()?;
-    let model = workspace.get_model(name, Some(version))?;
-    let manifest = workspace.read_manifest(&model.manifest)?;
+    let store = ui.store();
+    let model = store.get_model(name, Some(version)).await?;
+    let manifest = ui.read_manifest(&model.manifest).await?;
     let run = match &model.run_id {
-        Some(id) => match workspace.get_run(id) {
+        Some(id) => match store.get_run(id).await {
             Ok(run) => Some(run),
             Err(strata_store::StoreError::NotFound { .. }) => None,
             Err(error) => return Err(error.into()),
         },
         None => None,
     };
-    drop(workspace);
 
     let mut body = key_values(&[
         ("Name", link(&href(base, "/model", &[("name", name)]), name)),
@@ -212,17 +212,17 @@ pub(crate) fn version(ui: &Ui, request: &Request) -> PageResult {
 }
 
 /// `/model/file?name=&version=&path=`: one file of a model, as a download.
-pub(crate) fn file(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn file(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let (Some((name, version)), Some(path)) = (parse(request), request.param("path")) else {
         return Ok(not_found(base, "Which file? (?name=&version=&path=)"));
     };
-    let workspace = ui.workspace()?;
-    let model = workspace.get_model(name, Some(version))?;
-    let manifest = workspace.read_manifest(&model.manifest)?;
+    let store = ui.store();
+    let model = store.get_model(name, Some(version)).await?;
+    let manifest = ui.read_manifest(&model.manifest).await?;
     let Some(entry) = manifest.files.iter().find(|f| f.path == path) else {
         return Ok(not_found(base, &format!("No file `{path}` in the model")));
     };
-    let bytes = workspace.blobs().read_verified(&entry.digest)?;
+    let bytes = ui.read_blob(&entry.digest).await?;
     Ok(Response::download(path, bytes))
 }

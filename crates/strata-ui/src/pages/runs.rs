@@ -1,9 +1,8 @@
 //! Experiments and runs: the run table (sortable, filterable, with metric columns), one run
 //! (log, charts, tags, outputs, environment and lock), file downloads, and run comparison.
 
-use std::path::PathBuf;
-
-use strata_store::{Manifest, RunFilter, RunRecord, RunSort, Workspace, format_time, now_millis};
+use strata_store::store::BrowseStore;
+use strata_store::{Manifest, RunFilter, RunRecord, RunSort, format_time, now_millis};
 
 use crate::app::{PageResult, Request, Response, Ui, not_found};
 use crate::chart::{Series, line_chart, series_of};
@@ -33,13 +32,14 @@ const STATUSES: [&str; 6] = [
 ];
 
 /// `/experiments?q=&page=`.
-pub(crate) fn experiments(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn experiments(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let search = request.param("q").unwrap_or("");
     let paging = Paging::parse(request.param("page"), PER_PAGE);
     let page = ui
-        .workspace()?
-        .experiment_page(&paging.query(Some(search)))?;
+        .store()
+        .experiment_page(&paging.query(Some(search)))
+        .await?;
     let rows: Vec<Vec<String>> = page
         .items
         .iter()
@@ -84,7 +84,7 @@ fn parse_sort(value: Option<&str>) -> RunSort {
 }
 
 /// `/runs?experiment=&status=&q=&sort=&order=&page=`.
-pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn list(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(experiment) = request.param("experiment") else {
         return Ok(not_found(base, "Which experiment? (?experiment=)"));
@@ -100,12 +100,12 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
         sort: parse_sort(Some(sort_key)),
         descending,
     };
-    let workspace = ui.workspace()?;
-    let page = workspace.run_page(&filter, &paging.query(Some(search)))?;
+    let store = ui.store();
+    let page = store.run_page(&filter, &paging.query(Some(search))).await?;
     let mut metrics = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for run in &page.items {
-        let values = workspace.last_scalar_metrics(&run.id)?;
+        let values = store.last_scalar_metrics(&run.id).await?;
         for (name, _) in &values {
             if !names.contains(name) && names.len() < METRIC_COLUMNS {
                 names.push(name.clone());
@@ -113,7 +113,6 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
         }
         metrics.push(values);
     }
-    drop(workspace);
 
     let status_value = status_filter.unwrap_or("");
     let keep: Vec<(&str, &str)> = vec![
@@ -223,20 +222,11 @@ pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
     ))
 }
 
-/// The run's stdout and stderr: the live file while its directory exists, else the stored
-/// copy.
-fn run_log(workspace: &Workspace, run: &RunRecord) -> PageResult<Option<Vec<u8>>> {
-    let live = PathBuf::from(&run.run_dir).join("logs/std_log.txt");
-    if let Ok(bytes) = fs_err::read(&live) {
-        return Ok(Some(bytes));
-    }
-    if let Some(digest) = &run.logs {
-        let manifest = workspace.read_manifest(digest)?;
-        if let Some(entry) = manifest.files.iter().find(|f| f.path == "std_log.txt") {
-            return Ok(Some(workspace.blobs().read_verified(&entry.digest)?));
-        }
-    }
-    Ok(None)
+/// The run's stdout and stderr, as the store has it: live while the run writes it, stored
+/// once it ended.
+async fn run_log(store: &dyn BrowseStore, run: &RunRecord) -> PageResult<Option<Vec<u8>>> {
+    let chunk = store.read_run_log(&run.id, 0, u64::MAX).await?;
+    Ok((!chunk.text.is_empty()).then(|| chunk.text.into_bytes()))
 }
 
 fn file_table(base: &str, path: &str, owner: &[(&str, &str)], manifest: &Manifest) -> String {
@@ -264,29 +254,26 @@ fn file_table(base: &str, path: &str, owner: &[(&str, &str)], manifest: &Manifes
 }
 
 /// `/run?id=`.
-pub(crate) fn run(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn run(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(id) = request.param("id") else {
         return Ok(not_found(base, "Which run? (?id=)"));
     };
-    let workspace = ui.workspace()?;
-    let run = workspace.get_run(id)?;
-    let metrics = workspace.run_metrics(id)?;
-    let tags = workspace.run_tags(id)?;
-    let log = run_log(&workspace, &run)?;
-    let outputs = run
-        .outputs
-        .as_deref()
-        .map(|d| workspace.read_manifest(d))
-        .transpose()?;
-    let logs = run
-        .logs
-        .as_deref()
-        .map(|d| workspace.read_manifest(d))
-        .transpose()?;
-    let lock = workspace.get_lock(&run.env_name, &run.env_version)?;
-    let models = workspace.models_of_run(id)?;
-    drop(workspace);
+    let store = ui.store();
+    let run = store.get_run(id).await?;
+    let metrics = store.run_metrics(id).await?;
+    let tags = store.run_tags(id).await?;
+    let log = run_log(store, &run).await?;
+    let outputs = match run.outputs.as_deref() {
+        Some(digest) => Some(ui.read_manifest(digest).await?),
+        None => None,
+    };
+    let logs = match run.logs.as_deref() {
+        Some(digest) => Some(ui.read_manifest(digest).await?),
+        None => None,
+    };
+    let lock = store.get_lock(&run.env_name, &run.env_version).await?;
+    let models = store.models_of_run(id).await?;
 
     let mut facts = vec![
         (
@@ -436,13 +423,13 @@ pub(crate) fn run(ui: &Ui, request: &Request) -> PageResult {
 }
 
 /// `/run/file?id=&tree=outputs|logs&path=`: one stored file, as a download.
-pub(crate) fn file(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn file(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let (Some(id), Some(path)) = (request.param("id"), request.param("path")) else {
         return Ok(not_found(base, "Which file? (?id=&tree=&path=)"));
     };
-    let workspace = ui.workspace()?;
-    let run = workspace.get_run(id)?;
+    let store = ui.store();
+    let run = store.get_run(id).await?;
     let digest = match request.param("tree") {
         Some("logs") => run.logs,
         _ => run.outputs,
@@ -450,16 +437,16 @@ pub(crate) fn file(ui: &Ui, request: &Request) -> PageResult {
     let Some(digest) = digest else {
         return Ok(not_found(base, "The run stored no such files"));
     };
-    let manifest = workspace.read_manifest(&digest)?;
+    let manifest = ui.read_manifest(&digest).await?;
     let Some(entry) = manifest.files.iter().find(|f| f.path == path) else {
         return Ok(not_found(base, &format!("No file `{path}` in the run")));
     };
-    let bytes = workspace.blobs().read_verified(&entry.digest)?;
+    let bytes = ui.read_blob(&entry.digest).await?;
     Ok(Response::download(path, bytes))
 }
 
 /// `/compare?run=A&run=B…`: metrics overlaid, environments diffed against the first run's.
-pub(crate) fn compare(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn compare(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let ids = request.params("run");
     if ids.len() < 2 {
@@ -469,16 +456,17 @@ pub(crate) fn compare(ui: &Ui, request: &Request) -> PageResult {
             layout(base, "Compare runs", body, None),
         ));
     }
-    let workspace = ui.workspace()?;
+    let store = ui.store();
     let mut runs = Vec::new();
     for id in ids.iter().take(COMPARE_MAX) {
-        let run = workspace.get_run(id)?;
-        let metrics = workspace.run_metrics(id)?;
-        let environment = workspace.get_environment(&run.env_name, Some(&run.env_version))?;
-        let lock = workspace.get_lock(&run.env_name, &run.env_version)?;
+        let run = store.get_run(id).await?;
+        let metrics = store.run_metrics(id).await?;
+        let environment = store
+            .get_environment(&run.env_name, Some(&run.env_version))
+            .await?;
+        let lock = store.get_lock(&run.env_name, &run.env_version).await?;
         runs.push((run, series_of(&metrics), environment, lock));
     }
-    drop(workspace);
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|(run, _, _, _)| {

@@ -17,11 +17,11 @@ use crate::pages::environments::version_link;
 const MAX_BODY: usize = 1 << 20;
 
 /// `/services?q=&page=`.
-pub(crate) fn list(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn list(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let search = request.param("q").unwrap_or("");
     let paging = Paging::parse(request.param("page"), PER_PAGE);
-    let page = ui.workspace()?.service_page(&paging.query(Some(search)))?;
+    let page = ui.store().service_page(&paging.query(Some(search))).await?;
     let rows: Vec<Vec<String>> = page
         .items
         .iter()
@@ -91,6 +91,16 @@ fn service_page(
         ("Error", esc(service.error.as_deref().unwrap_or(""))),
         ("Updated", esc(&format_time(service.updated_at))),
     ]);
+    if !ui.can_score() {
+        body.push_str(&format!(
+            "<h2>Score</h2><p class=\"muted\">The service answers on the machine that deployed \
+             it (<code>{}</code>); score it from there, for example with \
+             <code>curl -H 'Content-Type: application/json' -d @body.json {}</code>.</p>",
+            esc(&service.host),
+            esc(&service.url()),
+        ));
+        return layout(base, &format!("Service {}", service.name), &body, None);
+    }
     body.push_str(&format!(
         "<h2>Score</h2><form method=\"post\" action=\"{}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
@@ -107,12 +117,12 @@ fn service_page(
 }
 
 /// `/service?name=`.
-pub(crate) fn service(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn service(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
     let Some(name) = request.param("name") else {
         return Ok(not_found(base, "Which service? (?name=)"));
     };
-    let service = ui.workspace()?.get_service(name)?;
+    let service = ui.store().get_service(name).await?;
     Ok(Response::html(
         200,
         service_page(ui, &service, "{\"data\": []}", None),
@@ -130,8 +140,12 @@ fn same_token(given: &str, expected: &str) -> bool {
 }
 
 /// `POST /service/score?name=` with form fields `csrf` and `body`.
-pub(crate) fn score(ui: &Ui, request: &Request) -> PageResult {
+pub(crate) async fn score(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
+    if !ui.can_score() {
+        let body = "<p class=\"error\">This page does not score services; score them on the machine that deployed them.</p>";
+        return Ok(Response::html(403, layout(base, "Forbidden", body, None)));
+    }
     if !request
         .field("csrf")
         .is_some_and(|token| same_token(token, ui.csrf_token()))
@@ -143,7 +157,7 @@ pub(crate) fn score(ui: &Ui, request: &Request) -> PageResult {
         return Ok(not_found(base, "Which service? (?name=)"));
     };
     // Read the record, then let go of the workspace before waiting on the service.
-    let service = ui.workspace()?.get_service(name)?;
+    let service = ui.store().get_service(name).await?;
     let text = request.field("body").unwrap_or("");
     let answer = if text.len() > MAX_BODY {
         format!(
@@ -158,7 +172,12 @@ pub(crate) fn score(ui: &Ui, request: &Request) -> PageResult {
     } else {
         let timeout =
             Duration::from_millis(service.config.timeout_ms).saturating_add(Duration::from_secs(5));
-        match post_score(service.port, text.as_bytes(), timeout) {
+        let port = service.port;
+        let sent = text.as_bytes().to_vec();
+        let answered = tokio::task::spawn_blocking(move || post_score(port, &sent, timeout))
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())));
+        match answered {
             Ok((status_line, answer)) => format!(
                 "<h2>Answer</h2><p>{}</p><pre class=\"answer\">{}</pre>",
                 code(&status_line),
