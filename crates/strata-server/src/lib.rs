@@ -15,3 +15,4 @@ mod request_log;
 mod routes;
 mod serve;
 mod state;
+mod ui;

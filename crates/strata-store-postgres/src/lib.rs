@@ -10,5 +10,6 @@ mod error;
 mod models;
 mod runs;
 mod server;
+mod sessions;
 mod store;
 mod workspace;

@@ -7,8 +7,8 @@ use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 use strata_store::StoreError;
 use strata_store::store::{
-    Actor, AuditEvent, AuditQuery, Cursor, CursorPage, Member, NewToken, Principal, Role,
-    ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
+    Actor, AuditEvent, AuditQuery, BrowseStore, Cursor, CursorPage, Member, NewToken, Principal,
+    Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
 };
 
 use crate::audit;
@@ -20,7 +20,7 @@ const TOKEN_COLUMNS: &str =
     "t.id, t.user_name, w.name AS workspace, t.role, t.admin, t.description,
      t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
 
-fn role_of_text(text: Option<String>) -> Option<Role> {
+pub(crate) fn role_of_text(text: Option<String>) -> Option<Role> {
     text.as_deref().and_then(Role::parse)
 }
 
@@ -441,36 +441,52 @@ impl ServerStore for PostgresStore {
         name: &str,
         actor: Actor,
     ) -> Result<Arc<dyn WorkspaceStore>, StoreError> {
-        // Every request opens its workspace: the schema check and the lookup are one round
-        // trip (a migrated database has the migrations table; otherwise the full check).
-        let row = sqlx::query(
-            "SELECT (SELECT MAX(version) FROM _sqlx_migrations WHERE success) AS schema,
-                    (SELECT id FROM workspaces WHERE name = $1) AS id",
+        Ok(Arc::new(self.open_workspace(name, actor).await?))
+    }
+
+    async fn browse(&self, name: &str) -> Result<Arc<dyn BrowseStore>, StoreError> {
+        // Pages only read, so nothing is ever audited as this actor.
+        let reader = Actor {
+            user: String::new(),
+            token_id: None,
+            request_id: None,
+        };
+        Ok(Arc::new(self.open_workspace(name, reader).await?))
+    }
+
+    async fn start_session(
+        &self,
+        session_hash: &str,
+        token_hash: &str,
+        workspace: &str,
+        expires_at: i64,
+        request_id: Option<&str>,
+    ) -> Result<Option<Principal>, StoreError> {
+        crate::sessions::start(
+            self,
+            session_hash,
+            token_hash,
+            workspace,
+            expires_at,
+            request_id,
         )
-        .bind(name)
-        .fetch_one(&self.pool)
-        .await;
-        let (current, id) = match row {
-            Ok(row) => {
-                let schema: Option<i64> =
-                    row.try_get("schema").map_err(db("opening a workspace"))?;
-                let id: Option<i64> = row.try_get("id").map_err(db("opening a workspace"))?;
-                (u32::try_from(schema.unwrap_or(0)).unwrap_or(u32::MAX), id)
-            }
-            Err(error) if crate::error::is_unavailable(&error) => {
-                return Err(db("opening a workspace")(error));
-            }
-            Err(_) => (self.current_schema().await?, None),
-        };
-        let supported = Self::supported_schema();
-        if current > supported {
-            return Err(schema_too_new(&self.location, current, supported));
-        }
-        let id = match id {
-            Some(id) => id,
-            None => Self::workspace_id(&self.pool, name).await?,
-        };
-        Ok(Arc::new(PgWorkspace::new(self.clone(), id, name, actor)))
+        .await
+    }
+
+    async fn session(
+        &self,
+        session_hash: &str,
+        workspace: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        crate::sessions::find(self, session_hash, workspace).await
+    }
+
+    async fn end_session(
+        &self,
+        session_hash: &str,
+        request_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        crate::sessions::end(self, session_hash, request_id).await
     }
 
     async fn grant_blob(&self, workspace: &str, digest: &str) -> Result<(), StoreError> {
@@ -508,6 +524,42 @@ impl ServerStore for PostgresStore {
             .await
             .map_err(db("pinging"))?;
         Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// One workspace's records, after checking the schema.
+    async fn open_workspace(&self, name: &str, actor: Actor) -> Result<PgWorkspace, StoreError> {
+        // Every request opens its workspace: the schema check and the lookup are one round
+        // trip (a migrated database has the migrations table; otherwise the full check).
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(version) FROM _sqlx_migrations WHERE success) AS schema,
+                    (SELECT id FROM workspaces WHERE name = $1) AS id",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await;
+        let (current, id) = match row {
+            Ok(row) => {
+                let schema: Option<i64> =
+                    row.try_get("schema").map_err(db("opening a workspace"))?;
+                let id: Option<i64> = row.try_get("id").map_err(db("opening a workspace"))?;
+                (u32::try_from(schema.unwrap_or(0)).unwrap_or(u32::MAX), id)
+            }
+            Err(error) if crate::error::is_unavailable(&error) => {
+                return Err(db("opening a workspace")(error));
+            }
+            Err(_) => (self.current_schema().await?, None),
+        };
+        let supported = Self::supported_schema();
+        if current > supported {
+            return Err(schema_too_new(&self.location, current, supported));
+        }
+        let id = match id {
+            Some(id) => id,
+            None => Self::workspace_id(&self.pool, name).await?,
+        };
+        Ok(PgWorkspace::new(self.clone(), id, name, actor))
     }
 }
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metric_order",
         include_str!("../migrations/0002_metric_order.sql"),
     ),
+    (3, "pages", include_str!("../migrations/0003_pages.sql")),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).

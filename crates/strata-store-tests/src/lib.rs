@@ -2,8 +2,9 @@
 //! and keeps the same rules.
 
 pub use harness::{BlobGrants, OwnBlobs, ServerGrants};
-pub use suite::conformance;
+pub use suite::{browse_conformance, conformance};
 
+mod browse;
 mod fixtures;
 mod harness;
 mod properties;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use strata_store::store::{BlobStorage, WorkspaceStore};
+use strata_store::store::{BlobStorage, BrowseStore, WorkspaceStore};
 
 use crate::BlobGrants;
 use crate::fixtures::Subject;
@@ -33,4 +33,22 @@ pub async fn conformance(
     crate::properties::cursor_walks_survive_growth(&subject).await;
     crate::properties::unstored_blobs_are_refused(&subject).await;
     crate::properties::blobs_are_verified_and_idempotent(&subject).await;
+}
+
+/// Runs the pages' reads against one empty workspace of a store that has them (the embedded
+/// one and PostgreSQL; a remote store's pages are its server's): fills it through `records`
+/// and reads it back through `pages`.
+pub async fn browse_conformance(
+    records: Arc<dyn WorkspaceStore>,
+    pages: Arc<dyn BrowseStore>,
+    blobs: Arc<dyn BlobStorage>,
+    grants: Arc<dyn BlobGrants>,
+) {
+    let subject = Subject {
+        records,
+        blobs,
+        grants,
+        run_root: Arc::new(tempfile::tempdir().expect("a directory for run directories")),
+    };
+    crate::browse::pages_read_the_same(&subject, &pages).await;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strata_store::store::{Actor, BlobStorage, LocalBlobs, ServerStore, SqliteStore};
 use strata_store::{BlobStore, Workspace};
 use strata_store_postgres::PostgresStore;
-use strata_store_tests::{OwnBlobs, ServerGrants, conformance};
+use strata_store_tests::{OwnBlobs, ServerGrants, browse_conformance, conformance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_conforms() {
@@ -15,6 +15,15 @@ async fn sqlite_store_conforms() {
     let store = SqliteStore::new(workspace);
     let blobs: Arc<dyn BlobStorage> = Arc::new(store.blobs());
     conformance(Arc::new(store), blobs, Arc::new(OwnBlobs)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_pages_conform() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let workspace = Workspace::init(dir.path()).expect("a new workspace");
+    let store = Arc::new(SqliteStore::new(workspace));
+    let blobs: Arc<dyn BlobStorage> = Arc::new(store.blobs());
+    browse_conformance(store.clone(), store, blobs, Arc::new(OwnBlobs)).await;
 }
 
 /// The PostgreSQL server to test against; in CI its absence fails the test.
@@ -73,6 +82,30 @@ async fn postgres_store_conforms() {
         server,
         workspace: "conformance".to_string(),
     };
-    conformance(records, blobs, Arc::new(grants)).await;
+    conformance(records, blobs.clone(), Arc::new(grants.clone())).await;
+
+    // The pages, on a workspace of their own.
+    store
+        .create_workspace("pages", &admin_actor())
+        .await
+        .expect("creating the pages workspace");
+    let pages = store.browse("pages").await.expect("opening the pages");
+    let records = store
+        .workspace("pages", admin_actor())
+        .await
+        .expect("opening the pages workspace");
+    let pages_grants = ServerGrants {
+        server: grants.server.clone(),
+        workspace: "pages".to_string(),
+    };
+    browse_conformance(records, pages, blobs, Arc::new(pages_grants)).await;
     store.close().await;
+}
+
+fn admin_actor() -> Actor {
+    Actor {
+        user: "admin".to_string(),
+        token_id: None,
+        request_id: None,
+    }
 }

@@ -290,7 +290,7 @@ impl Ui {
     /// Answers one request. Never fails: errors become a 500 page that names no internals
     /// beyond the store's message (the page is local; a server logs instead).
     pub async fn handle(&self, request: &Request) -> Response {
-        let mut response = match self.route(request).await {
+        let response = match self.route(request).await {
             Ok(response) => response,
             Err(UiError::Store(StoreError::NotFound { what })) => {
                 not_found(&self.base, &format!("{what} was not found"))
@@ -308,20 +308,7 @@ impl Ui {
                 )
             }
         };
-        response.headers.push((
-            "content-security-policy",
-            CONTENT_SECURITY_POLICY.to_string(),
-        ));
-        response
-            .headers
-            .push(("x-content-type-options", "nosniff".to_string()));
-        response
-            .headers
-            .push(("referrer-policy", "no-referrer".to_string()));
-        response
-            .headers
-            .push(("cache-control", "no-store".to_string()));
-        response
+        secured(response)
     }
 
     async fn route(&self, request: &Request) -> PageResult {
@@ -336,19 +323,10 @@ impl Ui {
         if method != "GET" && method != "HEAD" {
             return Ok(method_not_allowed(base));
         }
+        if let Some(response) = unsecured_asset(&request.path) {
+            return Ok(response);
+        }
         match request.path.as_str() {
-            "/static/style.css" => Ok(Response {
-                status: 200,
-                content_type: "text/css; charset=utf-8",
-                headers: Vec::new(),
-                body: STYLE.as_bytes().to_vec(),
-            }),
-            "/static/icon.svg" | "/favicon.ico" => Ok(Response {
-                status: 200,
-                content_type: "image/svg+xml",
-                headers: Vec::new(),
-                body: ICON.as_bytes().to_vec(),
-            }),
             "/" => pages::home(self).await,
             "/environments" => pages::environments::list(self, request).await,
             "/environment" => pages::environments::versions(self, request).await,
@@ -369,6 +347,71 @@ impl Ui {
             _ => Ok(not_found(base, "No such page")),
         }
     }
+}
+
+/// The stylesheet and the icon, which every page links (the sign-in page too, so a server
+/// serves them without a session).
+pub fn asset(path: &str) -> Option<Response> {
+    unsecured_asset(path).map(secured)
+}
+
+fn unsecured_asset(path: &str) -> Option<Response> {
+    let (content_type, body) = match path {
+        "/static/style.css" => ("text/css; charset=utf-8", STYLE),
+        "/static/icon.svg" | "/favicon.ico" => ("image/svg+xml", ICON),
+        _ => return None,
+    };
+    Some(Response {
+        status: 200,
+        content_type,
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+/// A response with the headers every page carries: the strict policy, no sniffing, no
+/// referrer, no caching.
+pub fn secured(mut response: Response) -> Response {
+    response.headers.push((
+        "content-security-policy",
+        CONTENT_SECURITY_POLICY.to_string(),
+    ));
+    response
+        .headers
+        .push(("x-content-type-options", "nosniff".to_string()));
+    response
+        .headers
+        .push(("referrer-policy", "no-referrer".to_string()));
+    response
+        .headers
+        .push(("cache-control", "no-store".to_string()));
+    response
+}
+
+/// A team server's sign-in page for the workspace at `base`: a form that posts a token (never
+/// in the URL) with the sign-in form's own CSRF token.
+pub fn sign_in_page(
+    status: u16,
+    base: &str,
+    workspace: &str,
+    csrf: &str,
+    error: Option<&str>,
+) -> Response {
+    let error = error
+        .map(|text| format!("<p class=\"error\">{}</p>", esc(text)))
+        .unwrap_or_default();
+    let body = format!(
+        "{error}<p>Workspace <code>{}</code> on this server. Sign in with a token \
+         (<code>strata server token create</code>, or ask an owner of the workspace).</p>\
+         <form method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label>Token <input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"60\" \
+         placeholder=\"strata_pat_…\" required></label> <button type=\"submit\">Sign in</button></form>",
+        esc(workspace),
+        esc(&format!("{base}/login")),
+        esc(csrf),
+    );
+    secured(Response::html(status, layout(base, "Sign in", &body, None)))
 }
 
 fn method_not_allowed(base: &str) -> Response {

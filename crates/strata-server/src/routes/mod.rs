@@ -86,6 +86,7 @@ pub(crate) fn routes(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .route(&ws("/audit"), get(admin::audit))
+        .merge(crate::ui::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method);
     // Blob uploads stream their body and are not limited; everything else is.

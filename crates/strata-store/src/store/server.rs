@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, BlobStorage, CursorPage, Role, WorkspaceStore};
+use super::{Actor, BlobStorage, BrowseStore, CursorPage, Role, WorkspaceStore};
 use crate::StoreError;
 
 /// Whoever a token belongs to, as a request sees them.
@@ -179,6 +179,35 @@ pub trait ServerStore: Send + Sync {
         name: &str,
         actor: Actor,
     ) -> Result<Arc<dyn WorkspaceStore>, StoreError>;
+
+    /// The read side of one workspace, for its pages.
+    async fn browse(&self, name: &str) -> Result<Arc<dyn BrowseStore>, StoreError>;
+
+    /// Starts a browser session in `workspace` for the holder of a valid token: stores only
+    /// `session_hash`, and the session ends at `expires_at` or with the token, whichever
+    /// comes first. `None` when the token is unknown, revoked or expired. Audited.
+    async fn start_session(
+        &self,
+        session_hash: &str,
+        token_hash: &str,
+        workspace: &str,
+        expires_at: i64,
+        request_id: Option<&str>,
+    ) -> Result<Option<Principal>, StoreError>;
+
+    /// Who a session in `workspace` belongs to, while it and its token are valid.
+    async fn session(
+        &self,
+        session_hash: &str,
+        workspace: &str,
+    ) -> Result<Option<Principal>, StoreError>;
+
+    /// Ends a session (signing out); ending one that is gone is not an error. Audited.
+    async fn end_session(
+        &self,
+        session_hash: &str,
+        request_id: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Records which workspace references a blob, so only its readers may download it.
     async fn grant_blob(&self, workspace: &str, digest: &str) -> Result<(), StoreError>;
