@@ -19,3 +19,4 @@ mod serve;
 mod serve_settings;
 mod server;
 mod ui;
+mod ui_server;

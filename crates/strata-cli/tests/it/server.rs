@@ -45,9 +45,9 @@ fn fresh_database(uri: &str, name: &str) -> String {
 }
 
 /// A running `strata server run`, stopped (SIGTERM) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -78,16 +78,16 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(response)
 }
 
-struct Team {
-    context: TestContext,
-    database: String,
-    server: Server,
-    alice: String,
-    bob: String,
+pub(crate) struct Team {
+    pub(crate) context: TestContext,
+    pub(crate) database: String,
+    pub(crate) server: Server,
+    pub(crate) alice: String,
+    pub(crate) bob: String,
 }
 
 impl Team {
-    fn new(name: &str) -> Option<Self> {
+    pub(crate) fn new(name: &str) -> Option<Self> {
         let uri = pg_uri()?;
         let database = fresh_database(&uri, name);
         Some(Self::on(TestContext::bare(), database))
@@ -182,7 +182,7 @@ impl Team {
         self.context.output(self.as_user(token, cache).args(args))
     }
 
-    fn ok(&self, token: &str, cache: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, token: &str, cache: &str, args: &[&str]) -> String {
         let output = self.run(token, cache, args);
         assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
         output.stdout

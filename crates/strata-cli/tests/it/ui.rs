@@ -21,11 +21,11 @@ use strata_store::{
 
 use crate::common::TestContext;
 
-const HOSTILE: &str = "<script>alert(1)</script>";
-const EXPERIMENT: &str = "expérience-α";
+pub(crate) const HOSTILE: &str = "<script>alert(1)</script>";
+pub(crate) const EXPERIMENT: &str = "expérience-α";
 
 /// `chromium` on PATH, or `None` (a failure under CI).
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("chromium"))
@@ -44,13 +44,13 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// What Chromium made of one page.
-struct Loaded {
-    dom: String,
-    console: Vec<String>,
+pub(crate) struct Loaded {
+    pub(crate) dom: String,
+    pub(crate) console: Vec<String>,
 }
 
 /// Loads `url` in a fresh headless Chromium; dumps the DOM and writes a screenshot.
-fn load(chromium: &Path, url: &str, screenshot: &Path) -> Loaded {
+pub(crate) fn load(chromium: &Path, url: &str, screenshot: &Path) -> Loaded {
     let profile = tempfile::tempdir().unwrap();
     let output = Command::new(chromium)
         .args([
@@ -91,7 +91,12 @@ fn load(chromium: &Path, url: &str, screenshot: &Path) -> Loaded {
 }
 
 /// A raw HTTP/1.1 exchange with the UI server: (status, headers, body).
-fn http(address: &str, method: &str, target: &str, form: Option<&str>) -> (u16, String, String) {
+pub(crate) fn http(
+    address: &str,
+    method: &str,
+    target: &str,
+    form: Option<&str>,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     let body = form.unwrap_or("");
     write!(
@@ -108,7 +113,7 @@ fn http(address: &str, method: &str, target: &str, form: Option<&str>) -> (u16, 
 }
 
 /// A stand-in scoring service on 127.0.0.1: answers every request with the body it got.
-fn fake_service() -> u16 {
+pub(crate) fn fake_service() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -207,7 +212,7 @@ fn scalars(name: &str, values: impl IntoIterator<Item = f64>) -> Vec<Metric> {
 }
 
 /// The quickstart's objects, written through the store, plus the edge cases.
-fn populate(context: &TestContext, service_port: u16) {
+pub(crate) fn populate(context: &TestContext, service_port: u16) {
     context.write("v1/requirements.txt", "numpy\nscikit-learn\n");
     context.write("v2/requirements.txt", "numpy\nscikit-learn\npandas>=2\n");
     for dir in ["v1", "v2"] {
@@ -413,7 +418,7 @@ fn start(context: &TestContext) -> (Served, String) {
     (Served(child), address)
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = std::env::var_os("STRATA_UI_SCREENSHOT_DIR").map_or_else(
         || Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots"),
         PathBuf::from,
@@ -423,7 +428,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Loads each `(name, target, must contain)` page and checks it.
-fn check_pages(
+pub(crate) fn check_pages(
     chromium: &Path,
     address: &str,
     pages: &[(&str, String, &str)],
