@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get, post};
+use futures_util::TryStreamExt as _;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use sha2::{Digest as _, Sha256};
@@ -102,15 +103,40 @@ fn same(given: &str, expected: &str) -> bool {
             == 0
 }
 
-fn to_axum(response: strata_ui::Response, head: bool) -> Response {
+async fn to_axum(response: strata_ui::Response, head: bool) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = if head { Vec::new() } else { response.body };
+    let mut length = None;
+    let body = match response.body {
+        _ if head => axum::body::Body::empty(),
+        strata_ui::Body::Bytes(bytes) => axum::body::Body::from(bytes),
+        strata_ui::Body::File(staged) => match tokio::fs::File::open(&staged).await {
+            // The staged copy lives as long as its stream.
+            Ok(file) => {
+                length = file.metadata().await.ok().map(|m| m.len());
+                axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file).map_ok(
+                    move |chunk| {
+                        let _keep = &staged;
+                        chunk
+                    },
+                ))
+            }
+            Err(error) => {
+                return crate::errors::ApiError::internal(format!(
+                    "opening a staged download: {error}"
+                ))
+                .into_response();
+            }
+        },
+    };
     let mut out = (status, body).into_response();
     let headers = out.headers_mut();
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static(response.content_type),
     );
+    if let Some(length) = length {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     for (name, value) in response.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -147,10 +173,10 @@ async fn to_slash(Path(params): Path<HashMap<String, String>>) -> Response {
 /// The sign-in form, with a fresh form token in a cookie of its own.
 async fn sign_in_form(Path(params): Path<HashMap<String, String>>, headers: HeaderMap) -> Response {
     let workspace = workspace_of(&params);
-    sign_in_response(StatusCode::OK, &workspace, &headers, None)
+    sign_in_response(StatusCode::OK, &workspace, &headers, None).await
 }
 
-fn sign_in_response(
+async fn sign_in_response(
     status: StatusCode,
     workspace: &str,
     headers: &HeaderMap,
@@ -158,7 +184,7 @@ fn sign_in_response(
 ) -> Response {
     let csrf = random_secret();
     let page = strata_ui::sign_in_page(status.as_u16(), &base(workspace), workspace, &csrf, error);
-    let mut response = to_axum(page, false);
+    let mut response = to_axum(page, false).await;
     if let Ok(value) =
         HeaderValue::from_str(&set_cookie(headers, workspace, SIGN_IN_COOKIE, &csrf, 3600))
     {
@@ -191,7 +217,8 @@ async fn sign_in(
             &workspace,
             &headers,
             Some("The sign-in form was stale; it has been renewed, send it again."),
-        );
+        )
+        .await;
     }
     let token = fields.get("token").map(|t| t.trim()).unwrap_or_default();
     if !is_well_formed(token) {
@@ -202,7 +229,7 @@ async fn sign_in(
             Some(
                 "That is not a Strata token: one starts with `strata_pat_` and ends with its checksum.",
             ),
-        );
+        ).await;
     }
     let secret = random_secret();
     let session_hash = sha256_hex(&secret);
@@ -227,7 +254,8 @@ async fn sign_in(
                 &workspace,
                 &headers,
                 Some(refused),
-            );
+            )
+            .await;
         }
         Err(error) => return crate::errors::ApiError::from(error).into_response(),
     };
@@ -247,7 +275,8 @@ async fn sign_in(
                 &workspace,
                 &headers,
                 Some(refused),
-            );
+            )
+            .await;
         }
         Err(response) => return response,
     }
@@ -338,7 +367,7 @@ async fn page(
     let path = uri.path().strip_prefix(&prefix).unwrap_or("/").to_string();
     let head = method == Method::HEAD;
     if let Some(asset) = strata_ui::asset(&path) {
-        return to_axum(asset, head);
+        return to_axum(asset, head).await;
     }
     let login = format!("{prefix}/login");
     let Some(secret) = cookie(&headers, SESSION_COOKIE) else {
@@ -393,5 +422,5 @@ async fn page(
             role,
         }),
     );
-    to_axum(ui.handle(&request).await, head)
+    to_axum(ui.handle(&request).await, head).await
 }

@@ -107,12 +107,21 @@ impl Request {
 }
 
 /// One response: status, content type, extra headers and body.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// What a response sends: a rendered page, or a stored file staged on disk and streamed (a
+/// model may be gigabytes; it never has to fit in memory). The staged copy is removed when
+/// the body is dropped.
+#[derive(Debug)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    File(tempfile::TempPath),
 }
 
 impl Response {
@@ -121,12 +130,12 @@ impl Response {
             status,
             content_type: "text/html; charset=utf-8",
             headers: Vec::new(),
-            body: body.into_bytes(),
+            body: Body::Bytes(body.into_bytes()),
         }
     }
 
     /// A file download, named after the last part of `path` (reduced to safe characters).
-    pub fn download(path: &str, bytes: Vec<u8>) -> Self {
+    pub fn download(path: &str, staged: tempfile::TempPath) -> Self {
         let name: String = path
             .rsplit('/')
             .next()
@@ -147,7 +156,7 @@ impl Response {
                 "content-disposition",
                 format!("attachment; filename=\"{name}\""),
             )],
-            body: bytes,
+            body: Body::File(staged),
         }
     }
 }
@@ -269,12 +278,19 @@ impl Ui {
         )
     }
 
-    /// The bytes of a stored blob, checked against its digest by the store.
+    /// A stored blob copied to a temporary file, checked against its digest by the store.
+    pub(crate) async fn stage_blob(&self, digest: &str) -> PageResult<tempfile::TempPath> {
+        let staged = tempfile::NamedTempFile::new()
+            .map_err(|source| UiError::Staging { source })?
+            .into_temp_path();
+        self.blobs.get_to_file(digest, &staged).await?;
+        Ok(staged)
+    }
+
+    /// The bytes of a stored blob that a page shows (a manifest, a log).
     pub(crate) async fn read_blob(&self, digest: &str) -> PageResult<Vec<u8>> {
-        let staging = tempfile::tempdir().map_err(|source| UiError::Staging { source })?;
-        let path = staging.path().join("blob");
-        self.blobs.get_to_file(digest, &path).await?;
-        tokio::fs::read(&path)
+        let staged = self.stage_blob(digest).await?;
+        tokio::fs::read(&staged)
             .await
             .map_err(|source| UiError::Staging { source })
     }
@@ -365,7 +381,7 @@ fn unsecured_asset(path: &str) -> Option<Response> {
         status: 200,
         content_type,
         headers: Vec::new(),
-        body: body.as_bytes().to_vec(),
+        body: Body::Bytes(body.as_bytes().to_vec()),
     })
 }
 

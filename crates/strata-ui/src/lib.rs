@@ -1,7 +1,8 @@
 //! The workspace's web page: server-rendered HTML with SVG charts over a workspace.
 
 pub use app::{
-    CONTENT_SECURITY_POLICY, Request, Response, Ui, UiError, Viewer, asset, secured, sign_in_page,
+    Body, CONTENT_SECURITY_POLICY, Request, Response, Ui, UiError, Viewer, asset, secured,
+    sign_in_page,
 };
 pub use chart::{Series, downsample, line_chart};
 pub use html::{Paging, esc};

@@ -6,13 +6,16 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use futures_util::TryStreamExt as _;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::app::{Request, Response, Ui, UiError};
+use crate::app::{Body, Request, Response, Ui, UiError};
 
 /// The largest request body read (the scoring form).
 const MAX_REQUEST: usize = 2 << 20;
@@ -75,7 +78,7 @@ pub async fn serve(
 async fn answer(
     ui: Arc<Ui>,
     request: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<Sent>, Infallible> {
     let received = std::time::Instant::now();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
@@ -102,23 +105,45 @@ async fn answer(
         response.status,
         received.elapsed().as_secs_f64() * 1000.0
     );
-    Ok(to_hyper(response, head))
+    Ok(to_hyper(response, head).await)
 }
 
-fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+/// A response body: bytes, or a staged file streamed in chunks.
+type Sent = BoxBody<Bytes, std::io::Error>;
+
+fn bytes(bytes: Bytes) -> Sent {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn plain(status: u16, text: &'static str) -> hyper::Response<Sent> {
+    let mut response = hyper::Response::new(bytes(Bytes::from_static(text.as_bytes())));
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
 }
 
-fn to_hyper(response: Response, head: bool) -> hyper::Response<Full<Bytes>> {
-    let body = if head {
-        Bytes::new()
-    } else {
-        Bytes::from(response.body)
+async fn to_hyper(response: Response, head: bool) -> hyper::Response<Sent> {
+    let mut length = None;
+    let body = match response.body {
+        _ if head => bytes(Bytes::new()),
+        Body::Bytes(data) => bytes(Bytes::from(data)),
+        Body::File(staged) => match tokio::fs::File::open(&staged).await {
+            Ok(file) => {
+                length = file.metadata().await.ok().map(|m| m.len());
+                // The staged copy lives as long as its stream.
+                let frames = tokio_util::io::ReaderStream::new(file).map_ok(move |chunk| {
+                    let _keep = &staged;
+                    Frame::data(chunk)
+                });
+                StreamBody::new(frames).boxed()
+            }
+            Err(error) => {
+                tracing::error!("ui: opening a staged download: {error}");
+                return plain(500, "Internal error");
+            }
+        },
     };
-    let mut out = hyper::Response::new(Full::new(body));
+    let mut out = hyper::Response::new(body);
     *out.status_mut() = http::StatusCode::from_u16(response.status)
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = out.headers_mut();
@@ -126,6 +151,12 @@ fn to_hyper(response: Response, head: bool) -> hyper::Response<Full<Bytes>> {
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(response.content_type),
     );
+    if let Some(length) = length {
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
+    }
     for (name, value) in response.headers {
         if let Ok(value) = http::HeaderValue::from_str(&value) {
             headers.insert(name, value);

@@ -223,6 +223,6 @@ pub(crate) async fn file(ui: &Ui, request: &Request) -> PageResult {
     let Some(entry) = manifest.files.iter().find(|f| f.path == path) else {
         return Ok(not_found(base, &format!("No file `{path}` in the model")));
     };
-    let bytes = ui.read_blob(&entry.digest).await?;
-    Ok(Response::download(path, bytes))
+    let staged = ui.stage_blob(&entry.digest).await?;
+    Ok(Response::download(path, staged))
 }

@@ -441,8 +441,8 @@ pub(crate) async fn file(ui: &Ui, request: &Request) -> PageResult {
     let Some(entry) = manifest.files.iter().find(|f| f.path == path) else {
         return Ok(not_found(base, &format!("No file `{path}` in the run")));
     };
-    let bytes = ui.read_blob(&entry.digest).await?;
-    Ok(Response::download(path, bytes))
+    let staged = ui.stage_blob(&entry.digest).await?;
+    Ok(Response::download(path, staged))
 }
 
 /// `/compare?run=A&run=B…`: metrics overlaid, environments diffed against the first run's.
