@@ -74,7 +74,7 @@ SELECT w.id, 'big_' || (1700000000 + i) || '_' || lpad(to_hex(i), 8, '0'), 'big'
        CASE WHEN i % 17 = 0 THEN 'Failed' ELSE 'Completed' END,
        'env' || lpad((i % 100)::text, 2, '0'), (1 + i % 100)::text, 'train.py', '[]', '/src',
        '/runs/big_' || i, 1700000000000 + i * 1000, 1700000000500 + i * 1000,
-       1700000000500 + i * 1000 + 1000 + (hashint4(i) & 65535)
+       1700000000500 + i * 1000 + 1000 + (hashint4(i) & 65535), 'local'
 FROM workspaces w, generate_series(0, 99999) AS i
 WHERE w.name = 'bench';
 INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)

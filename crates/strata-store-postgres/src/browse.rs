@@ -21,9 +21,6 @@ use crate::workspace::PgWorkspace;
 const BUILD_COLUMNS: &str =
     "id, name, version, lock_hash, status, prefix, log_digest, error, started_at, finished_at";
 
-/// A scalar metric's value as a number (`NULL` for anything JSON holds that is not one).
-const SCALAR: &str = "CASE WHEN json_typeof(m.value) = 'number' THEN m.value::text::float8 END";
-
 fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -260,36 +257,43 @@ impl BrowseStore for PgWorkspace {
     ) -> Result<Page<RunRecord>, StoreError> {
         let direction = if filter.descending { "DESC" } else { "ASC" };
         let order = match &filter.sort {
-            RunSort::Queued => format!("queued_at {direction}, seq {direction}"),
-            RunSort::Status => format!("status {direction}, queued_at DESC, seq DESC"),
+            RunSort::Queued => format!("queued_at {direction}, runs.seq {direction}"),
+            RunSort::Status => format!("status {direction}, queued_at DESC, runs.seq DESC"),
             RunSort::Duration => format!(
-                "(finished_at - COALESCE(started_at, queued_at)) {direction} NULLS LAST, queued_at DESC, seq DESC"
+                "(finished_at - COALESCE(started_at, queued_at)) {direction} NULLS LAST, queued_at DESC, runs.seq DESC"
             ),
             RunSort::Environment => format!(
-                "env_name {direction}, env_version {direction}, queued_at DESC, seq DESC"
+                "env_name {direction}, env_version {direction}, queued_at DESC, runs.seq DESC"
             ),
-            RunSort::Metric(_) => format!(
-                "(SELECT {SCALAR} FROM run_metrics m WHERE m.run_seq = runs.seq AND m.name = $5 AND m.kind = 'scalar'
-                  ORDER BY m.seq DESC LIMIT 1) {direction} NULLS LAST, queued_at DESC, seq DESC"
-            ),
+            RunSort::Metric(_) => {
+                format!("last.value {direction} NULLS LAST, queued_at DESC, runs.seq DESC")
+            }
         };
         let metric = match &filter.sort {
             RunSort::Metric(name) => Some(name.as_str()),
             _ => None,
         };
         // The metric's name is `$5` only when the order uses it.
-        let window = if metric.is_some() {
-            "LIMIT $6 OFFSET $7"
+        let (join, window) = if metric.is_some() {
+            (
+                "LEFT JOIN run_metric_last last ON last.run_seq = runs.seq AND last.name = $5",
+                "LIMIT $6 OFFSET $7",
+            )
         } else {
-            "LIMIT $5 OFFSET $6"
+            ("", "LIMIT $5 OFFSET $6")
         };
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs
+            "SELECT {columns} FROM runs {join}
              WHERE workspace_id = $1 AND experiment = $2 AND ($3::text IS NULL OR status = $3)
                AND ($4::text IS NULL OR id ILIKE $4 ESCAPE '\\' OR script ILIKE $4 ESCAPE '\\'
                     OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = runs.seq
                                AND (t.key ILIKE $4 ESCAPE '\\' OR t.value ILIKE $4 ESCAPE '\\')))
-             ORDER BY {order} {window}"
+             ORDER BY {order} {window}",
+            columns = RUN_COLUMNS
+                .split(", ")
+                .map(|column| format!("runs.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.id)
@@ -304,15 +308,13 @@ impl BrowseStore for PgWorkspace {
     }
 
     async fn last_scalar_metrics(&self, run_id: &str) -> Result<Vec<(String, f64)>, StoreError> {
-        let sql = format!(
-            "SELECT DISTINCT ON (m.name) m.name, {SCALAR} AS value FROM run_metrics m
-             WHERE m.run_seq = (SELECT seq FROM runs WHERE workspace_id = $1 AND id = $2)
-               AND m.kind = 'scalar'
-             ORDER BY m.name, m.seq DESC"
-        );
-        let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(self.id)
-            .bind(run_id);
+        let statement = sqlx::query(
+            "SELECT name, value FROM run_metric_last
+             WHERE run_seq = (SELECT seq FROM runs WHERE workspace_id = $1 AND id = $2)
+             ORDER BY name",
+        )
+        .bind(self.id)
+        .bind(run_id);
         self.rows("reading metrics", statement)
             .await?
             .iter()
