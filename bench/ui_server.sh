@@ -105,6 +105,7 @@ pages=(
     "runs, failed only|runs?experiment=big&status=Failed"
     "runs, by duration|runs?experiment=big&sort=duration"
     "runs, by a metric|runs?experiment=big&sort=metric%3Aaccuracy"
+    "runs, by a metric, page 1000|runs?experiment=big&sort=metric%3Aaccuracy&page=1000"
 )
 {
     echo "| page | median | min | max | vs 100 ms goal |"

@@ -34,7 +34,101 @@ fn build_row(row: &PgRow) -> Result<BuildRow, sqlx::Error> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 
+/// Which runs of an experiment a run list shows: `$1` workspace, `$2` experiment, `$3` status
+/// or `NULL`, `$4` a search pattern or `NULL` (id, script, tag keys and values).
+const RUN_FILTERS: &str = "runs.workspace_id = $1 AND runs.experiment = $2
+    AND ($3::text IS NULL OR runs.status = $3)
+    AND ($4::text IS NULL OR runs.id ILIKE $4 ESCAPE '\\' OR runs.script ILIKE $4 ESCAPE '\\'
+         OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = runs.seq
+                    AND (t.key ILIKE $4 ESCAPE '\\' OR t.value ILIKE $4 ESCAPE '\\')))";
+
+/// A run's columns, qualified (a run list may join another table with a `seq`).
+fn run_columns() -> String {
+    RUN_COLUMNS
+        .split(", ")
+        .map(|column| format!("runs.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl PgWorkspace {
+    /// A statement over [`RUN_FILTERS`], its four parameters bound.
+    fn filtered_runs<'q>(
+        &self,
+        sql: sqlx::AssertSqlSafe<String>,
+        filter: &'q RunFilter,
+        query: &PageQuery,
+    ) -> Query<'q> {
+        sqlx::query(sql)
+            .bind(self.id)
+            .bind(&filter.experiment)
+            .bind(&filter.status)
+            .bind(query.like_pattern())
+    }
+
+    /// Runs by the last value of a scalar metric, runs without one last (newest first): the
+    /// runs with a value come from walking the index of last values in order; only a window
+    /// that reaches past them counts them and reads on among the others.
+    async fn runs_by_metric(
+        &self,
+        filter: &RunFilter,
+        query: &PageQuery,
+        name: &str,
+    ) -> Result<Page<RunRecord>, StoreError> {
+        let direction = if filter.descending { "DESC" } else { "ASC" };
+        let valued = "FROM run_metric_last last JOIN runs ON runs.seq = last.run_seq
+             WHERE last.workspace_id = $1 AND last.experiment = $2 AND last.name = $5
+               AND last.value IS NOT NULL";
+        let sql = format!(
+            "SELECT {columns} {valued} AND {RUN_FILTERS}
+             ORDER BY last.value {direction}, runs.queued_at DESC, runs.seq DESC LIMIT $6 OFFSET $7",
+            columns = run_columns()
+        );
+        let wanted = int(query.limit).saturating_add(1);
+        let statement = self
+            .filtered_runs(sqlx::AssertSqlSafe(sql), filter, query)
+            .bind(name)
+            .bind(wanted)
+            .bind(int(query.offset));
+        let mut runs = self
+            .rows("listing runs", statement)
+            .await?
+            .iter()
+            .map(row_to_run)
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown = i64::try_from(runs.len()).unwrap_or(i64::MAX);
+        if shown < wanted {
+            let count = format!("SELECT count(*) {valued} AND {RUN_FILTERS}");
+            let counted = self
+                .filtered_runs(sqlx::AssertSqlSafe(count), filter, query)
+                .bind(name);
+            let with_value: i64 = self
+                .rows("counting runs", counted)
+                .await?
+                .first()
+                .map(|row| row.try_get(0))
+                .transpose()
+                .map_err(db("counting runs"))?
+                .unwrap_or(0);
+            let sql = format!(
+                "SELECT {columns} FROM runs WHERE {RUN_FILTERS}
+                   AND NOT EXISTS (SELECT 1 FROM run_metric_last last WHERE last.run_seq = runs.seq
+                                   AND last.name = $5 AND last.value IS NOT NULL)
+                 ORDER BY runs.queued_at DESC, runs.seq DESC LIMIT $6 OFFSET $7",
+                columns = run_columns()
+            );
+            let statement = self
+                .filtered_runs(sqlx::AssertSqlSafe(sql), filter, query)
+                .bind(name)
+                .bind(wanted - shown)
+                .bind(int(query.offset).saturating_sub(with_value).max(0));
+            for row in self.rows("listing runs", statement).await? {
+                runs.push(row_to_run(&row)?);
+            }
+        }
+        Ok(Page::from_rows(runs, query.limit))
+    }
+
     async fn rows(&self, what: &'static str, query: Query<'_>) -> Result<Vec<PgRow>, StoreError> {
         query.fetch_all(self.pool()).await.map_err(db(what))
     }
@@ -265,44 +359,13 @@ impl BrowseStore for PgWorkspace {
             RunSort::Environment => format!(
                 "env_name {direction}, env_version {direction}, queued_at DESC, runs.seq DESC"
             ),
-            RunSort::Metric(_) => {
-                format!("last.value {direction} NULLS LAST, queued_at DESC, runs.seq DESC")
-            }
-        };
-        let metric = match &filter.sort {
-            RunSort::Metric(name) => Some(name.as_str()),
-            _ => None,
-        };
-        // The metric's name is `$5` only when the order uses it.
-        let (join, window) = if metric.is_some() {
-            (
-                "LEFT JOIN run_metric_last last ON last.run_seq = runs.seq AND last.name = $5",
-                "LIMIT $6 OFFSET $7",
-            )
-        } else {
-            ("", "LIMIT $5 OFFSET $6")
+            RunSort::Metric(name) => return self.runs_by_metric(filter, query, name).await,
         };
         let sql = format!(
-            "SELECT {columns} FROM runs {join}
-             WHERE workspace_id = $1 AND experiment = $2 AND ($3::text IS NULL OR status = $3)
-               AND ($4::text IS NULL OR id ILIKE $4 ESCAPE '\\' OR script ILIKE $4 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = runs.seq
-                               AND (t.key ILIKE $4 ESCAPE '\\' OR t.value ILIKE $4 ESCAPE '\\')))
-             ORDER BY {order} {window}",
-            columns = RUN_COLUMNS
-                .split(", ")
-                .map(|column| format!("runs.{column}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {columns} FROM runs WHERE {RUN_FILTERS} ORDER BY {order} LIMIT $5 OFFSET $6",
+            columns = run_columns()
         );
-        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(self.id)
-            .bind(&filter.experiment)
-            .bind(&filter.status)
-            .bind(query.like_pattern());
-        if let Some(metric) = metric {
-            statement = statement.bind(metric);
-        }
+        let statement = self.filtered_runs(sqlx::AssertSqlSafe(sql), filter, query);
         self.window("listing runs", statement, query, row_to_run)
             .await
     }

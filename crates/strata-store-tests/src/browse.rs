@@ -348,6 +348,47 @@ pub(crate) async fn pages_read_the_same(subject: &Subject, pages: &Arc<dyn Brows
     );
     assert_eq!(
         run_ids(
+            of(RunSort::Metric("loss".to_string()), false, None),
+            window(None, 1, 1)
+        )
+        .await,
+        (vec!["r2".to_string()], true),
+        "a window inside the runs with the metric"
+    );
+    assert_eq!(
+        run_ids(
+            of(RunSort::Metric("loss".to_string()), false, None),
+            window(None, 1, 5)
+        )
+        .await,
+        (vec!["r2".to_string(), "r3".to_string()], false),
+        "a window across the runs with the metric and those without"
+    );
+    assert_eq!(
+        run_ids(
+            of(RunSort::Metric("loss".to_string()), false, None),
+            window(None, 2, 5)
+        )
+        .await,
+        (vec!["r3".to_string()], false),
+        "a window past the runs with the metric"
+    );
+    assert_eq!(
+        run_ids(
+            of(
+                RunSort::Metric("loss".to_string()),
+                false,
+                Some(strata_store::FAILED)
+            ),
+            all()
+        )
+        .await
+        .0,
+        ["r2"],
+        "sorted by a metric and filtered by status"
+    );
+    assert_eq!(
+        run_ids(
             of(RunSort::Queued, true, None),
             window(Some("NEEDLE_"), 0, 10)
         )
