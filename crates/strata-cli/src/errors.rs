@@ -36,28 +36,7 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// A build or lock that failed, with where its log is.
-#[derive(Debug)]
-pub(crate) struct BuildFailed {
-    pub(crate) reference: String,
-    /// The lock failed, not the build of a locked version.
-    pub(crate) locking: bool,
-    pub(crate) log_path: Option<std::path::PathBuf>,
-    pub(crate) source: strata_build::BuildError,
-}
-
-impl fmt::Display for BuildFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.locking { "lock" } else { "build" };
-        write!(f, "Failed to {verb} `{}`", self.reference)
-    }
-}
-
-impl std::error::Error for BuildFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+pub(crate) use strata_core::BuildFailed;
 
 /// Ends the command with an exit code and no message (it was printed already): a run whose
 /// script failed exits with the script's code.

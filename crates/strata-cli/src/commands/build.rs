@@ -1,188 +1,52 @@
 //! Locking, building and entering environments: the build path runs and services use too.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_build::{
-    BuildContext, BuildError, BuildLog, Cache, Prefix, Reporter, WheelSource, lookup, materialize,
-    resolve,
-};
-use strata_spec::lock_diff;
-use strata_store::{BuildRecord, EnvironmentRecord, LockRecord, Workspace, format_time};
+use strata_build::{BuildError, BuildLog, Cache, Reporter};
+use strata_core::{LockOutcome, PrepareError};
+use strata_store::{EnvironmentRecord, LockRecord, Workspace, format_time};
 
 use crate::commands::{Context, parse_ref};
-use crate::errors::{BuildFailed, UsageError};
+use crate::errors::UsageError;
 use crate::printer;
 use crate::progress::TerminalReporter;
 
-/// Private wheels come from the workspace's blob store, verified.
-pub(crate) struct WorkspaceWheels<'a>(pub(crate) &'a Workspace);
+pub(crate) use strata_core::{Built, WORKSPACES_FILE, WorkspaceWheels};
 
-impl WheelSource for WorkspaceWheels<'_> {
-    fn wheel_file(&self, uri: &str) -> Result<PathBuf, String> {
-        self.0.resolve_wheel(uri).map_err(|error| error.to_string())
+/// A use case's error as the CLI reports it: a failed build stays itself in the chain, so its
+/// hint names the recorded log.
+pub(crate) fn cli_error(error: PrepareError) -> anyhow::Error {
+    match error {
+        PrepareError::Store(error) => error.into(),
+        PrepareError::Failed(failed) => (*failed).into(),
     }
 }
 
-/// A version with its lock and its built prefix.
-pub(crate) struct Built {
-    pub(crate) record: EnvironmentRecord,
-    pub(crate) lock: LockRecord,
-    pub(crate) prefix: Prefix,
-}
-
-/// Locks (when needed) and builds (when needed) a version; every failure is recorded with its
-/// log and named with the command that shows it.
+/// [`strata_core::ensure_built`], with the CLI's errors.
 pub(crate) fn ensure_built(
     workspace: &mut Workspace,
     name: &str,
     version: Option<&strata_spec::EnvironmentVersion>,
     reporter: &dyn Reporter,
 ) -> Result<Built> {
-    let record = workspace.get_environment(name, version)?;
-    let cache = Cache::from_env();
-    let stored = workspace.get_lock(&record.name, &record.version)?;
-    if let Some(lock) = &stored
-        && let Some(prefix) = cached(lock, &cache)
-    {
-        return Ok(Built {
-            record,
-            lock: lock.clone(),
-            prefix,
-        });
-    }
-    let started_at = strata_store::now_millis();
-    let mut log = BuildLog::default();
-    log.line(&format!(
-        "building {}:{} (spec hash {})",
-        record.name, record.version, record.spec_hash
-    ));
-    let lock = match lock_version(workspace, &record, stored, &cache, reporter, &mut log) {
-        Ok(lock) => lock,
-        Err(error) => return Err(failed(workspace, &record, None, started_at, &log, error)),
-    };
-    let wheels = WorkspaceWheels(workspace);
-    let context = BuildContext {
-        cache: &cache,
-        wheels: &wheels,
-        reporter,
-    };
-    match materialize(&lock.lock, &context, &mut log) {
-        Ok(prefix) => {
-            remember_workspace(&cache, workspace.root());
-            workspace.record_build(
-                BuildRecord {
-                    name: record.name.clone(),
-                    version: record.version.clone(),
-                    lock_hash: Some(lock.lock_hash.clone()),
-                    status: "succeeded".to_string(),
-                    prefix: Some(prefix.path.display().to_string()),
-                    log_digest: None,
-                    error: None,
-                    started_at,
-                    finished_at: strata_store::now_millis(),
-                },
-                log.text(),
-            )?;
-            Ok(Built {
-                record,
-                lock,
-                prefix,
-            })
-        }
-        Err(error) => Err(failed(
-            workspace,
-            &record,
-            Some(&lock.lock_hash),
-            started_at,
-            &log,
-            error,
-        )),
-    }
+    strata_core::ensure_built(workspace, name, version, reporter).map_err(cli_error)
 }
 
-/// Locks a version when it has no lock yet (nothing is built); a failure is recorded like a
-/// failed build.
+/// [`strata_core::ensure_locked`], with the CLI's errors.
 pub(crate) fn ensure_locked(
     workspace: &mut Workspace,
     record: &EnvironmentRecord,
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<LockRecord> {
-    let stored = workspace.get_lock(&record.name, &record.version)?;
-    if let Some(lock) = stored {
-        return Ok(lock);
-    }
-    let started_at = strata_store::now_millis();
-    let mut log = BuildLog::default();
-    match lock_version(workspace, record, None, cache, reporter, &mut log) {
-        Ok(lock) => Ok(lock),
-        Err(error) => Err(failed(workspace, record, None, started_at, &log, error)),
-    }
+    strata_core::ensure_locked(workspace, record, cache, reporter).map_err(cli_error)
 }
 
-/// The cache is shared by every workspace of a user; `cache gc` keeps what any of them uses,
-/// so each workspace that builds into it is listed there.
-pub(crate) const WORKSPACES_FILE: &str = "workspaces-v1.txt";
-
-fn remember_workspace(cache: &Cache, root: &Path) {
-    let file = cache.root().join(WORKSPACES_FILE);
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let line = root.display().to_string();
-    let known = fs_err::read_to_string(&file).unwrap_or_default();
-    if known.lines().any(|l| l == line) {
-        return;
-    }
-    // Appends of one short line are atomic enough; a lost line only makes gc keep less.
-    if let Ok(mut out) = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file)
-    {
-        use std::io::Write as _;
-        let _ = writeln!(out, "{line}");
-    }
-}
-
-/// The cache-hit path: no subprocess, one marker file.
-fn cached(lock: &LockRecord, cache: &Cache) -> Option<Prefix> {
-    if lock.lock.user_managed.is_some() {
-        return None;
-    }
-    lookup(&lock.lock_hash, cache)
-}
-
-fn lock_version(
-    workspace: &mut Workspace,
-    record: &EnvironmentRecord,
-    stored: Option<LockRecord>,
-    cache: &Cache,
-    reporter: &dyn Reporter,
-    log: &mut BuildLog,
-) -> Result<LockRecord, BuildError> {
-    if let Some(lock) = stored {
-        log.line(&format!("using the stored lock {}", lock.lock_hash));
-        return Ok(lock);
-    }
-    let wheels = WorkspaceWheels(workspace);
-    let context = BuildContext {
-        cache,
-        wheels: &wheels,
-        reporter,
-    };
-    let lock = resolve(&record.environment, &context, log)?;
-    // The first lock stored wins, so concurrent builders agree on one.
-    workspace
-        .set_lock(&record.name, &record.version, &lock)
-        .map_err(|error| BuildError::InvalidLock {
-            reason: error.to_string(),
-        })
-}
-
-/// Records a failed lock or build with its log, and names the command that shows it.
+/// [`strata_core::record_failure`], with the CLI's errors.
 pub(crate) fn failed(
     workspace: &mut Workspace,
     record: &EnvironmentRecord,
@@ -191,33 +55,9 @@ pub(crate) fn failed(
     log: &BuildLog,
     error: BuildError,
 ) -> anyhow::Error {
-    let mut text = log.text().to_string();
-    text.push_str(&format!("error: {error}\n"));
-    let stored = workspace.record_build(
-        BuildRecord {
-            name: record.name.clone(),
-            version: record.version.clone(),
-            lock_hash: lock_hash.cloned(),
-            status: "failed".to_string(),
-            prefix: None,
-            log_digest: None,
-            error: Some(error.to_string()),
-            started_at,
-            finished_at: strata_store::now_millis(),
-        },
-        &text,
-    );
-    let log_path = stored
-        .ok()
-        .and_then(|r| r.log_digest)
-        .map(|digest| workspace.blobs().path(&digest));
-    BuildFailed {
-        reference: format!("{}:{}", record.name, record.version),
-        locking: lock_hash.is_none(),
-        log_path,
-        source: error,
-    }
-    .into()
+    cli_error(strata_core::record_failure(
+        workspace, record, lock_hash, started_at, log, error,
+    ))
 }
 
 /// `strata env lock NAME[:V] [--refresh]` and `strata env update NAME --refresh`.
@@ -225,59 +65,37 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
     let reference = parse_ref(environment)?;
     let mut workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
-    let existing = workspace.get_lock(&record.name, &record.version)?;
     let reporter = TerminalReporter::new();
-    let cache = Cache::from_env();
-    if !refresh && let Some(lock) = existing {
-        drop(reporter);
-        return print_lock(&record, &lock, json, "is locked");
-    }
-    let mut log = BuildLog::default();
-    log.line(&format!("locking {}:{}", record.name, record.version));
-    let started_at = strata_store::now_millis();
-    let wheels = WorkspaceWheels(&workspace);
-    let build_context = BuildContext {
-        cache: &cache,
-        wheels: &wheels,
-        reporter: &reporter,
-    };
-    let resolved = match resolve(&record.environment, &build_context, &mut log) {
-        Ok(lock) => lock,
-        Err(error) => {
-            drop(reporter);
-            return Err(failed(
-                &mut workspace,
-                &record,
-                None,
-                started_at,
-                &log,
-                error,
-            ));
-        }
-    };
+    let outcome = strata_core::relock(
+        &mut workspace,
+        &record,
+        refresh,
+        &Cache::from_env(),
+        &reporter,
+    );
     drop(reporter);
-    match existing {
-        None => {
-            let lock = workspace.set_lock(&record.name, &record.version, &resolved)?;
-            print_lock(&record, &lock, json, "is now locked")
-        }
-        Some(old) if old.lock_hash == resolved.hash() => print_lock(
+    match outcome.map_err(cli_error)? {
+        LockOutcome::AlreadyLocked(lock) => print_lock(&record, &lock, json, "is locked"),
+        LockOutcome::Locked(lock) => print_lock(&record, &lock, json, "is now locked"),
+        LockOutcome::Unchanged(lock) => print_lock(
             &record,
-            &old,
+            &lock,
             json,
             "resolves the same; its lock is unchanged",
         ),
-        Some(old) => {
-            let registration =
-                workspace.register_relocked(&record.name, &record.version, &resolved)?;
+        LockOutcome::Moved {
+            registration,
+            previous: _,
+            lock_hash,
+            changes,
+        } => {
             let new = &registration.record;
-            let changes = lock_diff(&old.lock, &resolved);
             if json {
                 printer::json(&json!({
                     "name": new.name,
                     "version": new.version,
                     "previousVersion": record.version,
-                    "lockHash": resolved.hash(),
+                    "lockHash": lock_hash,
                     "changes": changes.iter().map(|(package, old, new)| json!({"package": package, "old": old, "new": new})).collect::<Vec<_>>(),
                 }));
                 return Ok(());
@@ -288,7 +106,7 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
                 record.version,
                 new.name,
                 new.version,
-                strata_build::short(&resolved.hash())
+                strata_build::short(&lock_hash)
             ));
             for (package, old, new) in changes {
                 printer::out(format!(
@@ -464,7 +282,7 @@ pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
     let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
     let Some(build) = workspace.last_build(&record.name, &record.version)? else {
         if let Some(lock) = workspace.get_lock(&record.name, &record.version)?
-            && let Some(prefix) = lookup(&lock.lock_hash, &Cache::from_env())
+            && let Some(prefix) = strata_build::lookup(&lock.lock_hash, &Cache::from_env())
         {
             return Err(UsageError::new(format!(
                 "No build of {}:{} is recorded here: its lock's prefix {} was already in the cache (built for another version or workspace with the same lock) and was reused",

@@ -1,0 +1,12 @@
+//! The user verbs as library functions over a workspace and a progress reporter, returning
+//! typed results: what the CLI renders, and what the server and the Python transport call.
+
+pub use error::{BuildFailed, PrepareError};
+pub use prepare::{
+    Built, WORKSPACES_FILE, WorkspaceWheels, ensure_built, ensure_locked, record_failure,
+};
+pub use relock::{LockOutcome, relock};
+
+mod error;
+mod prepare;
+mod relock;
