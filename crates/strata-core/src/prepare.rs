@@ -250,7 +250,10 @@ mod tests {
         assert!(failed.locking, "no lock hash: the lock failed");
         let log_path = failed.log_path.expect("the log was stored");
         let text = fs_err::read_to_string(&log_path).unwrap();
-        assert!(text.contains("resolving") && text.contains("error:"), "{text}");
+        assert!(
+            text.contains("resolving") && text.contains("error:"),
+            "{text}"
+        );
         let last = workspace
             .last_build("broken", &record.version)
             .unwrap()

@@ -38,66 +38,96 @@ impl Caller {
         state: &AppState,
         workspace: &str,
     ) -> Result<Option<Role>, ApiError> {
-        let principal = &self.principal;
-        if principal
-            .workspace
-            .as_deref()
-            .is_some_and(|only| only != workspace)
-        {
-            return Ok(None);
-        }
-        let membership = if principal.admin {
-            Some(Role::Owner)
+        let membership = if self.principal.admin {
+            None
         } else {
             state
                 .backends
                 .records
-                .role_of(&principal.user, workspace)
+                .role_of(&self.principal.user, workspace)
                 .await?
         };
-        Ok(membership.map(|role| role.min(principal.max_role.unwrap_or(Role::Owner))))
+        Ok(effective_role(&self.principal, workspace, membership))
     }
 }
+
+/// What a principal may do in `workspace` given their membership there: nothing outside the
+/// one workspace a token is bound to; an admin is an owner everywhere; and never more than
+/// the token's own role cap.
+fn effective_role(
+    principal: &Principal,
+    workspace: &str,
+    membership: Option<Role>,
+) -> Option<Role> {
+    if principal
+        .workspace
+        .as_deref()
+        .is_some_and(|only| only != workspace)
+    {
+        return None;
+    }
+    let role = if principal.admin {
+        Some(Role::Owner)
+    } else {
+        membership
+    };
+    role.map(|role| role.min(principal.max_role.unwrap_or(Role::Owner)))
+}
+
+/// The bearer token of a request, checked for its form.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("no token; send `Authorization: Bearer <token>`")
+    })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the `Authorization` header is not `Bearer <token>`")
+        })?;
+    if !is_well_formed(token) {
+        return Err(ApiError::unauthenticated(
+            "the token is malformed (a Strata token starts with `strata_pat_` and ends with its checksum)",
+        ));
+    }
+    Ok(token)
+}
+
+fn request_id(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default()
+}
+
+fn log_user(parts: &Parts, user: &str) {
+    if let Some(LoggedUser(slot)) = parts.extensions.get::<LoggedUser>() {
+        let _ = slot.set(user.to_string());
+    }
+}
+
+const REFUSED_TOKEN: &str = "the token is unknown, revoked or expired";
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("no token; send `Authorization: Bearer <token>`")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the `Authorization` header is not `Bearer <token>`")
-            })?;
-        if !is_well_formed(token) {
-            return Err(ApiError::unauthenticated(
-                "the token is malformed (a Strata token starts with `strata_pat_` and ends with its checksum)",
-            ));
-        }
+        let token = bearer(parts)?;
         let principal = state
             .backends
             .records
             .authenticate(&token_hash(token))
             .await?
-            .ok_or_else(|| ApiError::unauthenticated("the token is unknown, revoked or expired"))?;
-        if let Some(LoggedUser(slot)) = parts.extensions.get::<LoggedUser>() {
-            let _ = slot.set(principal.user.clone());
-        }
+            .ok_or_else(|| ApiError::unauthenticated(REFUSED_TOKEN))?;
+        log_user(parts, &principal.user);
         Ok(Self {
             principal,
-            request_id,
+            request_id: request_id(parts),
         })
     }
 }
@@ -135,7 +165,7 @@ impl<N: Needs> FromRequestParts<AppState> for Access<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+        let token = bearer(parts)?.to_string();
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
@@ -143,9 +173,19 @@ impl<N: Needs> FromRequestParts<AppState> for Access<N> {
             .get("ws")
             .cloned()
             .ok_or_else(|| ApiError::internal("a workspace route without `{ws}`"))?;
-        let Some(role) = caller.role_in(state, &workspace).await? else {
-            return Err(ApiError::not_found(format!("Workspace `{workspace}`")));
-        };
+        let request_id = request_id(parts);
+        // The token, the membership and the workspace in one lookup.
+        let authorized = state
+            .backends
+            .records
+            .authorize(&token_hash(&token), &workspace, Some(&request_id))
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated(REFUSED_TOKEN))?;
+        log_user(parts, &authorized.principal.user);
+        let not_found = || ApiError::not_found(format!("Workspace `{workspace}`"));
+        let role = effective_role(&authorized.principal, &workspace, authorized.membership)
+            .ok_or_else(not_found)?;
+        let store = authorized.records.ok_or_else(not_found)?;
         if !allows(role, N::ACTION) {
             let needed = match N::ACTION {
                 Action::Read => Role::Reader,
@@ -156,13 +196,11 @@ impl<N: Needs> FromRequestParts<AppState> for Access<N> {
                 "your role in workspace `{workspace}` is `{role}`; this needs `{needed}`"
             )));
         }
-        let store = state
-            .backends
-            .records
-            .workspace(&workspace, caller.actor())
-            .await?;
         Ok(Self {
-            caller,
+            caller: Caller {
+                principal: authorized.principal,
+                request_id,
+            },
             workspace,
             role,
             store,

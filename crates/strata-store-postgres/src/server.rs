@@ -7,8 +7,8 @@ use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 use strata_store::StoreError;
 use strata_store::store::{
-    Actor, AuditEvent, AuditQuery, BrowseStore, Cursor, CursorPage, Member, NewToken, Principal,
-    Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
+    Actor, AuditEvent, AuditQuery, Authorized, BrowseStore, Cursor, CursorPage, Member, NewToken,
+    Principal, Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
 };
 
 use crate::audit;
@@ -119,6 +119,92 @@ impl ServerStore for PostgresStore {
         })
         .transpose()
         .map_err(db("authenticating"))
+    }
+
+    async fn authorize(
+        &self,
+        token_hash: &str,
+        workspace: &str,
+        request_id: Option<&str>,
+    ) -> Result<Option<Authorized>, StoreError> {
+        let now = strata_store::now_millis();
+        // The token (its use recorded to the minute, as in `authenticate`), the membership,
+        // the workspace and the schema version in one statement: one round trip before a
+        // request's own.
+        let row = sqlx::query(
+            "WITH found AS (
+                 SELECT t.id, t.user_name, t.admin, t.role,
+                   (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace
+                 FROM tokens t
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                   AND (t.expires_at IS NULL OR t.expires_at > $2)
+             ), touched AS (
+                 UPDATE tokens SET last_used_at = $2
+                 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)
+                   AND EXISTS (SELECT 1 FROM found)
+             )
+             SELECT f.id, f.user_name, f.admin, f.role, f.workspace, w.id AS workspace_id,
+                    (SELECT m.role FROM workspace_members m
+                     WHERE m.workspace_id = w.id AND m.user_name = f.user_name) AS membership,
+                    (SELECT MAX(version) FROM _sqlx_migrations WHERE success) AS schema
+             FROM found f LEFT JOIN workspaces w ON w.name = $3",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(workspace)
+        .fetch_optional(&self.pool)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(error) if crate::error::is_unavailable(&error) => {
+                return Err(db("authorizing")(error));
+            }
+            // No migrations table (a database emptied under the server): the checks one by
+            // one say what is wrong.
+            Err(_) => {
+                return self
+                    .authorize_step_by_step(token_hash, workspace, request_id)
+                    .await;
+            }
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let read =
+            || -> Result<(Principal, Option<i64>, Option<Role>, Option<i64>), sqlx::Error> {
+                Ok((
+                    Principal {
+                        user: row.try_get("user_name")?,
+                        token_id: row.try_get("id")?,
+                        admin: row.try_get("admin")?,
+                        workspace: row.try_get("workspace")?,
+                        max_role: role_of_text(row.try_get("role")?),
+                    },
+                    row.try_get("workspace_id")?,
+                    role_of_text(row.try_get("membership")?),
+                    row.try_get("schema")?,
+                ))
+            };
+        let (principal, workspace_id, membership, schema) = read().map_err(db("authorizing"))?;
+        let current = u32::try_from(schema.unwrap_or(0)).unwrap_or(u32::MAX);
+        let supported = Self::supported_schema();
+        if current > supported {
+            return Err(schema_too_new(&self.location, current, supported));
+        }
+        let records = workspace_id.map(|id| {
+            let actor = Actor {
+                user: principal.user.clone(),
+                token_id: Some(principal.token_id.clone()),
+                request_id: request_id.map(str::to_string),
+            };
+            Arc::new(PgWorkspace::new(self.clone(), id, workspace, actor))
+                as Arc<dyn WorkspaceStore>
+        });
+        Ok(Some(Authorized {
+            principal,
+            membership,
+            records,
+        }))
     }
 
     async fn role_of(&self, user: &str, workspace: &str) -> Result<Option<Role>, StoreError> {
@@ -528,6 +614,34 @@ impl ServerStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// [`ServerStore::authorize`] as three lookups.
+    async fn authorize_step_by_step(
+        &self,
+        token_hash: &str,
+        workspace: &str,
+        request_id: Option<&str>,
+    ) -> Result<Option<Authorized>, StoreError> {
+        let Some(principal) = self.authenticate(token_hash).await? else {
+            return Ok(None);
+        };
+        let membership = self.role_of(&principal.user, workspace).await?;
+        let actor = Actor {
+            user: principal.user.clone(),
+            token_id: Some(principal.token_id.clone()),
+            request_id: request_id.map(str::to_string),
+        };
+        let records = match self.open_workspace(workspace, actor).await {
+            Ok(records) => Some(Arc::new(records) as Arc<dyn WorkspaceStore>),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        Ok(Some(Authorized {
+            principal,
+            membership,
+            records,
+        }))
+    }
+
     /// One workspace's records, after checking the schema.
     async fn open_workspace(&self, name: &str, actor: Actor) -> Result<PgWorkspace, StoreError> {
         // Every request opens its workspace: the schema check and the lookup are one round

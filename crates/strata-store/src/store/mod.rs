@@ -21,8 +21,8 @@ pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
-    AuditEvent, AuditQuery, Member, NewToken, Principal, ServerBackends, ServerStore, TokenRecord,
-    WorkspaceInfo,
+    AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, ServerBackends, ServerStore,
+    TokenRecord, WorkspaceInfo,
 };
 pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};

@@ -120,6 +120,17 @@ pub struct AuditQuery {
     pub user: Option<String>,
 }
 
+/// What a request on one workspace needs to know before anything else, in one lookup.
+pub struct Authorized {
+    pub principal: Principal,
+    /// Their role as a member of the workspace (`None`: not a member). What the token itself
+    /// allows (an admin, a workspace-bound token, a role cap) is the caller's to apply.
+    pub membership: Option<Role>,
+    /// The workspace's records, changes audited as the principal's; `None` when there is no
+    /// such workspace.
+    pub records: Option<Arc<dyn WorkspaceStore>>,
+}
+
 /// Server-wide records. Implemented by the PostgreSQL store; the server is written against
 /// this trait alone.
 #[async_trait]
@@ -130,6 +141,36 @@ pub trait ServerStore: Send + Sync {
     /// Looks a token up by its hash: `None` for unknown, revoked or expired tokens. Records
     /// the use.
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
+
+    /// [`Self::authenticate`], [`Self::role_of`] and [`Self::workspace`] for one request on
+    /// `workspace`; a store may answer them in one round trip. `None` for an unknown, revoked
+    /// or expired token.
+    async fn authorize(
+        &self,
+        token_hash: &str,
+        workspace: &str,
+        request_id: Option<&str>,
+    ) -> Result<Option<Authorized>, StoreError> {
+        let Some(principal) = self.authenticate(token_hash).await? else {
+            return Ok(None);
+        };
+        let membership = self.role_of(&principal.user, workspace).await?;
+        let actor = Actor {
+            user: principal.user.clone(),
+            token_id: Some(principal.token_id.clone()),
+            request_id: request_id.map(str::to_string),
+        };
+        let records = match self.workspace(workspace, actor).await {
+            Ok(records) => Some(records),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        Ok(Some(Authorized {
+            principal,
+            membership,
+            records,
+        }))
+    }
 
     /// The user's role in a workspace (`None`: not a member; the workspace may not exist).
     async fn role_of(&self, user: &str, workspace: &str) -> Result<Option<Role>, StoreError>;
