@@ -2,11 +2,13 @@
 //! typed results: what the CLI renders, and what the server and the Python transport call.
 
 pub use error::{BuildFailed, PrepareError};
+pub use models::{INTERACTIVE_TARGET, ModelError, ModelSource, RegisteredModel, register_model};
 pub use prepare::{
     Built, WORKSPACES_FILE, WorkspaceWheels, ensure_built, ensure_locked, record_failure,
 };
 pub use relock::{LockOutcome, relock};
 
 mod error;
+mod models;
 mod prepare;
 mod relock;

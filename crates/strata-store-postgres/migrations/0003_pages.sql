@@ -17,9 +17,11 @@ CREATE INDEX models_by_environment ON models (workspace_id, env_name, env_versio
 CREATE INDEX models_by_run ON models (workspace_id, run_id);
 CREATE INDEX services_by_environment ON services (workspace_id, env_name, env_version);
 
--- The last logged value of each scalar metric of a run, kept by a trigger as metrics arrive,
--- with the run's workspace and experiment (which never change), so a run list sorted by a
--- metric walks one index in the metric's order instead of looking up every run's value.
+-- The last value of each scalar metric of a finished run, with the run's workspace and
+-- experiment (which never change), so a run list sorted by a metric walks one index in the
+-- metric's order instead of looking up every run's value. Written when a run finishes (and
+-- for a batch that arrives after that), not on every batch: concurrent batches of one run
+-- would all wait on its rows.
 CREATE TABLE run_metric_last (
     run_seq      BIGINT NOT NULL REFERENCES runs (seq),
     name         TEXT NOT NULL,
@@ -32,25 +34,10 @@ CREATE TABLE run_metric_last (
 CREATE INDEX run_metric_last_by_value ON run_metric_last (workspace_id, experiment, name, value)
     WHERE value IS NOT NULL;
 
-CREATE FUNCTION run_metric_last_keep() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO run_metric_last (run_seq, name, seq, value, workspace_id, experiment)
-    SELECT DISTINCT ON (n.run_seq, n.name) n.run_seq, n.name, n.seq,
-           CASE WHEN json_typeof(n.value) = 'number' THEN n.value::text::float8 END,
-           r.workspace_id, r.experiment
-    FROM added n JOIN runs r ON r.seq = n.run_seq WHERE n.kind = 'scalar'
-    ORDER BY n.run_seq, n.name, n.seq DESC
-    ON CONFLICT (run_seq, name) DO UPDATE SET seq = EXCLUDED.seq, value = EXCLUDED.value
-        WHERE run_metric_last.seq < EXCLUDED.seq;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER run_metric_last_keep AFTER INSERT ON run_metrics
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION run_metric_last_keep();
-
 INSERT INTO run_metric_last (run_seq, name, seq, value, workspace_id, experiment)
 SELECT DISTINCT ON (m.run_seq, m.name) m.run_seq, m.name, m.seq,
        CASE WHEN json_typeof(m.value) = 'number' THEN m.value::text::float8 END,
        r.workspace_id, r.experiment
-FROM run_metrics m JOIN runs r ON r.seq = m.run_seq WHERE m.kind = 'scalar'
+FROM run_metrics m JOIN runs r ON r.seq = m.run_seq
+WHERE m.kind = 'scalar' AND r.finished_at IS NOT NULL
 ORDER BY m.run_seq, m.name, m.seq DESC;

@@ -32,6 +32,9 @@ fn build_row(row: &PgRow) -> Result<BuildRow, sqlx::Error> {
     })
 }
 
+/// A scalar metric's value as a number (`NULL` for anything JSON holds that is not one).
+const SCALAR: &str = "CASE WHEN json_typeof(m.value) = 'number' THEN m.value::text::float8 END";
+
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 
 /// Which runs of an experiment a run list shows: `$1` workspace, `$2` experiment, `$3` status
@@ -66,9 +69,10 @@ impl PgWorkspace {
             .bind(query.like_pattern())
     }
 
-    /// Runs by the last value of a scalar metric, runs without one last (newest first): the
-    /// runs with a value come from walking the index of last values in order; only a window
-    /// that reaches past them counts them and reads on among the others.
+    /// Runs by the last value of a scalar metric: finished runs with a value first, walking
+    /// the index of their last values in order; then every other run (still going, or
+    /// without the metric), newest first. Only a window that reaches past the first part
+    /// counts it and reads on among the others.
     async fn runs_by_metric(
         &self,
         filter: &RunFilter,
@@ -371,13 +375,16 @@ impl BrowseStore for PgWorkspace {
     }
 
     async fn last_scalar_metrics(&self, run_id: &str) -> Result<Vec<(String, f64)>, StoreError> {
-        let statement = sqlx::query(
-            "SELECT name, value FROM run_metric_last
-             WHERE run_seq = (SELECT seq FROM runs WHERE workspace_id = $1 AND id = $2)
-             ORDER BY name",
-        )
-        .bind(self.id)
-        .bind(run_id);
+        // Live, not from `run_metric_last`: the run may still be logging.
+        let sql = format!(
+            "SELECT DISTINCT ON (m.name) m.name, {SCALAR} AS value FROM run_metrics m
+             WHERE m.run_seq = (SELECT seq FROM runs WHERE workspace_id = $1 AND id = $2)
+               AND m.kind = 'scalar'
+             ORDER BY m.name, m.seq DESC"
+        );
+        let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.id)
+            .bind(run_id);
         self.rows("reading metrics", statement)
             .await?
             .iter()

@@ -51,6 +51,27 @@ pub(crate) fn row_to_run(row: &PgRow) -> Result<RunRecord, StoreError> {
     Ok(run)
 }
 
+/// Writes the last value of each scalar metric of a finished run (see `run_metric_last` in
+/// the migrations).
+async fn keep_last_values(connection: &mut PgConnection, seq: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO run_metric_last (run_seq, name, seq, value, workspace_id, experiment)
+         SELECT DISTINCT ON (m.name) m.run_seq, m.name, m.seq,
+                CASE WHEN json_typeof(m.value) = 'number' THEN m.value::text::float8 END,
+                r.workspace_id, r.experiment
+         FROM run_metrics m JOIN runs r ON r.seq = m.run_seq
+         WHERE m.run_seq = $1 AND m.kind = 'scalar'
+         ORDER BY m.name, m.seq DESC
+         ON CONFLICT (run_seq, name) DO UPDATE SET seq = EXCLUDED.seq, value = EXCLUDED.value
+             WHERE run_metric_last.seq < EXCLUDED.seq",
+    )
+    .bind(seq)
+    .execute(connection)
+    .await
+    .map_err(db("keeping a run's last metric values"))?;
+    Ok(())
+}
+
 /// Where a run's log ends: the end of its last chunk.
 async fn log_length(connection: &mut PgConnection, seq: i64) -> Result<u64, StoreError> {
     let end: Option<i64> = sqlx::query(
@@ -233,9 +254,12 @@ impl PgWorkspace {
             .map_err(db("updating a run"))?;
         self.audit(&mut tx, "run.update", &format!("runs/{id}"))
             .await?;
-        let run = self.run_in(&mut tx, id).await?;
+        let updated = self.run_in(&mut tx, id).await?;
+        if updated.is_finished() && !run.is_finished() {
+            keep_last_values(&mut tx, seq).await?;
+        }
         tx.commit().await.map_err(db("updating a run"))?;
-        Ok(run)
+        Ok(updated)
     }
 
     /// Runs, newest first; the cursor is the last run's queue time and row.
@@ -276,7 +300,21 @@ impl PgWorkspace {
 
     pub(crate) async fn metrics_add(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
         let mut tx = self.begin("storing metrics").await?;
-        let seq = self.run_seq(&mut tx, id, false).await?;
+        let (seq, finished): (i64, bool) = sqlx::query(
+            "SELECT seq, finished_at IS NOT NULL FROM runs WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(self.id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .and_then(|row| {
+            row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .transpose()
+        })
+        .map_err(db("storing metrics"))?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("Run `{id}`"),
+        })?;
         if metrics.is_empty() {
             return Ok(());
         }
@@ -301,6 +339,10 @@ impl PgWorkspace {
         .execute(&mut *tx)
         .await
         .map_err(db("storing metrics"))?;
+        if finished {
+            // A batch after the end (rare): the finished run's last values move with it.
+            keep_last_values(&mut tx, seq).await?;
+        }
         self.audit(&mut tx, "run.metrics", &format!("runs/{id}/metrics"))
             .await?;
         tx.commit().await.map_err(db("storing metrics"))

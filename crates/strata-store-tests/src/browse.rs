@@ -112,6 +112,10 @@ pub(crate) async fn pages_read_the_same(subject: &Subject, pages: &Arc<dyn Brows
         .await
         .expect("metrics of r2");
     records
+        .add_metrics("r3", &[scalar("loss", 0.1, 1)])
+        .await
+        .expect("metrics of r3, still running");
+    records
         .set_run_tag("r1", "note", Some("the needle_run"))
         .await
         .expect("tagging r1");
@@ -337,7 +341,7 @@ pub(crate) async fn pages_read_the_same(subject: &Subject, pages: &Arc<dyn Brows
             .await
             .0,
         ["r1", "r2", "r3"],
-        "by the last logged loss, ascending, runs without it last"
+        "by the last logged loss of finished runs, ascending; r3, still going, after them"
     );
     assert_eq!(
         run_ids(of(RunSort::Metric("loss".to_string()), true, None), all())
@@ -408,6 +412,22 @@ pub(crate) async fn pages_read_the_same(subject: &Subject, pages: &Arc<dyn Brows
         .await
         .expect("last metric values");
     assert_eq!(last_values, [("loss".to_string(), 0.3)]);
+    assert_eq!(
+        pages.last_scalar_metrics("r3").await.expect("live values"),
+        [("loss".to_string(), 0.1)],
+        "a running run's values are live"
+    );
+    records
+        .add_metrics("r1", &[scalar("loss", 0.95, 3)])
+        .await
+        .expect("a batch after the end");
+    assert_eq!(
+        run_ids(of(RunSort::Metric("loss".to_string()), false, None), all())
+            .await
+            .0,
+        ["r2", "r1", "r3"],
+        "a batch after a run ended moves its last value"
+    );
 
     // Models and services.
     let models = pages.model_page(&all()).await.expect("models");

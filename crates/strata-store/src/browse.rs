@@ -59,7 +59,8 @@ pub enum RunSort {
     Status,
     Duration,
     Environment,
-    /// The last logged scalar value of a metric; runs without it come last.
+    /// The last logged scalar value of a metric, for finished runs; runs without one (still
+    /// going, or never logged it) come after them, newest first.
     Metric(String),
 }
 
@@ -358,7 +359,7 @@ impl Workspace {
             ),
             RunSort::Metric(name) => (
                 format!(
-                    "(SELECT CAST(m.value AS REAL) FROM run_metrics m WHERE m.run_id = runs.id AND m.name = ?5 AND m.kind = 'scalar' ORDER BY m.seq DESC LIMIT 1) {direction} NULLS LAST, queued_at DESC"
+                    "(SELECT CAST(m.value AS REAL) FROM run_metrics m WHERE runs.finished_at IS NOT NULL AND m.run_id = runs.id AND m.name = ?5 AND m.kind = 'scalar' ORDER BY m.seq DESC LIMIT 1) {direction} NULLS LAST, queued_at DESC"
                 ),
                 Some(name.as_str()),
             ),

@@ -15,7 +15,7 @@ use crate::errors::UsageError;
 use crate::printer;
 
 /// What an interactive run records as its target.
-pub(crate) const INTERACTIVE: &str = "interactive";
+pub(crate) use strata_core::INTERACTIVE_TARGET as INTERACTIVE;
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {

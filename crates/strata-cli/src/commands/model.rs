@@ -4,13 +4,16 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_store::{Manifest, ManifestEntry, ModelRecord, Workspace, format_time};
+use strata_core::{ModelError, ModelSource, RegisteredModel};
+use strata_store::format_time;
 
 use crate::commands::Context;
+use crate::commands::remote::Opened;
 use crate::errors::UsageError;
 use crate::{printer, table};
 
-/// `strata model register --name N (--run ID --path outputs/P | --path LOCAL)`.
+/// `strata model register --name N (--run ID --path outputs/P | --path LOCAL)`, on an
+/// embedded or a server workspace.
 pub(crate) fn register(
     context: &Context,
     name: &str,
@@ -19,163 +22,67 @@ pub(crate) fn register(
     description: Option<String>,
     json: bool,
 ) -> Result<()> {
-    let mut workspace = context.open_workspace()?;
-    strata_store::validate_model_name(name)?;
-    let (manifest, lineage) = match run_id {
-        Some(id) => from_run(&workspace, id, path)?,
-        None => (from_local(&workspace, path)?, None),
+    let opened = context.open()?;
+    let source = match run_id {
+        Some(id) => ModelSource::Run { id, path },
+        None => ModelSource::Local {
+            path: Path::new(path),
+        },
     };
-    let record = store_model(
-        &mut workspace,
-        name,
-        &manifest,
-        path,
-        lineage.as_ref(),
-        description,
-    )?;
+    let registered = register_with(&opened, name, source, description)?;
+    let record = &registered.record;
     if json {
-        printer::json(&record);
+        printer::json(record);
     } else {
         printer::out(format!(
             "Registered model {}:{} ({})",
             record.name,
             record.version,
-            printer::count(manifest.files.len(), "file")
+            printer::count(registered.manifest.files.len(), "file")
         ));
     }
     Ok(())
 }
 
-/// Registers the next version of a model from a manifest, with the run's lineage.
-pub(crate) fn store_model(
-    workspace: &mut Workspace,
+/// [`strata_core::register_model`] on an opened workspace, with the CLI's errors.
+pub(crate) fn register_with(
+    opened: &Opened,
     name: &str,
-    manifest: &Manifest,
-    path: &str,
-    lineage: Option<&strata_store::RunRecord>,
+    source: ModelSource<'_>,
     description: Option<String>,
-) -> Result<ModelRecord> {
-    let bytes = serde_json::to_vec(manifest)?;
-    let digest = workspace.blobs().put_bytes(&bytes)?;
-    let base = Path::new(path)
-        .file_name()
-        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
-    Ok(workspace.register_model(ModelRecord {
-        name: name.to_string(),
-        version: 0,
-        manifest: digest,
-        path: base,
-        description,
-        run_id: lineage.map(|r| r.id.clone()),
-        experiment: lineage.map(|r| r.experiment.clone()),
-        // An interactive run ran in its caller's Python, not in an environment version.
-        env_name: trained_in(lineage).map(|r| r.env_name.clone()),
-        env_version: trained_in(lineage).map(|r| r.env_version.clone()),
-        lock_hash: lineage.and_then(|r| r.lock_hash.clone()),
-        created_at: 0,
-    })?)
-}
-
-fn trained_in(lineage: Option<&strata_store::RunRecord>) -> Option<&strata_store::RunRecord> {
-    lineage.filter(|r| r.target != crate::commands::interactive::INTERACTIVE)
-}
-
-/// The files under `path` of a finished run's outputs, re-rooted at the path's parent (so a
-/// file keeps its name and a directory its tree).
-pub(crate) fn from_run(
-    workspace: &Workspace,
-    id: &str,
-    path: &str,
-) -> Result<(Manifest, Option<strata_store::RunRecord>)> {
-    let run = workspace.get_run(id)?;
-    let Some(outputs) = &run.outputs else {
-        return Err(
-            UsageError::new(format!("Run `{id}` has no stored outputs ({})", run.status))
-                .hint(format!("Wait for it to end: `strata runs wait {id}`"))
-                .into(),
-        );
-    };
-    let outputs = workspace.read_manifest(outputs)?;
-    let relative = path.trim_start_matches("./").trim_end_matches('/');
-    let Some(inside) = relative
-        .strip_prefix("outputs/")
-        .or_else(|| (relative == "outputs").then_some(""))
-    else {
-        return Err(
-            UsageError::new(format!("`{path}` is not under the run's `outputs/`"))
-                .hint(format!("Its outputs are: {}", output_list(&outputs)))
-                .into(),
-        );
-    };
-    let parent = Path::new(inside)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let files: Vec<ManifestEntry> = outputs
-        .files
-        .iter()
-        .filter(|f| {
-            inside.is_empty() || f.path == inside || f.path.starts_with(&format!("{inside}/"))
+) -> Result<RegisteredModel> {
+    opened
+        .block_on(strata_core::register_model(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            name,
+            source,
+            description,
+        ))
+        .map_err(|error| {
+            let message = error.to_string();
+            match error {
+                ModelError::Store(error) => error.into(),
+                ModelError::NoOutputs { id, .. } => UsageError::new(message)
+                    .hint(format!("Wait for it to end: `strata runs wait {id}`"))
+                    .into(),
+                ModelError::NotUnderOutputs { outputs, .. }
+                | ModelError::NotInRun { outputs, .. } => UsageError::new(message)
+                    .hint(format!("Its outputs are: {}", output_list(&outputs)))
+                    .into(),
+                ModelError::Read { source, .. } => {
+                    UsageError::new(format!("{message}: {source}")).into()
+                }
+                error @ ModelError::CorruptManifest { .. } => error.into(),
+            }
         })
-        .map(|f| ManifestEntry {
-            path: f
-                .path
-                .strip_prefix(&format!("{parent}/"))
-                .unwrap_or(&f.path)
-                .to_string(),
-            ..f.clone()
-        })
-        .collect();
-    if files.is_empty() {
-        return Err(UsageError::new(format!("Run `{id}` has no `{path}`"))
-            .hint(format!("Its outputs are: {}", output_list(&outputs)))
-            .into());
-    }
-    Ok((Manifest { files }, Some(run)))
 }
 
-fn output_list(outputs: &Manifest) -> String {
-    if outputs.files.is_empty() {
+fn output_list(outputs: &[String]) -> String {
+    if outputs.is_empty() {
         return "none (the script wrote nothing to outputs/)".to_string();
     }
-    outputs
-        .files
-        .iter()
-        .map(|f| format!("outputs/{}", f.path))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn from_local(workspace: &Workspace, path: &str) -> Result<Manifest> {
-    let local = Path::new(path);
-    let metadata = fs_err::metadata(local).map_err(|source| strata_spec::SpecError::Read {
-        path: local.to_path_buf(),
-        source,
-    })?;
-    let name = local
-        .file_name()
-        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned());
-    let (_, manifest) = if metadata.is_dir() {
-        workspace.store_dir(local)?
-    } else {
-        let parent = local
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        workspace.store_tree(parent, &[std::path::PathBuf::from(&name)])?
-    };
-    if metadata.is_dir() {
-        let files = manifest
-            .files
-            .into_iter()
-            .map(|f| ManifestEntry {
-                path: format!("{name}/{}", f.path),
-                ..f
-            })
-            .collect();
-        return Ok(Manifest { files });
-    }
-    Ok(manifest)
+    outputs.join(", ")
 }
 
 /// `NAME` or `NAME:VERSION` of a model.

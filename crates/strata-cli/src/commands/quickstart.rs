@@ -269,15 +269,17 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     )?;
 
     steps.run("Register the model from the run's outputs", || {
-        let (manifest, lineage) = model::from_run(&workspace, &run_record.id, "outputs/model.pkl")?;
-        let registered = model::store_model(
-            &mut workspace,
+        let opened = super::Context::for_workspace(project.clone(), root.join(".strata")).open()?;
+        let registered = model::register_with(
+            &opened,
             "quickstart-model",
-            &manifest,
-            "outputs/model.pkl",
-            lineage.as_ref(),
+            strata_core::ModelSource::Run {
+                id: &run_record.id,
+                path: "outputs/model.pkl",
+            },
             None,
-        )?;
+        )?
+        .record;
         Ok((
             format!(
                 "quickstart-model:{} from run {} in trainenv:{} (lock {})",

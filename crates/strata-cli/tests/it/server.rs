@@ -292,6 +292,61 @@ fn teammates_share_a_workspace_through_the_server() {
     let logs = team.ok(&team.bob, "bob", &["runs", "logs", &id]);
     assert!(logs.contains("training") && logs.contains("done"), "{logs}");
 
+    // Alice registers a model from the run's outputs on the server; Bob sees its lineage and
+    // may not register one.
+    let registered = team.ok(
+        &team.alice,
+        "alice",
+        &[
+            "model",
+            "register",
+            "--name",
+            "shared",
+            "--run",
+            &id,
+            "--path",
+            "outputs/model.txt",
+            "--json",
+        ],
+    );
+    let registered: serde_json::Value = serde_json::from_str(&registered).unwrap();
+    assert_eq!(registered["version"], 1, "{registered}");
+    assert_eq!(registered["runId"], id.as_str(), "{registered}");
+    assert_eq!(registered["envName"], "trainenv", "{registered}");
+    let model = team.ok(&team.bob, "bob", &["model", "show", "shared:1"]);
+    assert!(model.contains("model.txt"), "{model}");
+    let refused = team.run(
+        &team.bob,
+        "bob",
+        &[
+            "model",
+            "register",
+            "--name",
+            "mine",
+            "--run",
+            &id,
+            "--path",
+            "outputs/model.txt",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{refused}");
+    let outside = team.run(
+        &team.alice,
+        "alice",
+        &[
+            "model",
+            "register",
+            "--name",
+            "x",
+            "--run",
+            &id,
+            "--path",
+            "logs/std_log.txt",
+        ],
+    );
+    assert_eq!(outside.code, 1, "{outside}");
+    assert!(outside.stderr.contains("outputs/model.txt"), "{outside}");
+
     // The lock Alice made is the one everybody builds from.
     let lock_hash = show["environment"]["lockHash"]
         .as_str()
