@@ -185,6 +185,14 @@ fn server_pages_sign_in_with_a_token_and_keep_to_the_role() {
         .unwrap()
         .to_string();
 
+    // `strata ui` on a server workspace points at the server's pages.
+    let local_ui = context.run(&["--workspace", &team.server.url, "ui"]);
+    assert_eq!(local_ui.code, 1, "{local_ui}");
+    assert!(
+        local_ui.stderr.contains(&format!("{}/", team.server.url)),
+        "{local_ui}"
+    );
+
     // Without a session every page sends the browser to sign in; the stylesheet is public.
     let (status, head, _) = exchange(port, "GET", "/w/team/environments", None, None);
     assert_eq!((status, location(&head)), (303, Some("/w/team/login")));
