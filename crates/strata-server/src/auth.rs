@@ -24,11 +24,7 @@ pub(crate) struct Caller {
 
 impl Caller {
     pub(crate) fn actor(&self) -> Actor {
-        Actor {
-            user: self.principal.user.clone(),
-            token_id: Some(self.principal.token_id.clone()),
-            request_id: Some(self.request_id.clone()),
-        }
+        self.principal.actor(Some(&self.request_id))
     }
 
     /// The caller's role in `workspace`: their membership (an admin's is `owner`), narrowed

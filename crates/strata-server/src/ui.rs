@@ -94,15 +94,6 @@ fn set_cookie(
     )
 }
 
-fn same(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 async fn to_axum(response: strata_ui::Response, head: bool) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut length = None;
@@ -211,7 +202,7 @@ async fn sign_in(
     let fields = form_fields(&body);
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     let given = fields.get("csrf").map(String::as_str).unwrap_or_default();
-    if expected.is_empty() || !same(given, &expected) {
+    if expected.is_empty() || !strata_ui::same_secret(given, &expected) {
         return sign_in_response(
             StatusCode::FORBIDDEN,
             &workspace,
@@ -325,7 +316,7 @@ async fn sign_out(
     };
     let fields = form_fields(&body);
     let given = fields.get("csrf").map(String::as_str).unwrap_or_default();
-    if !same(given, &form_token(&secret)) {
+    if !strata_ui::same_secret(given, &form_token(&secret)) {
         return (
             StatusCode::FORBIDDEN,
             "The sign-out form was stale; reload the page.",

@@ -8,13 +8,29 @@ use sqlx::postgres::PgRow;
 use strata_store::StoreError;
 use strata_store::store::{
     Actor, AuditEvent, AuditQuery, Authorized, BrowseStore, Cursor, CursorPage, Member, NewToken,
-    Principal, Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, is_digest,
+    Principal, Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, authorize_in_steps,
+    is_digest,
 };
 
 use crate::audit;
 use crate::error::{db, is_unique_violation};
 use crate::store::{PostgresStore, schema_too_new};
 use crate::workspace::PgWorkspace;
+
+/// A valid token by its hash (`$1`) at a time (`$2`), as `found`, with its use recorded to the
+/// minute: writing the row on every request would make every request a write, and
+/// concurrent requests with one token wait for each other on its row lock.
+const TOKEN_LOOKUP: &str = "WITH found AS (
+         SELECT t.id, t.user_name, t.admin, t.role,
+           (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace
+         FROM tokens t
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+           AND (t.expires_at IS NULL OR t.expires_at > $2)
+     ), touched AS (
+         UPDATE tokens SET last_used_at = $2
+         WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)
+           AND EXISTS (SELECT 1 FROM found)
+     )";
 
 const TOKEN_COLUMNS: &str =
     "t.id, t.user_name, w.name AS workspace, t.role, t.admin, t.description,
@@ -86,28 +102,13 @@ impl ServerStore for PostgresStore {
 
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
         let now = strata_store::now_millis();
-        // One statement finds a valid token and records its use, to the minute: writing the
-        // row on every request would make every request a write, and concurrent requests
-        // with one token wait for each other on its row lock.
-        let row = sqlx::query(
-            "WITH found AS (
-                 SELECT t.id, t.user_name, t.admin, t.role,
-                   (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace
-                 FROM tokens t
-                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-                   AND (t.expires_at IS NULL OR t.expires_at > $2)
-             ), touched AS (
-                 UPDATE tokens SET last_used_at = $2
-                 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)
-                   AND EXISTS (SELECT 1 FROM found)
-             )
-             SELECT id, user_name, admin, role, workspace FROM found",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("authenticating"))?;
+        let sql = format!("{TOKEN_LOOKUP} SELECT id, user_name, admin, role, workspace FROM found");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("authenticating"))?;
         row.map(|row| {
             Ok(Principal {
                 user: row.try_get("user_name")?,
@@ -131,29 +132,20 @@ impl ServerStore for PostgresStore {
         // The token (its use recorded to the minute, as in `authenticate`), the membership,
         // the workspace and the schema version in one statement: one round trip before a
         // request's own.
-        let row = sqlx::query(
-            "WITH found AS (
-                 SELECT t.id, t.user_name, t.admin, t.role,
-                   (SELECT name FROM workspaces w WHERE w.id = t.workspace_id) AS workspace
-                 FROM tokens t
-                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-                   AND (t.expires_at IS NULL OR t.expires_at > $2)
-             ), touched AS (
-                 UPDATE tokens SET last_used_at = $2
-                 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)
-                   AND EXISTS (SELECT 1 FROM found)
-             )
+        let sql = format!(
+            "{TOKEN_LOOKUP}
              SELECT f.id, f.user_name, f.admin, f.role, f.workspace, w.id AS workspace_id,
                     (SELECT m.role FROM workspace_members m
                      WHERE m.workspace_id = w.id AND m.user_name = f.user_name) AS membership,
                     (SELECT MAX(version) FROM _sqlx_migrations WHERE success) AS schema
-             FROM found f LEFT JOIN workspaces w ON w.name = $3",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .bind(workspace)
-        .fetch_optional(&self.pool)
-        .await;
+             FROM found f LEFT JOIN workspaces w ON w.name = $3"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .bind(now)
+            .bind(workspace)
+            .fetch_optional(&self.pool)
+            .await;
         let row = match row {
             Ok(row) => row,
             Err(error) if crate::error::is_unavailable(&error) => {
@@ -162,9 +154,7 @@ impl ServerStore for PostgresStore {
             // No migrations table (a database emptied under the server): the checks one by
             // one say what is wrong.
             Err(_) => {
-                return self
-                    .authorize_step_by_step(token_hash, workspace, request_id)
-                    .await;
+                return authorize_in_steps(self, token_hash, workspace, request_id).await;
             }
         };
         let Some(row) = row else {
@@ -614,34 +604,6 @@ impl ServerStore for PostgresStore {
 }
 
 impl PostgresStore {
-    /// [`ServerStore::authorize`] as three lookups.
-    async fn authorize_step_by_step(
-        &self,
-        token_hash: &str,
-        workspace: &str,
-        request_id: Option<&str>,
-    ) -> Result<Option<Authorized>, StoreError> {
-        let Some(principal) = self.authenticate(token_hash).await? else {
-            return Ok(None);
-        };
-        let membership = self.role_of(&principal.user, workspace).await?;
-        let actor = Actor {
-            user: principal.user.clone(),
-            token_id: Some(principal.token_id.clone()),
-            request_id: request_id.map(str::to_string),
-        };
-        let records = match self.open_workspace(workspace, actor).await {
-            Ok(records) => Some(Arc::new(records) as Arc<dyn WorkspaceStore>),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(error) => return Err(error),
-        };
-        Ok(Some(Authorized {
-            principal,
-            membership,
-            records,
-        }))
-    }
-
     /// One workspace's records, after checking the schema.
     async fn open_workspace(&self, name: &str, actor: Actor) -> Result<PgWorkspace, StoreError> {
         // Every request opens its workspace: the schema check and the lookup are one round

@@ -4,7 +4,7 @@
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 use strata_store::StoreError;
-use strata_store::store::{Actor, Principal};
+use strata_store::store::Principal;
 
 use crate::audit;
 use crate::error::db;
@@ -23,14 +23,6 @@ fn principal(row: &PgRow) -> Result<Principal, sqlx::Error> {
         workspace: row.try_get("token_workspace")?,
         max_role: role_of_text(row.try_get("role")?),
     })
-}
-
-fn actor(principal: &Principal, request_id: Option<&str>) -> Actor {
-    Actor {
-        user: principal.user.clone(),
-        token_id: Some(principal.token_id.clone()),
-        request_id: request_id.map(str::to_string),
-    }
 }
 
 pub(crate) async fn start(
@@ -86,7 +78,7 @@ pub(crate) async fn start(
     .map_err(db("starting a session"))?;
     audit::record(
         &mut tx,
-        &actor(&principal, request_id),
+        &principal.actor(request_id),
         Some(workspace),
         "session.start",
         "sessions",
@@ -143,7 +135,7 @@ pub(crate) async fn end(
             .map_err(db("ending a session"))?;
         audit::record(
             &mut tx,
-            &actor(&found, request_id),
+            &found.actor(request_id),
             Some(&workspace),
             "session.end",
             "sessions",

@@ -21,6 +21,17 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// Whether a secret a form sent is the expected one, in time independent of where they
+/// differ.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// A link target: `base` + `path` + the query `params`, URL-encoded (not yet HTML-escaped).
 pub(crate) fn href(base: &str, path: &str, params: &[(&str, &str)]) -> String {
     let mut out = format!("{base}{path}");
@@ -231,6 +242,14 @@ pub(crate) fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", "abc"));
+    }
 
     #[test]
     fn escaping_covers_markup_and_attribute_quotes() {

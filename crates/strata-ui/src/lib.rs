@@ -5,7 +5,7 @@ pub use app::{
     sign_in_page,
 };
 pub use chart::{Series, downsample, line_chart};
-pub use html::{Paging, esc};
+pub use html::{Paging, esc, same_secret};
 pub use server::{bind_local, serve, serve_until_interrupted};
 
 mod app;

@@ -22,7 +22,7 @@ pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
     AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, ServerBackends, ServerStore,
-    TokenRecord, WorkspaceInfo,
+    TokenRecord, WorkspaceInfo, authorize_in_steps,
 };
 pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};

@@ -120,6 +120,17 @@ pub struct AuditQuery {
     pub user: Option<String>,
 }
 
+impl Principal {
+    /// Who changes are audited as, for a request (`request_id`) made with this token.
+    pub fn actor(&self, request_id: Option<&str>) -> Actor {
+        Actor {
+            user: self.user.clone(),
+            token_id: Some(self.token_id.clone()),
+            request_id: request_id.map(str::to_string),
+        }
+    }
+}
+
 /// What a request on one workspace needs to know before anything else, in one lookup.
 pub struct Authorized {
     pub principal: Principal,
@@ -151,25 +162,7 @@ pub trait ServerStore: Send + Sync {
         workspace: &str,
         request_id: Option<&str>,
     ) -> Result<Option<Authorized>, StoreError> {
-        let Some(principal) = self.authenticate(token_hash).await? else {
-            return Ok(None);
-        };
-        let membership = self.role_of(&principal.user, workspace).await?;
-        let actor = Actor {
-            user: principal.user.clone(),
-            token_id: Some(principal.token_id.clone()),
-            request_id: request_id.map(str::to_string),
-        };
-        let records = match self.workspace(workspace, actor).await {
-            Ok(records) => Some(records),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(error) => return Err(error),
-        };
-        Ok(Some(Authorized {
-            principal,
-            membership,
-            records,
-        }))
+        authorize_in_steps(self, token_hash, workspace, request_id).await
     }
 
     /// The user's role in a workspace (`None`: not a member; the workspace may not exist).
@@ -258,6 +251,32 @@ pub trait ServerStore: Send + Sync {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// [`ServerStore::authorize`] as its three lookups, for stores that have no single one.
+pub async fn authorize_in_steps<S: ServerStore + ?Sized>(
+    store: &S,
+    token_hash: &str,
+    workspace: &str,
+    request_id: Option<&str>,
+) -> Result<Option<Authorized>, StoreError> {
+    let Some(principal) = store.authenticate(token_hash).await? else {
+        return Ok(None);
+    };
+    let membership = store.role_of(&principal.user, workspace).await?;
+    let records = match store
+        .workspace(workspace, principal.actor(request_id))
+        .await
+    {
+        Ok(records) => Some(records),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(error) => return Err(error),
+    };
+    Ok(Some(Authorized {
+        principal,
+        membership,
+        records,
+    }))
 }
 
 /// A server's storage: its records and its blobs.

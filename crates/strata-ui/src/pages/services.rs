@@ -129,16 +129,6 @@ pub(crate) async fn service(ui: &Ui, request: &Request) -> PageResult {
     ))
 }
 
-/// Whether two strings are equal, in time independent of where they differ.
-fn same_token(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 /// `POST /service/score?name=` with form fields `csrf` and `body`.
 pub(crate) async fn score(ui: &Ui, request: &Request) -> PageResult {
     let base = ui.base();
@@ -148,7 +138,7 @@ pub(crate) async fn score(ui: &Ui, request: &Request) -> PageResult {
     }
     if !request
         .field("csrf")
-        .is_some_and(|token| same_token(token, ui.csrf_token()))
+        .is_some_and(|token| crate::html::same_secret(token, ui.csrf_token()))
     {
         let body = "<p class=\"error\">The form's token is missing or stale; reload the service page and send again.</p>";
         return Ok(Response::html(403, layout(base, "Forbidden", body, None)));
@@ -249,14 +239,6 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same_token("abc", "abc"));
-        assert!(!same_token("abd", "abc"));
-        assert!(!same_token("ab", "abc"));
-        assert!(!same_token("", "abc"));
-    }
 
     #[test]
     fn chunked_bodies_are_joined() {
