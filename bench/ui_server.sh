@@ -81,6 +81,10 @@ INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)
 SELECT r.seq, nextval('run_metrics_order'), 'accuracy', 'scalar',
        to_json(((hashint4(r.seq::int) & 65535) / 65536.0)::float8), r.queued_at
 FROM runs r WHERE r.experiment = 'big';
+-- What the server writes when each of these runs finishes.
+INSERT INTO run_metric_last (run_seq, name, seq, value, workspace_id, experiment)
+SELECT m.run_seq, m.name, m.seq, m.value::text::float8, r.workspace_id, r.experiment
+FROM run_metrics m JOIN runs r ON r.seq = m.run_seq WHERE r.experiment = 'big';
 VACUUM ANALYZE;
 SQL
 echo "environment versions: $(psql "$db" -Atq -c 'SELECT count(*) FROM environments')" >&2

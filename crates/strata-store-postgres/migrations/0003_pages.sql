@@ -31,7 +31,8 @@ CREATE TABLE run_metric_last (
     experiment   TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (run_seq, name)
 );
-CREATE INDEX run_metric_last_by_value ON run_metric_last (workspace_id, experiment, name, value)
+CREATE INDEX run_metric_last_by_value
+    ON run_metric_last (workspace_id, experiment, name, value, run_seq)
     WHERE value IS NOT NULL;
 
 INSERT INTO run_metric_last (run_seq, name, seq, value, workspace_id, experiment)

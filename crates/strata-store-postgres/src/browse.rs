@@ -80,14 +80,35 @@ impl PgWorkspace {
         name: &str,
     ) -> Result<Page<RunRecord>, StoreError> {
         let direction = if filter.descending { "DESC" } else { "ASC" };
-        let valued = "FROM run_metric_last last JOIN runs ON runs.seq = last.run_seq
-             WHERE last.workspace_id = $1 AND last.experiment = $2 AND last.name = $5
-               AND last.value IS NOT NULL";
-        let sql = format!(
-            "SELECT {columns} {valued} AND {RUN_FILTERS}
-             ORDER BY last.value {direction}, runs.queued_at DESC, runs.seq DESC LIMIT $6 OFFSET $7",
-            columns = run_columns()
-        );
+        // Without a status or a search, the window is taken from the index alone (a deep
+        // page skips index entries, not run rows) and only its runs are read; ties go newest
+        // first by the run's row.
+        let unfiltered = filter.status.is_none() && query.like_pattern().is_none();
+        let (valued, sql) = if unfiltered {
+            let valued = "FROM run_metric_last last
+                 WHERE last.workspace_id = $1 AND last.experiment = $2 AND last.name = $5
+                   AND last.value IS NOT NULL AND $3::text IS NULL AND $4::text IS NULL";
+            let sql = format!(
+                "SELECT {columns} FROM (SELECT last.run_seq, last.value {valued}
+                     ORDER BY last.value {direction}, last.run_seq DESC LIMIT $6 OFFSET $7) last
+                 JOIN runs ON runs.seq = last.run_seq
+                 ORDER BY last.value {direction}, last.run_seq DESC",
+                columns = run_columns()
+            );
+            (valued.to_string(), sql)
+        } else {
+            let valued = format!(
+                "FROM run_metric_last last JOIN runs ON runs.seq = last.run_seq
+                 WHERE last.workspace_id = $1 AND last.experiment = $2 AND last.name = $5
+                   AND last.value IS NOT NULL AND {RUN_FILTERS}"
+            );
+            let sql = format!(
+                "SELECT {columns} {valued}
+                 ORDER BY last.value {direction}, last.run_seq DESC LIMIT $6 OFFSET $7",
+                columns = run_columns()
+            );
+            (valued, sql)
+        };
         let wanted = int(query.limit).saturating_add(1);
         let statement = self
             .filtered_runs(sqlx::AssertSqlSafe(sql), filter, query)
@@ -102,7 +123,7 @@ impl PgWorkspace {
             .collect::<Result<Vec<_>, _>>()?;
         let shown = i64::try_from(runs.len()).unwrap_or(i64::MAX);
         if shown < wanted {
-            let count = format!("SELECT count(*) {valued} AND {RUN_FILTERS}");
+            let count = format!("SELECT count(*) {valued}");
             let counted = self
                 .filtered_runs(sqlx::AssertSqlSafe(count), filter, query)
                 .bind(name);
