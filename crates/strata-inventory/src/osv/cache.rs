@@ -7,7 +7,6 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
 use pep508_rs::pep440_rs::Version;
@@ -18,8 +17,9 @@ use super::{Advisory, AdvisoryDatabase, Affected, Event, is_record};
 use crate::audit::Severity;
 use crate::error::InventoryError;
 
-/// Bumped when the cached form changes (old entries are then ignored).
-const FORMAT: u32 = 1;
+/// Bumped when the cached form changes (old entries are then ignored). 2: `versions` lists
+/// by lookup key, as compared.
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -44,6 +44,7 @@ struct CachedAffected {
     package: String,
     /// Events as `(kind, version)`; `("introduced", None)` is `introduced: "0"`.
     ranges: Vec<Vec<(String, Option<String>)>>,
+    /// By lookup key (`super::lookup_key`).
     versions: Vec<String>,
 }
 
@@ -133,7 +134,12 @@ fn to_cached(database: &AdvisoryDatabase) -> CacheFile {
                                     .collect()
                             })
                             .collect(),
-                        versions: affected.raw_versions.clone(),
+                        versions: {
+                            let mut versions: Vec<String> =
+                                affected.versions.iter().cloned().collect();
+                            versions.sort_unstable();
+                            versions
+                        },
                     })
                     .collect(),
             })
@@ -173,8 +179,7 @@ fn from_cached(file: CacheFile) -> Option<AdvisoryDatabase> {
             affected.push(Affected {
                 package: entry.package,
                 ranges,
-                raw_versions: entry.versions,
-                versions: OnceLock::new(),
+                versions: entry.versions.into_iter().collect(),
             });
         }
         database.insert(Advisory {

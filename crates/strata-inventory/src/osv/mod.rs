@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, OnceLock};
 
 use pep508_rs::pep440_rs::Version;
 use serde::Deserialize;
@@ -47,30 +46,42 @@ struct Affected {
     package: String,
     /// `ECOSYSTEM` ranges, events sorted by version (PEP 440 order).
     ranges: Vec<Vec<Event>>,
-    /// The `versions` list as written; parsed the first time a package of this name is
-    /// checked (most records are never looked at in an audit).
-    raw_versions: Vec<String>,
-    /// The list in normal form (`1.0.0` for `1.0.0`, `1.0`... as PEP 440 writes them; entries
-    /// that are not PEP 440 as written), for lookups.
-    versions: OnceLock<HashSet<String>>,
+    /// The `versions` list by [`lookup_key`] (entries that are not PEP 440 as written).
+    /// Keyed once, when the record is read: the parsed copy keeps the keys, so audits never
+    /// parse the list.
+    versions: HashSet<String>,
 }
 
 impl Affected {
-    /// `normalized` is `version` in PEP 440's normal form (its `Display`).
-    fn contains(&self, version: &Version, raw: &str, normalized: &str) -> bool {
-        if self.ranges.iter().any(|events| in_range(events, version)) {
-            return true;
-        }
-        let listed = self.versions.get_or_init(|| {
-            self.raw_versions
-                .iter()
-                .map(|text| {
-                    Version::from_str(text).map_or_else(|_| text.clone(), |v| v.to_string())
-                })
-                .collect()
-        });
-        listed.contains(normalized) || listed.contains(raw)
+    /// `key` is `version`'s [`lookup_key`], `raw` the version as locked.
+    fn contains(&self, version: &Version, raw: &str, key: &str) -> bool {
+        self.ranges.iter().any(|events| in_range(events, version))
+            || self.versions.contains(key)
+            || self.versions.contains(raw)
     }
+}
+
+/// The form listed versions are compared in: PEP 440's normal form without the release's
+/// trailing zeros, since `2`, `2.0` and `2.0.0` are one version (`1.0.0rc1` for
+/// `1.0.0-rc1`, `1.5.post0` for `1.5-0`).
+pub(crate) fn lookup_key(version: &Version) -> String {
+    let release = version.release();
+    let kept = release
+        .iter()
+        .rposition(|part| *part != 0)
+        .map_or(1, |last| last + 1);
+    if kept >= release.len() {
+        return version.to_string();
+    }
+    version
+        .clone()
+        .with_release(release[..kept].iter().copied())
+        .to_string()
+}
+
+/// A listed version's [`lookup_key`], or the entry as written when it is not PEP 440.
+fn listed_key(text: String) -> String {
+    Version::from_str(&text).map_or(text, |version| lookup_key(&version))
 }
 
 /// Whether `version` is affected by one range: the last event at or below it decides
@@ -117,21 +128,21 @@ pub struct Advisory {
 impl Advisory {
     /// Whether this advisory affects `package` (normalised) at `version`.
     pub fn affects(&self, package: &str, version: &Version, raw: &str) -> bool {
-        self.affects_normalized(package, version, raw, &version.to_string())
+        self.affects_keyed(package, version, raw, &lookup_key(version))
     }
 
-    /// [`Advisory::affects`] with `version` already in normal form (its `Display`), for
-    /// callers checking one version against many advisories.
-    pub(crate) fn affects_normalized(
+    /// [`Advisory::affects`] with `version`'s [`lookup_key`] already made, for callers
+    /// checking one version against many advisories.
+    pub(crate) fn affects_keyed(
         &self,
         package: &str,
         version: &Version,
         raw: &str,
-        normalized: &str,
+        key: &str,
     ) -> bool {
-        self.affected.iter().any(|affected| {
-            affected.package == package && affected.contains(version, raw, normalized)
-        })
+        self.affected
+            .iter()
+            .any(|affected| affected.package == package && affected.contains(version, raw, key))
     }
 
     /// The versions its ranges for `package` name as fixed, ascending.
@@ -161,9 +172,6 @@ pub struct AdvisoryDatabase {
     pub records: usize,
     /// Records skipped because they were withdrawn.
     pub withdrawn: usize,
-    /// Whether any advisory affects `(package, version)`, as decided so far (suggestions ask
-    /// the same about the same fixed versions for every lock).
-    affected_memo: Mutex<HashMap<(String, String), bool>>,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +224,25 @@ struct RawRange {
     events: Vec<HashMap<String, String>>,
 }
 
+/// One file, read and converted.
+enum Parsed {
+    /// JSON or YAML without an `id`.
+    Skipped,
+    Withdrawn,
+    /// `None` when no entry is about a PyPI package.
+    Advisory(Option<Advisory>),
+}
+
+impl From<Option<RawRecord>> for Parsed {
+    fn from(raw: Option<RawRecord>) -> Self {
+        match raw {
+            None => Self::Skipped,
+            Some(raw) if raw.withdrawn.is_some() => Self::Withdrawn,
+            Some(raw) => Self::Advisory(convert(raw)),
+        }
+    }
+}
+
 fn label_severity(value: Option<&serde_json::Value>) -> Option<Severity> {
     value?
         .get("severity")?
@@ -258,8 +285,7 @@ fn convert(raw: RawRecord) -> Option<Advisory> {
             Some(Affected {
                 package: normalize_name(&package.name),
                 ranges,
-                raw_versions: affected.versions,
-                versions: OnceLock::new(),
+                versions: affected.versions.into_iter().map(listed_key).collect(),
             })
         })
         .collect();
@@ -330,34 +356,45 @@ impl AdvisoryDatabase {
             .unwrap_or(1)
             .clamp(1, 8);
         let chunk = files.len().div_ceil(threads).max(1);
-        let parsed: Vec<Result<Vec<Option<RawRecord>>, InventoryError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = files
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().map(parse_record).collect()))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|handle| {
-                        handle.join().unwrap_or_else(|_| {
-                            Err(InventoryError::InvalidAdvisory {
-                                record: "?".to_string(),
-                                reason: "the parser panicked".to_string(),
-                            })
+        // Converting (version parsing) is about as costly as parsing: both run in the threads.
+        let parsed: Vec<Result<Vec<Parsed>, InventoryError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|file| parse_record(file).map(Parsed::from))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(InventoryError::InvalidAdvisory {
+                            record: "?".to_string(),
+                            reason: "the parser panicked".to_string(),
                         })
                     })
-                    .collect()
-            });
+                })
+                .collect()
+        });
         let mut database = Self::default();
         for part in parsed {
-            for raw in part?.into_iter().flatten() {
-                database.records += 1;
-                if raw.withdrawn.is_some() {
-                    database.withdrawn += 1;
-                    continue;
-                }
-                if let Some(advisory) = convert(raw) {
-                    database.insert(advisory);
+            for record in part? {
+                match record {
+                    Parsed::Skipped => {}
+                    Parsed::Withdrawn => {
+                        database.records += 1;
+                        database.withdrawn += 1;
+                    }
+                    Parsed::Advisory(advisory) => {
+                        database.records += 1;
+                        if let Some(advisory) = advisory {
+                            database.insert(advisory);
+                        }
+                    }
                 }
             }
         }
@@ -393,19 +430,9 @@ impl AdvisoryDatabase {
 
     /// Whether any advisory affects `package` (normalised) at `version`.
     pub fn any_affects(&self, package: &str, version: &Version) -> bool {
-        let key = (package.to_string(), version.to_string());
-        if let Ok(memo) = self.affected_memo.lock()
-            && let Some(known) = memo.get(&key)
-        {
-            return *known;
-        }
-        let affected = self
-            .for_package(package)
-            .any(|advisory| advisory.affects_normalized(package, version, &key.1, &key.1));
-        if let Ok(mut memo) = self.affected_memo.lock() {
-            memo.insert(key, affected);
-        }
-        affected
+        let key = lookup_key(version);
+        self.for_package(package)
+            .any(|advisory| advisory.affects_keyed(package, version, &key, &key))
     }
 
     /// How many (not withdrawn) PyPI advisories it holds.
@@ -532,6 +559,35 @@ mod tests {
         assert!(affected(&database, "2.3"));
         assert!(!affected(&database, "2.3.1"));
         assert!(affected(&database, "3.7"));
+    }
+
+    #[test]
+    fn listed_versions_are_compared_as_pep_440_versions() {
+        let yaml = "id: TEST-1\naffected:\n- package: {name: pkg, ecosystem: PyPI}\n  versions: ['2.0', '3.0-rc1', 'not.a.version']\n";
+        let database =
+            AdvisoryDatabase::from_files(vec![("TEST-1.yaml".to_string(), yaml.into())]).unwrap();
+        let listed = |version: &str| {
+            let parsed = Version::from_str(version).unwrap_or_else(|_| v("0"));
+            database
+                .for_package("pkg")
+                .any(|advisory| advisory.affects("pkg", &parsed, version))
+        };
+        for version in [
+            "2",
+            "2.0",
+            "2.0.0",
+            "v2.0",
+            "3.0rc1",
+            "3.0.0c1",
+            "not.a.version",
+        ] {
+            assert!(listed(version), "{version}");
+        }
+        for version in ["2.0.1", "2.0.post0", "2.0+local", "3.0", "0"] {
+            assert!(!listed(version), "{version}");
+        }
+        assert_eq!(lookup_key(&v("0.0")), "0");
+        assert_eq!(lookup_key(&v("1!1.0.0.post1")), "1!1.post1");
     }
 
     #[test]

@@ -2,13 +2,11 @@
 //! advisories from a local directory or zip archive.
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 use strata_inventory::{
-    AdvisoryDatabase, AuditReport, InventoryError, Severity, audit_lock, fetch_advisories,
+    AdvisoryDatabase, AuditReport, Auditor, InventoryError, Severity, fetch_advisories,
     is_online_source,
 };
-use strata_spec::EnvironmentVersion;
-use strata_store::Workspace;
 
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
@@ -40,39 +38,22 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
 }
 
-/// Audits one version; a version without a lock is an error naming `strata env lock`.
-fn audit_version(
-    workspace: &Workspace,
-    name: &str,
-    version: &EnvironmentVersion,
-    database: &AdvisoryDatabase,
-) -> Result<AuditReport> {
-    let lock = workspace
-        .get_lock(name, version)?
-        .ok_or_else(|| InventoryError::NotLocked {
-            name: name.to_string(),
-            version: version.clone(),
-        })?;
-    let label = format!("{name}:{version}");
-    // The definition only matters for suggestions: it is read when something is found.
-    let mut failed = None;
-    let report = audit_lock(
-        &label,
-        &lock.lock_hash,
-        &lock.lock,
-        || match workspace.get_environment(name, Some(version)) {
-            Ok(record) => Some(record.environment),
-            Err(error) => {
-                failed = Some(error);
-                None
-            }
-        },
-        database,
-    );
-    match failed {
-        Some(error) => Err(error.into()),
-        None => Ok(report),
-    }
+/// `--json`'s document. Written straight from the reports, which can be tens of megabytes
+/// for `--all`: no intermediate `serde_json::Value`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditOutput<'a> {
+    schema_version: u64,
+    advisories: AdvisorySource<'a>,
+    reports: &'a [AuditReport],
+    not_locked: &'a [String],
+}
+
+#[derive(Serialize)]
+struct AdvisorySource<'a> {
+    source: &'a str,
+    records: usize,
+    withdrawn: usize,
 }
 
 pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
@@ -97,7 +78,9 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
     if args.all {
         for summary in workspace.list_environments(false, false)? {
             match workspace.get_lock(&summary.name, &summary.version)? {
-                Some(lock) => targets.push((summary.name, summary.version, lock)),
+                Some(lock) => {
+                    targets.push((summary.name, summary.version, summary.spec_hash, lock));
+                }
                 None => not_locked.push(format!("{}:{}", summary.name, summary.version)),
             }
         }
@@ -111,13 +94,13 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
             }
             .into());
         };
-        targets.push((record.name, record.version, lock));
+        targets.push((record.name, record.version, record.summary.spec_hash, lock));
     }
     let database = if online {
         // Only the packages these locks pin are asked about.
         let mut packages: Vec<(String, String)> = targets
             .iter()
-            .flat_map(|(_, _, lock)| lock.lock.pypi.iter())
+            .flat_map(|(_, _, _, lock)| lock.lock.pypi.iter())
             .map(|package| (package.name.clone(), package.version.clone()))
             .collect();
         packages.sort();
@@ -126,19 +109,34 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
     } else {
         AdvisoryDatabase::load_cached(std::path::Path::new(&source_text), &cache)?
     };
-    for (name, version, _) in &targets {
-        reports.push(audit_version(&workspace, name, version, &database)?);
+    let mut auditor = Auditor::new(&database);
+    for (name, version, spec_hash, lock) in &targets {
+        // The definition only matters for suggestions: it is read when something is found.
+        let report = auditor.audit(
+            &format!("{name}:{version}"),
+            &lock.lock_hash,
+            &lock.lock,
+            Some(spec_hash),
+            || {
+                workspace
+                    .get_environment(name, Some(version))
+                    .map(|record| Some(record.environment))
+            },
+        )?;
+        reports.push(report);
     }
     if args.json {
-        printer::json(&json!({
-            "advisories": {
-                "source": source_text,
-                "records": database.records,
-                "withdrawn": database.withdrawn,
+        let output = AuditOutput {
+            schema_version: printer::SCHEMA_VERSION,
+            advisories: AdvisorySource {
+                source: &source_text,
+                records: database.records,
+                withdrawn: database.withdrawn,
             },
-            "reports": reports,
-            "notLocked": not_locked,
-        }));
+            reports: &reports,
+            not_locked: &not_locked,
+        };
+        printer::out(serde_json::to_string_pretty(&output)?);
     } else {
         render(&reports, &not_locked, &database);
     }
