@@ -1,6 +1,7 @@
 //! `strata env audit NAME[:VERSION] | --all`: the pinned packages of locks against OSV
 //! advisories from a local directory or zip archive.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::Result;
@@ -14,7 +15,7 @@ use strata_store::{LockRecord, Workspace};
 
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
-use crate::{printer, table};
+use crate::printer;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AuditArgs {
@@ -195,16 +196,27 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
     Ok(())
 }
 
+/// The report as text. `--all` over a large workspace makes tens of thousands of table rows,
+/// so everything is written into one buffer (cells borrowed where they can be), not built as
+/// a string per cell and per line and then joined.
 fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDatabase) {
-    let mut out = vec![format!(
-        "Advisories: {} PyPI records ({} read, {} withdrawn and skipped)",
-        database.len(),
-        database.records,
-        database.withdrawn
-    )];
+    const HEADER: [&str; 6] = [
+        "PACKAGE", "VERSION", "ADVISORY", "ALIASES", "SEVERITY", "FIXED IN",
+    ];
+    let mut out = String::new();
+    line(
+        &mut out,
+        &format!(
+            "Advisories: {} PyPI records ({} read, {} withdrawn and skipped)",
+            database.len(),
+            database.records,
+            database.withdrawn
+        ),
+    );
+    let mut rows: Vec<[Cow<'_, str>; 6]> = Vec::new();
     for report in reports {
         let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
-        out.push(String::new());
+        line(&mut out, "");
         let found = if findings == 0 {
             "no known advisories".to_string()
         } else {
@@ -214,51 +226,44 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
                 plural(findings, "advisory")
             )
         };
-        out.push(format!(
-            "{} (lock {}): {} checked, {found}; {} unchecked",
-            report.environment,
-            &report.lock_hash[..12.min(report.lock_hash.len())],
-            plural(report.checked, "PyPI package"),
-            report.unchecked.len()
-        ));
+        line(
+            &mut out,
+            &format!(
+                "{} (lock {}): {} checked, {found}; {} unchecked",
+                report.environment,
+                &report.lock_hash[..12.min(report.lock_hash.len())],
+                plural(report.checked, "PyPI package"),
+                report.unchecked.len()
+            ),
+        );
         if !report.vulnerable.is_empty() {
-            let rows: Vec<Vec<String>> = report
-                .vulnerable
-                .iter()
-                .flat_map(|package| {
-                    package.advisories.iter().map(move |finding| {
-                        vec![
-                            package.name.clone(),
-                            package.version.clone(),
-                            finding.id.clone(),
-                            finding.aliases.join(", "),
-                            match (finding.severity, finding.score) {
-                                (Some(severity), Some(score)) => format!("{severity} {score:.1}"),
-                                (Some(severity), None) => severity.to_string(),
-                                (None, _) => "unknown".to_string(),
-                            },
-                            if finding.fixed.is_empty() {
-                                "-".to_string()
-                            } else {
-                                finding.fixed.join(", ")
-                            },
-                        ]
-                    })
-                })
-                .collect();
-            out.push(table::render(
-                &[
-                    "PACKAGE", "VERSION", "ADVISORY", "ALIASES", "SEVERITY", "FIXED IN",
-                ],
-                &rows,
-            ));
+            rows.clear();
+            for package in &report.vulnerable {
+                for finding in &package.advisories {
+                    rows.push([
+                        Cow::Borrowed(package.name.as_str()),
+                        Cow::Borrowed(package.version.as_str()),
+                        Cow::Borrowed(finding.id.as_str()),
+                        joined(&finding.aliases, ""),
+                        match (finding.severity, finding.score) {
+                            (Some(severity), Some(score)) => {
+                                Cow::Owned(format!("{severity} {score:.1}"))
+                            }
+                            (Some(severity), None) => Cow::Borrowed(severity.as_str()),
+                            (None, _) => Cow::Borrowed("unknown"),
+                        },
+                        joined(&finding.fixed, "-"),
+                    ]);
+                }
+            }
+            write_table(&mut out, &HEADER, &rows);
             for package in &report.vulnerable {
                 let requirement = package
                     .requirement
                     .as_deref()
                     .map(|text| format!(" (allowed by `{text}`)"))
                     .unwrap_or_default();
-                let line = match (&package.suggested, &package.fixed_outside_requirement) {
+                let advice = match (&package.suggested, &package.fixed_outside_requirement) {
                     (Some(version), _) => {
                         format!("upgrade {} to {version}{requirement}", package.name)
                     }
@@ -272,27 +277,77 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
                         package.name
                     ),
                 };
-                out.push(format!("  {line}"));
+                line(&mut out, &format!("  {advice}"));
             }
         }
         if !report.unchecked.is_empty() {
-            out.push("Unchecked (no advisory source; not known to be clean):".to_string());
+            line(
+                &mut out,
+                "Unchecked (no advisory source; not known to be clean):",
+            );
             for package in &report.unchecked {
-                out.push(format!(
-                    "  {}:{} {}: {}",
-                    package.ecosystem, package.name, package.version, package.reason
-                ));
+                line(
+                    &mut out,
+                    &format!(
+                        "  {}:{} {}: {}",
+                        package.ecosystem, package.name, package.version, package.reason
+                    ),
+                );
             }
         }
     }
     if !not_locked.is_empty() {
-        out.push(String::new());
-        out.push(format!(
-            "Not locked, not audited: {} (lock with `strata env lock NAME:VERSION`)",
+        out.push('\n');
+        out.push_str(&format!(
+            "Not locked, not audited: {} (lock with `strata env lock NAME:VERSION`)\n",
             not_locked.join(", ")
         ));
     }
-    printer::out(out.join("\n"));
+    out.pop();
+    printer::out(out);
+}
+
+/// Appends `text` and a newline.
+fn line(out: &mut String, text: &str) {
+    out.push_str(text);
+    out.push('\n');
+}
+
+/// `items` joined by `, `, borrowed when there is one; `empty` when there is none.
+fn joined<'a>(items: &'a [String], empty: &'static str) -> Cow<'a, str> {
+    match items {
+        [] => Cow::Borrowed(empty),
+        [one] => Cow::Borrowed(one.as_str()),
+        _ => Cow::Owned(items.join(", ")),
+    }
+}
+
+/// Appends the lines of [`table::render`]'s table (columns padded to their widest cell plus
+/// two spaces, trailing space trimmed), each ending in a newline.
+fn write_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[Cow<'_, str>; N]]) {
+    let mut widths = header.map(|cell| cell.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        for (index, cell) in cells.enumerate() {
+            out.push_str(cell);
+            if index + 1 < N {
+                let padding = widths[index] - cell.chars().count() + 2;
+                out.extend(std::iter::repeat_n(' ', padding));
+            }
+        }
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(AsRef::as_ref));
+    }
 }
 
 /// `1 advisory`, `2 advisories`, `3 packages`.
@@ -303,5 +358,29 @@ fn plural(count: usize, noun: &str) -> String {
         format!("{count} {stem}ies")
     } else {
         format!("{count} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table;
+
+    #[test]
+    fn the_audit_table_is_laid_out_as_every_other_table() {
+        let header = ["NAME", "WIDE COLUMN", "LAST"];
+        let rows = [
+            ["a", "", "x"],
+            ["naïve-ünïcode", "b", ""],
+            ["c", "a much wider cell", "trailing  "],
+        ];
+        let mut written = String::from("before\n");
+        write_table(
+            &mut written,
+            &header,
+            &rows.map(|row| row.map(Cow::Borrowed)),
+        );
+        let rendered = table::render(&header, &rows.map(|row| row.map(String::from).to_vec()));
+        assert_eq!(written, format!("before\n{rendered}\n"));
     }
 }
