@@ -386,26 +386,34 @@ impl AdvisoryDatabase {
             source,
         };
         let metadata = fs_err::metadata(path).map_err(io)?;
-        let files = if metadata.is_dir() {
+        if metadata.is_dir() {
             let mut files = Vec::new();
             read_tree(path, &mut files)?;
-            files
+            Self::parse_files(files)
         } else if path
             .extension()
             .is_some_and(|extension| extension.eq_ignore_ascii_case("zip"))
         {
-            read_zip(path)?
+            Self::from_files(read_zip(path)?)
         } else {
-            return Err(InventoryError::NotAnAdvisorySource {
+            Err(InventoryError::NotAnAdvisorySource {
                 path: path.to_path_buf(),
-            });
-        };
-        Self::from_files(files)
+            })
+        }
     }
 
     /// Parses `(name, content)` records; names ending in `.json` are JSON, others YAML.
-    pub fn from_files(mut files: Vec<(String, Vec<u8>)>) -> Result<Self, InventoryError> {
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+    pub fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Self, InventoryError> {
+        Self::parse_files(
+            files
+                .into_iter()
+                .map(|(name, content)| RecordFile::Read(name, content))
+                .collect(),
+        )
+    }
+
+    fn parse_files(mut files: Vec<RecordFile>) -> Result<Self, InventoryError> {
+        files.sort_by(|a, b| a.name().cmp(b.name()));
         let threads = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(1)
@@ -418,7 +426,7 @@ impl AdvisoryDatabase {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|file| parse_record(file).map(Parsed::from))
+                            .map(|file| file.parse().map(Parsed::from))
                             .collect()
                     })
                 })
@@ -506,10 +514,38 @@ fn is_record(name: &str) -> bool {
         .any(|extension| name.ends_with(extension))
 }
 
+/// A record file to parse: read already (from an archive or a caller), or a path the
+/// parsing threads read themselves, so that reading a cold directory tree overlaps parsing.
+enum RecordFile {
+    Read(String, Vec<u8>),
+    OnDisk(String, PathBuf),
+}
+
+impl RecordFile {
+    fn name(&self) -> &str {
+        match self {
+            Self::Read(name, _) | Self::OnDisk(name, _) => name,
+        }
+    }
+
+    fn parse(&self) -> Result<Option<RawRecord>, InventoryError> {
+        match self {
+            Self::Read(name, content) => parse_record(name, content),
+            Self::OnDisk(name, path) => {
+                let content = fs_err::read(path).map_err(|source| InventoryError::AdvisoryIo {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_record(name, &content)
+            }
+        }
+    }
+}
+
 /// `Ok(None)` for files that are not records (JSON or YAML without an `id`).
-fn parse_record((name, content): &(String, Vec<u8>)) -> Result<Option<RawRecord>, InventoryError> {
+fn parse_record(name: &str, content: &[u8]) -> Result<Option<RawRecord>, InventoryError> {
     let invalid = |reason: String| InventoryError::InvalidAdvisory {
-        record: name.clone(),
+        record: name.to_string(),
         reason,
     };
     let value: Result<RawRecord, String> = if name.ends_with(".json") {
@@ -520,7 +556,7 @@ fn parse_record((name, content): &(String, Vec<u8>)) -> Result<Option<RawRecord>
     value.map(Some).map_err(invalid)
 }
 
-fn read_tree(dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), InventoryError> {
+fn read_tree(dir: &Path, files: &mut Vec<RecordFile>) -> Result<(), InventoryError> {
     let io = |path: &Path| {
         let path: PathBuf = path.to_path_buf();
         move |source| InventoryError::AdvisoryIo { path, source }
@@ -536,8 +572,7 @@ fn read_tree(dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), Inven
         if file_type.is_dir() {
             read_tree(&path, files)?;
         } else if is_record(&name) {
-            let content = fs_err::read(&path).map_err(io(&path))?;
-            files.push((path.display().to_string(), content));
+            files.push(RecordFile::OnDisk(path.display().to_string(), path));
         }
     }
     Ok(())
