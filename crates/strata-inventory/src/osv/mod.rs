@@ -836,7 +836,7 @@ mod tests {
             "3.0.0rc1",
             "99",
         ];
-        for (package, _) in &parsed.by_package {
+        for package in parsed.by_package.keys() {
             for version in versions {
                 let answer = |database: &AdvisoryDatabase| {
                     database
