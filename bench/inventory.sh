@@ -126,7 +126,7 @@ for name, target in (("audit-cold", 1000), ("audit-warm", 100)):
                    + (f"{ms(r)/target:.2f}x of {target} ms" if r is strata else "-")
                    + f" | {ratio:.3f}x |")
 out.append("")
-out.append(f"Index backfill of 10,000 existing locks (migration 7, first command): {backfill} ms. "
+out.append(f"Index backfill of 10,000 existing locks (migration 8, first command): {backfill} ms. "
            f"Advisory files: {records}. Findings vs the reference: {agree}. Cold: {cold_note}.")
 print("\n".join(out))
 PY

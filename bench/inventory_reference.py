@@ -101,7 +101,8 @@ def main():
     rows = connection.execute(
         "SELECT l.name, l.version, l.lock FROM locks l JOIN environments e"
         " ON e.name = l.name AND e.version = l.version"
-        " WHERE e.anonymous = 0 AND e.version = (SELECT MAX(version) FROM environments WHERE name = e.name)"
+        # The latest version is the one registered last (versions are strings: `10` < `9`).
+        " WHERE e.anonymous = 0 AND e.id = (SELECT MAX(id) FROM environments WHERE name = e.name)"
     ).fetchall()
     findings = set()
     for name, env_version, text in rows:

@@ -5,8 +5,8 @@
                                                       # versions the advisories list
 
 The environments must already be registered (by `strata env register`). Locks are written
-straight into `locks`, then the index table is dropped and the schema put back to version 6,
-so the next `strata` command rebuilds the index from the locks (migration 7's backfill), as
+straight into `locks`, then the index table is dropped and the schema put back to version 7,
+so the next `strata` command rebuilds the index from the locks (migration 8's backfill), as
 it does for a workspace written before the index existed.
 """
 
@@ -80,6 +80,8 @@ def main():
     locks = []
     for name, version in rows:
         if mode == "search":
+            # Versions are stored as text (`1`, `2`, ...); these are all numbers.
+            version = int(version)
             pypi = [
                 ("numpy", f"1.{version % 30}.{version % 3}"),
                 ("pandas", f"2.{version % 3}.{version % 5}"),
@@ -92,7 +94,7 @@ def main():
             conda = [("openssl", "3.0.12")]
         text = lock_json(pypi, conda)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        locks.append((name, version, digest, text, 1_767_225_600_000))
+        locks.append((name, str(version), digest, text, 1_767_225_600_000))
     connection.execute("DELETE FROM locks")
     connection.executemany(
         "INSERT INTO locks (name, version, lock_hash, lock, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -101,7 +103,7 @@ def main():
     connection.executescript(
         "DROP TABLE IF EXISTS locked_packages; DROP INDEX IF EXISTS runs_by_env;"
         " DROP INDEX IF EXISTS models_by_env; DROP INDEX IF EXISTS services_by_env;"
-        " PRAGMA user_version = 6;"
+        " PRAGMA user_version = 7;"
     )
     connection.commit()
     print(f"{len(locks)} locks", file=sys.stderr)

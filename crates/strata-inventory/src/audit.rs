@@ -2,16 +2,18 @@
 //! version rules. Packages no advisory source covers (conda packages, an interpreter from the
 //! machine, versions that are not PEP 440) are reported as unchecked, never as clean.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::rc::Rc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, Lock, PythonSource, normalize_name};
 
-use crate::osv::AdvisoryDatabase;
+use crate::osv::{Advisory, AdvisoryDatabase, lookup_key};
 use crate::query::Ecosystem;
 
 /// Severity levels (CVSS v3 qualitative ratings).
@@ -95,7 +97,10 @@ pub struct AdvisoryFinding {
 pub struct PackageAudit {
     pub name: String,
     pub version: String,
-    pub advisories: Vec<AdvisoryFinding>,
+    /// Shared with every other lock whose packages these advisories affect: an audit of
+    /// many locks finds the same advisories again and again.
+    #[serde(serialize_with = "serialize_shared")]
+    pub advisories: Vec<Arc<AdvisoryFinding>>,
     /// The definition's own requirement for the package, when it names it.
     pub requirement: Option<String>,
     /// The first version above the locked one that no advisory affects and that the
@@ -104,6 +109,13 @@ pub struct PackageAudit {
     /// The first version no advisory affects, when the requirement excludes it (the
     /// definition has to change to get it).
     pub fixed_outside_requirement: Option<String>,
+}
+
+fn serialize_shared<S: serde::Serializer>(
+    advisories: &[Arc<AdvisoryFinding>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(advisories.iter().map(AsRef::as_ref))
 }
 
 /// A package the audit could not check.
@@ -135,13 +147,15 @@ impl AuditReport {
     pub fn reaches(&self, level: Severity) -> bool {
         self.vulnerable
             .iter()
-            .flat_map(|package| &package.advisories)
+            .flat_map(|package| package.advisories.iter())
             .any(|finding| finding.severity.is_none_or(|severity| severity >= level))
     }
 }
 
-/// The definition's PyPI requirements by normalised name: `(text, specifiers)`.
-fn requirements(definition: Option<&Environment>) -> BTreeMap<String, (String, VersionSpecifiers)> {
+/// A definition's PyPI requirements by normalised name: `(text, specifiers)`.
+type Requirements = BTreeMap<String, (String, VersionSpecifiers)>;
+
+fn requirements(definition: Option<&Environment>) -> Requirements {
     let mut map = BTreeMap::new();
     let Some(conda) = definition.and_then(Environment::conda) else {
         return map;
@@ -164,9 +178,238 @@ fn requirements(definition: Option<&Environment>) -> BTreeMap<String, (String, V
     map
 }
 
-/// Audits the PyPI packages of `lock` (and of a user-managed lock's `pip freeze`).
-/// `definition` gives the environment's definition, whose requirements bound the suggested
-/// versions; it is called only when something is found.
+/// What the advisories say about one pinned `(package, version)`.
+#[derive(Debug)]
+enum Verdict {
+    /// Not a PEP 440 version: no range can be evaluated.
+    NotPep440,
+    Clean,
+    Vulnerable {
+        advisories: Vec<Arc<AdvisoryFinding>>,
+        /// The fixed versions above the pinned one that no advisory affects, lowest first.
+        clean_fixes: Vec<Version>,
+    },
+}
+
+/// The advisories of one package, prepared once per audit.
+#[derive(Debug)]
+struct PackageAdvisories<'a> {
+    advisories: Vec<(&'a Advisory, Arc<AdvisoryFinding>)>,
+    /// Every version the advisories name as fixed, ascending, with whether any advisory
+    /// affects it (a fix of one advisory can be affected by another).
+    fixes: Vec<(Version, bool)>,
+}
+
+impl<'a> PackageAdvisories<'a> {
+    fn new(database: &'a AdvisoryDatabase, package: &str) -> Self {
+        let advisories: Vec<(&Advisory, Arc<AdvisoryFinding>)> = database
+            .for_package(package)
+            .map(|advisory| {
+                let fixed = advisory.fixed_versions(package);
+                let finding = AdvisoryFinding {
+                    id: advisory.id.clone(),
+                    aliases: advisory.aliases.clone(),
+                    summary: advisory.summary.clone(),
+                    severity: advisory.severity,
+                    score: advisory.score,
+                    fixed: fixed.iter().map(ToString::to_string).collect(),
+                };
+                (advisory, Arc::new(finding))
+            })
+            .collect();
+        let mut fixed: Vec<Version> = advisories
+            .iter()
+            .flat_map(|(advisory, _)| advisory.fixed_versions(package))
+            .collect();
+        fixed.sort();
+        fixed.dedup();
+        let fixes = fixed
+            .into_iter()
+            .map(|version| {
+                let key = lookup_key(&version);
+                let affected = advisories
+                    .iter()
+                    .any(|(advisory, _)| advisory.affects_keyed(package, &version, &key, &key));
+                (version, affected)
+            })
+            .collect();
+        Self { advisories, fixes }
+    }
+
+    fn decide(&self, package: &str, raw: &str) -> Verdict {
+        let Ok(version) = Version::from_str(raw) else {
+            return Verdict::NotPep440;
+        };
+        let key = lookup_key(&version);
+        let advisories: Vec<Arc<AdvisoryFinding>> = self
+            .advisories
+            .iter()
+            .filter(|(advisory, _)| advisory.affects_keyed(package, &version, raw, &key))
+            .map(|(_, finding)| Arc::clone(finding))
+            .collect();
+        if advisories.is_empty() {
+            return Verdict::Clean;
+        }
+        let clean_fixes = self
+            .fixes
+            .iter()
+            .filter(|(fixed, affected)| !affected && *fixed > version)
+            .map(|(fixed, _)| fixed.clone())
+            .collect();
+        Verdict::Vulnerable {
+            advisories,
+            clean_fixes,
+        }
+    }
+}
+
+/// Audits locks against one advisory database. Each package's advisories are prepared once,
+/// and each distinct pinned `(package, version)` decided once, however many locks pin it.
+#[derive(Debug)]
+pub struct Auditor<'a> {
+    database: &'a AdvisoryDatabase,
+    /// Package (normalised) -> its advisories, and verdicts by version as locked.
+    packages: HashMap<String, (PackageAdvisories<'a>, HashMap<String, Rc<Verdict>>)>,
+    /// Definition's spec hash -> its requirements (many environments share a definition).
+    requirements: HashMap<String, Rc<Requirements>>,
+}
+
+impl<'a> Auditor<'a> {
+    pub fn new(database: &'a AdvisoryDatabase) -> Self {
+        Self {
+            database,
+            packages: HashMap::new(),
+            requirements: HashMap::new(),
+        }
+    }
+
+    /// Audits the PyPI packages of `lock` (and of a user-managed lock's `pip freeze`).
+    /// `definition` gives the environment's definition, whose requirements bound the
+    /// suggested versions; it is called only when something is found, and only once per
+    /// `spec_hash` (the hash of the definition) when one is given.
+    pub fn audit<E>(
+        &mut self,
+        environment: &str,
+        lock_hash: &str,
+        lock: &Lock,
+        spec_hash: Option<&str>,
+        definition: impl FnOnce() -> Result<Option<Environment>, E>,
+    ) -> Result<AuditReport, E> {
+        let mut definition = Some(definition);
+        let mut requirements_memo: Option<Rc<Requirements>> = None;
+        let mut report = AuditReport {
+            environment: environment.to_string(),
+            lock_hash: lock_hash.to_string(),
+            checked: 0,
+            vulnerable: Vec::new(),
+            unchecked: Vec::new(),
+        };
+        for package in &lock.conda {
+            report.unchecked.push(UncheckedPackage {
+                ecosystem: Ecosystem::Conda.to_string(),
+                name: package.name.to_ascii_lowercase(),
+                version: package.version.clone(),
+                reason: "no advisory source for conda packages".to_string(),
+            });
+        }
+        if let Some(python) = &lock.python
+            && python.source == PythonSource::System
+        {
+            report.unchecked.push(UncheckedPackage {
+                ecosystem: "system".to_string(),
+                name: "python".to_string(),
+                version: python.version.clone(),
+                reason: "the interpreter comes from the machine".to_string(),
+            });
+        }
+        for (ecosystem, name, version, _) in strata_store::locked_packages(lock) {
+            if ecosystem != strata_store::PYPI {
+                continue;
+            }
+            let verdict = self.verdict(&name, &version);
+            let (advisories, clean_fixes) = match verdict.as_ref() {
+                Verdict::NotPep440 => {
+                    report.unchecked.push(UncheckedPackage {
+                        ecosystem: Ecosystem::Pypi.to_string(),
+                        name,
+                        version,
+                        reason: "the version is not a PEP 440 version".to_string(),
+                    });
+                    continue;
+                }
+                Verdict::Clean => {
+                    report.checked += 1;
+                    continue;
+                }
+                Verdict::Vulnerable {
+                    advisories,
+                    clean_fixes,
+                } => (advisories, clean_fixes),
+            };
+            report.checked += 1;
+            if requirements_memo.is_none() {
+                requirements_memo = Some(match spec_hash {
+                    Some(key) if let Some(known) = self.requirements.get(key) => Rc::clone(known),
+                    _ => {
+                        let read = definition.take().map_or(Ok(None), |read| read())?;
+                        let parsed = Rc::new(requirements(read.as_ref()));
+                        if let Some(key) = spec_hash {
+                            self.requirements
+                                .insert(key.to_string(), Rc::clone(&parsed));
+                        }
+                        parsed
+                    }
+                });
+            }
+            let requirement = requirements_memo
+                .as_ref()
+                .and_then(|requirements| requirements.get(&name));
+            let suggested = clean_fixes
+                .iter()
+                .find(|candidate| {
+                    requirement.is_none_or(|(_, specifiers)| specifiers.contains(candidate))
+                })
+                .map(ToString::to_string);
+            let fixed_outside_requirement = if suggested.is_none() {
+                clean_fixes.first().map(ToString::to_string)
+            } else {
+                None
+            };
+            report.vulnerable.push(PackageAudit {
+                name,
+                version,
+                advisories: advisories.clone(),
+                requirement: requirement.map(|(text, _)| text.clone()),
+                suggested,
+                fixed_outside_requirement,
+            });
+        }
+        report.vulnerable.sort_by(|a, b| a.name.cmp(&b.name));
+        report
+            .unchecked
+            .sort_by(|a, b| (&a.ecosystem, &a.name).cmp(&(&b.ecosystem, &b.name)));
+        Ok(report)
+    }
+
+    fn verdict(&mut self, package: &str, version: &str) -> Rc<Verdict> {
+        let database = self.database;
+        let (advisories, verdicts) = match self.packages.get_mut(package) {
+            Some(entry) => entry,
+            None => self
+                .packages
+                .entry(package.to_string())
+                .or_insert_with(|| (PackageAdvisories::new(database, package), HashMap::new())),
+        };
+        if let Some(known) = verdicts.get(version) {
+            return Rc::clone(known);
+        }
+        let verdict = Rc::new(advisories.decide(package, version));
+        verdicts.insert(version.to_string(), Rc::clone(&verdict));
+        verdict
+    }
+}
+
+/// Audits one lock; see [`Auditor::audit`] (an [`Auditor`] shares its work between locks).
 pub fn audit_lock(
     environment: &str,
     lock_hash: &str,
@@ -174,106 +417,194 @@ pub fn audit_lock(
     definition: impl FnOnce() -> Option<Environment>,
     database: &AdvisoryDatabase,
 ) -> AuditReport {
-    let mut definition = Some(definition);
-    let mut requirements_memo: Option<BTreeMap<String, (String, VersionSpecifiers)>> = None;
-    let mut report = AuditReport {
-        environment: environment.to_string(),
-        lock_hash: lock_hash.to_string(),
-        checked: 0,
-        vulnerable: Vec::new(),
-        unchecked: Vec::new(),
-    };
-    for package in &lock.conda {
-        report.unchecked.push(UncheckedPackage {
-            ecosystem: Ecosystem::Conda.to_string(),
-            name: package.name.to_ascii_lowercase(),
-            version: package.version.clone(),
-            reason: "no advisory source for conda packages".to_string(),
-        });
+    let read = || Ok::<_, std::convert::Infallible>(definition());
+    match Auditor::new(database).audit(environment, lock_hash, lock, None, read) {
+        Ok(report) => report,
+        Err(never) => match never {},
     }
-    if let Some(python) = &lock.python
-        && python.source == PythonSource::System
-    {
-        report.unchecked.push(UncheckedPackage {
-            ecosystem: "system".to_string(),
-            name: "python".to_string(),
-            version: python.version.clone(),
-            reason: "the interpreter comes from the machine".to_string(),
-        });
-    }
-    for (ecosystem, name, version, _) in strata_store::locked_packages(lock) {
-        if ecosystem != strata_store::PYPI {
-            continue;
-        }
-        let Ok(parsed) = Version::from_str(&version) else {
-            report.unchecked.push(UncheckedPackage {
-                ecosystem: Ecosystem::Pypi.to_string(),
-                name,
-                version,
-                reason: "the version is not a PEP 440 version".to_string(),
-            });
-            continue;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::convert::Infallible;
+
+    use strata_spec::{LOCK_FORMAT_VERSION, PypiLockedPackage, PypiSource};
+
+    use super::*;
+
+    /// `demo` < 1.10 is affected by DEMO-1; 1.10 and 1.11 by DEMO-2 (fixed in 1.12), so 1.10
+    /// fixes one advisory and not the other. `other` is affected at the listed 2.0 only.
+    fn database() -> AdvisoryDatabase {
+        let record = |id: &str, package: &str, body: &str| {
+            (
+                format!("{id}.yaml"),
+                format!("id: {id}\naliases: [CVE-{id}]\naffected:\n- package: {{name: {package}, ecosystem: PyPI}}\n{body}").into_bytes(),
+            )
         };
-        report.checked += 1;
-        let normalized = parsed.to_string();
-        let findings: Vec<AdvisoryFinding> = database
-            .for_package(&name)
-            .filter(|advisory| advisory.affects_normalized(&name, &parsed, &version, &normalized))
-            .map(|advisory| AdvisoryFinding {
-                id: advisory.id.clone(),
-                aliases: advisory.aliases.clone(),
-                summary: advisory.summary.clone(),
-                severity: advisory.severity,
-                score: advisory.score,
-                fixed: advisory
-                    .fixed_versions(&name)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            })
-            .collect();
-        if findings.is_empty() {
-            continue;
-        }
-        let requirements = requirements_memo.get_or_insert_with(|| {
-            requirements(definition.take().and_then(|read| read()).as_ref())
-        });
-        let requirement = requirements.get(&name);
-        // Candidates: every fixed version above the locked one, lowest first.
-        let mut candidates: Vec<Version> = database
-            .for_package(&name)
-            .flat_map(|advisory| advisory.fixed_versions(&name))
-            .filter(|candidate| *candidate > parsed)
-            .collect();
-        candidates.sort();
-        candidates.dedup();
-        let clean: Vec<&Version> = candidates
-            .iter()
-            .filter(|candidate| !database.any_affects(&name, candidate))
-            .collect();
-        let suggested = clean
-            .iter()
-            .find(|candidate| {
-                requirement.is_none_or(|(_, specifiers)| specifiers.contains(candidate))
-            })
-            .map(ToString::to_string);
-        let fixed_outside_requirement = if suggested.is_none() {
-            clean.first().map(ToString::to_string)
-        } else {
-            None
-        };
-        report.vulnerable.push(PackageAudit {
-            name,
-            version,
-            advisories: findings,
-            requirement: requirement.map(|(text, _)| text.clone()),
-            suggested,
-            fixed_outside_requirement,
-        });
+        AdvisoryDatabase::from_files(vec![
+            record(
+                "DEMO-1",
+                "Demo",
+                "  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: \"0\"\n    - fixed: \"1.10\"\n",
+            ),
+            record(
+                "DEMO-2",
+                "demo",
+                "  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: \"1.10\"\n    - fixed: \"1.12\"\n",
+            ),
+            record("OTHER-1", "other", "  versions: ['2.0']\n"),
+        ])
+        .unwrap()
     }
-    report.vulnerable.sort_by(|a, b| a.name.cmp(&b.name));
-    report
-        .unchecked
-        .sort_by(|a, b| (&a.ecosystem, &a.name).cmp(&(&b.ecosystem, &b.name)));
-    report
+
+    fn lock(pins: &[(&str, &str)]) -> Lock {
+        Lock {
+            version: LOCK_FORMAT_VERSION,
+            platform: "linux-64".to_string(),
+            python: None,
+            conda: Vec::new(),
+            pypi: pins
+                .iter()
+                .map(|(name, version)| PypiLockedPackage {
+                    name: (*name).to_string(),
+                    version: (*version).to_string(),
+                    source: PypiSource::Index {
+                        url: "https://pypi.org/simple".to_string(),
+                    },
+                    hashes: Vec::new(),
+                })
+                .collect(),
+            pip_options: Vec::new(),
+            user_managed: None,
+            base_image: None,
+        }
+    }
+
+    fn definition(requirements: &[&str]) -> Environment {
+        Environment::from_pip_requirements(
+            "demo",
+            requirements.iter().map(ToString::to_string).collect(),
+            None,
+        )
+    }
+
+    fn ids(package: &PackageAudit) -> Vec<&str> {
+        package
+            .advisories
+            .iter()
+            .map(|finding| finding.id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn shared_verdicts_match_audits_of_single_locks() {
+        let database = database();
+        let locks = [
+            lock(&[("demo", "1.9"), ("other", "2.0")]),
+            lock(&[("demo", "1.10.0"), ("other", "2")]),
+            lock(&[("demo", "1.9"), ("other", "2.0.1")]),
+            lock(&[("demo", "1.12"), ("other", "not-a-version")]),
+        ];
+        let mut auditor = Auditor::new(&database);
+        for (index, lock) in locks.iter().enumerate() {
+            let label = format!("env{index}:1");
+            let shared = auditor
+                .audit(&label, "hash", lock, Some("spec"), || {
+                    Ok::<_, Infallible>(None)
+                })
+                .unwrap();
+            let alone = audit_lock(&label, "hash", lock, || None, &database);
+            assert_eq!(shared, alone, "{label}");
+        }
+        let first = audit_lock("a:1", "hash", &locks[0], || None, &database);
+        assert_eq!(
+            first.vulnerable.iter().map(ids).collect::<Vec<_>>(),
+            [vec!["DEMO-1"], vec!["OTHER-1"]]
+        );
+        // 1.10 is fixed for DEMO-1 but affected by DEMO-2: the suggestion skips it.
+        assert_eq!(first.vulnerable[0].suggested.as_deref(), Some("1.12"));
+        assert_eq!(first.vulnerable[0].advisories[0].fixed, ["1.10"]);
+        let second = audit_lock("b:1", "hash", &locks[1], || None, &database);
+        assert_eq!(
+            second.vulnerable.iter().map(ids).collect::<Vec<_>>(),
+            [vec!["DEMO-2"], vec!["OTHER-1"]],
+            "`2` is the listed `2.0`"
+        );
+        let last = audit_lock("d:1", "hash", &locks[3], || None, &database);
+        assert!(last.vulnerable.is_empty());
+        assert_eq!((last.checked, last.unchecked.len()), (1, 1));
+    }
+
+    #[test]
+    fn suggestions_stay_within_the_definitions_requirement() {
+        let database = database();
+        let pinned = lock(&[("demo", "1.9")]);
+        let within = audit_lock(
+            "a:1",
+            "hash",
+            &pinned,
+            || Some(definition(&["demo>=1.9"])),
+            &database,
+        );
+        let package = &within.vulnerable[0];
+        assert_eq!(package.requirement.as_deref(), Some("demo>=1.9"));
+        assert_eq!(
+            (
+                package.suggested.as_deref(),
+                package.fixed_outside_requirement.as_deref()
+            ),
+            (Some("1.12"), None)
+        );
+        let outside = audit_lock(
+            "a:1",
+            "hash",
+            &pinned,
+            || Some(definition(&["demo<1.12"])),
+            &database,
+        );
+        let package = &outside.vulnerable[0];
+        assert_eq!(
+            (
+                package.suggested.as_deref(),
+                package.fixed_outside_requirement.as_deref()
+            ),
+            (None, Some("1.12"))
+        );
+    }
+
+    #[test]
+    fn a_definition_is_read_once_per_spec_hash_and_only_when_needed() {
+        let database = database();
+        let reads = Cell::new(0);
+        let read = || {
+            reads.set(reads.get() + 1);
+            Ok::<_, Infallible>(Some(definition(&["demo<1.12"])))
+        };
+        let mut auditor = Auditor::new(&database);
+        let vulnerable = lock(&[("demo", "1.9")]);
+        let clean = lock(&[("demo", "1.12")]);
+        for spec_hash in ["one", "one", "two"] {
+            let report = auditor
+                .audit("a:1", "hash", &vulnerable, Some(spec_hash), read)
+                .unwrap();
+            assert_eq!(
+                report.vulnerable[0].requirement.as_deref(),
+                Some("demo<1.12")
+            );
+        }
+        auditor
+            .audit("b:1", "hash", &clean, Some("three"), read)
+            .unwrap();
+        assert_eq!(
+            reads.get(),
+            2,
+            "`one` once, `two` once, nothing for a clean lock"
+        );
+        // An error reading the definition is the audit's error.
+        let failed = auditor.audit("c:1", "hash", &vulnerable, Some("four"), || {
+            Err::<Option<Environment>, _>("unreadable")
+        });
+        assert_eq!(failed.unwrap_err(), "unreadable");
+    }
 }

@@ -1,7 +1,7 @@
 //! Knowing what is inside environments: package search over the lock index, SBOMs, and audits of locks against OSV advisories.
 
 pub use audit::{
-    AdvisoryFinding, AuditReport, PackageAudit, Severity, UncheckedPackage, audit_lock,
+    AdvisoryFinding, AuditReport, Auditor, PackageAudit, Severity, UncheckedPackage, audit_lock,
 };
 pub use error::InventoryError;
 pub use osv::{Advisory, AdvisoryDatabase, fetch_advisories, is_online_source};

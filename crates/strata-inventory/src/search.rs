@@ -28,13 +28,21 @@ pub fn search(
 ) -> Result<Vec<SearchHit>, InventoryError> {
     let rows = workspace.package_uses(query.ecosystem.as_str(), &query.name)?;
     // Many versions lock the same package version: decide each distinct one once.
-    let mut decided: HashMap<(String, Option<String>), bool> = HashMap::new();
+    let mut decided: HashMap<String, HashMap<Option<String>, bool>> = HashMap::new();
     let mut hits = Vec::new();
     for usage in rows {
-        let key = (usage.version.clone(), usage.build.clone());
-        let matched = *decided
-            .entry(key)
-            .or_insert_with(|| query.matches(&usage.version, usage.build.as_deref()));
+        let known = decided
+            .get(usage.version.as_str())
+            .and_then(|builds| builds.get(&usage.build))
+            .copied();
+        let matched = known.unwrap_or_else(|| {
+            let matched = query.matches(&usage.version, usage.build.as_deref());
+            decided
+                .entry(usage.version.clone())
+                .or_default()
+                .insert(usage.build.clone(), matched);
+            matched
+        });
         if matched {
             hits.push(SearchHit {
                 ecosystem: query.ecosystem,

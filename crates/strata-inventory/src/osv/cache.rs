@@ -7,19 +7,19 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
 use pep508_rs::pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::{Advisory, AdvisoryDatabase, Affected, Event, is_record};
+use super::{Advisory, AdvisoryDatabase, Affected, Event, Listed, is_record};
 use crate::audit::Severity;
 use crate::error::InventoryError;
 
-/// Bumped when the cached form changes (old entries are then ignored).
-const FORMAT: u32 = 1;
+/// Bumped when the cached form changes (old entries are then ignored). 2: `versions` lists
+/// by lookup key, as compared, one string per list.
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -44,7 +44,8 @@ struct CachedAffected {
     package: String,
     /// Events as `(kind, version)`; `("introduced", None)` is `introduced: "0"`.
     ranges: Vec<Vec<(String, Option<String>)>>,
-    versions: Vec<String>,
+    /// By lookup key (`super::lookup_key`), sorted, one per line.
+    versions: String,
 }
 
 /// `(hash of the source's path, hash of its state)`, 16 and 64 hex digits.
@@ -133,7 +134,7 @@ fn to_cached(database: &AdvisoryDatabase) -> CacheFile {
                                     .collect()
                             })
                             .collect(),
-                        versions: affected.raw_versions.clone(),
+                        versions: affected.versions.joined().to_string(),
                     })
                     .collect(),
             })
@@ -173,8 +174,7 @@ fn from_cached(file: CacheFile) -> Option<AdvisoryDatabase> {
             affected.push(Affected {
                 package: entry.package,
                 ranges,
-                raw_versions: entry.versions,
-                versions: OnceLock::new(),
+                versions: Listed::from_joined(entry.versions),
             });
         }
         database.insert(Advisory {

@@ -4,11 +4,10 @@
 //! normalised package name. Only PyPI entries are kept: that is the ecosystem locks are
 //! checked against; withdrawn records are counted and skipped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, OnceLock};
 
 use pep508_rs::pep440_rs::Version;
 use serde::Deserialize;
@@ -47,30 +46,97 @@ struct Affected {
     package: String,
     /// `ECOSYSTEM` ranges, events sorted by version (PEP 440 order).
     ranges: Vec<Vec<Event>>,
-    /// The `versions` list as written; parsed the first time a package of this name is
-    /// checked (most records are never looked at in an audit).
-    raw_versions: Vec<String>,
-    /// The list in normal form (`1.0.0` for `1.0.0`, `1.0`... as PEP 440 writes them; entries
-    /// that are not PEP 440 as written), for lookups.
-    versions: OnceLock<HashSet<String>>,
+    /// The `versions` list by [`lookup_key`] (entries that are not PEP 440 as written).
+    /// Keyed once, when the record is read: the parsed copy keeps the keys, so audits never
+    /// parse the list.
+    versions: Listed,
+}
+
+/// Lookup keys, sorted and joined by newlines in one string: records list up to hundreds of
+/// versions each (139,000 in the PyPA database), and one allocation per list instead of one
+/// per version is most of what reading the parsed copy saves.
+#[derive(Debug, Clone, Default)]
+struct Listed {
+    joined: String,
+    /// Where each key starts in `joined`.
+    starts: Vec<usize>,
+}
+
+impl Listed {
+    fn new(mut keys: Vec<String>) -> Self {
+        // A key with a newline would read back as two; no locked version has one.
+        keys.retain(|key| !key.is_empty() && !key.contains('\n'));
+        keys.sort_unstable();
+        keys.dedup();
+        Self::from_joined(keys.join("\n"))
+    }
+
+    /// `joined` as [`Listed::joined`] wrote it (sorted).
+    fn from_joined(joined: String) -> Self {
+        let mut starts = Vec::new();
+        if !joined.is_empty() {
+            starts.push(0);
+            starts.extend(joined.match_indices('\n').map(|(at, _)| at + 1));
+        }
+        Self { joined, starts }
+    }
+
+    fn joined(&self) -> &str {
+        &self.joined
+    }
+
+    fn key(&self, index: usize) -> &str {
+        let end = self
+            .starts
+            .get(index + 1)
+            .map_or(self.joined.len(), |next| next - 1);
+        &self.joined[self.starts[index]..end]
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        let (mut low, mut high) = (0, self.starts.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.key(middle).cmp(key) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
 }
 
 impl Affected {
-    /// `normalized` is `version` in PEP 440's normal form (its `Display`).
-    fn contains(&self, version: &Version, raw: &str, normalized: &str) -> bool {
-        if self.ranges.iter().any(|events| in_range(events, version)) {
-            return true;
-        }
-        let listed = self.versions.get_or_init(|| {
-            self.raw_versions
-                .iter()
-                .map(|text| {
-                    Version::from_str(text).map_or_else(|_| text.clone(), |v| v.to_string())
-                })
-                .collect()
-        });
-        listed.contains(normalized) || listed.contains(raw)
+    /// `key` is `version`'s [`lookup_key`], `raw` the version as locked.
+    fn contains(&self, version: &Version, raw: &str, key: &str) -> bool {
+        self.ranges.iter().any(|events| in_range(events, version))
+            || self.versions.contains(key)
+            || self.versions.contains(raw)
     }
+}
+
+/// The form listed versions are compared in: PEP 440's normal form without the release's
+/// trailing zeros, since `2`, `2.0` and `2.0.0` are one version (`1.0.0rc1` for
+/// `1.0.0-rc1`, `1.5.post0` for `1.5-0`).
+pub(crate) fn lookup_key(version: &Version) -> String {
+    let release = version.release();
+    let kept = release
+        .iter()
+        .rposition(|part| *part != 0)
+        .map_or(1, |last| last + 1);
+    if kept >= release.len() {
+        return version.to_string();
+    }
+    version
+        .clone()
+        .with_release(release[..kept].iter().copied())
+        .to_string()
+}
+
+/// A listed version's [`lookup_key`], or the entry as written when it is not PEP 440.
+fn listed_key(text: String) -> String {
+    Version::from_str(&text).map_or(text, |version| lookup_key(&version))
 }
 
 /// Whether `version` is affected by one range: the last event at or below it decides
@@ -117,21 +183,21 @@ pub struct Advisory {
 impl Advisory {
     /// Whether this advisory affects `package` (normalised) at `version`.
     pub fn affects(&self, package: &str, version: &Version, raw: &str) -> bool {
-        self.affects_normalized(package, version, raw, &version.to_string())
+        self.affects_keyed(package, version, raw, &lookup_key(version))
     }
 
-    /// [`Advisory::affects`] with `version` already in normal form (its `Display`), for
-    /// callers checking one version against many advisories.
-    pub(crate) fn affects_normalized(
+    /// [`Advisory::affects`] with `version`'s [`lookup_key`] already made, for callers
+    /// checking one version against many advisories.
+    pub(crate) fn affects_keyed(
         &self,
         package: &str,
         version: &Version,
         raw: &str,
-        normalized: &str,
+        key: &str,
     ) -> bool {
-        self.affected.iter().any(|affected| {
-            affected.package == package && affected.contains(version, raw, normalized)
-        })
+        self.affected
+            .iter()
+            .any(|affected| affected.package == package && affected.contains(version, raw, key))
     }
 
     /// The versions its ranges for `package` name as fixed, ascending.
@@ -161,9 +227,6 @@ pub struct AdvisoryDatabase {
     pub records: usize,
     /// Records skipped because they were withdrawn.
     pub withdrawn: usize,
-    /// Whether any advisory affects `(package, version)`, as decided so far (suggestions ask
-    /// the same about the same fixed versions for every lock).
-    affected_memo: Mutex<HashMap<(String, String), bool>>,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +279,25 @@ struct RawRange {
     events: Vec<HashMap<String, String>>,
 }
 
+/// One file, read and converted.
+enum Parsed {
+    /// JSON or YAML without an `id`.
+    Skipped,
+    Withdrawn,
+    /// `None` when no entry is about a PyPI package.
+    Advisory(Option<Advisory>),
+}
+
+impl From<Option<RawRecord>> for Parsed {
+    fn from(raw: Option<RawRecord>) -> Self {
+        match raw {
+            None => Self::Skipped,
+            Some(raw) if raw.withdrawn.is_some() => Self::Withdrawn,
+            Some(raw) => Self::Advisory(convert(raw)),
+        }
+    }
+}
+
 fn label_severity(value: Option<&serde_json::Value>) -> Option<Severity> {
     value?
         .get("severity")?
@@ -258,8 +340,7 @@ fn convert(raw: RawRecord) -> Option<Advisory> {
             Some(Affected {
                 package: normalize_name(&package.name),
                 ranges,
-                raw_versions: affected.versions,
-                versions: OnceLock::new(),
+                versions: Listed::new(affected.versions.into_iter().map(listed_key).collect()),
             })
         })
         .collect();
@@ -305,59 +386,78 @@ impl AdvisoryDatabase {
             source,
         };
         let metadata = fs_err::metadata(path).map_err(io)?;
-        let files = if metadata.is_dir() {
+        if metadata.is_dir() {
             let mut files = Vec::new();
             read_tree(path, &mut files)?;
-            files
+            Self::parse_files(files)
         } else if path
             .extension()
             .is_some_and(|extension| extension.eq_ignore_ascii_case("zip"))
         {
-            read_zip(path)?
+            Self::from_files(read_zip(path)?)
         } else {
-            return Err(InventoryError::NotAnAdvisorySource {
+            Err(InventoryError::NotAnAdvisorySource {
                 path: path.to_path_buf(),
-            });
-        };
-        Self::from_files(files)
+            })
+        }
     }
 
     /// Parses `(name, content)` records; names ending in `.json` are JSON, others YAML.
-    pub fn from_files(mut files: Vec<(String, Vec<u8>)>) -> Result<Self, InventoryError> {
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+    pub fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Self, InventoryError> {
+        Self::parse_files(
+            files
+                .into_iter()
+                .map(|(name, content)| RecordFile::Read(name, content))
+                .collect(),
+        )
+    }
+
+    fn parse_files(mut files: Vec<RecordFile>) -> Result<Self, InventoryError> {
+        files.sort_by(|a, b| a.name().cmp(b.name()));
         let threads = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(1)
             .clamp(1, 8);
         let chunk = files.len().div_ceil(threads).max(1);
-        let parsed: Vec<Result<Vec<Option<RawRecord>>, InventoryError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = files
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().map(parse_record).collect()))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|handle| {
-                        handle.join().unwrap_or_else(|_| {
-                            Err(InventoryError::InvalidAdvisory {
-                                record: "?".to_string(),
-                                reason: "the parser panicked".to_string(),
-                            })
+        // Converting (version parsing) is about as costly as parsing: both run in the threads.
+        let parsed: Vec<Result<Vec<Parsed>, InventoryError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|file| file.parse().map(Parsed::from))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(InventoryError::InvalidAdvisory {
+                            record: "?".to_string(),
+                            reason: "the parser panicked".to_string(),
                         })
                     })
-                    .collect()
-            });
+                })
+                .collect()
+        });
         let mut database = Self::default();
         for part in parsed {
-            for raw in part?.into_iter().flatten() {
-                database.records += 1;
-                if raw.withdrawn.is_some() {
-                    database.withdrawn += 1;
-                    continue;
-                }
-                if let Some(advisory) = convert(raw) {
-                    database.insert(advisory);
+            for record in part? {
+                match record {
+                    Parsed::Skipped => {}
+                    Parsed::Withdrawn => {
+                        database.records += 1;
+                        database.withdrawn += 1;
+                    }
+                    Parsed::Advisory(advisory) => {
+                        database.records += 1;
+                        if let Some(advisory) = advisory {
+                            database.insert(advisory);
+                        }
+                    }
                 }
             }
         }
@@ -393,19 +493,9 @@ impl AdvisoryDatabase {
 
     /// Whether any advisory affects `package` (normalised) at `version`.
     pub fn any_affects(&self, package: &str, version: &Version) -> bool {
-        let key = (package.to_string(), version.to_string());
-        if let Ok(memo) = self.affected_memo.lock()
-            && let Some(known) = memo.get(&key)
-        {
-            return *known;
-        }
-        let affected = self
-            .for_package(package)
-            .any(|advisory| advisory.affects_normalized(package, version, &key.1, &key.1));
-        if let Ok(mut memo) = self.affected_memo.lock() {
-            memo.insert(key, affected);
-        }
-        affected
+        let key = lookup_key(version);
+        self.for_package(package)
+            .any(|advisory| advisory.affects_keyed(package, version, &key, &key))
     }
 
     /// How many (not withdrawn) PyPI advisories it holds.
@@ -424,10 +514,38 @@ fn is_record(name: &str) -> bool {
         .any(|extension| name.ends_with(extension))
 }
 
+/// A record file to parse: read already (from an archive or a caller), or a path the
+/// parsing threads read themselves, so that reading a cold directory tree overlaps parsing.
+enum RecordFile {
+    Read(String, Vec<u8>),
+    OnDisk(String, PathBuf),
+}
+
+impl RecordFile {
+    fn name(&self) -> &str {
+        match self {
+            Self::Read(name, _) | Self::OnDisk(name, _) => name,
+        }
+    }
+
+    fn parse(&self) -> Result<Option<RawRecord>, InventoryError> {
+        match self {
+            Self::Read(name, content) => parse_record(name, content),
+            Self::OnDisk(name, path) => {
+                let content = fs_err::read(path).map_err(|source| InventoryError::AdvisoryIo {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_record(name, &content)
+            }
+        }
+    }
+}
+
 /// `Ok(None)` for files that are not records (JSON or YAML without an `id`).
-fn parse_record((name, content): &(String, Vec<u8>)) -> Result<Option<RawRecord>, InventoryError> {
+fn parse_record(name: &str, content: &[u8]) -> Result<Option<RawRecord>, InventoryError> {
     let invalid = |reason: String| InventoryError::InvalidAdvisory {
-        record: name.clone(),
+        record: name.to_string(),
         reason,
     };
     let value: Result<RawRecord, String> = if name.ends_with(".json") {
@@ -438,7 +556,7 @@ fn parse_record((name, content): &(String, Vec<u8>)) -> Result<Option<RawRecord>
     value.map(Some).map_err(invalid)
 }
 
-fn read_tree(dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), InventoryError> {
+fn read_tree(dir: &Path, files: &mut Vec<RecordFile>) -> Result<(), InventoryError> {
     let io = |path: &Path| {
         let path: PathBuf = path.to_path_buf();
         move |source| InventoryError::AdvisoryIo { path, source }
@@ -454,8 +572,7 @@ fn read_tree(dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), Inven
         if file_type.is_dir() {
             read_tree(&path, files)?;
         } else if is_record(&name) {
-            let content = fs_err::read(&path).map_err(io(&path))?;
-            files.push((path.display().to_string(), content));
+            files.push(RecordFile::OnDisk(path.display().to_string(), path));
         }
     }
     Ok(())
@@ -532,6 +649,55 @@ mod tests {
         assert!(affected(&database, "2.3"));
         assert!(!affected(&database, "2.3.1"));
         assert!(affected(&database, "3.7"));
+    }
+
+    #[test]
+    fn listed_versions_are_compared_as_pep_440_versions() {
+        let yaml = "id: TEST-1\naffected:\n- package: {name: pkg, ecosystem: PyPI}\n  versions: ['2.0', '3.0-rc1', 'not.a.version']\n";
+        let database =
+            AdvisoryDatabase::from_files(vec![("TEST-1.yaml".to_string(), yaml.into())]).unwrap();
+        let listed = |version: &str| {
+            let parsed = Version::from_str(version).unwrap_or_else(|_| v("0"));
+            database
+                .for_package("pkg")
+                .any(|advisory| advisory.affects("pkg", &parsed, version))
+        };
+        for version in [
+            "2",
+            "2.0",
+            "2.0.0",
+            "v2.0",
+            "3.0rc1",
+            "3.0.0c1",
+            "not.a.version",
+        ] {
+            assert!(listed(version), "{version}");
+        }
+        for version in ["2.0.1", "2.0.post0", "2.0+local", "3.0", "0"] {
+            assert!(!listed(version), "{version}");
+        }
+        assert_eq!(lookup_key(&v("0.0")), "0");
+        assert_eq!(lookup_key(&v("1!1.0.0.post1")), "1!1.post1");
+    }
+
+    #[test]
+    fn listed_keys_are_found_by_binary_search_and_survive_joining() {
+        let listed = Listed::new(
+            ["1.10", "1.9", "", "1.9", "a\nb", "2"]
+                .map(String::from)
+                .to_vec(),
+        );
+        assert_eq!(listed.joined(), "1.10\n1.9\n2");
+        let again = Listed::from_joined(listed.joined().to_string());
+        for list in [&listed, &again] {
+            assert!(["1.10", "1.9", "2"].iter().all(|key| list.contains(key)));
+            assert!(
+                !["1", "1.1", "", "a", "b", "20"]
+                    .iter()
+                    .any(|key| list.contains(key))
+            );
+        }
+        assert!(!Listed::from_joined(String::new()).contains(""));
     }
 
     #[test]
@@ -629,5 +795,58 @@ mod tests {
             1,
             "the old state's entry is removed"
         );
+        // An unreadable entry (a crash mid-write elsewhere, an older format) is parsed again
+        // and rewritten.
+        let entry = fs_err::read_dir(cache.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        fs_err::write(&entry, b"{\"format\": 1, \"records\": []}").unwrap();
+        assert!(check("1.9.4"));
+        assert!(!check("1.9.7"));
+        assert!(fs_err::read(&entry).unwrap().len() > 100, "rewritten");
+    }
+
+    /// The parsed copy of the real records answers every question as the records do.
+    #[test]
+    fn the_parsed_copy_of_real_records_is_the_same_database() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/advisories");
+        let cache = tempfile::tempdir().unwrap();
+        let parsed = AdvisoryDatabase::load(&root).unwrap();
+        AdvisoryDatabase::load_cached(&root, cache.path()).unwrap();
+        let copied = AdvisoryDatabase::load_cached(&root, cache.path()).unwrap();
+        assert_eq!(
+            (copied.records, copied.withdrawn, copied.len()),
+            (parsed.records, parsed.withdrawn, parsed.len())
+        );
+        let versions = [
+            "0",
+            "0.9.99",
+            "0.11.10.post1",
+            "0.11.11",
+            "1.0",
+            "1.1.0b1",
+            "1.1.2.post3",
+            "1.5.0",
+            "1.5.0-0",
+            "1.11",
+            "2.0",
+            "3.0.0rc1",
+            "99",
+        ];
+        for package in parsed.by_package.keys() {
+            for version in versions {
+                let answer = |database: &AdvisoryDatabase| {
+                    database
+                        .for_package(package)
+                        .filter(|advisory| advisory.affects(package, &v(version), version))
+                        .map(|advisory| (advisory.id.clone(), advisory.fixed_versions(package)))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(answer(&copied), answer(&parsed), "{package} {version}");
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! `strata env search SPEC`: which environment versions lock a package, and what used them.
 
 use anyhow::Result;
-use serde_json::json;
-use strata_inventory::{Ecosystem, PackageQuery};
+use serde::Serialize;
+use strata_inventory::{Ecosystem, PackageQuery, SearchHit};
 
 use crate::commands::Context;
 use crate::{printer, table};
@@ -17,17 +17,31 @@ pub(crate) struct SearchArgs {
     pub(crate) json: bool,
 }
 
+/// `--json`'s document, written straight from the hits (thousands of them for a common
+/// package): no intermediate `serde_json::Value`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchOutput<'a> {
+    schema_version: u64,
+    spec: &'a str,
+    ecosystem: Ecosystem,
+    package: &'a str,
+    matches: &'a [SearchHit],
+}
+
 pub(crate) fn search(context: &Context, args: &SearchArgs) -> Result<()> {
     let query = PackageQuery::parse(&args.spec)?;
     let workspace = context.open_workspace()?;
     let hits = strata_inventory::search(&workspace, &query)?;
     if args.json {
-        printer::json(&json!({
-            "spec": query.text,
-            "ecosystem": query.ecosystem,
-            "package": query.name,
-            "matches": hits,
-        }));
+        let output = SearchOutput {
+            schema_version: printer::SCHEMA_VERSION,
+            spec: &query.text,
+            ecosystem: query.ecosystem,
+            package: &query.name,
+            matches: &hits,
+        };
+        printer::out(serde_json::to_string_pretty(&output)?);
         return Ok(());
     }
     if hits.is_empty() {
