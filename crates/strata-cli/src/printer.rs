@@ -66,7 +66,11 @@ pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
         (c.is_control() && c != '\n' && c != '\t')
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
-    if !text.chars().any(unsafe_char) {
+    // Most output is printable ASCII: a byte scan settles it without decoding characters.
+    let plain = text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t');
+    if plain || !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -118,5 +122,11 @@ mod tests {
             escape_controls("plain `text`\n"),
             Cow::Borrowed(_)
         ));
+        assert_eq!(
+            escape_controls("del\u{7f}"),
+            "del\\u{7f}",
+            "DEL is a control too"
+        );
+        assert!(matches!(escape_controls("déjà vu"), Cow::Borrowed(_)));
     }
 }

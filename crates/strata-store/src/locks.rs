@@ -50,14 +50,17 @@ impl Workspace {
         name: &str,
         version: &EnvironmentVersion,
     ) -> Result<Option<LockRecord>, StoreError> {
+        // Cached: `env audit --all` and the pages read a lock per version.
         let row: Option<(String, String)> = self
             .connection
-            .query_row(
-                "SELECT lock_hash, lock FROM locks WHERE name = ?1 AND version = ?2",
-                params![name, version.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT lock_hash, lock FROM locks WHERE name = ?1 AND version = ?2")
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![name, version.as_str()], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()
+            })
             .map_err(StoreError::db("reading a lock"))?;
         row.map(|(lock_hash, text)| {
             let lock = serde_json::from_str(&text).map_err(|source| StoreError::CorruptRecord {
