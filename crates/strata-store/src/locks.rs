@@ -72,6 +72,56 @@ impl Workspace {
         .transpose()
     }
 
+    /// The latest version of each named environment, by name, with its lock when it has one:
+    /// one query, for reading every lock at once (`env audit --all`).
+    pub fn latest_with_locks(
+        &self,
+    ) -> Result<Vec<(crate::EnvironmentSummary, Option<LockRecord>)>, StoreError> {
+        let columns = crate::environments::COLUMNS
+            .split(", ")
+            .map(|column| format!("e.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, l.lock_hash, l.lock FROM environments e
+             JOIN (SELECT MAX(id) AS latest_id FROM environments GROUP BY name) ON e.id = latest_id
+             LEFT JOIN locks l ON l.name = e.name AND l.version = e.version
+             WHERE e.anonymous = 0
+             ORDER BY e.name"
+        );
+        let what = "reading the latest locks";
+        let mut statement = self
+            .connection
+            .prepare(&sql)
+            .map_err(StoreError::db(what))?;
+        let rows = statement
+            .query_map([], |row| {
+                let summary = crate::environments::row_to_summary(row)?;
+                let lock: Option<(String, String)> = match row.get::<_, Option<String>>(8)? {
+                    Some(hash) => Some((hash, row.get(9)?)),
+                    None => None,
+                };
+                Ok((summary, lock))
+            })
+            .map_err(StoreError::db(what))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (summary, lock) = row.map_err(StoreError::db(what))?;
+            let lock = lock
+                .map(|(lock_hash, text)| {
+                    serde_json::from_str(&text)
+                        .map(|lock| LockRecord { lock_hash, lock })
+                        .map_err(|source| StoreError::CorruptRecord {
+                            what: format!("lock of {}:{}", summary.name, summary.version),
+                            source,
+                        })
+                })
+                .transpose()?;
+            out.push((summary, lock));
+        }
+        Ok(out)
+    }
+
     /// Stores the lock of a version unless it already has one, and returns the one it has:
     /// the first lock wins, so every later build uses it.
     pub fn set_lock(
@@ -234,5 +284,61 @@ impl Workspace {
                 .filter_map(|s| s.lock_hash),
         );
         Ok(hashes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(n: usize) -> Lock {
+        Lock {
+            version: strata_spec::LOCK_FORMAT_VERSION,
+            platform: "linux-64".to_string(),
+            python: None,
+            conda: Vec::new(),
+            pypi: Vec::new(),
+            pip_options: vec![format!("--index-url=https://index.invalid/{n}")],
+            user_managed: None,
+            base_image: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_versions_come_with_their_locks_in_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::init(dir.path()).unwrap();
+        let register = |workspace: &mut Workspace, name: &str, image: &str| {
+            let environment = strata_spec::Environment::from_docker_image(name, image, None).0;
+            workspace
+                .register_environment(environment, crate::RegisterOptions::default())
+                .unwrap()
+                .record
+        };
+        let old = register(&mut workspace, "alpha", "python:3.10-slim");
+        let new = register(&mut workspace, "alpha", "python:3.11-slim");
+        register(&mut workspace, "beta", "python:3.11-slim");
+        workspace.set_lock("alpha", &old.version, &lock(1)).unwrap();
+        let locked = workspace.set_lock("alpha", &new.version, &lock(2)).unwrap();
+        let latest: Vec<_> = workspace
+            .latest_with_locks()
+            .unwrap()
+            .into_iter()
+            .filter(|(summary, _)| !summary.curated)
+            .map(|(summary, lock)| {
+                (
+                    summary.name,
+                    summary.version.as_str().to_string(),
+                    lock.map(|l| l.lock_hash),
+                )
+            })
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("alpha".to_string(), "2".to_string(), Some(locked.lock_hash)),
+                ("beta".to_string(), "1".to_string(), None),
+            ]
+        );
     }
 }

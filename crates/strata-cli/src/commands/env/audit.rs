@@ -76,8 +76,8 @@ fn read_targets(workspace: &Workspace, args: &AuditArgs) -> Result<(Vec<Target>,
     let mut targets = Vec::new();
     let mut not_locked = Vec::new();
     if args.all {
-        for summary in workspace.list_environments(false, false)? {
-            match workspace.get_lock(&summary.name, &summary.version)? {
+        for (summary, lock) in workspace.latest_with_locks()? {
+            match lock {
                 Some(lock) => targets.push(Target {
                     name: summary.name,
                     version: summary.version,
