@@ -7,216 +7,22 @@
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use pep508_rs::pep440_rs::Version;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use strata_spec::normalize_name;
 
-use crate::audit::Severity;
-use crate::cvss;
 use crate::error::InventoryError;
 
+mod advisory;
 mod cache;
 mod online;
+mod raw;
+
+pub use advisory::Advisory;
+pub(crate) use advisory::lookup_key;
+use advisory::{Affected, Event, Listed};
+use raw::{Parsed, RawRecord};
 
 pub use online::{fetch_advisories, is_online_source};
-
-/// One event of an `ECOSYSTEM` range; `Introduced(None)` is `introduced: "0"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Introduced(Option<Version>),
-    Fixed(Version),
-    LastAffected(Version),
-}
-
-impl Event {
-    fn version(&self) -> Option<&Version> {
-        match self {
-            Self::Introduced(version) => version.as_ref(),
-            Self::Fixed(version) | Self::LastAffected(version) => Some(version),
-        }
-    }
-}
-
-/// What one record says about one PyPI package.
-#[derive(Debug, Clone)]
-struct Affected {
-    package: String,
-    /// `ECOSYSTEM` ranges, events sorted by version (PEP 440 order).
-    ranges: Vec<Vec<Event>>,
-    /// The `versions` list by [`lookup_key`] (entries that are not PEP 440 as written).
-    /// Keyed once, when the record is read: the parsed copy keeps the keys, so audits never
-    /// parse the list.
-    versions: Listed,
-}
-
-/// Lookup keys, sorted and joined by newlines in one string: records list up to hundreds of
-/// versions each (139,000 in the PyPA database), and one allocation per list instead of one
-/// per version is most of what reading the parsed copy saves.
-#[derive(Debug, Clone, Default)]
-struct Listed {
-    joined: String,
-    /// Where each key starts in `joined`.
-    starts: Vec<usize>,
-}
-
-impl Listed {
-    fn new(mut keys: Vec<String>) -> Self {
-        // A key with a newline would read back as two; no locked version has one.
-        keys.retain(|key| !key.is_empty() && !key.contains('\n'));
-        keys.sort_unstable();
-        keys.dedup();
-        Self::from_joined(keys.join("\n"))
-    }
-
-    /// `joined` as [`Listed::joined`] wrote it (sorted).
-    fn from_joined(joined: String) -> Self {
-        let mut starts = Vec::new();
-        if !joined.is_empty() {
-            starts.push(0);
-            starts.extend(joined.match_indices('\n').map(|(at, _)| at + 1));
-        }
-        Self { joined, starts }
-    }
-
-    fn joined(&self) -> &str {
-        &self.joined
-    }
-
-    fn key(&self, index: usize) -> &str {
-        let end = self
-            .starts
-            .get(index + 1)
-            .map_or(self.joined.len(), |next| next - 1);
-        &self.joined[self.starts[index]..end]
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        let (mut low, mut high) = (0, self.starts.len());
-        while low < high {
-            let middle = low + (high - low) / 2;
-            match self.key(middle).cmp(key) {
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-                std::cmp::Ordering::Equal => return true,
-            }
-        }
-        false
-    }
-}
-
-impl Affected {
-    /// `key` is `version`'s [`lookup_key`], `raw` the version as locked.
-    fn contains(&self, version: &Version, raw: &str, key: &str) -> bool {
-        self.ranges.iter().any(|events| in_range(events, version))
-            || self.versions.contains(key)
-            || self.versions.contains(raw)
-    }
-}
-
-/// The form listed versions are compared in: PEP 440's normal form without the release's
-/// trailing zeros, since `2`, `2.0` and `2.0.0` are one version (`1.0.0rc1` for
-/// `1.0.0-rc1`, `1.5.post0` for `1.5-0`).
-pub(crate) fn lookup_key(version: &Version) -> String {
-    let release = version.release();
-    let kept = release
-        .iter()
-        .rposition(|part| *part != 0)
-        .map_or(1, |last| last + 1);
-    if kept >= release.len() {
-        return version.to_string();
-    }
-    version
-        .clone()
-        .with_release(release[..kept].iter().copied())
-        .to_string()
-}
-
-/// A listed version's [`lookup_key`], or the entry as written when it is not PEP 440.
-fn listed_key(text: String) -> String {
-    Version::from_str(&text).map_or(text, |version| lookup_key(&version))
-}
-
-/// Whether `version` is affected by one range: the last event at or below it decides
-/// (`introduced` opens, `fixed` closes at its version, `last_affected` closes after it).
-fn in_range(events: &[Event], version: &Version) -> bool {
-    let mut affected = false;
-    for event in events {
-        match event {
-            Event::Introduced(None) => affected = true,
-            Event::Introduced(Some(introduced)) => {
-                if version >= introduced {
-                    affected = true;
-                }
-            }
-            Event::Fixed(fixed) => {
-                if version >= fixed {
-                    affected = false;
-                }
-            }
-            Event::LastAffected(last) => {
-                if version > last {
-                    affected = false;
-                }
-            }
-        }
-    }
-    affected
-}
-
-/// One advisory, as much of it as an audit shows.
-#[derive(Debug, Clone)]
-pub struct Advisory {
-    pub id: String,
-    /// Other ids of the same vulnerability (CVE, GHSA, ...).
-    pub aliases: Vec<String>,
-    pub summary: Option<String>,
-    /// From the record's CVSS v3 vector (the base score), else `database_specific.severity`.
-    pub severity: Option<Severity>,
-    /// The CVSS v3 base score, when the record has a vector.
-    pub score: Option<f64>,
-    affected: Vec<Affected>,
-}
-
-impl Advisory {
-    /// Whether this advisory affects `package` (normalised) at `version`.
-    pub fn affects(&self, package: &str, version: &Version, raw: &str) -> bool {
-        self.affects_keyed(package, version, raw, &lookup_key(version))
-    }
-
-    /// [`Advisory::affects`] with `version`'s [`lookup_key`] already made, for callers
-    /// checking one version against many advisories.
-    pub(crate) fn affects_keyed(
-        &self,
-        package: &str,
-        version: &Version,
-        raw: &str,
-        key: &str,
-    ) -> bool {
-        self.affected
-            .iter()
-            .any(|affected| affected.package == package && affected.contains(version, raw, key))
-    }
-
-    /// The versions its ranges for `package` name as fixed, ascending.
-    pub fn fixed_versions(&self, package: &str) -> Vec<Version> {
-        let mut fixed: Vec<Version> = self
-            .affected
-            .iter()
-            .filter(|affected| affected.package == package)
-            .flat_map(|affected| affected.ranges.iter().flatten())
-            .filter_map(|event| match event {
-                Event::Fixed(version) => Some(version.clone()),
-                _ => None,
-            })
-            .collect();
-        fixed.sort();
-        fixed.dedup();
-        fixed
-    }
-}
 
 /// Every PyPI advisory of a source, by package.
 #[derive(Debug, Default)]
@@ -227,155 +33,6 @@ pub struct AdvisoryDatabase {
     pub records: usize,
     /// Records skipped because they were withdrawn.
     pub withdrawn: usize,
-}
-
-#[derive(Deserialize)]
-struct RawRecord {
-    id: String,
-    #[serde(default)]
-    summary: Option<String>,
-    #[serde(default)]
-    aliases: Vec<String>,
-    #[serde(default)]
-    withdrawn: Option<IgnoredAny>,
-    #[serde(default)]
-    severity: Vec<RawSeverity>,
-    #[serde(default)]
-    affected: Vec<RawAffected>,
-    #[serde(default)]
-    database_specific: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct RawSeverity {
-    #[serde(rename = "type")]
-    kind: String,
-    score: String,
-}
-
-#[derive(Deserialize)]
-struct RawAffected {
-    #[serde(default)]
-    package: Option<RawPackage>,
-    #[serde(default)]
-    ranges: Vec<RawRange>,
-    #[serde(default)]
-    versions: Vec<String>,
-    #[serde(default)]
-    database_specific: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct RawPackage {
-    name: String,
-    ecosystem: String,
-}
-
-#[derive(Deserialize)]
-struct RawRange {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    events: Vec<HashMap<String, String>>,
-}
-
-/// One file, read and converted.
-enum Parsed {
-    /// JSON or YAML without an `id`.
-    Skipped,
-    Withdrawn,
-    /// `None` when no entry is about a PyPI package.
-    Advisory(Option<Advisory>),
-}
-
-impl From<Option<RawRecord>> for Parsed {
-    fn from(raw: Option<RawRecord>) -> Self {
-        match raw {
-            None => Self::Skipped,
-            Some(raw) if raw.withdrawn.is_some() => Self::Withdrawn,
-            Some(raw) => Self::Advisory(convert(raw)),
-        }
-    }
-}
-
-fn label_severity(value: Option<&serde_json::Value>) -> Option<Severity> {
-    value?
-        .get("severity")?
-        .as_str()
-        .and_then(Severity::from_label)
-}
-
-fn convert(raw: RawRecord) -> Option<Advisory> {
-    let mut score = None;
-    for severity in &raw.severity {
-        if severity.kind.starts_with("CVSS_V3") {
-            score = cvss::base_score_v3(&severity.score);
-            if score.is_some() {
-                break;
-            }
-        }
-    }
-    let mut severity = score.map(Severity::from_score);
-    if severity.is_none() {
-        severity = label_severity(raw.database_specific.as_ref()).or_else(|| {
-            raw.affected
-                .iter()
-                .find_map(|affected| label_severity(affected.database_specific.as_ref()))
-        });
-    }
-    let affected: Vec<Affected> = raw
-        .affected
-        .into_iter()
-        .filter_map(|affected| {
-            let package = affected.package?;
-            if !package.ecosystem.eq_ignore_ascii_case("pypi") {
-                return None;
-            }
-            let ranges = affected
-                .ranges
-                .into_iter()
-                .filter(|range| range.kind == "ECOSYSTEM")
-                .filter_map(|range| parse_events(&range.events))
-                .collect();
-            Some(Affected {
-                package: normalize_name(&package.name),
-                ranges,
-                versions: Listed::new(affected.versions.into_iter().map(listed_key).collect()),
-            })
-        })
-        .collect();
-    if affected.is_empty() {
-        return None;
-    }
-    Some(Advisory {
-        id: raw.id,
-        aliases: raw.aliases,
-        summary: raw.summary,
-        severity,
-        score,
-        affected,
-    })
-}
-
-/// The events of one range, sorted; `None` when one of its versions is not PEP 440 (the
-/// range cannot be evaluated, and a guess could call an affected version clean).
-fn parse_events(events: &[HashMap<String, String>]) -> Option<Vec<Event>> {
-    let mut parsed = Vec::new();
-    for event in events {
-        for (kind, value) in event {
-            let version = || Version::from_str(value).ok();
-            parsed.push(match kind.as_str() {
-                "introduced" if value == "0" => Event::Introduced(None),
-                "introduced" => Event::Introduced(Some(version()?)),
-                "fixed" => Event::Fixed(version()?),
-                "last_affected" => Event::LastAffected(version()?),
-                // `limit` bounds git ranges; it does not apply to ECOSYSTEM ones.
-                _ => continue,
-            });
-        }
-    }
-    parsed.sort_by(|a, b| a.version().cmp(&b.version()));
-    Some(parsed)
 }
 
 impl AdvisoryDatabase {
@@ -610,6 +267,9 @@ fn read_zip(path: &Path) -> Result<Vec<(String, Vec<u8>)>, InventoryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr as _;
+
+    use strata_spec::normalize_name;
 
     fn v(text: &str) -> Version {
         Version::from_str(text).unwrap()
