@@ -1,6 +1,7 @@
 //! The user verbs as library functions over a workspace and a progress reporter, returning
 //! typed results: what the CLI renders, and what the server and the Python transport call.
 
+pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
 pub use error::{BuildFailed, PrepareError};
 pub use models::{INTERACTIVE_TARGET, ModelError, ModelSource, RegisteredModel, register_model};
 pub use prepare::{
@@ -8,6 +9,7 @@ pub use prepare::{
 };
 pub use relock::{LockOutcome, relock};
 
+mod cache;
 mod error;
 mod models;
 mod prepare;

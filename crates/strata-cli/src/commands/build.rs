@@ -15,7 +15,7 @@ use crate::errors::UsageError;
 use crate::printer;
 use crate::progress::TerminalReporter;
 
-pub(crate) use strata_core::{Built, WORKSPACES_FILE, WorkspaceWheels};
+pub(crate) use strata_core::{Built, WorkspaceWheels};
 
 /// A use case's error as the CLI reports it: a failed build stays itself in the chain, so its
 /// hint names the recorded log.

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_build::{Cache, gc as collect, list_prefixes};
+use strata_build::{Cache, list_prefixes};
+use strata_core::GcError;
 
 use crate::commands::Context;
 use crate::{printer, table};
@@ -71,24 +72,11 @@ pub(crate) fn gc(
 ) -> Result<()> {
     let workspace = context.open_workspace()?;
     let cache = Cache::from_env();
-    // Every workspace that built into this cache keeps what it uses.
-    let mut referenced = workspace.referenced_lock_hashes()?;
-    let own = workspace
-        .root()
-        .canonicalize()
-        .unwrap_or_else(|_| workspace.root().to_path_buf());
-    let listed = fs_err::read_to_string(cache.root().join(super::build::WORKSPACES_FILE))
-        .unwrap_or_default();
-    for root in listed
-        .lines()
-        .map(std::path::Path::new)
-        .filter(|root| *root != own)
-    {
-        if let Ok(other) = strata_store::Workspace::open(root) {
-            referenced.extend(other.referenced_lock_hashes()?);
-        }
-    }
-    let report = collect(&cache, &referenced, max_size, dry_run)?;
+    let report = match strata_core::collect_garbage(&workspace, &cache, max_size, dry_run) {
+        Ok(report) => report,
+        Err(GcError::Store(error)) => return Err(error.into()),
+        Err(GcError::Build(error)) => return Err(error.into()),
+    };
     if json {
         printer::json(&json!({
             "dryRun": dry_run,
