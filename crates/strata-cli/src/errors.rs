@@ -147,7 +147,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             }
             return Some(hint);
         }
-        if let Some(store) = cause.downcast_ref::<StoreError>() {
+        // `InventoryError::Store` is transparent: its store error is not a cause of its own.
+        let store = cause.downcast_ref::<StoreError>().or_else(|| {
+            match cause.downcast_ref::<strata_inventory::InventoryError>() {
+                Some(strata_inventory::InventoryError::Store(store)) => Some(store),
+                _ => None,
+            }
+        });
+        if let Some(store) = store {
             return match store {
                 StoreError::NoWorkspace { .. } => Some(
                     "Run `strata init` to create one here, or point to one with `--workspace DIR` or `STRATA_WORKSPACE`".to_string(),

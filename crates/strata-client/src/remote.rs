@@ -13,8 +13,8 @@ use strata_store::store::{
 };
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentRecord, EnvironmentSummary,
-    LockRecord, Metric, ModelRecord, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError,
+    LatestLock, LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration,
+    RunRecord, ServiceRecord, StoreError,
 };
 use url::Url;
 
@@ -294,6 +294,26 @@ impl WorkspaceStore for RemoteStore {
             &["environments", name, "versions", version.as_str(), "locks"],
         );
         self.json(request.json(lock)).await
+    }
+
+    async fn latest_locks(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<LatestLock>, StoreError> {
+        let request = self.request(Method::GET, &["locks"]);
+        self.json(request.query(&page_query(cursor, limit))).await
+    }
+
+    async fn package_uses(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<PackageUse>, StoreError> {
+        let request = self.request(Method::GET, &["packages", ecosystem, package]);
+        self.json(request.query(&page_query(cursor, limit))).await
     }
 
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {

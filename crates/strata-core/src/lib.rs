@@ -3,6 +3,9 @@
 
 pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
 pub use error::{BuildFailed, PrepareError};
+pub use inventory::{
+    AdvisorySource, AuditOutcome, AuditScope, Sbom, audit, sbom, sbom_of_lock, search_packages,
+};
 pub use models::{INTERACTIVE_TARGET, ModelError, ModelSource, RegisteredModel, register_model};
 pub use prepare::{
     Built, WORKSPACES_FILE, WorkspaceWheels, ensure_built, ensure_locked, record_failure,
@@ -11,6 +14,7 @@ pub use relock::{LockOutcome, relock};
 
 mod cache;
 mod error;
+mod inventory;
 mod models;
 mod prepare;
 mod relock;

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -269,9 +268,9 @@ impl<'a> PackageAdvisories<'a> {
 pub struct Auditor<'a> {
     database: &'a AdvisoryDatabase,
     /// Package (normalised) -> its advisories, and verdicts by version as locked.
-    packages: HashMap<String, (PackageAdvisories<'a>, HashMap<String, Rc<Verdict>>)>,
+    packages: HashMap<String, (PackageAdvisories<'a>, HashMap<String, Arc<Verdict>>)>,
     /// Definition's spec hash -> its requirements (many environments share a definition).
-    requirements: HashMap<String, Rc<Requirements>>,
+    requirements: HashMap<String, Arc<Requirements>>,
 }
 
 impl<'a> Auditor<'a> {
@@ -296,7 +295,7 @@ impl<'a> Auditor<'a> {
         definition: impl FnOnce() -> Result<Option<Environment>, E>,
     ) -> Result<AuditReport, E> {
         let mut definition = Some(definition);
-        let mut requirements_memo: Option<Rc<Requirements>> = None;
+        let mut requirements_memo: Option<Arc<Requirements>> = None;
         let mut report = AuditReport {
             environment: environment.to_string(),
             lock_hash: lock_hash.to_string(),
@@ -349,13 +348,13 @@ impl<'a> Auditor<'a> {
             report.checked += 1;
             if requirements_memo.is_none() {
                 requirements_memo = Some(match spec_hash {
-                    Some(key) if let Some(known) = self.requirements.get(key) => Rc::clone(known),
+                    Some(key) if let Some(known) = self.requirements.get(key) => Arc::clone(known),
                     _ => {
                         let read = definition.take().map_or(Ok(None), |read| read())?;
-                        let parsed = Rc::new(requirements(read.as_ref()));
+                        let parsed = Arc::new(requirements(read.as_ref()));
                         if let Some(key) = spec_hash {
                             self.requirements
-                                .insert(key.to_string(), Rc::clone(&parsed));
+                                .insert(key.to_string(), Arc::clone(&parsed));
                         }
                         parsed
                     }
@@ -391,7 +390,26 @@ impl<'a> Auditor<'a> {
         Ok(report)
     }
 
-    fn verdict(&mut self, package: &str, version: &str) -> Rc<Verdict> {
+    /// Whether [`Auditor::audit`] of `lock` finds an advisory (and so asks for the
+    /// definition): callers that read definitions asynchronously fetch it first.
+    pub fn finds_anything(&mut self, lock: &Lock) -> bool {
+        strata_store::locked_packages(lock)
+            .into_iter()
+            .filter(|(ecosystem, ..)| *ecosystem == strata_store::PYPI)
+            .any(|(_, name, version, _)| {
+                matches!(
+                    self.verdict(&name, &version).as_ref(),
+                    Verdict::Vulnerable { .. }
+                )
+            })
+    }
+
+    /// Whether the requirements of the definition `spec_hash` are already known.
+    pub fn knows_definition(&self, spec_hash: &str) -> bool {
+        self.requirements.contains_key(spec_hash)
+    }
+
+    fn verdict(&mut self, package: &str, version: &str) -> Arc<Verdict> {
         let database = self.database;
         let (advisories, verdicts) = match self.packages.get_mut(package) {
             Some(entry) => entry,
@@ -401,10 +419,10 @@ impl<'a> Auditor<'a> {
                 .or_insert_with(|| (PackageAdvisories::new(database, package), HashMap::new())),
         };
         if let Some(known) = verdicts.get(version) {
-            return Rc::clone(known);
+            return Arc::clone(known);
         }
-        let verdict = Rc::new(advisories.decide(package, version));
-        verdicts.insert(version.to_string(), Rc::clone(&verdict));
+        let verdict = Arc::new(advisories.decide(package, version));
+        verdicts.insert(version.to_string(), Arc::clone(&verdict));
         verdict
     }
 }

@@ -7,7 +7,7 @@ pub use error::InventoryError;
 pub use osv::{Advisory, AdvisoryDatabase, fetch_advisories, is_online_source};
 pub use query::{Ecosystem, PackageQuery};
 pub use sbom::{SbomFormat, SbomInput, render_sbom};
-pub use search::{SearchHit, search};
+pub use search::{SearchHit, matching};
 
 mod audit;
 mod cvss;

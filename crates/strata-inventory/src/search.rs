@@ -1,12 +1,12 @@
-//! `strata env search`: the environment versions whose locks have a package, from the lock
-//! index in one query, filtered by the version rules of the package's ecosystem.
+//! `strata env search`: the environment versions whose locks have a package (what the lock
+//! index of a store answers for its name), filtered by the version rules of the package's
+//! ecosystem.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
-use strata_store::{PackageUse, Workspace};
+use strata_store::PackageUse;
 
-use crate::error::InventoryError;
 use crate::query::{Ecosystem, PackageQuery};
 
 /// One environment version with a matching package.
@@ -20,13 +20,9 @@ pub struct SearchHit {
     pub usage: PackageUse,
 }
 
-/// Every locked environment version (anonymous ones included: runs and deployments make
-/// them) whose package matches `query`, sorted by environment name and version.
-pub fn search(
-    workspace: &Workspace,
-    query: &PackageQuery,
-) -> Result<Vec<SearchHit>, InventoryError> {
-    let rows = workspace.package_uses(query.ecosystem.as_str(), &query.name)?;
+/// The uses of the query's package (every locked environment version that has it, as the
+/// store's index lists them for the name) whose locked version matches `query`, in order.
+pub fn matching(query: &PackageQuery, rows: Vec<PackageUse>) -> Vec<SearchHit> {
     // Many versions lock the same package version: decide each distinct one once.
     let mut decided: HashMap<String, HashMap<Option<String>, bool>> = HashMap::new();
     let mut hits = Vec::new();
@@ -51,5 +47,5 @@ pub fn search(
             });
         }
     }
-    Ok(hits)
+    hits
 }

@@ -197,6 +197,26 @@ pub const ROUTES: &[Route] = &[
     with_query(
         route(
             "get",
+            "/workspaces/{ws}/locks",
+            "The latest version of every named environment, by name, with its lock (null when it has none)",
+            READ,
+            200,
+        ),
+        PAGE,
+    ),
+    with_query(
+        route(
+            "get",
+            "/workspaces/{ws}/packages/{ecosystem}/{name}",
+            "Environment versions whose lock has the package (`pypi` or `conda`; the name normalised), with the runs, models and services that used each",
+            READ,
+            200,
+        ),
+        PAGE,
+    ),
+    with_query(
+        route(
+            "get",
             "/workspaces/{ws}/runs",
             "Runs, newest first",
             READ,

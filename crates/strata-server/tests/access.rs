@@ -60,6 +60,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
                 _ => "matrix-service".to_string(),
             },
             "{version}" => "1".to_string(),
+            "{ecosystem}" => "pypi".to_string(),
             "{id}" if previous == "runs" => fixture.run.clone(),
             "{id}" => "no-such-token".to_string(),
             "{digest}" => fixture.digest.clone(),

@@ -346,7 +346,7 @@ impl PgWorkspace {
         version: &EnvironmentVersion,
     ) -> Result<Option<LockRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT lock_hash, lock::text AS lock FROM locks WHERE workspace_id = $1 AND name = $2 AND version = $3",
+            "SELECT lock_hash, lock::text AS lock, created_at FROM locks WHERE workspace_id = $1 AND name = $2 AND version = $3",
         )
         .bind(self.id)
         .bind(name)
@@ -359,9 +359,14 @@ impl PgWorkspace {
         };
         let lock_hash: String = row.try_get("lock_hash").map_err(db("reading a lock"))?;
         let text: String = row.try_get("lock").map_err(db("reading a lock"))?;
+        let locked_at: i64 = row.try_get("created_at").map_err(db("reading a lock"))?;
         let lock =
             serde_json::from_str(&text).map_err(corrupt(format!("lock of {name}:{version}")))?;
-        Ok(Some(LockRecord { lock_hash, lock }))
+        Ok(Some(LockRecord {
+            lock_hash,
+            lock,
+            locked_at,
+        }))
     }
 
     /// Fails like a get when the version does not exist.
@@ -413,6 +418,7 @@ impl PgWorkspace {
         .map_err(db("storing a lock"))?
         .rows_affected();
         if inserted == 1 {
+            self.index_lock(&mut tx, name, version, lock).await?;
             self.audit(
                 &mut tx,
                 "lock.set",

@@ -8,6 +8,7 @@ mod browse;
 mod environments;
 mod error;
 mod models;
+mod packages;
 mod runs;
 mod server;
 mod sessions;

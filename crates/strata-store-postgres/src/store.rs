@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_metric_order.sql"),
     ),
     (3, "pages", include_str!("../migrations/0003_pages.sql")),
+    (
+        4,
+        "locked_packages",
+        include_str!("../migrations/0004_locked_packages.sql"),
+    ),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).

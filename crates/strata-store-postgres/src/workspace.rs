@@ -10,8 +10,8 @@ use strata_store::store::{
     is_digest,
 };
 use strata_store::{
-    BuildRecord, EnvironmentRecord, EnvironmentSummary, LockRecord, Metric, ModelRecord,
-    RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+    BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
+    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
 };
 
 use crate::audit;
@@ -215,6 +215,25 @@ impl WorkspaceStore for PgWorkspace {
         lock: &Lock,
     ) -> Result<LockRecord, StoreError> {
         self.store_lock(name, version, lock).await
+    }
+
+    async fn latest_locks(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<LatestLock>, StoreError> {
+        self.latest_locks_page(cursor, limit).await
+    }
+
+    async fn package_uses(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<PackageUse>, StoreError> {
+        self.package_uses_page(ecosystem, package, cursor, limit)
+            .await
     }
 
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {

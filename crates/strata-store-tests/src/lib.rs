@@ -7,6 +7,7 @@ pub use suite::{browse_conformance, conformance};
 mod browse;
 mod fixtures;
 mod harness;
+mod inventory;
 mod properties;
 mod story;
 mod suite;

@@ -121,15 +121,15 @@ impl Workspace {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::db("starting a base image pin"))?;
-        let text: Option<String> = transaction
+        let text: Option<(String, i64)> = transaction
             .query_row(
-                "SELECT lock FROM locks WHERE name = ?1 AND version = ?2",
+                "SELECT lock, created_at FROM locks WHERE name = ?1 AND version = ?2",
                 params![name, version.as_str()],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .map_err(StoreError::db("reading a lock"))?;
-        let text = text.ok_or_else(|| StoreError::NotFound {
+        let (text, locked_at): (String, i64) = text.ok_or_else(|| StoreError::NotFound {
             what: format!("Lock of `{name}:{version}`"),
         })?;
         let mut lock: Lock =
@@ -152,6 +152,7 @@ impl Workspace {
         Ok(LockRecord {
             lock_hash: lock.hash(),
             lock,
+            locked_at,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! `pip freeze` lines of the form `NAME==VERSION` as PyPI packages.
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_spec::{EnvironmentVersion, Lock, normalize_name};
 
 use crate::error::StoreError;
@@ -21,7 +21,7 @@ pub const CONDA: &str = "conda";
 const SEPARATOR: char = '\u{1f}';
 
 /// One environment version whose lock has the package, with what used that version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageUse {
     pub env_name: String,
@@ -36,6 +36,16 @@ pub struct PackageUse {
     pub models: Vec<String>,
     /// Names of the services (not deleted) deployed with this environment version.
     pub services: Vec<String>,
+}
+
+/// `name` as the index keeps names of `ecosystem`: PEP 503 for [`PYPI`], lower case for
+/// others.
+pub fn normalize_package(ecosystem: &str, name: &str) -> String {
+    if ecosystem == PYPI {
+        normalize_name(name)
+    } else {
+        name.trim().to_ascii_lowercase()
+    }
 }
 
 /// The rows a lock contributes: `(ecosystem, normalised name, version, build)`.
@@ -138,14 +148,19 @@ fn split(value: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Where a page of [`Workspace::package_uses`] starts: after this environment version.
+pub type PackagePosition<'a> = Option<(&'a str, &'a str)>;
+
 impl Workspace {
-    /// Every environment version whose lock has `package` (normalised) of `ecosystem`
-    /// ([`PYPI`] or [`CONDA`]), sorted by environment name and version, with the runs,
-    /// models and services that used each version: one query.
+    /// Environment versions whose lock has `package` of `ecosystem` ([`PYPI`] or [`CONDA`];
+    /// the name is normalised as [`normalize_package`] does), sorted by environment name and version (as text), after `after`, at
+    /// most `limit`, with the runs, models and services that used each version: one query.
     pub fn package_uses(
         &self,
         ecosystem: &str,
         package: &str,
+        after: PackagePosition<'_>,
+        limit: usize,
     ) -> Result<Vec<PackageUse>, StoreError> {
         let mut statement = self
             .connection
@@ -159,41 +174,38 @@ impl Workspace {
                       WHERE s.env_name = p.env_name AND s.env_version = p.env_version AND s.state != ?3)
                  FROM locked_packages p
                  WHERE p.ecosystem = ?1 AND p.package = ?2
-                 ORDER BY p.env_name, p.env_version",
+                   AND (?4 IS NULL OR (p.env_name, p.env_version) > (?4, ?5))
+                 ORDER BY p.env_name, p.env_version
+                 LIMIT ?6",
             )
             .map_err(StoreError::db("searching locked packages"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let package = normalize_package(ecosystem, package);
         let rows = statement
-            .query_map(params![ecosystem, package, crate::DELETED], |row| {
-                Ok(PackageUse {
-                    env_name: row.get(0)?,
-                    env_version: EnvironmentVersion::from_stored(row.get(1)?),
-                    version: row.get(2)?,
-                    build: row.get(3)?,
-                    runs: split(row.get(4)?),
-                    models: split(row.get(5)?),
-                    services: split(row.get(6)?),
-                })
-            })
+            .query_map(
+                params![
+                    ecosystem,
+                    package,
+                    crate::DELETED,
+                    after.map(|(name, _)| name),
+                    after.map(|(_, version)| version),
+                    limit
+                ],
+                |row| {
+                    Ok(PackageUse {
+                        env_name: row.get(0)?,
+                        env_version: EnvironmentVersion::from_stored(row.get(1)?),
+                        version: row.get(2)?,
+                        build: row.get(3)?,
+                        runs: split(row.get(4)?),
+                        models: split(row.get(5)?),
+                        services: split(row.get(6)?),
+                    })
+                },
+            )
             .map_err(StoreError::db("searching locked packages"))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(StoreError::db("searching locked packages"))
-    }
-
-    /// When the lock of a version was stored (ms since the epoch), if it has one.
-    pub fn lock_created_at(
-        &self,
-        name: &str,
-        version: &EnvironmentVersion,
-    ) -> Result<Option<i64>, StoreError> {
-        use rusqlite::OptionalExtension as _;
-        self.connection
-            .query_row(
-                "SELECT created_at FROM locks WHERE name = ?1 AND version = ?2",
-                params![name, version.as_str()],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(StoreError::db("reading a lock"))
     }
 }
 
@@ -258,7 +270,10 @@ mod tests {
             models: Vec::new(),
             services: Vec::new(),
         }];
-        assert_eq!(workspace.package_uses(PYPI, "jinja2").unwrap(), expected);
+        assert_eq!(
+            workspace.package_uses(PYPI, "jinja2", None, 100).unwrap(),
+            expected
+        );
         // Back to schema 7, as a workspace written before the index existed.
         workspace
             .connection
@@ -269,11 +284,22 @@ mod tests {
             .unwrap();
         drop(workspace);
         let workspace = Workspace::open(&dir.path().join(crate::WORKSPACE_DIR)).unwrap();
-        assert_eq!(workspace.package_uses(PYPI, "jinja2").unwrap(), expected);
         assert_eq!(
-            workspace.package_uses(PYPI, "pillow-simd").unwrap().len(),
+            workspace.package_uses(PYPI, "jinja2", None, 100).unwrap(),
+            expected
+        );
+        assert_eq!(
+            workspace
+                .package_uses(PYPI, "pillow-simd", None, 100)
+                .unwrap()
+                .len(),
             1
         );
-        assert!(workspace.package_uses(CONDA, "jinja2").unwrap().is_empty());
+        assert!(
+            workspace
+                .package_uses(CONDA, "jinja2", None, 100)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

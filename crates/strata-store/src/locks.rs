@@ -16,6 +16,19 @@ use crate::workspace::{Workspace, now_millis};
 pub struct LockRecord {
     pub lock_hash: String,
     pub lock: Lock,
+    /// When the lock was stored, in milliseconds since the epoch (exact on the wire; 0 from
+    /// a server that does not send it). SBOMs carry it as their time, so the same lock
+    /// always gives the same document.
+    #[serde(default)]
+    pub locked_at: i64,
+}
+
+/// The latest version of a named environment, and its lock if it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestLock {
+    pub environment: crate::EnvironmentSummary,
+    pub lock: Option<LockRecord>,
 }
 
 /// One build (or failed lock or build) of an environment version.
@@ -51,54 +64,65 @@ impl Workspace {
         version: &EnvironmentVersion,
     ) -> Result<Option<LockRecord>, StoreError> {
         // Cached: `env audit --all` and the pages read a lock per version.
-        let row: Option<(String, String)> = self
+        let row: Option<(String, String, i64)> = self
             .connection
-            .prepare_cached("SELECT lock_hash, lock FROM locks WHERE name = ?1 AND version = ?2")
+            .prepare_cached(
+                "SELECT lock_hash, lock, created_at FROM locks WHERE name = ?1 AND version = ?2",
+            )
             .and_then(|mut statement| {
                 statement
                     .query_row(params![name, version.as_str()], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                     })
                     .optional()
             })
             .map_err(StoreError::db("reading a lock"))?;
-        row.map(|(lock_hash, text)| {
+        row.map(|(lock_hash, text, locked_at)| {
             let lock = serde_json::from_str(&text).map_err(|source| StoreError::CorruptRecord {
                 what: format!("lock of {name}:{version}"),
                 source,
             })?;
-            Ok(LockRecord { lock_hash, lock })
+            Ok(LockRecord {
+                lock_hash,
+                lock,
+                locked_at,
+            })
         })
         .transpose()
     }
 
-    /// The latest version of each named environment, by name, with its lock when it has one:
-    /// one query, for reading every lock at once (`env audit --all`).
-    pub fn latest_with_locks(
+    /// The latest version of each named environment, by name, after the name `after`, at
+    /// most `limit`, with its lock when it has one: one query, for reading every lock at
+    /// once (`env audit --all`).
+    pub fn latest_locks(
         &self,
-    ) -> Result<Vec<(crate::EnvironmentSummary, Option<LockRecord>)>, StoreError> {
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LatestLock>, StoreError> {
         let columns = crate::environments::COLUMNS
             .split(", ")
             .map(|column| format!("e.{column}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {columns}, l.lock_hash, l.lock FROM environments e
+            "SELECT {columns}, l.lock_hash, l.lock, l.created_at FROM environments e
              JOIN (SELECT MAX(id) AS latest_id FROM environments GROUP BY name) ON e.id = latest_id
              LEFT JOIN locks l ON l.name = e.name AND l.version = e.version
-             WHERE e.anonymous = 0
-             ORDER BY e.name"
+             WHERE e.anonymous = 0 AND (?1 IS NULL OR e.name > ?1)
+             ORDER BY e.name
+             LIMIT ?2"
         );
         let what = "reading the latest locks";
         let mut statement = self
             .connection
-            .prepare(&sql)
+            .prepare_cached(&sql)
             .map_err(StoreError::db(what))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement
-            .query_map([], |row| {
+            .query_map(params![after, limit], |row| {
                 let summary = crate::environments::row_to_summary(row)?;
-                let lock: Option<(String, String)> = match row.get::<_, Option<String>>(8)? {
-                    Some(hash) => Some((hash, row.get(9)?)),
+                let lock: Option<(String, String, i64)> = match row.get::<_, Option<String>>(8)? {
+                    Some(hash) => Some((hash, row.get(9)?, row.get(10)?)),
                     None => None,
                 };
                 Ok((summary, lock))
@@ -106,18 +130,22 @@ impl Workspace {
             .map_err(StoreError::db(what))?;
         let mut out = Vec::new();
         for row in rows {
-            let (summary, lock) = row.map_err(StoreError::db(what))?;
+            let (environment, lock) = row.map_err(StoreError::db(what))?;
             let lock = lock
-                .map(|(lock_hash, text)| {
+                .map(|(lock_hash, text, locked_at)| {
                     serde_json::from_str(&text)
-                        .map(|lock| LockRecord { lock_hash, lock })
+                        .map(|lock| LockRecord {
+                            lock_hash,
+                            lock,
+                            locked_at,
+                        })
                         .map_err(|source| StoreError::CorruptRecord {
-                            what: format!("lock of {}:{}", summary.name, summary.version),
+                            what: format!("lock of {}:{}", environment.name, environment.version),
                             source,
                         })
                 })
                 .transpose()?;
-            out.push((summary, lock));
+            out.push(LatestLock { environment, lock });
         }
         Ok(out)
     }
@@ -321,15 +349,15 @@ mod tests {
         workspace.set_lock("alpha", &old.version, &lock(1)).unwrap();
         let locked = workspace.set_lock("alpha", &new.version, &lock(2)).unwrap();
         let latest: Vec<_> = workspace
-            .latest_with_locks()
+            .latest_locks(None, 1000)
             .unwrap()
             .into_iter()
-            .filter(|(summary, _)| !summary.curated)
-            .map(|(summary, lock)| {
+            .filter(|latest| !latest.environment.curated)
+            .map(|latest| {
                 (
-                    summary.name,
-                    summary.version.as_str().to_string(),
-                    lock.map(|l| l.lock_hash),
+                    latest.environment.name,
+                    latest.environment.version.as_str().to_string(),
+                    latest.lock.map(|l| l.lock_hash),
                 )
             })
             .collect();
@@ -340,5 +368,8 @@ mod tests {
                 ("beta".to_string(), "1".to_string(), None),
             ]
         );
+        let next = workspace.latest_locks(Some("alpha"), 1).unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].environment.name, "beta");
     }
 }

@@ -165,7 +165,7 @@ fn start_server(context: &TestContext, database: &str, port: u16) -> Server {
 impl Team {
     /// `strata` as a teammate, against the server workspace; each teammate has a cache (and
     /// so a working copy) of their own, as on separate machines.
-    fn as_user(&self, token: &str, cache: &str) -> Command {
+    pub(crate) fn as_user(&self, token: &str, cache: &str) -> Command {
         let mut command = self.context.command();
         command
             .env("STRATA_WORKSPACE", &self.server.url)
@@ -178,7 +178,7 @@ impl Team {
         command
     }
 
-    fn run(&self, token: &str, cache: &str, args: &[&str]) -> crate::common::Output {
+    pub(crate) fn run(&self, token: &str, cache: &str, args: &[&str]) -> crate::common::Output {
         self.context.output(self.as_user(token, cache).args(args))
     }
 

@@ -69,8 +69,8 @@ pub(crate) async fn latest(
 
 #[derive(Deserialize)]
 pub(crate) struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<usize>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// `GET environments/{name}/versions`, oldest first.

@@ -16,6 +16,7 @@ mod blobs;
 mod environments;
 mod meta;
 mod models;
+mod packages;
 mod runs;
 mod services;
 
@@ -47,6 +48,8 @@ pub(crate) fn routes(state: AppState) -> Router {
             &ws("/environments/{name}/versions/{version}/builds"),
             get(environments::builds).post(environments::record_build),
         )
+        .route(&ws("/locks"), get(packages::latest_locks))
+        .route(&ws("/packages/{ecosystem}/{name}"), get(packages::uses))
         .route(&ws("/runs"), get(runs::list).post(runs::create))
         .route(&ws("/runs/{id}"), get(runs::get).patch(runs::update))
         .route(

@@ -33,6 +33,20 @@ impl Cursor {
         }
     }
 
+    /// A cursor whose key is two values (names and versions, which never hold U+001F).
+    pub fn of_pair(first: &str, second: &str) -> Self {
+        Self::new(format!("{first}\u{1f}{second}"), 0)
+    }
+
+    /// The two values of a cursor made by [`Cursor::of_pair`].
+    pub fn pair(&self) -> Result<(&str, &str), StoreError> {
+        self.key
+            .split_once('\u{1f}')
+            .ok_or_else(|| StoreError::InvalidCursor {
+                cursor: self.encode().chars().take(80).collect(),
+            })
+    }
+
     /// The opaque form given to clients.
     pub fn encode(&self) -> String {
         hex::encode(serde_json::to_vec(self).unwrap_or_default())

@@ -12,8 +12,9 @@ use super::{
     WorkspaceStore, is_digest,
 };
 use crate::{
-    BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LockRecord, Metric, ModelRecord,
-    RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError, Workspace,
+    BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
+    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+    Workspace,
 };
 
 /// A workspace directory behind [`WorkspaceStore`]. Calls run on the caller's thread: SQLite
@@ -169,6 +170,47 @@ impl WorkspaceStore for SqliteStore {
         let mut workspace = self.lock();
         workspace.get_environment(name, Some(version))?;
         workspace.set_lock(name, version, lock)
+    }
+
+    async fn latest_locks(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<LatestLock>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let rows = self
+            .lock()
+            .latest_locks(after.as_ref().map(|c| c.key.as_str()), limit + 1)?
+            .into_iter()
+            .map(|latest| {
+                let cursor = Cursor::new(latest.environment.name.clone(), 0);
+                (latest, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn package_uses(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<PackageUse>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let position = after.as_ref().map(Cursor::pair).transpose()?;
+        let rows = self
+            .lock()
+            .package_uses(ecosystem, package, position, limit + 1)?
+            .into_iter()
+            .map(|usage| {
+                let cursor = Cursor::of_pair(&usage.env_name, usage.env_version.as_str());
+                (usage, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
     }
 
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {

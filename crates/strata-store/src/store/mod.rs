@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, EnvironmentVersion, Lock};
 
 use crate::{
-    BuildRecord, EnvironmentRecord, EnvironmentSummary, LockRecord, Metric, ModelRecord,
-    RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+    BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
+    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
 };
 
 pub use access::{Action, Actor, Role, allows};
@@ -151,6 +151,26 @@ pub trait WorkspaceStore: Send + Sync {
         version: &EnvironmentVersion,
         lock: &Lock,
     ) -> Result<LockRecord, StoreError>;
+
+    /// The latest version of every named environment, by name, with its lock if it has one
+    /// (what `env audit --all` reads).
+    async fn latest_locks(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<LatestLock>, StoreError>;
+
+    /// The environment versions (anonymous ones included) whose lock has `package` (any
+    /// spelling: it is normalised as [`crate::normalize_package`] does) of `ecosystem` ([`crate::PYPI`] or
+    /// [`crate::CONDA`]), by environment name then version as text, with the runs, models
+    /// and services that used each (what `env search` reads).
+    async fn package_uses(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<PackageUse>, StoreError>;
 
     /// Records a build whose log blob (if any) is already stored.
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError>;

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::CursorPage;
 use crate::{
-    BuildRecord, EnvironmentDocument, EnvironmentSummary, Metric, ModelRecord, RunRecord,
-    ServiceRecord,
+    BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord,
+    RunRecord, ServiceRecord,
 };
 
 /// A record whose times the API sends exactly.
@@ -67,6 +67,16 @@ pub fn page_to_wire<T: ExactTimes>(page: &CursorPage<T>) -> Value {
 impl ExactTimes for EnvironmentSummary {
     fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
         vec![("createdAt", Some(self.created_at))]
+    }
+}
+
+impl ExactTimes for LatestLock {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        Vec::new()
+    }
+
+    fn wire_extras(&self) -> Vec<(&'static str, Value)> {
+        vec![("environment", to_wire(&self.environment))]
     }
 }
 

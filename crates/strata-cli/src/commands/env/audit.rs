@@ -2,16 +2,11 @@
 //! advisories from a local directory or zip archive.
 
 use std::borrow::Cow;
-use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
-use strata_inventory::{
-    AdvisoryDatabase, AuditReport, Auditor, InventoryError, Severity, fetch_advisories,
-    is_online_source,
-};
-use strata_spec::EnvironmentVersion;
-use strata_store::{LockRecord, Workspace};
+use strata_core::{AdvisorySource, AuditOutcome, AuditScope};
+use strata_inventory::{AdvisoryDatabase, AuditReport, Severity, is_online_source};
 
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
@@ -49,62 +44,16 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 #[serde(rename_all = "camelCase")]
 struct AuditOutput<'a> {
     schema_version: u64,
-    advisories: AdvisorySource<'a>,
+    advisories: SourceSummary<'a>,
     reports: &'a [AuditReport],
     not_locked: &'a [String],
 }
 
 #[derive(Serialize)]
-struct AdvisorySource<'a> {
+struct SourceSummary<'a> {
     source: &'a str,
     records: usize,
     withdrawn: usize,
-}
-
-/// An environment version to audit, with its lock.
-struct Target {
-    name: String,
-    version: EnvironmentVersion,
-    /// The hash of its definition (versions with the same one share their requirements).
-    spec_hash: String,
-    lock: LockRecord,
-}
-
-/// The versions to audit, each known to have a lock, and the `NAME:VERSION`s of those
-/// `--all` skips for having none.
-fn read_targets(workspace: &Workspace, args: &AuditArgs) -> Result<(Vec<Target>, Vec<String>)> {
-    let mut targets = Vec::new();
-    let mut not_locked = Vec::new();
-    if args.all {
-        for (summary, lock) in workspace.latest_with_locks()? {
-            match lock {
-                Some(lock) => targets.push(Target {
-                    name: summary.name,
-                    version: summary.version,
-                    spec_hash: summary.spec_hash,
-                    lock,
-                }),
-                None => not_locked.push(format!("{}:{}", summary.name, summary.version)),
-            }
-        }
-    } else {
-        let reference = parse_ref(args.environment.as_deref().unwrap_or_default())?;
-        let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
-        let Some(lock) = workspace.get_lock(&record.name, &record.version)? else {
-            return Err(InventoryError::NotLocked {
-                name: record.name,
-                version: record.version,
-            }
-            .into());
-        };
-        targets.push(Target {
-            name: record.name,
-            version: record.version,
-            spec_hash: record.summary.spec_hash,
-            lock,
-        });
-    }
-    Ok((targets, not_locked))
 }
 
 pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
@@ -113,61 +62,35 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
             .hint("Pass `--advisories DIR|ZIP|URL` (OSV records, e.g. a mirror of the PyPA advisory database, or `https://api.osv.dev/v1` where the network allows) or set `STRATA_ADVISORIES`")
             .into());
     };
-    let online = is_online_source(source);
-    let source_text = if online {
-        source.clone()
+    let (advisories, source_text) = if is_online_source(source) {
+        let url = source.clone();
+        (AdvisorySource::Online { url: url.clone() }, url)
     } else {
-        context.cwd.join(source).display().to_string()
+        let path = context.cwd.join(source);
+        let text = path.display().to_string();
+        // Parsed advisories are kept in the cache, keyed by the state of the source.
+        let cache = strata_build::Cache::from_env().root().join("advisories-v1");
+        (AdvisorySource::Local { path, cache }, text)
     };
-    // Parsed advisories are kept in the cache, keyed by the state of the source.
-    let cache = strata_build::Cache::from_env().root().join("advisories-v1");
-    let workspace = context.open_workspace()?;
-    let (targets, not_locked, database) = std::thread::scope(|scope| -> Result<_> {
-        // A local source is read (or its parsed copy loaded) on another thread while the
-        // locks are read here; lock errors still come first.
-        let loading = (!online).then(|| {
-            scope.spawn(|| AdvisoryDatabase::load_cached(Path::new(&source_text), &cache))
-        });
-        let (targets, not_locked) = read_targets(&workspace, args)?;
-        let database = match loading {
-            Some(loading) => loading
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-            None => {
-                // Only the packages these locks pin are asked about.
-                let mut packages: Vec<(String, String)> = targets
-                    .iter()
-                    .flat_map(|target| target.lock.lock.pypi.iter())
-                    .map(|package| (package.name.clone(), package.version.clone()))
-                    .collect();
-                packages.sort();
-                packages.dedup();
-                fetch_advisories(source, &packages)?
-            }
-        };
-        Ok((targets, not_locked, database))
-    })?;
-    let mut reports = Vec::with_capacity(targets.len());
-    let mut auditor = Auditor::new(&database);
-    for target in &targets {
-        // The definition only matters for suggestions: it is read when something is found.
-        let report = auditor.audit(
-            &format!("{}:{}", target.name, target.version),
-            &target.lock.lock_hash,
-            &target.lock.lock,
-            Some(&target.spec_hash),
-            || {
-                workspace
-                    .get_environment(&target.name, Some(&target.version))
-                    .map(|record| Some(record.environment))
-            },
-        )?;
-        reports.push(report);
-    }
+    let scope = if args.all {
+        AuditScope::AllLatest
+    } else {
+        AuditScope::One(parse_ref(args.environment.as_deref().unwrap_or_default())?)
+    };
+    let opened = context.open()?;
+    let AuditOutcome {
+        reports,
+        not_locked,
+        database,
+    } = opened.block_on(strata_core::audit(
+        opened.records.as_ref(),
+        &scope,
+        &advisories,
+    ))?;
     if args.json {
         let output = AuditOutput {
             schema_version: printer::SCHEMA_VERSION,
-            advisories: AdvisorySource {
+            advisories: SourceSummary {
                 source: &source_text,
                 records: database.records,
                 withdrawn: database.withdrawn,

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use strata_inventory::{InventoryError, SbomFormat, SbomInput};
-use strata_spec::EnvironmentVersion;
+use strata_inventory::{InventoryError, SbomFormat};
 use strata_store::Workspace;
 
 use crate::commands::{Context, parse_ref};
@@ -30,54 +29,30 @@ pub(crate) struct SbomArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
-/// The SBOM of a locked version; an error naming `strata env lock` when it has no lock.
-pub(crate) fn render(
-    workspace: &Workspace,
-    name: &str,
-    version: &EnvironmentVersion,
-    format: SbomFormat,
-) -> Result<String> {
-    let record = workspace
-        .get_lock(name, version)?
-        .ok_or_else(|| InventoryError::NotLocked {
-            name: name.to_string(),
-            version: version.clone(),
-        })?;
-    let locked_at = workspace.lock_created_at(name, version)?.unwrap_or(0);
-    Ok(strata_inventory::render_sbom(
-        &SbomInput {
-            env_name: name,
-            env_version: version,
-            lock_hash: &record.lock_hash,
-            lock: &record.lock,
-            locked_at,
-            tool_version: env!("CARGO_PKG_VERSION"),
-        },
-        format,
-    ))
-}
-
 pub(crate) fn sbom(context: &Context, args: &SbomArgs) -> Result<()> {
     let reference = parse_ref(&args.environment)?;
-    let workspace = context.open_workspace()?;
-    let environment = workspace.get_environment(&reference.name, reference.version.as_ref())?;
     let format = match args.format {
         SbomFormatArg::Cyclonedx => SbomFormat::CycloneDx,
         SbomFormatArg::Spdx => SbomFormat::Spdx,
     };
-    let text = render(&workspace, &environment.name, &environment.version, format)?;
+    let opened = context.open()?;
+    let sbom = opened.block_on(strata_core::sbom(
+        opened.records.as_ref(),
+        &reference,
+        format,
+    ))?;
     match &args.output {
         Some(path) => {
             let path = context.cwd.join(path);
-            strata_spec::atomic_write(&path, text.as_bytes())?;
+            strata_spec::atomic_write(&path, sbom.text.as_bytes())?;
             printer::note(format!(
                 "Wrote the {format} SBOM of `{}:{}` to {}",
-                environment.name,
-                environment.version,
+                sbom.name,
+                sbom.version,
                 path.display()
             ));
         }
-        None => printer::raw_stdout(text.as_bytes()),
+        None => printer::raw_stdout(sbom.text.as_bytes()),
     }
     Ok(())
 }
@@ -95,12 +70,14 @@ pub(crate) fn attach_to_image(
     if image.lock_hash.is_none() {
         return Ok(None);
     }
-    let text = render(
-        workspace,
-        &image.record.name,
-        &image.record.version,
-        SbomFormat::CycloneDx,
-    )?;
+    let (name, version) = (&image.record.name, &image.record.version);
+    let lock = workspace
+        .get_lock(name, version)?
+        .ok_or_else(|| InventoryError::NotLocked {
+            name: name.clone(),
+            version: version.clone(),
+        })?;
+    let text = strata_core::sbom_of_lock(name, version, &lock, SbomFormat::CycloneDx);
     let size = image.store.read_blob(&image.digest)?.len() as u64;
     let subject = strata_image::Descriptor::new(
         strata_image::MANIFEST_MEDIA_TYPE,

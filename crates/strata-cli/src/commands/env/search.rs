@@ -31,8 +31,11 @@ struct SearchOutput<'a> {
 
 pub(crate) fn search(context: &Context, args: &SearchArgs) -> Result<()> {
     let query = PackageQuery::parse(&args.spec)?;
-    let workspace = context.open_workspace()?;
-    let hits = strata_inventory::search(&workspace, &query)?;
+    let opened = context.open()?;
+    let hits = opened.block_on(strata_core::search_packages(
+        opened.records.as_ref(),
+        &query,
+    ))?;
     if args.json {
         let output = SearchOutput {
             schema_version: printer::SCHEMA_VERSION,
