@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use strata_compute::{
-    EnvSource, JobInfo, Progress, Resources, Slurm, SlurmSettings, Submission, ensure_pack,
+    EnvSource, JobInfo, Progress, Resources, RestSettings, SlurmSettings, Submission, ensure_pack,
 };
 use strata_run::{Outcome, OutputSink};
 use strata_store::{CANCELED, FAILED, RunJob, RunRecord, TargetRecord, Workspace};
@@ -36,9 +36,17 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
         node_cache: args.node_cache.clone(),
         shared_cache: args.shared_cache,
         strata_bin: args.strata_bin.clone(),
+        rest: match &args.rest_url {
+            Some(url) => Some(RestSettings::new(
+                url,
+                args.rest_api_version.as_deref(),
+                args.rest_user.clone(),
+            )?),
+            None => None,
+        },
     };
     // The scheduler answers and has the partition, or nothing is recorded.
-    let partitions = Slurm::default().check(&settings)?;
+    let partitions = strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
     let record = workspace.attach_target(
         &args.name,
         "slurm",
@@ -48,8 +56,14 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
         printer::json(&serde_json::json!({"target": record}));
         return Ok(());
     }
+    let through = settings.rest.as_ref().map_or_else(String::new, |rest| {
+        format!(
+            " through slurmrestd at {}, API {},",
+            rest.url, rest.api_version
+        )
+    });
     printer::note(format!(
-        "Attached Slurm target `{}` (partition {}; the cluster has {}); run there with `strata run --target {} ...`",
+        "Attached Slurm target `{}`{through} (partition {}; the cluster has {}); run there with `strata run --target {} ...`",
         record.name,
         settings.partition.as_deref().unwrap_or("default"),
         partitions.join(", "),
@@ -168,8 +182,8 @@ pub(crate) fn check_target(
     match target.kind.as_str() {
         "slurm" => {
             let settings = slurm_settings(&target)?;
-            to_resources(resources).sbatch_args()?;
-            Slurm::default().check(&settings)?;
+            to_resources(resources).amounts()?;
+            strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
         }
         _ if asked => {
             return Err(UsageError::new(format!(
@@ -331,13 +345,13 @@ fn submit_and_watch(
         Some(path) => path.clone(),
         None => std::env::current_exe()?,
     };
-    let slurm = Slurm::default();
+    let engine = strata_compute::connect(&settings)?;
     let progress = NoteProgress {
         target: run.target.clone(),
     };
     let job_id = strata_compute::submit(
         workspace,
-        &slurm,
+        engine.as_ref(),
         &Submission {
             run: &run,
             target: &run.target,
@@ -352,7 +366,7 @@ fn submit_and_watch(
     let outcome = strata_compute::watch(
         workspace,
         &run,
-        &slurm,
+        engine.as_ref(),
         &job_id,
         sink,
         interrupted,
