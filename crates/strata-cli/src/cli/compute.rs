@@ -10,7 +10,8 @@ pub(crate) enum ComputeCommand {
     #[command(
         after_help = "Examples:\n  strata compute attach hpc --slurm\n  strata compute attach gpu --slurm --partition gpu --account ml --qos normal\n  strata compute attach hpc --slurm --shared-cache    # nodes see STRATA_CACHE (NFS): no pack\n  strata compute attach hpc --slurm --rest-url http://login01:6820   # through slurmrestd\n\nThrough slurmrestd (`--rest-url`), the token comes from SLURM_JWT (e.g. `export $(scontrol token)`),\nelse from running `scontrol token`; it is never stored in the workspace."
     )]
-    Attach(AttachArgs),
+    // Boxed: the options make it much larger than the other commands.
+    Attach(Box<AttachArgs>),
     /// List the compute targets (`local` and `container` are built in).
     #[command(after_help = "Example:\n  strata compute list --json")]
     List {

@@ -206,6 +206,44 @@ fn to_resources(args: &ResourceArgs) -> Resources {
     }
 }
 
+/// Settles runs whose supervisor died (as `strata_run::reap_orphans`), first cancelling the
+/// Slurm job such a run submitted: nothing follows that job any more, so it must not go on
+/// using the cluster for a run already marked failed.
+pub(crate) fn reap_orphans(workspace: &mut Workspace) -> Vec<String> {
+    strata_run::reap_orphans_with(workspace, &mut |workspace, run| {
+        let job_id = workspace.get_run_job(&run.id).ok()??.job_id?;
+        let target = workspace.get_target(&run.target).ok()?;
+        if target.kind != "slurm" {
+            return None;
+        }
+        let stopped = slurm_settings(&target)
+            .and_then(|settings| Ok(strata_compute::connect(&settings)?))
+            .and_then(|engine| {
+                // A job that ended meanwhile is not canceled (Slurm would refuse), only told.
+                match engine.query(&job_id)? {
+                    Some(info) if info.job_state().is_finished() => Ok(format!(
+                        "its Slurm job {job_id} had already ended ({})",
+                        info.state
+                    )),
+                    None => Ok(format!("Slurm no longer knows its job {job_id}")),
+                    Some(_) => {
+                        engine.cancel(&job_id)?;
+                        Ok(format!(
+                            "its Slurm job {job_id} was canceled ({})",
+                            engine.cancel_label()
+                        ))
+                    }
+                }
+            });
+        Some(match stopped {
+            Ok(what) => what,
+            Err(error) => format!(
+                "canceling its Slurm job {job_id} failed ({error:#}); cancel it with `scancel {job_id}`"
+            ),
+        })
+    })
+}
+
 /// Records what a queued Slurm run asks for, for its supervisor.
 pub(crate) fn record_resources(
     workspace: &Workspace,
