@@ -38,6 +38,54 @@ pub enum ComputeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "The Slurm REST API at `{url}` does not answer; check the URL (`--rest-url`) and that slurmrestd runs and listens there"
+    )]
+    RestUnreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "No Slurm token for the REST API at `{url}`: {detail}; set `SLURM_JWT` (on a login node: `export $(scontrol token)`), or install the Slurm client so that Strata can run `scontrol token`"
+    )]
+    RestNoToken { url: String, detail: String },
+    #[error(
+        "The Slurm token in `SLURM_JWT` expired {seconds_ago} s ago; get a new one (on a login node: `export $(scontrol token lifespan=SECONDS)`)"
+    )]
+    RestTokenExpired { seconds_ago: u64 },
+    #[error(
+        "The Slurm REST API at `{url}` refused user `{user}` (HTTP 401 to `{request}`): it got no usable token; check `SLURM_JWT` (or what `scontrol token` gives) and the user name (`--rest-user`)"
+    )]
+    RestAuth {
+        url: String,
+        user: String,
+        request: String,
+    },
+    #[error(
+        "The Slurm REST API at `{url}` answered HTTP 500 to `{request}` ({detail}); slurmrestd of Slurm 22.05 answers so when the token is bad or expired for user `{user}` (check `SLURM_JWT`, or what `scontrol token` gives, and `--rest-user`), or when it cannot reach slurmctld"
+    )]
+    RestRefused {
+        url: String,
+        user: String,
+        request: String,
+        detail: String,
+    },
+    #[error("The Slurm REST API refused `{request}` (HTTP {status}): {detail}")]
+    RestRequest {
+        request: String,
+        status: u16,
+        detail: String,
+    },
+    #[error(
+        "The Slurm REST API answered `{request}` with what Strata does not understand: {detail}"
+    )]
+    RestAnswer { request: String, detail: String },
+    #[error("Failed to start the HTTP client for the Slurm REST API")]
+    RestClient {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Store(#[from] strata_store::StoreError),
     #[error(transparent)]
@@ -50,8 +98,22 @@ impl ComputeError {
         match self {
             Self::Store(error) => error.is_user_error(),
             Self::Run(error) => error.is_user_error(),
+            // No HTTP client here is this machine's or Strata's fault, not the cluster's.
+            Self::RestClient { .. } => false,
             _ => true,
         }
+    }
+
+    /// Following a job cannot go on after this (polling again would fail the same way), unlike
+    /// a controller that stops answering for a while.
+    pub fn ends_watch(&self) -> bool {
+        matches!(
+            self,
+            Self::ToolMissing { .. }
+                | Self::RestNoToken { .. }
+                | Self::RestTokenExpired { .. }
+                | Self::RestAuth { .. }
+        )
     }
 
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {

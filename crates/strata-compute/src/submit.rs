@@ -1,6 +1,7 @@
 //! Sending a run to Slurm and following it to its end: the pack (made once per lock), the job
-//! files in the run directory, `sbatch`, then the job's state, output and end recorded on the
-//! run. A job that vanishes or dies without a word ends the run `Failed` with Slurm's reason.
+//! files in the run directory, the submission (through whichever [`SlurmEngine`] the target
+//! uses), then the job's state, output and end recorded on the run. A job that vanishes or
+//! dies without a word ends the run `Failed` with Slurm's reason.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -9,127 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use strata_run::{Outcome, OutputSink, STD_LOG};
 use strata_store::{CANCELED, COMPLETED, FAILED, PackRecord, RunJob, RunRecord, Workspace};
 
 use crate::error::ComputeError;
 use crate::pack::write_pack;
-use crate::slurm::{JobInfo, Slurm, SlurmSettings};
+use crate::resources::Resources;
+use crate::slurm::{BatchJob, JobInfo, SlurmEngine, SlurmSettings};
 use crate::state::JobState;
 use crate::step::{EnvSource, JobSpec};
-
-/// What a run asks the scheduler for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Resources {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpus: Option<u32>,
-    /// `8G`, `512M`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpus: Option<u32>,
-    /// `2h`, `30m`, `1h30m`, `90s`, `1d`, or Slurm's own `HH:MM:SS` / `D-HH:MM:SS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-}
-
-impl Resources {
-    /// The `sbatch` options; invalid values are errors naming the value and the form expected.
-    pub fn sbatch_args(&self) -> Result<Vec<String>, ComputeError> {
-        let mut args = vec!["--ntasks=1".to_string()];
-        if let Some(cpus) = self.cpus {
-            if cpus == 0 {
-                return Err(ComputeError::InvalidResource {
-                    what: "CPU count",
-                    value: "0".to_string(),
-                    reason: "ask for at least 1".to_string(),
-                });
-            }
-            args.push(format!("--cpus-per-task={cpus}"));
-        }
-        if let Some(memory) = &self.memory {
-            args.push(format!("--mem={}", parse_memory(memory)?));
-        }
-        if let Some(gpus) = self.gpus.filter(|g| *g > 0) {
-            args.push(format!("--gres=gpu:{gpus}"));
-        }
-        if let Some(time) = &self.time {
-            args.push(format!("--time={}", parse_time(time)?));
-        }
-        Ok(args)
-    }
-}
-
-fn parse_memory(text: &str) -> Result<String, ComputeError> {
-    let upper = text.trim().to_ascii_uppercase();
-    let upper = upper.strip_suffix('B').unwrap_or(&upper);
-    let (number, unit) = match upper.chars().last() {
-        Some(c @ ('K' | 'M' | 'G' | 'T')) => (&upper[..upper.len() - 1], c.to_string()),
-        _ => (upper, "M".to_string()),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(format!("{n}{unit}")),
-        _ => Err(ComputeError::InvalidResource {
-            what: "memory",
-            value: text.to_string(),
-            reason: "use a whole number with K, M, G or T, e.g. `8G` or `512M`".to_string(),
-        }),
-    }
-}
-
-/// A duration as Slurm's `D-HH:MM:SS`; Slurm's own forms pass through.
-fn parse_time(text: &str) -> Result<String, ComputeError> {
-    let text = text.trim();
-    let invalid = || ComputeError::InvalidResource {
-        what: "time limit",
-        value: text.to_string(),
-        reason: "use e.g. `2h`, `30m`, `1h30m`, `90s`, `1d`, or Slurm's `HH:MM:SS`".to_string(),
-    };
-    if text.contains(':') || text.contains('-') {
-        let valid = text
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ':' || c == '-');
-        return if valid {
-            Ok(text.to_string())
-        } else {
-            Err(invalid())
-        };
-    }
-    let mut seconds = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(invalid()),
-        };
-        let value: u64 = number.parse().map_err(|_| invalid())?;
-        seconds += value * unit;
-        number.clear();
-    }
-    if !number.is_empty() {
-        // A bare number is minutes, as in Slurm.
-        seconds += number.parse::<u64>().map_err(|_| invalid())? * 60;
-    }
-    if seconds == 0 {
-        return Err(invalid());
-    }
-    Ok(format!(
-        "{}-{:02}:{:02}:{:02}",
-        seconds / 86400,
-        seconds % 86400 / 3600,
-        seconds % 3600 / 60,
-        seconds % 60
-    ))
-}
 
 /// Where a submission's progress goes (the CLI shows it; tests ignore it).
 pub trait Progress {
@@ -216,7 +105,7 @@ fn quote(text: &str) -> String {
 /// Writes the job files into the (prepared) run directory and submits; returns the job id.
 pub fn submit(
     workspace: &Workspace,
-    slurm: &Slurm,
+    engine: &dyn SlurmEngine,
     submission: &Submission<'_>,
     progress: &dyn Progress,
 ) -> Result<String, ComputeError> {
@@ -258,25 +147,20 @@ pub fn submit(
         line.join(" ")
     );
     let script_path = state_dir.join("job.sh");
-    fs_err::write(&script_path, script).map_err(ComputeError::io(&script_path))?;
+    fs_err::write(&script_path, &script).map_err(ComputeError::io(&script_path))?;
 
-    let mut args = vec![
-        format!("--job-name=strata-{}", run.id),
-        format!("--output={}", dir.join(STD_LOG).display()),
-        format!("--chdir={}", dir.display()),
-        "--export=ALL".to_string(),
-    ];
-    if let Some(partition) = &submission.settings.partition {
-        args.push(format!("--partition={partition}"));
-    }
-    if let Some(account) = &submission.settings.account {
-        args.push(format!("--account={account}"));
-    }
-    if let Some(qos) = &submission.settings.qos {
-        args.push(format!("--qos={qos}"));
-    }
-    args.extend(submission.resources.sbatch_args()?);
-    let job_id = slurm.submit(&args, &script_path)?;
+    let job = BatchJob {
+        name: format!("strata-{}", run.id),
+        script,
+        script_path,
+        workdir: dir.clone(),
+        output: dir.join(STD_LOG),
+        partition: submission.settings.partition.clone(),
+        account: submission.settings.account.clone(),
+        qos: submission.settings.qos.clone(),
+        resources: submission.resources.clone(),
+    };
+    let job_id = engine.submit(&job)?;
     progress.submitted(&job_id);
     workspace.set_run_job(&RunJob {
         run_id: run.id.clone(),
@@ -298,12 +182,12 @@ const MISSING_POLLS: u32 = 20;
 const POLL: Duration = Duration::from_millis(250);
 
 /// Follows a submitted job to its end: output into `sink` as it comes, the job's state on the
-/// run, `scancel` on a cancel request or when `interrupted`; then records the outcome with the
-/// run's outputs, logs and metrics.
+/// run, a cancel (`scancel`, or `DELETE` over slurmrestd) on a cancel request or when
+/// `interrupted`; then records the outcome with the run's outputs, logs and metrics.
 pub fn watch(
     workspace: &mut Workspace,
     run: &RunRecord,
-    slurm: &Slurm,
+    engine: &dyn SlurmEngine,
     job_id: &str,
     sink: Arc<dyn OutputSink>,
     interrupted: &AtomicBool,
@@ -323,16 +207,16 @@ pub fn watch(
         {
             canceled = true;
             // A job that ended meanwhile refuses the cancel; its state below says how it ended.
-            if let Err(error) = slurm.cancel(job_id, false) {
-                tracing::debug!("job {job_id}: scancel: {error}");
-                if matches!(error, ComputeError::ToolMissing { .. }) {
+            if let Err(error) = engine.cancel(job_id) {
+                tracing::debug!("job {job_id}: {}: {error}", engine.cancel_label());
+                if error.ends_watch() {
                     return Err(error);
                 }
             }
         }
-        let info = match slurm.query(job_id) {
+        let info = match engine.query(job_id) {
             Ok(info) => info,
-            Err(error @ ComputeError::ToolMissing { .. }) => return Err(error),
+            Err(error) if error.ends_watch() => return Err(error),
             // A controller that stops answering for a while (or a client that failed once)
             // is waited for: the job may be fine, and the run must not end on a guess.
             Err(error) => {
@@ -377,7 +261,7 @@ pub fn watch(
             workspace.run_started_interactive(&run.id)?;
         }
         if state.is_finished() {
-            break outcome_of(&state, &info, canceled);
+            break outcome_of(&state, &info, canceled, engine.cancel_label());
         }
         std::thread::sleep(POLL);
     };
@@ -387,7 +271,7 @@ pub fn watch(
     Ok(outcome)
 }
 
-fn outcome_of(state: &JobState, info: &JobInfo, canceled: bool) -> Outcome {
+fn outcome_of(state: &JobState, info: &JobInfo, canceled: bool, how: &str) -> Outcome {
     let code = info
         .exit_code
         .and_then(|(code, signal)| (signal == 0).then_some(code));
@@ -400,7 +284,7 @@ fn outcome_of(state: &JobState, info: &JobInfo, canceled: bool) -> Outcome {
         JobState::Canceled if canceled => Outcome {
             status: CANCELED,
             exit_code: code,
-            error: Some("Canceled (scancel)".to_string()),
+            error: Some(format!("Canceled ({how})")),
         },
         // Not asked for through Strata: the job was killed under the run (`scancel -s KILL`,
         // an administrator, a preemption), so the run did not do its work.
@@ -449,45 +333,6 @@ fn forward(path: &Path, offset: u64, sink: &dyn OutputSink) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resources_become_sbatch_options() {
-        let resources = Resources {
-            cpus: Some(4),
-            memory: Some("8G".to_string()),
-            gpus: Some(1),
-            time: Some("2h".to_string()),
-        };
-        assert_eq!(
-            resources.sbatch_args().unwrap(),
-            [
-                "--ntasks=1",
-                "--cpus-per-task=4",
-                "--mem=8G",
-                "--gres=gpu:1",
-                "--time=0-02:00:00"
-            ]
-        );
-        assert_eq!(parse_time("1h30m").unwrap(), "0-01:30:00");
-        assert_eq!(parse_time("90s").unwrap(), "0-00:01:30");
-        assert_eq!(parse_time("2d").unwrap(), "2-00:00:00");
-        assert_eq!(parse_time("01:00:00").unwrap(), "01:00:00");
-        assert_eq!(parse_time("10").unwrap(), "0-00:10:00");
-        assert!(parse_time("2 hours").is_err());
-        assert!(parse_time("0m").is_err());
-        assert_eq!(parse_memory("512m").unwrap(), "512M");
-        assert_eq!(parse_memory("8GB").unwrap(), "8G");
-        assert_eq!(parse_memory("100").unwrap(), "100M");
-        assert!(parse_memory("lots").is_err());
-        assert!(
-            Resources {
-                cpus: Some(0),
-                ..Resources::default()
-            }
-            .sbatch_args()
-            .is_err()
-        );
-    }
 
     #[test]
     fn scripts_are_quoted_for_bash() {

@@ -7,7 +7,7 @@ pub use execute::{
     execute, finish, prepare_run_dir, python_module_dir,
 };
 pub use metrics::{Record, read_records};
-pub use orphans::reap_orphans;
+pub use orphans::{reap_orphans, reap_orphans_with};
 pub use process::{is_alive, signal_group, start_time};
 pub use report::RunReporter;
 pub use snapshot::{SnapshotLimits, SnapshotPlan, plan_snapshot};

@@ -4,13 +4,23 @@
 use std::path::Path;
 
 use nix::sys::signal::Signal;
-use strata_store::{FAILED, Workspace};
+use strata_store::{FAILED, RunRecord, Workspace};
 
 use crate::execute::{Outcome, finish};
 use crate::process::{group_runs_in, is_alive, signal_group};
 
 /// Checks the supervisors of unfinished runs; returns the ids of runs it marked failed.
 pub fn reap_orphans(workspace: &mut Workspace) -> Vec<String> {
+    reap_orphans_with(workspace, &mut |_, _| None)
+}
+
+/// [`reap_orphans`], with `stop` called for each orphan before it is marked failed: it stops
+/// what the run left running elsewhere (a scheduler's job) and says what it did, which the
+/// run's error then tells.
+pub fn reap_orphans_with(
+    workspace: &mut Workspace,
+    stop: &mut dyn FnMut(&Workspace, &RunRecord) -> Option<String>,
+) -> Vec<String> {
     let Ok(active) = workspace.active_runs() else {
         return Vec::new();
     };
@@ -28,11 +38,14 @@ pub fn reap_orphans(workspace: &mut Workspace) -> Vec<String> {
         {
             signal_group(group, Signal::SIGKILL);
         }
+        let stopped = stop(workspace, &run)
+            .map(|what| format!("; {what}"))
+            .unwrap_or_default();
         let outcome = Outcome {
             status: FAILED,
             exit_code: None,
             error: Some(format!(
-                "The process supervising the run (pid {pid}) ended before the run did; it was marked failed when the workspace was next opened"
+                "The process supervising the run (pid {pid}) ended before the run did; it was marked failed when the workspace was next opened{stopped}"
             )),
         };
         if finish(workspace, &run, &outcome).is_ok() {

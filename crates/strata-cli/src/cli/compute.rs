@@ -8,9 +8,10 @@ use clap::{Args, Subcommand};
 pub(crate) enum ComputeCommand {
     /// Attach a Slurm cluster as a target (its scheduler must answer here, on a login node).
     #[command(
-        after_help = "Examples:\n  strata compute attach hpc --slurm\n  strata compute attach gpu --slurm --partition gpu --account ml --qos normal\n  strata compute attach hpc --slurm --shared-cache    # nodes see STRATA_CACHE (NFS): no pack"
+        after_help = "Examples:\n  strata compute attach hpc --slurm\n  strata compute attach gpu --slurm --partition gpu --account ml --qos normal\n  strata compute attach hpc --slurm --shared-cache    # nodes see STRATA_CACHE (NFS): no pack\n  strata compute attach hpc --slurm --rest-url http://login01:6820   # through slurmrestd\n\nThrough slurmrestd (`--rest-url`), the token comes from SLURM_JWT (e.g. `export $(scontrol token)`),\nelse from running `scontrol token`; it is never stored in the workspace."
     )]
-    Attach(AttachArgs),
+    // Boxed: the options make it much larger than the other commands.
+    Attach(Box<AttachArgs>),
     /// List the compute targets (`local` and `container` are built in).
     #[command(after_help = "Example:\n  strata compute list --json")]
     List {
@@ -64,6 +65,19 @@ pub(crate) struct AttachArgs {
     /// The `strata` binary as the nodes see it (default: this binary's path).
     #[arg(long, value_name = "PATH")]
     pub(crate) strata_bin: Option<PathBuf>,
+    /// Submit, follow and cancel jobs through slurmrestd at this URL (e.g.
+    /// `http://login01:6820`) instead of Slurm's commands. Its token comes from `SLURM_JWT`,
+    /// else from `scontrol token`, and is never stored.
+    #[arg(long, value_name = "URL")]
+    pub(crate) rest_url: Option<String>,
+    /// The slurmrestd API version in its paths: `v0.0.38` (default) or `v0.0.37` (Slurm 22.05
+    /// and 21.08).
+    #[arg(long, value_name = "VERSION", requires = "rest_url")]
+    pub(crate) rest_api_version: Option<String>,
+    /// The user slurmrestd acts for (`X-SLURM-USER-NAME`; default: the token's user, else
+    /// yours).
+    #[arg(long, value_name = "NAME", requires = "rest_url")]
+    pub(crate) rest_user: Option<String>,
     /// Print the target as JSON.
     #[arg(long)]
     pub(crate) json: bool,

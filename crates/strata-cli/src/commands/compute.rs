@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use strata_compute::{
-    EnvSource, JobInfo, Progress, Resources, Slurm, SlurmSettings, Submission, ensure_pack,
+    EnvSource, JobInfo, Progress, Resources, RestSettings, SlurmSettings, Submission, ensure_pack,
 };
 use strata_run::{Outcome, OutputSink};
 use strata_store::{CANCELED, FAILED, RunJob, RunRecord, TargetRecord, Workspace};
@@ -36,9 +36,17 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
         node_cache: args.node_cache.clone(),
         shared_cache: args.shared_cache,
         strata_bin: args.strata_bin.clone(),
+        rest: match &args.rest_url {
+            Some(url) => Some(RestSettings::new(
+                url,
+                args.rest_api_version.as_deref(),
+                args.rest_user.clone(),
+            )?),
+            None => None,
+        },
     };
     // The scheduler answers and has the partition, or nothing is recorded.
-    let partitions = Slurm::default().check(&settings)?;
+    let partitions = strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
     let record = workspace.attach_target(
         &args.name,
         "slurm",
@@ -48,8 +56,14 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
         printer::json(&serde_json::json!({"target": record}));
         return Ok(());
     }
+    let through = settings.rest.as_ref().map_or_else(String::new, |rest| {
+        format!(
+            " through slurmrestd at {}, API {},",
+            rest.url, rest.api_version
+        )
+    });
     printer::note(format!(
-        "Attached Slurm target `{}` (partition {}; the cluster has {}); run there with `strata run --target {} ...`",
+        "Attached Slurm target `{}`{through} (partition {}; the cluster has {}); run there with `strata run --target {} ...`",
         record.name,
         settings.partition.as_deref().unwrap_or("default"),
         partitions.join(", "),
@@ -168,8 +182,8 @@ pub(crate) fn check_target(
     match target.kind.as_str() {
         "slurm" => {
             let settings = slurm_settings(&target)?;
-            to_resources(resources).sbatch_args()?;
-            Slurm::default().check(&settings)?;
+            to_resources(resources).amounts()?;
+            strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
         }
         _ if asked => {
             return Err(UsageError::new(format!(
@@ -190,6 +204,44 @@ fn to_resources(args: &ResourceArgs) -> Resources {
         gpus: args.gpus,
         time: args.time.clone(),
     }
+}
+
+/// Settles runs whose supervisor died (as `strata_run::reap_orphans`), first cancelling the
+/// Slurm job such a run submitted: nothing follows that job any more, so it must not go on
+/// using the cluster for a run already marked failed.
+pub(crate) fn reap_orphans(workspace: &mut Workspace) -> Vec<String> {
+    strata_run::reap_orphans_with(workspace, &mut |workspace, run| {
+        let job_id = workspace.get_run_job(&run.id).ok()??.job_id?;
+        let target = workspace.get_target(&run.target).ok()?;
+        if target.kind != "slurm" {
+            return None;
+        }
+        let stopped = slurm_settings(&target)
+            .and_then(|settings| Ok(strata_compute::connect(&settings)?))
+            .and_then(|engine| {
+                // A job that ended meanwhile is not canceled (Slurm would refuse), only told.
+                match engine.query(&job_id)? {
+                    Some(info) if info.job_state().is_finished() => Ok(format!(
+                        "its Slurm job {job_id} had already ended ({})",
+                        info.state
+                    )),
+                    None => Ok(format!("Slurm no longer knows its job {job_id}")),
+                    Some(_) => {
+                        engine.cancel(&job_id)?;
+                        Ok(format!(
+                            "its Slurm job {job_id} was canceled ({})",
+                            engine.cancel_label()
+                        ))
+                    }
+                }
+            });
+        Some(match stopped {
+            Ok(what) => what,
+            Err(error) => format!(
+                "canceling its Slurm job {job_id} failed ({error:#}); cancel it with `scancel {job_id}`"
+            ),
+        })
+    })
 }
 
 /// Records what a queued Slurm run asks for, for its supervisor.
@@ -331,13 +383,13 @@ fn submit_and_watch(
         Some(path) => path.clone(),
         None => std::env::current_exe()?,
     };
-    let slurm = Slurm::default();
+    let engine = strata_compute::connect(&settings)?;
     let progress = NoteProgress {
         target: run.target.clone(),
     };
     let job_id = strata_compute::submit(
         workspace,
-        &slurm,
+        engine.as_ref(),
         &Submission {
             run: &run,
             target: &run.target,
@@ -352,7 +404,7 @@ fn submit_and_watch(
     let outcome = strata_compute::watch(
         workspace,
         &run,
-        &slurm,
+        engine.as_ref(),
         &job_id,
         sink,
         interrupted,

@@ -296,7 +296,7 @@ impl Context {
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;
         let mut workspace = Workspace::open(&root)?;
         // Runs whose supervisor died are settled before anything reads them.
-        strata_run::reap_orphans(&mut workspace);
+        compute::reap_orphans(&mut workspace);
         Ok(workspace)
     }
 

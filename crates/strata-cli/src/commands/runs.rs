@@ -345,7 +345,7 @@ pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
     let mut workspace = workspace;
     loop {
         // A supervisor that died meanwhile is settled here, as on every open.
-        strata_run::reap_orphans(&mut workspace);
+        crate::commands::compute::reap_orphans(&mut workspace);
         let run = workspace.get_run(id)?;
         if run.is_finished() {
             printer::out(format!("Run {id} {}", run.status));
@@ -380,7 +380,7 @@ pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
     }
     let mut workspace = context.open_workspace()?;
     loop {
-        strata_run::reap_orphans(&mut workspace);
+        crate::commands::compute::reap_orphans(&mut workspace);
         let run = workspace.get_run(id)?;
         if run.is_finished() {
             printer::out(format!("Run {id} {}", run.status));

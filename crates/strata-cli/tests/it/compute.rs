@@ -1,14 +1,24 @@
 //! Runs on a Slurm target, against a real single-node cluster (`scripts/slurm-test-cluster`,
-//! started by `scripts/test`, which sets `STRATA_TEST_SLURM`). Without one these tests fail
-//! when `CI=true` and say they were skipped otherwise.
+//! started by `scripts/test`, which sets `STRATA_TEST_SLURM`), through Slurm's commands and
+//! through its slurmrestd. Without one these tests fail when `CI=true` and say they were
+//! skipped otherwise.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::TestContext;
+
+/// Fails in CI, says the test was skipped otherwise.
+fn skip(message: &str) {
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+    #[allow(clippy::print_stderr)] // A skip says so, in the test output.
+    {
+        eprintln!("skipped: {message}");
+    }
+}
 
 /// The cluster's `slurm.conf`, or `None` (with a message) when there is none outside CI.
 fn slurm_conf() -> Option<PathBuf> {
@@ -17,15 +27,29 @@ fn slurm_conf() -> Option<PathBuf> {
     match conf {
         Some(conf) if conf.is_file() => Some(conf),
         _ => {
-            let message = "no Slurm test cluster: run `scripts/slurm-test-cluster start DIR` and set STRATA_TEST_SLURM=DIR (scripts/test does both)";
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-            #[allow(clippy::print_stderr)] // A skip says so, in the test output.
-            {
-                eprintln!("skipped: {message}");
-            }
+            skip(
+                "no Slurm test cluster: run `scripts/slurm-test-cluster start DIR` and set STRATA_TEST_SLURM=DIR (scripts/test does both)",
+            );
             None
         }
     }
+}
+
+/// The cluster's slurmrestd: the URL the cluster script wrote beside its configuration, else
+/// `STRATA_TEST_SLURMRESTD` (a cluster started otherwise).
+fn slurmrestd_url(conf: &Path) -> Option<String> {
+    let written = conf.parent().map(|d| d.join("slurmrestd.url"));
+    let url = written
+        .and_then(|f| fs_err::read_to_string(f).ok())
+        .or_else(|| std::env::var("STRATA_TEST_SLURMRESTD").ok())
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        skip(
+            "the Slurm test cluster has no slurmrestd: restart it with this checkout's `scripts/slurm-test-cluster` (it writes DIR/slurmrestd.url)",
+        );
+    }
+    url
 }
 
 /// A workspace with `trainenv` registered and a Slurm target `hpc` whose node cache is
@@ -33,14 +57,32 @@ fn slurm_conf() -> Option<PathBuf> {
 struct Cluster {
     context: TestContext,
     conf: PathBuf,
+    /// The slurmrestd URL `hpc` was attached with, if it goes through REST.
+    rest: Option<String>,
 }
 
 impl Cluster {
     fn new(attach: &[&str]) -> Option<Self> {
         let conf = slurm_conf()?;
+        Some(Self::attached(conf, None, attach))
+    }
+
+    /// `hpc` attached through the cluster's slurmrestd.
+    fn rest(attach: &[&str]) -> Option<Self> {
+        let conf = slurm_conf()?;
+        let url = slurmrestd_url(&conf)?;
+        let mut args = vec!["--rest-url", url.as_str()];
+        args.extend_from_slice(attach);
+        let args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Some(Self::attached(conf, Some(url.clone()), &args))
+    }
+
+    fn attached(conf: PathBuf, rest: Option<String>, attach: &[&str]) -> Self {
         let cluster = Self {
             context: TestContext::new(),
             conf,
+            rest,
         };
         cluster
             .context
@@ -58,7 +100,42 @@ impl Cluster {
         args.extend_from_slice(attach);
         let output = cluster.run(&args);
         assert_eq!(output.code, 0, "{output}");
-        Some(cluster)
+        cluster
+    }
+
+    /// A configuration naming a controller port nothing listens on: Slurm's commands fail
+    /// with it, so a run that works with it went through slurmrestd.
+    fn dead_conf(&self) -> PathBuf {
+        let dead = self.context.path().join("dead.conf");
+        let conf = fs_err::read_to_string(&self.conf).unwrap();
+        let conf: String = conf
+            .lines()
+            .map(|l| {
+                if l.starts_with("SlurmctldPort=") {
+                    "SlurmctldPort=1".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        fs_err::write(&dead, conf).unwrap();
+        dead
+    }
+
+    /// A token from the cluster, as a user would put it in `SLURM_JWT`.
+    fn token(&self) -> String {
+        let output = Command::new("scontrol")
+            .env("SLURM_CONF", &self.conf)
+            .arg("token")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .strip_prefix("SLURM_JWT=")
+            .expect("scontrol token prints SLURM_JWT=...")
+            .to_string()
     }
 
     fn node_cache(&self) -> PathBuf {
@@ -162,6 +239,7 @@ from strata import Run
 run = Run.get_context()
 print("job", os.environ.get("SLURM_JOB_ID"), "args", sys.argv[1:], flush=True)
 print("python", sys.executable, flush=True)
+print("token in the job", "SLURM_JWT" in os.environ, flush=True)
 for step in range(3):
     run.log("loss", 1.0 / (step + 1))
 run.tag("cluster", "test")
@@ -590,20 +668,7 @@ fn targets_are_listed_shown_and_detached_and_bad_ones_refused_before_submitting(
     assert!(!cluster.ok(&["compute", "list"]).contains("gpu"));
 
     // A scheduler that does not answer.
-    let dead = cluster.context.path().join("dead.conf");
-    let conf = fs_err::read_to_string(&cluster.conf).unwrap();
-    let conf: String = conf
-        .lines()
-        .map(|l| {
-            if l.starts_with("SlurmctldPort=") {
-                "SlurmctldPort=1".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    fs_err::write(&dead, conf).unwrap();
+    let dead = cluster.dead_conf();
     let unreachable = cluster.context.output(
         cluster
             .command()
@@ -665,4 +730,376 @@ fn targets_are_listed_shown_and_detached_and_bad_ones_refused_before_submitting(
     assert_eq!(detach.code, 1, "{detach}");
     cluster.ok(&["compute", "detach", "hpc"]);
     assert!(!cluster.ok(&["compute", "list"]).contains("hpc"));
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            } else if fs_err::read(&path).is_ok_and(|bytes| {
+                bytes
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes())
+            }) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_completed_run_through_slurmrestd_has_its_job_metrics_and_outputs() {
+    let Some(cluster) = Cluster::rest(&[]) else {
+        return;
+    };
+    let show: Value =
+        serde_json::from_str(&cluster.ok(&["compute", "show", "hpc", "--json"])).unwrap();
+    assert_eq!(
+        show["target"]["settings"]["rest"],
+        serde_json::json!({"url": cluster.rest.as_deref().unwrap(), "apiVersion": "v0.0.38"})
+    );
+    cluster.context.write("src/train.py", TRAIN);
+    // With Slurm's commands pointed at a controller that is not there and the token given
+    // in SLURM_JWT, only slurmrestd can have taken the job.
+    let token = cluster.token();
+    let output = cluster.context.output(
+        cluster
+            .command()
+            .env("SLURM_CONF", cluster.dead_conf())
+            .env("SLURM_JWT", &token)
+            .args([
+                "run",
+                "--target",
+                "hpc",
+                "--env",
+                "trainenv",
+                "--cpus",
+                "1",
+                "--memory",
+                "200M",
+                "--time",
+                "5m",
+                "--source-dir",
+                "src",
+                "train.py",
+                "--lr",
+                "0.1",
+            ]),
+    );
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stderr.contains("Submitted Slurm job"), "{output}");
+    assert!(output.stdout.contains("args ['--lr', '0.1']"), "{output}");
+    assert!(output.stdout.contains("token in the job False"), "{output}");
+    let runs: Value = serde_json::from_str(&cluster.ok(&["runs", "list", "--json"])).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let show = cluster.show(&id);
+    assert_eq!(show["run"]["status"], "Completed", "{show}");
+    assert_eq!(show["run"]["exitCode"], 0);
+    let job = &show["job"];
+    let job_id = job["jobId"].as_str().unwrap();
+    assert!(
+        output.stdout.contains(&format!("job {job_id} ")),
+        "{output}"
+    );
+    assert_eq!(job["state"], "COMPLETED");
+    assert_eq!(job["partition"], "debug");
+    assert!(job["node"].as_str().is_some_and(|n| !n.is_empty()), "{job}");
+    assert_eq!(job["resources"]["memory"], "200M");
+    // What the job was given, as Slurm recorded it: 200 MB, 5 minutes, 1 CPU.
+    let scontrol = Command::new("scontrol")
+        .env("SLURM_CONF", &cluster.conf)
+        .args(["show", "job", "-o", job_id])
+        .output()
+        .unwrap();
+    let scontrol = String::from_utf8_lossy(&scontrol.stdout);
+    assert!(scontrol.contains("TimeLimit=00:05:00"), "{scontrol}");
+    assert!(scontrol.contains("MinMemoryNode=200M"), "{scontrol}");
+    assert!(
+        scontrol.contains(&format!("JobName=strata-{id}")),
+        "{scontrol}"
+    );
+    let losses = show["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "loss")
+        .count();
+    assert_eq!(losses, 3, "{show}");
+    assert_eq!(show["tags"]["cluster"], "test");
+    assert_eq!(show["outputs"][0]["path"], "outputs/model.pkl");
+    assert!(
+        output.stdout.contains("python [TEMP]/node-cache/envs/"),
+        "{output}"
+    );
+    // The token is in no record, job file or log of the workspace.
+    assert_eq!(
+        files_holding(&cluster.context.path().join(".strata"), &token),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn a_failing_script_through_slurmrestd_keeps_its_exit_code() {
+    let Some(cluster) = Cluster::rest(&[]) else {
+        return;
+    };
+    cluster.context.write("src/train.py", TRAIN);
+    // The token comes from `scontrol token` here; EXIT_CODE reaches the job as with sbatch.
+    let output = cluster
+        .context
+        .output(cluster.command().env("EXIT_CODE", "3").args([
+            "run",
+            "--target",
+            "hpc",
+            "--env",
+            "trainenv",
+            "--memory",
+            "200M",
+            "--source-dir",
+            "src",
+            "train.py",
+        ]));
+    assert_eq!(output.code, 3, "{output}");
+    let runs: Value = serde_json::from_str(&cluster.ok(&["runs", "list", "--json"])).unwrap();
+    let show = cluster.show(runs[0]["id"].as_str().unwrap());
+    assert_eq!(show["run"]["status"], "Failed");
+    assert_eq!(show["run"]["exitCode"], 3);
+    assert!(
+        show["run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "{show}"
+    );
+    assert_eq!(show["job"]["state"], "FAILED");
+    assert_eq!(show["outputs"][0]["path"], "outputs/model.pkl");
+}
+
+#[test]
+fn a_detached_run_through_slurmrestd_is_canceled_over_rest() {
+    let Some(cluster) = Cluster::rest(&[]) else {
+        return;
+    };
+    cluster.context.write("src/slow.py", SLOW);
+    let started = Instant::now();
+    let id = cluster.submit(&[], "slow.py");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a detached submit returns at once"
+    );
+    let show = cluster.wait_for(
+        &id,
+        |s| s["run"]["status"] == "Running",
+        Duration::from_secs(60),
+    );
+    let job_id = show["job"]["jobId"].as_str().unwrap().to_string();
+    let log = cluster.run_dir(&id).join("logs/std_log.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs_err::read_to_string(&log).is_ok_and(|t| t.contains("tick 2")) {
+        assert!(Instant::now() < deadline, "no output from the running job");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cluster.squeue_knows(&job_id));
+    let cancel = cluster.run(&["runs", "cancel", &id]);
+    assert_eq!(cancel.code, 0, "{cancel}");
+    let show = cluster.show(&id);
+    assert_eq!(show["run"]["status"], "Canceled", "{show}");
+    assert_eq!(show["run"]["error"], "Canceled (slurmrestd)", "{show}");
+    assert_eq!(show["job"]["state"], "CANCELLED");
+    assert!(!cluster.squeue_knows(&job_id), "DELETE ended the job");
+}
+
+#[test]
+fn a_target_on_slurmrestd_api_v0_0_37_runs_too() {
+    let Some(cluster) = Cluster::rest(&["--rest-api-version", "v0.0.37"]) else {
+        return;
+    };
+    cluster.context.write("src/train.py", TRAIN);
+    let output = cluster.run(&[
+        "run",
+        "--target",
+        "hpc",
+        "--env",
+        "trainenv",
+        "--memory",
+        "200M",
+        "--source-dir",
+        "src",
+        "train.py",
+    ]);
+    assert_eq!(output.code, 0, "{output}");
+    let runs: Value = serde_json::from_str(&cluster.ok(&["runs", "list", "--json"])).unwrap();
+    let show = cluster.show(runs[0]["id"].as_str().unwrap());
+    assert_eq!(show["job"]["state"], "COMPLETED", "{show}");
+    assert_eq!(show["job"]["partition"], "debug");
+}
+
+#[test]
+fn slurmrestd_with_a_bad_token_or_unreachable_url_is_refused_before_submitting() {
+    let Some(cluster) = Cluster::rest(&[]) else {
+        return;
+    };
+    let url = cluster.rest.clone().unwrap();
+    let attach = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = cluster.command();
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut all = vec!["compute", "attach", "other", "--slurm"];
+        all.extend_from_slice(args);
+        cluster.context.output(command.args(all))
+    };
+    // Slurm 22.05 answers a bad token with HTTP 500: the message says what that means.
+    let bad = attach(&[("SLURM_JWT", "not-a-token")], &["--rest-url", &url]);
+    assert_eq!(bad.code, 1, "{bad}");
+    assert!(bad.stderr.contains("HTTP 500"), "{bad}");
+    assert!(bad.stderr.contains("bad or expired"), "{bad}");
+    assert!(
+        !bad.stderr.contains("not-a-token"),
+        "the token is never shown: {bad}"
+    );
+    // An expired token is refused before asking anything (header.payload.signature; exp=1).
+    let expired = attach(
+        &[(
+            "SLURM_JWT",
+            "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEsInN1biI6InJvb3QifQ.c2ln",
+        )],
+        &["--rest-url", &url],
+    );
+    assert_eq!(expired.code, 1, "{expired}");
+    assert!(
+        expired
+            .stderr
+            .contains("The Slurm token in `SLURM_JWT` expired"),
+        "{expired}"
+    );
+    // No token at all: no SLURM_JWT and no `scontrol` to ask.
+    let empty = cluster.context.path().join("empty-bin");
+    fs_err::create_dir_all(&empty).unwrap();
+    let none = attach(
+        &[("PATH", empty.to_str().unwrap()), ("SLURM_JWT", "")],
+        &["--rest-url", &url],
+    );
+    assert_eq!(none.code, 1, "{none}");
+    assert!(none.stderr.contains("No Slurm token"), "{none}");
+    assert!(none.stderr.contains("`scontrol` is not on PATH"), "{none}");
+    // Nothing listens there.
+    let unreachable = attach(&[], &["--rest-url", "http://127.0.0.1:1"]);
+    assert_eq!(unreachable.code, 1, "{unreachable}");
+    assert!(
+        unreachable
+            .stderr
+            .contains("The Slurm REST API at `http://127.0.0.1:1` does not answer"),
+        "{unreachable}"
+    );
+    // Settings that cannot work: an API version Strata does not speak, a token in the URL,
+    // a partition the cluster lacks.
+    let version = attach(&[], &["--rest-url", &url, "--rest-api-version", "v0.0.40"]);
+    assert_eq!(version.code, 1, "{version}");
+    assert!(version.stderr.contains("`v0.0.40`"), "{version}");
+    let in_url = attach(&[], &["--rest-url", &format!("{url}/?token=x")]);
+    assert_eq!(in_url.code, 1, "{in_url}");
+    assert!(in_url.stderr.contains("never in a URL"), "{in_url}");
+    let partition = attach(&[], &["--rest-url", &url, "--partition", "nope"]);
+    assert_eq!(partition.code, 1, "{partition}");
+    assert!(
+        partition
+            .stderr
+            .contains("Slurm has no partition `nope` (it has: debug)"),
+        "{partition}"
+    );
+    assert!(!cluster.ok(&["compute", "list"]).contains("other"));
+
+    // A run on the attached target with a bad token is refused, and nothing is recorded.
+    cluster.context.write("src/train.py", TRAIN);
+    let refused = cluster
+        .context
+        .output(cluster.command().env("SLURM_JWT", "not-a-token").args([
+            "run",
+            "--target",
+            "hpc",
+            "--env",
+            "trainenv",
+            "--source-dir",
+            "src",
+            "train.py",
+        ]));
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(refused.stderr.contains("HTTP 500"), "{refused}");
+    let runs: Value = serde_json::from_str(&cluster.ok(&["runs", "list", "--json"])).unwrap();
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        0,
+        "nothing was recorded: {runs}"
+    );
+}
+
+/// A detached run whose supervisor is killed: the next command that opens the workspace
+/// cancels its job (with `how`) and ends the run Failed saying so.
+fn a_dead_supervisor_cancels_its_job(cluster: &Cluster, how: &str) {
+    cluster.context.write("src/slow.py", SLOW);
+    let id = cluster.submit(&[], "slow.py");
+    let show = cluster.wait_for(
+        &id,
+        |s| s["run"]["status"] == "Running",
+        Duration::from_secs(60),
+    );
+    let job_id = show["job"]["jobId"].as_str().unwrap().to_string();
+    assert!(cluster.squeue_knows(&job_id));
+    let pgrep = Command::new("pgrep")
+        .args(["-f", &format!("runs supervise {id}")])
+        .output()
+        .unwrap();
+    let supervisor = String::from_utf8_lossy(&pgrep.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!supervisor.is_empty(), "no supervisor process found");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &supervisor])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let show = cluster.show(&id);
+    assert_eq!(show["run"]["status"], "Failed", "{show}");
+    let error = show["run"]["error"].as_str().unwrap();
+    assert!(error.contains("ended before the run did"), "{error}");
+    assert!(
+        error.contains(&format!("its Slurm job {job_id} was canceled ({how})")),
+        "{error}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.squeue_knows(&job_id) {
+        assert!(Instant::now() < deadline, "the orphaned job goes on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_dead_detached_supervisor_does_not_leave_its_slurm_job_running() {
+    let Some(cluster) = Cluster::new(&[]) else {
+        return;
+    };
+    a_dead_supervisor_cancels_its_job(&cluster, "scancel");
+}
+
+#[test]
+fn a_dead_detached_supervisor_does_not_leave_its_slurmrestd_job_running() {
+    let Some(cluster) = Cluster::rest(&[]) else {
+        return;
+    };
+    a_dead_supervisor_cancels_its_job(&cluster, "slurmrestd");
 }

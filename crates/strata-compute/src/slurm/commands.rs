@@ -2,70 +2,23 @@
 //! controller remembers the job, `sacct` afterwards, `scancel` to stop it.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::ComputeError;
-use crate::state::{JobState, map_state};
+use crate::slurm::{BatchJob, JobInfo, SlurmEngine, none_if_null, parse_exit_code};
 
-/// A Slurm target's settings, as stored in its record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SlurmSettings {
-    /// `--partition`; the cluster's default partition when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qos: Option<String>,
-    /// A command the job step runs under (e.g. `["srun"]`, `["unshare", "--net"]`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub launcher: Vec<String>,
-    /// The cache on the nodes that packs are materialized into (default on the node:
-    /// `$STRATA_NODE_CACHE`, else `$TMPDIR/strata-node-cache`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_cache: Option<PathBuf>,
-    /// The nodes see this machine's build cache (`STRATA_CACHE` on a shared filesystem):
-    /// jobs use the built prefix directly, without a pack.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub shared_cache: bool,
-    /// The `strata` binary as the nodes see it (default: this one's path).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strata_bin: Option<PathBuf>,
-}
-
-/// What Slurm says about a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobInfo {
-    /// Slurm's own state name.
-    pub state: String,
-    pub reason: Option<String>,
-    pub partition: Option<String>,
-    pub node: Option<String>,
-    /// `(code, signal)` from `ExitCode=3:0`.
-    pub exit_code: Option<(i32, i32)>,
-}
-
-impl JobInfo {
-    pub fn job_state(&self) -> JobState {
-        map_state(&self.state, self.reason.as_deref(), self.exit_code)
-    }
-}
-
-/// The Slurm engine: the commands, found on PATH (or in `bin_dir`).
+/// The Slurm engine of a login node: its commands, found on PATH (or in `bin_dir`).
 #[derive(Debug, Clone, Default)]
-pub struct Slurm {
+pub struct SlurmCommands {
     pub bin_dir: Option<PathBuf>,
 }
 
 /// No Slurm command gets longer than this: a dead controller makes them hang.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
-impl Slurm {
+impl SlurmCommands {
     fn command(&self, program: &str) -> Command {
         let path = match &self.bin_dir {
             Some(dir) => dir.join(program),
@@ -126,7 +79,7 @@ impl Slurm {
         })
     }
 
-    fn run_ok(&self, program: &str, args: &[String]) -> Result<String, ComputeError> {
+    pub(crate) fn run_ok(&self, program: &str, args: &[String]) -> Result<String, ComputeError> {
         let output = self.run(program, args)?;
         if !output.status.success() {
             return Err(ComputeError::Command {
@@ -137,8 +90,30 @@ impl Slurm {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Checks the controller answers and, when named, that the partition exists.
-    pub fn check(&self, settings: &SlurmSettings) -> Result<Vec<String>, ComputeError> {
+    /// The `sbatch` options of a job (before the script's path).
+    fn sbatch_args(job: &BatchJob) -> Result<Vec<String>, ComputeError> {
+        let mut args = vec![
+            format!("--job-name={}", job.name),
+            format!("--output={}", job.output.display()),
+            format!("--chdir={}", job.workdir.display()),
+            "--export=ALL".to_string(),
+        ];
+        if let Some(partition) = &job.partition {
+            args.push(format!("--partition={partition}"));
+        }
+        if let Some(account) = &job.account {
+            args.push(format!("--account={account}"));
+        }
+        if let Some(qos) = &job.qos {
+            args.push(format!("--qos={qos}"));
+        }
+        args.extend(job.resources.sbatch_args()?);
+        Ok(args)
+    }
+}
+
+impl SlurmEngine for SlurmCommands {
+    fn check(&self, partition: Option<&str>) -> Result<Vec<String>, ComputeError> {
         let output = self.run("scontrol", &["ping".to_string()])?;
         let text = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() || !text.contains("UP") {
@@ -160,22 +135,21 @@ impl Slurm {
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
-        if let Some(partition) = &settings.partition
+        if let Some(partition) = partition
             && !partitions.iter().any(|p| p == partition)
         {
             return Err(ComputeError::NoPartition {
-                partition: partition.clone(),
+                partition: partition.to_string(),
                 available: partitions.join(", "),
             });
         }
         Ok(partitions)
     }
 
-    /// Submits a batch script; returns the job id.
-    pub fn submit(&self, args: &[String], script: &Path) -> Result<String, ComputeError> {
+    fn submit(&self, job: &BatchJob) -> Result<String, ComputeError> {
         let mut all = vec!["--parsable".to_string()];
-        all.extend(args.iter().cloned());
-        all.push(script.display().to_string());
+        all.extend(Self::sbatch_args(job)?);
+        all.push(job.script_path.display().to_string());
         let out = self.run_ok("sbatch", &all)?;
         // `--parsable` prints `ID` or `ID;CLUSTER`.
         let id = out.trim().split(';').next().unwrap_or("").to_string();
@@ -188,9 +162,8 @@ impl Slurm {
         Ok(id)
     }
 
-    /// Where the job is: the controller while it remembers the job, then accounting.
-    /// `None` when no source knows it any more.
-    pub fn query(&self, job_id: &str) -> Result<Option<JobInfo>, ComputeError> {
+    /// The controller while it remembers the job, then accounting.
+    fn query(&self, job_id: &str) -> Result<Option<JobInfo>, ComputeError> {
         let output = self.run(
             "scontrol",
             &[
@@ -249,15 +222,13 @@ impl Slurm {
         Ok(None)
     }
 
-    /// `scancel`; `kill` sends SIGKILL to the job's processes instead of ending it normally.
-    pub fn cancel(&self, job_id: &str, kill: bool) -> Result<(), ComputeError> {
-        let mut args = Vec::new();
-        if kill {
-            args.extend(["--signal=KILL".to_string(), "--full".to_string()]);
-        }
-        args.push(job_id.to_string());
-        self.run_ok("scancel", &args)?;
+    fn cancel(&self, job_id: &str) -> Result<(), ComputeError> {
+        self.run_ok("scancel", &[job_id.to_string()])?;
         Ok(())
+    }
+
+    fn cancel_label(&self) -> &'static str {
+        "scancel"
     }
 }
 
@@ -275,17 +246,6 @@ fn first_error(output: &Output) -> String {
     } else {
         line
     }
-}
-
-/// `3:0` → `(3, 0)`.
-pub fn parse_exit_code(text: &str) -> Option<(i32, i32)> {
-    let (code, signal) = text.trim().split_once(':')?;
-    Some((code.parse().ok()?, signal.parse().ok()?))
-}
-
-fn none_if_null(value: &str) -> Option<String> {
-    let value = value.trim();
-    (!value.is_empty() && value != "(null)" && value != "None").then(|| value.to_string())
 }
 
 /// `scontrol show job -o`: one line of `Key=Value` pairs.
@@ -339,24 +299,42 @@ mod tests {
     }
 
     #[test]
+    fn a_job_becomes_sbatch_options() {
+        let job = BatchJob {
+            name: "strata-r1".to_string(),
+            script: String::new(),
+            script_path: PathBuf::from("/w/r1/.strata-run/job.sh"),
+            workdir: PathBuf::from("/w/r1"),
+            output: PathBuf::from("/w/r1/logs/std_log.txt"),
+            partition: Some("gpu".to_string()),
+            account: Some("ml".to_string()),
+            qos: None,
+            resources: crate::resources::Resources {
+                memory: Some("200M".to_string()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            SlurmCommands::sbatch_args(&job).unwrap(),
+            [
+                "--job-name=strata-r1",
+                "--output=/w/r1/logs/std_log.txt",
+                "--chdir=/w/r1",
+                "--export=ALL",
+                "--partition=gpu",
+                "--account=ml",
+                "--ntasks=1",
+                "--mem=200M"
+            ]
+        );
+    }
+
+    #[test]
     fn sacct_lines_are_parsed_for_the_job_itself() {
         let text = "3|CANCELLED by 0|0:0|vm|debug\n3.batch|CANCELLED|0:15|vm|\n";
         let info = parse_sacct(text, "3").unwrap();
         assert_eq!(info.state, "CANCELLED by 0");
         assert_eq!(info.node.as_deref(), Some("vm"));
         assert!(parse_sacct(text, "4").is_none());
-        assert_eq!(parse_exit_code("3:0"), Some((3, 0)));
-        assert_eq!(parse_exit_code("x"), None);
-    }
-
-    #[test]
-    fn settings_refuse_unknown_fields() {
-        assert!(
-            serde_json::from_value::<SlurmSettings>(serde_json::json!({"partiton": "x"})).is_err()
-        );
-        let settings: SlurmSettings =
-            serde_json::from_value(serde_json::json!({"partition": "gpu", "account": "ml"}))
-                .unwrap();
-        assert_eq!(settings.account.as_deref(), Some("ml"));
     }
 }
