@@ -89,17 +89,11 @@ fn without_lock_hashes(text: &str) -> String {
     out
 }
 
-fn advisories() -> String {
-    test_data().join("advisories").display().to_string()
-}
-
-#[test]
-fn search_finds_locked_versions_and_what_used_them() {
-    let context = TestContext::new();
-    locked(&context, "old", "six==1.15.0\n");
-    locked(&context, "new", "six==1.16.0\n");
-    conda_locked(&context);
-    // A run in `new`, and a model registered from it.
+/// `old` and `new`, locked to six 1.15.0 and 1.16.0, a run in `new:1` and a model `clf`
+/// registered from it; returns the run's id.
+fn six_versions_with_a_run_and_a_model(context: &TestContext) -> String {
+    locked(context, "old", "six==1.15.0\n");
+    locked(context, "new", "six==1.16.0\n");
     context.write(
         "train.py",
         "import os\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.txt', 'w').write('w')\n",
@@ -119,6 +113,18 @@ fn search_finds_locked_versions_and_what_used_them() {
         "--path",
         "outputs/model.txt",
     ]);
+    run
+}
+
+fn advisories() -> String {
+    test_data().join("advisories").display().to_string()
+}
+
+#[test]
+fn search_finds_locked_versions_and_what_used_them() {
+    let context = TestContext::new();
+    let run = six_versions_with_a_run_and_a_model(&context);
+    conda_locked(&context);
 
     let output = context.run(&["env", "search", "SIX"]).to_string();
     let placeholder = format!("{:<width$}", "[RUN]", width = run.len());
@@ -721,27 +727,7 @@ fn a_server_workspace_answers_search_sbom_and_audit_as_the_local_one() {
         return;
     };
     let local = TestContext::new();
-    locked(&local, "old", "six==1.15.0\n");
-    locked(&local, "new", "six==1.16.0\n");
-    local.write(
-        "train.py",
-        "import os\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.txt', 'w').write('w')\n",
-    );
-    local.ok(&["run", "--experiment", "exp", "--env", "new:1", "train.py"]);
-    let run = local.json(&["runs", "list", "--json"])[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    local.ok(&[
-        "model",
-        "register",
-        "--name",
-        "clf",
-        "--run",
-        &run,
-        "--path",
-        "outputs/model.txt",
-    ]);
+    let run = six_versions_with_a_run_and_a_model(&local);
     let mut push = local.command();
     push.env("STRATA_TOKEN", &team.alice)
         .args(["workspace", "push", &team.server.url]);
