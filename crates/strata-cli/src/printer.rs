@@ -12,6 +12,16 @@ pub(crate) fn out(text: impl AsRef<str>) {
     let _ = writeln!(stdout, "{}", escape_controls(text.as_ref()));
 }
 
+/// [`out`] of the pieces written one after the other: for documents of tens of megabytes,
+/// made in parts.
+pub(crate) fn out_pieces(pieces: &[String]) {
+    let mut stdout = io::stdout().lock();
+    for piece in pieces {
+        let _ = stdout.write_all(escape_controls(piece).as_bytes());
+    }
+    let _ = stdout.write_all(b"\n");
+}
+
 /// The version of the `--json` output contract (`docs/json.md`); raised only when a field is
 /// removed or changes meaning, never for an added field.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
@@ -66,11 +76,7 @@ pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
         (c.is_control() && c != '\n' && c != '\t')
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
-    // Most output is printable ASCII: a byte scan settles it without decoding characters.
-    let plain = text
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t');
-    if plain || !text.chars().any(unsafe_char) {
+    if is_plain_ascii(text) || !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -82,6 +88,17 @@ pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `text` is printable ASCII, newlines and tabs only: most output is, and a byte scan
+/// settles it without decoding characters. Each chunk is checked whole, without stopping at
+/// the first miss, so the check is vectorised (tens of megabytes of `--json` pass here).
+fn is_plain_ascii(text: &str) -> bool {
+    text.as_bytes().chunks(64).all(|chunk| {
+        chunk.iter().fold(true, |plain, &byte| {
+            plain & ((0x20..0x7f).contains(&byte) | (byte == b'\n') | (byte == b'\t'))
+        })
+    })
 }
 
 /// Passes bytes through to stdout as they come (a run's output).
@@ -128,5 +145,16 @@ mod tests {
             "DEL is a control too"
         );
         assert!(matches!(escape_controls("déjà vu"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_control_character_is_found_in_any_chunk_of_a_long_text() {
+        for at in [0, 63, 64, 65, 1000, 4095] {
+            let mut text = "x".repeat(4096);
+            text.replace_range(at..=at, "\u{1b}");
+            assert!(!is_plain_ascii(&text), "escape at {at}");
+            assert!(escape_controls(&text).contains("\\u{1b}"), "escape at {at}");
+        }
+        assert!(is_plain_ascii(&"line\tcell\n".repeat(100)));
     }
 }

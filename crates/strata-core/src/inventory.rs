@@ -3,6 +3,7 @@
 //! and audits of locks against OSV advisories.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use strata_inventory::{
     AdvisoryDatabase, AuditReport, Auditor, InventoryError, PackageQuery, SbomFormat, SbomInput,
@@ -108,7 +109,7 @@ pub struct AuditOutcome {
     pub reports: Vec<AuditReport>,
     /// `NAME:VERSION` of the versions [`AuditScope::AllLatest`] skipped for having no lock.
     pub not_locked: Vec<String>,
-    pub database: AdvisoryDatabase,
+    pub database: Arc<AdvisoryDatabase>,
 }
 
 /// A version to audit, with its lock.
@@ -205,8 +206,9 @@ pub async fn audit(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?
         }
     };
+    let database = Arc::new(database);
     let mut reports = Vec::with_capacity(targets.len());
-    let mut auditor = Auditor::new(&database);
+    let mut auditor = Auditor::new(Arc::clone(&database));
     for target in &targets {
         // The definition only bounds suggestions: it is read when something is found, once
         // per definition.
@@ -231,6 +233,9 @@ pub async fn audit(
         )?;
         reports.push(report);
     }
+    // Freeing a thousand parsed locks and the verdicts on their pins takes tens of
+    // milliseconds that the caller need not wait for.
+    std::thread::spawn(move || drop((targets, auditor)));
     Ok(AuditOutcome {
         reports,
         not_locked,

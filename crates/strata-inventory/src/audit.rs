@@ -12,7 +12,7 @@ use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, Lock, PythonSource, normalize_name};
 
-use crate::osv::{Advisory, AdvisoryDatabase, lookup_key};
+use crate::osv::{AdvisoryDatabase, lookup_key};
 use crate::query::Ecosystem;
 
 /// Severity levels (CVSS v3 qualitative ratings).
@@ -185,25 +185,27 @@ enum Verdict {
     Clean,
     Vulnerable {
         advisories: Vec<Arc<AdvisoryFinding>>,
-        /// The fixed versions above the pinned one that no advisory affects, lowest first.
-        clean_fixes: Vec<Version>,
+        /// The fixed versions above the pinned one that no advisory affects, lowest first,
+        /// with their text (written into every report that pins this version).
+        clean_fixes: Vec<(Version, String)>,
     },
 }
 
 /// The advisories of one package, prepared once per audit.
 #[derive(Debug)]
-struct PackageAdvisories<'a> {
-    advisories: Vec<(&'a Advisory, Arc<AdvisoryFinding>)>,
+struct PackageAdvisories {
+    /// By index in the database.
+    advisories: Vec<(usize, Arc<AdvisoryFinding>)>,
     /// Every version the advisories name as fixed, ascending, with whether any advisory
     /// affects it (a fix of one advisory can be affected by another).
     fixes: Vec<(Version, bool)>,
 }
 
-impl<'a> PackageAdvisories<'a> {
-    fn new(database: &'a AdvisoryDatabase, package: &str) -> Self {
-        let advisories: Vec<(&Advisory, Arc<AdvisoryFinding>)> = database
-            .for_package(package)
-            .map(|advisory| {
+impl PackageAdvisories {
+    fn new(database: &AdvisoryDatabase, package: &str) -> Self {
+        let advisories: Vec<(usize, Arc<AdvisoryFinding>)> = database
+            .indexed_for_package(package)
+            .map(|(index, advisory)| {
                 let fixed = advisory.fixed_versions(package);
                 let finding = AdvisoryFinding {
                     id: advisory.id.clone(),
@@ -213,12 +215,12 @@ impl<'a> PackageAdvisories<'a> {
                     score: advisory.score,
                     fixed: fixed.iter().map(ToString::to_string).collect(),
                 };
-                (advisory, Arc::new(finding))
+                (index, Arc::new(finding))
             })
             .collect();
         let mut fixed: Vec<Version> = advisories
             .iter()
-            .flat_map(|(advisory, _)| advisory.fixed_versions(package))
+            .flat_map(|(index, _)| database.advisory(*index).fixed_versions(package))
             .collect();
         fixed.sort();
         fixed.dedup();
@@ -226,16 +228,18 @@ impl<'a> PackageAdvisories<'a> {
             .into_iter()
             .map(|version| {
                 let key = lookup_key(&version);
-                let affected = advisories
-                    .iter()
-                    .any(|(advisory, _)| advisory.affects_keyed(package, &version, &key, &key));
+                let affected = advisories.iter().any(|(index, _)| {
+                    database
+                        .advisory(*index)
+                        .affects_keyed(package, &version, &key, &key)
+                });
                 (version, affected)
             })
             .collect();
         Self { advisories, fixes }
     }
 
-    fn decide(&self, package: &str, raw: &str) -> Verdict {
+    fn decide(&self, database: &AdvisoryDatabase, package: &str, raw: &str) -> Verdict {
         let Ok(version) = Version::from_str(raw) else {
             return Verdict::NotPep440;
         };
@@ -243,7 +247,11 @@ impl<'a> PackageAdvisories<'a> {
         let advisories: Vec<Arc<AdvisoryFinding>> = self
             .advisories
             .iter()
-            .filter(|(advisory, _)| advisory.affects_keyed(package, &version, raw, &key))
+            .filter(|(index, _)| {
+                database
+                    .advisory(*index)
+                    .affects_keyed(package, &version, raw, &key)
+            })
             .map(|(_, finding)| Arc::clone(finding))
             .collect();
         if advisories.is_empty() {
@@ -253,7 +261,7 @@ impl<'a> PackageAdvisories<'a> {
             .fixes
             .iter()
             .filter(|(fixed, affected)| !affected && *fixed > version)
-            .map(|(fixed, _)| fixed.clone())
+            .map(|(fixed, _)| (fixed.clone(), fixed.to_string()))
             .collect();
         Verdict::Vulnerable {
             advisories,
@@ -263,18 +271,19 @@ impl<'a> PackageAdvisories<'a> {
 }
 
 /// Audits locks against one advisory database. Each package's advisories are prepared once,
-/// and each distinct pinned `(package, version)` decided once, however many locks pin it.
+/// and each distinct pinned `(package, version)` decided once, however many locks pin it. It
+/// owns what it holds, so it can be freed on another thread.
 #[derive(Debug)]
-pub struct Auditor<'a> {
-    database: &'a AdvisoryDatabase,
+pub struct Auditor {
+    database: Arc<AdvisoryDatabase>,
     /// Package (normalised) -> its advisories, and verdicts by version as locked.
-    packages: HashMap<String, (PackageAdvisories<'a>, HashMap<String, Arc<Verdict>>)>,
+    packages: HashMap<String, (PackageAdvisories, HashMap<String, Arc<Verdict>>)>,
     /// Definition's spec hash -> its requirements (many environments share a definition).
     requirements: HashMap<String, Arc<Requirements>>,
 }
 
-impl<'a> Auditor<'a> {
-    pub fn new(database: &'a AdvisoryDatabase) -> Self {
+impl Auditor {
+    pub fn new(database: Arc<AdvisoryDatabase>) -> Self {
         Self {
             database,
             packages: HashMap::new(),
@@ -365,12 +374,12 @@ impl<'a> Auditor<'a> {
                 .and_then(|requirements| requirements.get(&name));
             let suggested = clean_fixes
                 .iter()
-                .find(|candidate| {
+                .find(|(candidate, _)| {
                     requirement.is_none_or(|(_, specifiers)| specifiers.contains(candidate))
                 })
-                .map(ToString::to_string);
+                .map(|(_, text)| text.clone());
             let fixed_outside_requirement = if suggested.is_none() {
-                clean_fixes.first().map(ToString::to_string)
+                clean_fixes.first().map(|(_, text)| text.clone())
             } else {
                 None
             };
@@ -410,7 +419,7 @@ impl<'a> Auditor<'a> {
     }
 
     fn verdict(&mut self, package: &str, version: &str) -> Arc<Verdict> {
-        let database = self.database;
+        let database = self.database.as_ref();
         let (advisories, verdicts) = match self.packages.get_mut(package) {
             Some(entry) => entry,
             None => self
@@ -421,7 +430,7 @@ impl<'a> Auditor<'a> {
         if let Some(known) = verdicts.get(version) {
             return Arc::clone(known);
         }
-        let verdict = Arc::new(advisories.decide(package, version));
+        let verdict = Arc::new(advisories.decide(database, package, version));
         verdicts.insert(version.to_string(), Arc::clone(&verdict));
         verdict
     }
@@ -433,10 +442,10 @@ pub fn audit_lock(
     lock_hash: &str,
     lock: &Lock,
     definition: impl FnOnce() -> Option<Environment>,
-    database: &AdvisoryDatabase,
+    database: &Arc<AdvisoryDatabase>,
 ) -> AuditReport {
     let read = || Ok::<_, std::convert::Infallible>(definition());
-    match Auditor::new(database).audit(environment, lock_hash, lock, None, read) {
+    match Auditor::new(Arc::clone(database)).audit(environment, lock_hash, lock, None, read) {
         Ok(report) => report,
         Err(never) => match never {},
     }
@@ -453,7 +462,7 @@ mod tests {
 
     /// `demo` < 1.10 is affected by DEMO-1; 1.10 and 1.11 by DEMO-2 (fixed in 1.12), so 1.10
     /// fixes one advisory and not the other. `other` is affected at the listed 2.0 only.
-    fn database() -> AdvisoryDatabase {
+    fn database() -> Arc<AdvisoryDatabase> {
         let record = |id: &str, package: &str, body: &str| {
             (
                 format!("{id}.yaml"),
@@ -473,6 +482,7 @@ mod tests {
             ),
             record("OTHER-1", "other", "  versions: ['2.0']\n"),
         ])
+        .map(Arc::new)
         .unwrap()
     }
 
@@ -524,7 +534,7 @@ mod tests {
             lock(&[("demo", "1.9"), ("other", "2.0.1")]),
             lock(&[("demo", "1.12"), ("other", "not-a-version")]),
         ];
-        let mut auditor = Auditor::new(&database);
+        let mut auditor = Auditor::new(Arc::clone(&database));
         for (index, lock) in locks.iter().enumerate() {
             let label = format!("env{index}:1");
             let shared = auditor
@@ -599,7 +609,7 @@ mod tests {
             reads.set(reads.get() + 1);
             Ok::<_, Infallible>(Some(definition(&["demo<1.12"])))
         };
-        let mut auditor = Auditor::new(&database);
+        let mut auditor = Auditor::new(Arc::clone(&database));
         let vulnerable = lock(&[("demo", "1.9")]);
         let clean = lock(&[("demo", "1.12")]);
         for spec_hash in ["one", "one", "two"] {

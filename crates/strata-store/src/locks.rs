@@ -105,10 +105,12 @@ impl Workspace {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
+            // Walks `environments_summary`, which is in name order, keeping each name's last
+            // version: a join on `MAX(id)` made SQLite sort every row, locks and all.
             "SELECT {columns}, l.lock_hash, l.lock, l.created_at FROM environments e
-             JOIN (SELECT MAX(id) AS latest_id FROM environments GROUP BY name) ON e.id = latest_id
              LEFT JOIN locks l ON l.name = e.name AND l.version = e.version
              WHERE e.anonymous = 0 AND (?1 IS NULL OR e.name > ?1)
+               AND NOT EXISTS (SELECT 1 FROM environments n WHERE n.name = e.name AND n.id > e.id)
              ORDER BY e.name
              LIMIT ?2"
         );
@@ -121,8 +123,13 @@ impl Workspace {
         let rows = statement
             .query_map(params![after, limit], |row| {
                 let summary = crate::environments::row_to_summary(row)?;
-                let lock: Option<(String, String, i64)> = match row.get::<_, Option<String>>(8)? {
-                    Some(hash) => Some((hash, row.get(9)?, row.get(10)?)),
+                // Parsed from SQLite's own buffer: a lock is kilobytes of JSON.
+                let lock = match row.get::<_, Option<String>>(8)? {
+                    Some(hash) => Some((
+                        hash,
+                        serde_json::from_str::<Lock>(row.get_ref(9)?.as_str()?),
+                        row.get::<_, i64>(10)?,
+                    )),
                     None => None,
                 };
                 Ok((summary, lock))
@@ -132,8 +139,8 @@ impl Workspace {
         for row in rows {
             let (environment, lock) = row.map_err(StoreError::db(what))?;
             let lock = lock
-                .map(|(lock_hash, text, locked_at)| {
-                    serde_json::from_str(&text)
+                .map(|(lock_hash, parsed, locked_at)| {
+                    parsed
                         .map(|lock| LockRecord {
                             lock_hash,
                             lock,

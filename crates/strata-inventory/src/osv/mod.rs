@@ -148,6 +148,23 @@ impl AdvisoryDatabase {
             .map(|index| &self.advisories[*index])
     }
 
+    /// [`AdvisoryDatabase::for_package`] with each advisory's index, for
+    /// [`AdvisoryDatabase::advisory`].
+    pub(crate) fn indexed_for_package(
+        &self,
+        package: &str,
+    ) -> impl Iterator<Item = (usize, &Advisory)> {
+        self.by_package
+            .get(package)
+            .into_iter()
+            .flatten()
+            .map(|index| (*index, &self.advisories[*index]))
+    }
+
+    pub(crate) fn advisory(&self, index: usize) -> &Advisory {
+        &self.advisories[index]
+    }
+
     /// Whether any advisory affects `package` (normalised) at `version`.
     pub fn any_affects(&self, package: &str, version: &Version) -> bool {
         let key = lookup_key(version);

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use anyhow::Result;
-use serde::Serialize;
 use strata_core::{AdvisorySource, AuditOutcome, AuditScope};
 use strata_inventory::{AdvisoryDatabase, AuditReport, Severity, is_online_source};
 
+use super::audit_json::{self, Head, SourceSummary};
 use crate::commands::{Context, parse_ref};
 use crate::errors::{ExitWith, UsageError};
 use crate::printer;
@@ -36,24 +36,6 @@ pub(crate) struct AuditArgs {
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
-}
-
-/// `--json`'s document. Written straight from the reports, which can be tens of megabytes
-/// for `--all`: no intermediate `serde_json::Value`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditOutput<'a> {
-    schema_version: u64,
-    advisories: SourceSummary<'a>,
-    reports: &'a [AuditReport],
-    not_locked: &'a [String],
-}
-
-#[derive(Serialize)]
-struct SourceSummary<'a> {
-    source: &'a str,
-    records: usize,
-    withdrawn: usize,
 }
 
 pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
@@ -88,32 +70,25 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
         &advisories,
     ))?;
     if args.json {
-        let output = AuditOutput {
+        let head = Head {
             schema_version: printer::SCHEMA_VERSION,
             advisories: SourceSummary {
                 source: &source_text,
                 records: database.records,
                 withdrawn: database.withdrawn,
             },
-            reports: &reports,
-            not_locked: &not_locked,
         };
-        // Sized for the document up front (an `--all` audit writes about 450 bytes per
-        // finding): growing a 35 MB buffer by doubling copies it all again.
-        let findings: usize = reports
-            .iter()
-            .flat_map(|report| &report.vulnerable)
-            .map(|package| package.advisories.len())
-            .sum();
-        let mut document = Vec::with_capacity(4096 + 1024 * reports.len() + 512 * findings);
-        serde_json::to_writer_pretty(&mut document, &output)?;
-        printer::out(String::from_utf8(document)?);
+        printer::out_pieces(&audit_json::document(&head, &reports, &not_locked));
     } else {
         render(&reports, &not_locked, &database);
     }
-    if let Some(level) = args.fail_on
-        && reports.iter().any(|report| report.reaches(level))
-    {
+    let reached = args
+        .fail_on
+        .is_some_and(|level| reports.iter().any(|report| report.reaches(level)));
+    // The process ends after this command: freeing the reports and the advisories (hundreds of
+    // thousands of allocations for `--all`) would only delay its exit.
+    std::mem::forget((reports, database));
+    if reached {
         return Err(ExitWith(1).into());
     }
     Ok(())

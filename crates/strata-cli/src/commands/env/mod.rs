@@ -11,6 +11,7 @@ pub(crate) use sbom::{SbomArgs, sbom};
 pub(crate) use search::{SearchArgs, search};
 
 mod audit;
+mod audit_json;
 mod details;
 mod inspect;
 mod labels;
