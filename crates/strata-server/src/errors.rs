@@ -141,6 +141,15 @@ impl From<StoreError> for ApiError {
                     json!({"kind": "corrupt_blob", "digest": digest, "actual": actual}),
                 )
             }
+            StoreError::UnsatisfiableRange {
+                digest,
+                start,
+                end,
+                size,
+            } => api(S::RANGE_NOT_SATISFIABLE, "invalid_request").with_details(json!({
+                "kind": "unsatisfiable_range", "digest": digest, "start": start, "end": end,
+                "size": size,
+            })),
             StoreError::Credentials { found } => api(S::UNPROCESSABLE_ENTITY, "invalid_request")
                 .with_details(json!({"kind": "credentials", "found": found})),
             StoreError::InvalidCursor { cursor } => api(S::BAD_REQUEST, "invalid_request")

@@ -33,6 +33,7 @@ pub async fn conformance(
     crate::properties::cursor_walks_survive_growth(&subject).await;
     crate::properties::unstored_blobs_are_refused(&subject).await;
     crate::properties::blobs_are_verified_and_idempotent(&subject).await;
+    crate::blobs::blobs_stream_whole_and_by_range(subject.blobs.as_ref()).await;
     crate::inventory::locked_packages_are_found_with_their_users(&subject).await;
 }
 

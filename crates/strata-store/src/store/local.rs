@@ -1,15 +1,18 @@
 //! The embedded implementations: today's SQLite workspace and its blob directory.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use futures_util::StreamExt as _;
 use rusqlite::params;
 use strata_spec::{Environment, EnvironmentVersion, Lock};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::{
-    BlobStorage, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
-    WorkspaceStore, is_digest,
+    BlobStorage, BlobStream, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
+    WorkspaceStore, check_range, is_digest, verified,
 };
 use crate::{
     BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
@@ -680,4 +683,48 @@ impl BlobStorage for LocalBlobs {
             Err(error) => Err(StoreError::io(self.store.path(digest))(error)),
         }
     }
+
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError> {
+        let (file, _) = self.open_file(digest).await?;
+        Ok(verified(
+            digest,
+            file_stream(file, u64::MAX, self.store.path(digest)),
+        ))
+    }
+
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError> {
+        let path = self.store.path(digest);
+        let (mut file, size) = self.open_file(digest).await?;
+        let range = check_range(digest, &range, size)?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(StoreError::io(&path))?;
+        Ok(file_stream(file, range.end - range.start, path))
+    }
+}
+
+impl LocalBlobs {
+    /// The blob's file and its size, or `NotFound`.
+    async fn open_file(&self, digest: &str) -> Result<(tokio::fs::File, u64), StoreError> {
+        check_digest(digest)?;
+        let path = self.store.path(digest);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    what: format!("Blob `{digest}`"),
+                });
+            }
+            Err(error) => return Err(StoreError::io(&path)(error)),
+        };
+        let size = file.metadata().await.map_err(StoreError::io(&path))?.len();
+        Ok((file, size))
+    }
+}
+
+/// At most `length` bytes of `file` from where it is, in chunks of up to 256 KiB.
+fn file_stream(file: tokio::fs::File, length: u64, path: PathBuf) -> BlobStream {
+    tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 << 10)
+        .map(move |chunk| chunk.map_err(StoreError::io(&path)))
+        .boxed()
 }

@@ -4,6 +4,7 @@
 //! (workspaces, members, tokens, the audit log). Commands, the server and the Python
 //! transport only ever talk to these.
 
+use std::ops::Range;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use crate::{
 };
 
 pub use access::{Action, Actor, Role, allows};
+pub use blob_stream::{BlobStream, check_range, verified};
 pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use local::{LocalBlobs, SqliteStore};
@@ -29,6 +31,7 @@ pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
+mod blob_stream;
 mod browse;
 mod cursor;
 mod local;
@@ -259,6 +262,18 @@ pub trait BlobStorage: Send + Sync {
 
     /// The size of a stored blob.
     async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The whole blob as a stream, never read into memory at once. It is verified as it
+    /// goes: the last chunk is held back until the digest matches, and a corrupt blob ends
+    /// the stream with [`StoreError::CorruptBlob`] instead, so it never arrives complete.
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError>;
+
+    /// Bytes `range` of the blob as a stream (a range reaching past the end stops at the
+    /// end; [`StoreError::UnsatisfiableRange`] for an empty one or one that starts at or past
+    /// the end). Not verified: only the whole blob can be hashed, and a blob is checked
+    /// against its name when stored (see [`verified`]); whoever puts the ranges together
+    /// checks the whole.
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError>;
 }
 
 /// Reads every page of a list: clients follow cursors, nobody sees only page one.
