@@ -57,13 +57,6 @@ impl ApiError {
         })
     }
 
-    pub(crate) fn precondition(what: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self::from(StoreError::PreconditionFailed {
-            what: what.into(),
-            expected: expected.into(),
-        })
-    }
-
     pub(crate) fn internal(cause: impl Into<String>) -> Self {
         Self {
             cause: Some(cause.into()),

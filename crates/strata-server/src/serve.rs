@@ -61,7 +61,6 @@ pub fn router(backends: ServerBackends, options: ServerOptions) -> Router {
     let state = AppState {
         backends,
         options: Arc::new(options),
-        conditional: Arc::new(crate::state::Stripes::new()),
     };
     crate::routes::routes(state)
         .layer(CatchPanicLayer::custom(

@@ -20,6 +20,7 @@ pub use access::{Action, Actor, Role, allows};
 pub use blob_stream::{BlobStream, check_range, verified};
 pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
+pub use etag::{state_tag, tag_matches};
 pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
@@ -34,6 +35,7 @@ mod access;
 mod blob_stream;
 mod browse;
 mod cursor;
+mod etag;
 mod local;
 mod local_browse;
 mod push;
@@ -193,6 +195,17 @@ pub trait WorkspaceStore: Send + Sync {
     /// Moves a run on; returns it as it is now.
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError>;
 
+    /// [`Self::update_run`] only while the run is in the state `if_match` names (an
+    /// `If-Match` value over [`state_tag`]s): compared and written in one transaction, so of
+    /// two writers holding the same tag exactly one wins and the other gets
+    /// [`StoreError::PreconditionFailed`], whichever process each is in.
+    async fn update_run_if_match(
+        &self,
+        id: &str,
+        update: &RunUpdate,
+        if_match: &str,
+    ) -> Result<RunRecord, StoreError>;
+
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError>;
 
     /// Runs, newest first.
@@ -236,6 +249,15 @@ pub trait WorkspaceStore: Send + Sync {
 
     /// Records a deployment, or its new state.
     async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError>;
+
+    /// [`Self::put_service`] over an existing service only while it is in the state
+    /// `if_match` names, compared and written in one transaction as in
+    /// [`Self::update_run_if_match`].
+    async fn put_service_if_match(
+        &self,
+        service: &ServiceRecord,
+        if_match: &str,
+    ) -> Result<(), StoreError>;
 
     async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError>;
 
