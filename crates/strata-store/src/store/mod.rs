@@ -24,8 +24,8 @@ pub use etag::{state_tag, tag_matches};
 pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
-    AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, ServerBackends, ServerStore,
-    TokenRecord, WorkspaceInfo, authorize_in_steps,
+    AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, Refusal, RefusalReason,
+    ServerBackends, ServerStore, TokenRecord, WorkspaceInfo, authorize_in_steps,
 };
 pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
