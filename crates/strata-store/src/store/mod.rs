@@ -17,6 +17,7 @@ use crate::{
 };
 
 pub use access::{Action, Actor, Role, allows};
+pub use address::{ServiceAddress, service_address};
 pub use blob_stream::{BlobStream, check_range, verified};
 pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
@@ -32,6 +33,7 @@ pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
+mod address;
 mod blob_stream;
 mod browse;
 mod cursor;
