@@ -125,6 +125,24 @@ fn client(parts: &Parts) -> Option<String> {
         .map(|ConnectInfo(address)| address.ip().to_string())
 }
 
+/// What the audit row of a refused request says about the request itself.
+pub(crate) struct Asked {
+    /// `METHOD /path`, without the query string.
+    pub(crate) resource: String,
+    pub(crate) request_id: String,
+    pub(crate) client: Option<String>,
+}
+
+impl Asked {
+    fn of(parts: &Parts) -> Self {
+        Self {
+            resource: format!("{} {}", parts.method, parts.uri.path()),
+            request_id: request_id(parts),
+            client: client(parts),
+        }
+    }
+}
+
 /// Audits a refused request (as [`crate::refusals`] limits it) and returns `error`.
 async fn refuse(
     parts: &Parts,
@@ -133,7 +151,17 @@ async fn refuse(
     workspace: Option<&str>,
     error: ApiError,
 ) -> ApiError {
-    let client = client(parts);
+    audit_refusal(state, Asked::of(parts), reason, workspace).await;
+    error
+}
+
+/// Audits a refused request, as [`crate::refusals`] limits it.
+pub(crate) async fn audit_refusal(
+    state: &AppState,
+    asked: Asked,
+    reason: RefusalReason,
+    workspace: Option<&str>,
+) {
     // Whose refusals count together: the token when there is one, else the address.
     let key = match &reason {
         RefusalReason::Token { token_hash } => format!("token {token_hash}"),
@@ -145,22 +173,24 @@ async fn refuse(
             )
         }
         RefusalReason::NoToken | RefusalReason::MalformedToken | RefusalReason::Suppressed => {
-            format!("{reason:?} {}", client.as_deref().unwrap_or("unknown"))
+            format!(
+                "{reason:?} {}",
+                asked.client.as_deref().unwrap_or("unknown")
+            )
         }
     };
     let refusal = Refusal {
         reason,
         workspace: workspace.map(str::to_string),
-        resource: format!("{} {}", parts.method, parts.uri.path()),
-        request_id: Some(request_id(parts)),
-        client,
+        resource: asked.resource,
+        request_id: Some(asked.request_id),
+        client: asked.client,
         repeats: 0,
     };
     state
         .refusals
         .record(state.backends.records.as_ref(), &key, refusal)
         .await;
-    error
 }
 
 fn request_id(parts: &Parts) -> String {

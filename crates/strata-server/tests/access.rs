@@ -688,3 +688,113 @@ async fn the_audit_log_shows_owners_everything_and_others_their_own() {
     assert!(items.iter().all(|e| e["requestId"].is_string()), "{own}");
     server.stop().await;
 }
+
+/// A sign-in to a workspace's pages that is refused is audited as a refused API request is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sign_ins_to_the_pages_are_audited() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let workspace = server.workspace("pages-refused").await;
+    let (revoked, revoked_id) = server
+        .token_with(
+            &unique("revoked"),
+            Some(&workspace),
+            Some(Role::Reader),
+            None,
+        )
+        .await;
+    server
+        .records
+        .revoke_token(&revoked_id, &Actor::local())
+        .await
+        .unwrap();
+    // A valid token of a user who is not a member.
+    let (stranger, stranger_id) = server
+        .token_with(&unique("stranger"), None, None, None)
+        .await;
+    let ids = unique("sign-in");
+    let http = reqwest::Client::new();
+    let login = format!("{}/w/{workspace}/login", server.url);
+    for (n, token) in ["strata_pat_not-a-token", &revoked, &stranger]
+        .into_iter()
+        .enumerate()
+    {
+        let form = http.get(&login).send().await.unwrap();
+        let cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("strata_sign_in="))
+            .and_then(|v| v.split(';').next())
+            .expect("a sign-in cookie")
+            .to_string();
+        let response = http
+            .post(&login)
+            .header("cookie", format!("strata_sign_in={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-request-id", format!("{ids}-{n}"))
+            .body(format!("csrf={cookie}&token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "sign-in {n}");
+    }
+    let events = server
+        .records
+        .audit(&AuditQuery::default(), None, 500)
+        .await
+        .unwrap()
+        .items;
+    let mut found: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            // The stranger's session is started, then ended when it opens nothing: audited
+            // as changes, beside the refusal.
+            e.action.starts_with("auth.")
+                && e.request_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with(&format!("{ids}-")))
+        })
+        .map(|e| {
+            (
+                e.request_id.clone().unwrap(),
+                e.action.as_str(),
+                e.token_id.clone(),
+                e.workspace.clone(),
+                e.resource.clone(),
+            )
+        })
+        .collect();
+    found.sort();
+    let resource = format!("POST /w/{workspace}/login");
+    let at = |n| format!("{ids}-{n}");
+    assert_eq!(
+        found,
+        vec![
+            (
+                at(0),
+                "auth.malformed_token",
+                None,
+                Some(workspace.clone()),
+                resource.clone()
+            ),
+            (
+                at(1),
+                "auth.revoked_token",
+                Some(revoked_id),
+                Some(workspace.clone()),
+                resource.clone()
+            ),
+            (
+                at(2),
+                "auth.not_member",
+                Some(stranger_id),
+                Some(workspace.clone()),
+                resource
+            ),
+        ]
+    );
+    server.stop().await;
+}
