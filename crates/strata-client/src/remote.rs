@@ -357,6 +357,20 @@ impl WorkspaceStore for RemoteStore {
         self.run(value)
     }
 
+    async fn update_run_if_match(
+        &self,
+        id: &str,
+        update: &RunUpdate,
+        if_match: &str,
+    ) -> Result<RunRecord, StoreError> {
+        let request = self
+            .request(Method::PATCH, &["runs", id])
+            .header(reqwest::header::IF_MATCH, if_match)
+            .json(update);
+        let value = self.json(request).await?;
+        self.run(value)
+    }
+
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError> {
         let value = self.json(self.request(Method::GET, &["runs", id])).await?;
         self.run(value)
@@ -475,6 +489,17 @@ impl WorkspaceStore for RemoteStore {
 
     async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError> {
         let request = self.request(Method::PUT, &["services", &service.name]);
+        self.send(request.json(&to_wire(service))).await.map(drop)
+    }
+
+    async fn put_service_if_match(
+        &self,
+        service: &ServiceRecord,
+        if_match: &str,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .request(Method::PUT, &["services", &service.name])
+            .header(reqwest::header::IF_MATCH, if_match);
         self.send(request.json(&to_wire(service))).await.map(drop)
     }
 

@@ -1,5 +1,6 @@
 //! Blobs to and from the server: streamed both ways, checked against their digest.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use strata_store::StoreError;
-use strata_store::store::{BlobStorage, is_digest};
+use strata_store::store::{BlobStorage, BlobStream, is_digest, verified};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::RemoteStore;
@@ -61,6 +62,15 @@ pub async fn digest_of_file(path: &Path) -> Result<String, StoreError> {
 }
 
 impl RemoteStore {
+    /// A response's body as a blob stream, chunk by chunk.
+    fn body_stream(&self, response: reqwest::Response) -> BlobStream {
+        let url = self.url.clone();
+        response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| from_transport(&e, &url)))
+            .boxed()
+    }
+
     /// Uploads those of `paths` the workspace does not hold yet (asking `blobs:missing`
     /// first); returns the digest of every path, in order.
     pub async fn upload_missing(&self, paths: &[PathBuf]) -> Result<Vec<String>, StoreError> {
@@ -136,6 +146,51 @@ impl BlobStorage for RemoteStore {
             .persist(destination)
             .map_err(|e| io(destination)(e.error))?;
         Ok(())
+    }
+
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError> {
+        check_digest(digest)?;
+        let response = self
+            .send(self.request(Method::GET, &["blobs", digest]))
+            .await?;
+        Ok(verified(digest, self.body_stream(response)))
+    }
+
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError> {
+        check_digest(digest)?;
+        let unsatisfiable = |size| StoreError::UnsatisfiableRange {
+            digest: digest.to_string(),
+            start: range.start,
+            end: range.end,
+            size,
+        };
+        if range.start >= range.end {
+            return Err(unsatisfiable(self.size(digest).await?.unwrap_or(0)));
+        }
+        let request = self.request(Method::GET, &["blobs", digest]).header(
+            reqwest::header::RANGE,
+            format!("bytes={}-{}", range.start, range.end - 1),
+        );
+        let response = self.send_raw(request).await?;
+        match response.status() {
+            StatusCode::PARTIAL_CONTENT => Ok(self.body_stream(response)),
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                // `Content-Range: bytes */SIZE`, as RFC 9110 has a 416 say.
+                let size = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes */"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                Err(unsatisfiable(size))
+            }
+            status if status.is_success() => Err(StoreError::Backend {
+                what: format!("Reading bytes of blob `{digest}` from `{}`", self.url),
+                message: format!("the server answered {status} to a `Range` request, not 206"),
+            }),
+            _ => Err(self.failure(response).await),
+        }
     }
 
     async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError> {

@@ -11,6 +11,7 @@ pub use prepare::{
     Built, WORKSPACES_FILE, WorkspaceWheels, ensure_built, ensure_locked, record_failure,
 };
 pub use relock::{LockOutcome, relock};
+pub use services::{PublishedService, publish_service};
 
 mod cache;
 mod error;
@@ -18,3 +19,4 @@ mod inventory;
 mod models;
 mod prepare;
 mod relock;
+mod services;

@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use strata_store::store::{
-    Action, Actor, Principal, Role, WorkspaceStore, allows, is_well_formed, token_hash,
+    Action, Actor, Principal, Refusal, RefusalReason, Role, WorkspaceStore, allows, is_well_formed,
+    token_hash,
 };
 
 use crate::errors::ApiError;
@@ -70,11 +72,33 @@ fn effective_role(
     role.map(|role| role.min(principal.max_role.unwrap_or(Role::Owner)))
 }
 
+/// Why a request has no usable token.
+enum NoBearer {
+    Missing,
+    Malformed(&'static str),
+}
+
+impl NoBearer {
+    fn error(&self) -> ApiError {
+        match self {
+            Self::Missing => {
+                ApiError::unauthenticated("no token; send `Authorization: Bearer <token>`")
+            }
+            Self::Malformed(reason) => ApiError::unauthenticated(*reason),
+        }
+    }
+
+    fn reason(&self) -> RefusalReason {
+        match self {
+            Self::Missing => RefusalReason::NoToken,
+            Self::Malformed(_) => RefusalReason::MalformedToken,
+        }
+    }
+}
+
 /// The bearer token of a request, checked for its form.
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthenticated("no token; send `Authorization: Bearer <token>`")
-    })?;
+fn bearer(parts: &Parts) -> Result<&str, NoBearer> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or(NoBearer::Missing)?;
     let token = header
         .to_str()
         .ok()
@@ -82,15 +106,91 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             let (scheme, token) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .ok_or_else(|| {
-            ApiError::unauthenticated("the `Authorization` header is not `Bearer <token>`")
-        })?;
+        .ok_or(NoBearer::Malformed(
+            "the `Authorization` header is not `Bearer <token>`",
+        ))?;
     if !is_well_formed(token) {
-        return Err(ApiError::unauthenticated(
+        return Err(NoBearer::Malformed(
             "the token is malformed (a Strata token starts with `strata_pat_` and ends with its checksum)",
         ));
     }
     Ok(token)
+}
+
+/// The address a request came from, when the server knows it.
+fn client(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
+}
+
+/// What the audit row of a refused request says about the request itself.
+pub(crate) struct Asked {
+    /// `METHOD /path`, without the query string.
+    pub(crate) resource: String,
+    pub(crate) request_id: String,
+    pub(crate) client: Option<String>,
+}
+
+impl Asked {
+    fn of(parts: &Parts) -> Self {
+        Self {
+            resource: format!("{} {}", parts.method, parts.uri.path()),
+            request_id: request_id(parts),
+            client: client(parts),
+        }
+    }
+}
+
+/// Audits a refused request (as [`crate::refusals`] limits it) and returns `error`.
+async fn refuse(
+    parts: &Parts,
+    state: &AppState,
+    reason: RefusalReason,
+    workspace: Option<&str>,
+    error: ApiError,
+) -> ApiError {
+    audit_refusal(state, Asked::of(parts), reason, workspace).await;
+    error
+}
+
+/// Audits a refused request, as [`crate::refusals`] limits it.
+pub(crate) async fn audit_refusal(
+    state: &AppState,
+    asked: Asked,
+    reason: RefusalReason,
+    workspace: Option<&str>,
+) {
+    // Whose refusals count together: the token when there is one, else the address.
+    let key = match &reason {
+        RefusalReason::Token { token_hash } => format!("token {token_hash}"),
+        RefusalReason::NotMember { principal } | RefusalReason::Forbidden { principal } => {
+            format!(
+                "role {} {}",
+                principal.token_id,
+                workspace.unwrap_or_default()
+            )
+        }
+        RefusalReason::NoToken | RefusalReason::MalformedToken | RefusalReason::Suppressed => {
+            format!(
+                "{reason:?} {}",
+                asked.client.as_deref().unwrap_or("unknown")
+            )
+        }
+    };
+    let refusal = Refusal {
+        reason,
+        workspace: workspace.map(str::to_string),
+        resource: asked.resource,
+        request_id: Some(asked.request_id),
+        client: asked.client,
+        repeats: 0,
+    };
+    state
+        .refusals
+        .record(state.backends.records.as_ref(), &key, refusal)
+        .await;
 }
 
 fn request_id(parts: &Parts) -> String {
@@ -113,13 +213,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let principal = state
-            .backends
-            .records
-            .authenticate(&token_hash(token))
-            .await?
-            .ok_or_else(|| ApiError::unauthenticated(REFUSED_TOKEN))?;
+        let token = match bearer(parts) {
+            Ok(token) => token.to_string(),
+            Err(refused) => {
+                return Err(refuse(parts, state, refused.reason(), None, refused.error()).await);
+            }
+        };
+        let hash = token_hash(&token);
+        let Some(principal) = state.backends.records.authenticate(&hash).await? else {
+            let reason = RefusalReason::Token { token_hash: hash };
+            let error = ApiError::unauthenticated(REFUSED_TOKEN);
+            return Err(refuse(parts, state, reason, None, error).await);
+        };
         log_user(parts, &principal.user);
         Ok(Self {
             principal,
@@ -161,7 +266,6 @@ impl<N: Needs> FromRequestParts<AppState> for Access<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?.to_string();
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
@@ -169,28 +273,48 @@ impl<N: Needs> FromRequestParts<AppState> for Access<N> {
             .get("ws")
             .cloned()
             .ok_or_else(|| ApiError::internal("a workspace route without `{ws}`"))?;
+        let token = match bearer(parts) {
+            Ok(token) => token.to_string(),
+            Err(refused) => {
+                let (reason, error) = (refused.reason(), refused.error());
+                return Err(refuse(parts, state, reason, Some(&workspace), error).await);
+            }
+        };
         let request_id = request_id(parts);
         // The token, the membership and the workspace in one lookup.
-        let authorized = state
+        let hash = token_hash(&token);
+        let Some(authorized) = state
             .backends
             .records
-            .authorize(&token_hash(&token), &workspace, Some(&request_id))
+            .authorize(&hash, &workspace, Some(&request_id))
             .await?
-            .ok_or_else(|| ApiError::unauthenticated(REFUSED_TOKEN))?;
+        else {
+            let reason = RefusalReason::Token { token_hash: hash };
+            let error = ApiError::unauthenticated(REFUSED_TOKEN);
+            return Err(refuse(parts, state, reason, Some(&workspace), error).await);
+        };
         log_user(parts, &authorized.principal.user);
         let not_found = || ApiError::not_found(format!("Workspace `{workspace}`"));
-        let role = effective_role(&authorized.principal, &workspace, authorized.membership)
-            .ok_or_else(not_found)?;
-        let store = authorized.records.ok_or_else(not_found)?;
+        let role = effective_role(&authorized.principal, &workspace, authorized.membership);
+        let (Some(role), Some(store)) = (role, authorized.records) else {
+            let reason = RefusalReason::NotMember {
+                principal: authorized.principal,
+            };
+            return Err(refuse(parts, state, reason, Some(&workspace), not_found()).await);
+        };
         if !allows(role, N::ACTION) {
             let needed = match N::ACTION {
                 Action::Read => Role::Reader,
                 Action::Write => Role::Contributor,
                 Action::Manage => Role::Owner,
             };
-            return Err(ApiError::forbidden(format!(
+            let error = ApiError::forbidden(format!(
                 "your role in workspace `{workspace}` is `{role}`; this needs `{needed}`"
-            )));
+            ));
+            let reason = RefusalReason::Forbidden {
+                principal: authorized.principal,
+            };
+            return Err(refuse(parts, state, reason, Some(&workspace), error).await);
         }
         Ok(Self {
             caller: Caller {

@@ -2,6 +2,7 @@
 //! (object_store, configured from the standard `AWS_*` variables). Keys are
 //! `sha256/<2 hex>/<64 hex>`, uploads create-only, downloads verified.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,11 @@ use futures_util::StreamExt as _;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt as _, PutMode, PutPayload, RetryConfig,
+    ClientOptions, GetOptions, ObjectStore, ObjectStoreExt as _, PutMode, PutPayload, RetryConfig,
     WriteMultipart,
 };
 use sha2::{Digest as _, Sha256};
-use strata_store::store::{BlobStorage, LocalBlobs, is_digest};
+use strata_store::store::{BlobStorage, BlobStream, LocalBlobs, check_range, is_digest, verified};
 use strata_store::{BlobStore, StoreError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -297,6 +298,59 @@ impl BlobStorage for ObjectBlobs {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(self.failed(error)),
         }
+    }
+
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError> {
+        check_digest(digest)?;
+        let stream = self.stream(digest, GetOptions::default()).await?;
+        Ok(verified(digest, stream))
+    }
+
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError> {
+        check_digest(digest)?;
+        // Refused here rather than by the store, whose errors for it differ by backend
+        // (S3 answers 416, which `object_store` reports as a generic error).
+        if range.start >= range.end {
+            return Err(StoreError::UnsatisfiableRange {
+                digest: digest.to_string(),
+                start: range.start,
+                end: range.end,
+                size: self.size(digest).await?.unwrap_or(0),
+            });
+        }
+        let options = GetOptions::default().with_range(Some(range.clone()));
+        match self.stream(digest, options).await {
+            Ok(stream) => Ok(stream),
+            // Only a failed request pays for a second one, which says why it failed.
+            Err(error @ StoreError::NotFound { .. }) => Err(error),
+            Err(error) => match self.size(digest).await? {
+                Some(size) => check_range(digest, &range, size).and(Err(error)),
+                None => Err(StoreError::NotFound {
+                    what: format!("Blob `{digest}`"),
+                }),
+            },
+        }
+    }
+}
+
+impl ObjectBlobs {
+    /// The object's bytes as `object_store` streams them from the response body: chunk by
+    /// chunk, never whole in memory.
+    async fn stream(&self, digest: &str, options: GetOptions) -> Result<BlobStream, StoreError> {
+        let result = match self.store.get_opts(&self.key(digest), options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::NotFound {
+                    what: format!("Blob `{digest}`"),
+                });
+            }
+            Err(error) => return Err(self.failed(error)),
+        };
+        let this = self.clone();
+        Ok(result
+            .into_stream()
+            .map(move |chunk| chunk.map_err(|e| this.failed(e)))
+            .boxed())
     }
 }
 

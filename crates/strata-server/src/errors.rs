@@ -57,13 +57,6 @@ impl ApiError {
         })
     }
 
-    pub(crate) fn precondition(what: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self::from(StoreError::PreconditionFailed {
-            what: what.into(),
-            expected: expected.into(),
-        })
-    }
-
     pub(crate) fn internal(cause: impl Into<String>) -> Self {
         Self {
             cause: Some(cause.into()),
@@ -141,6 +134,15 @@ impl From<StoreError> for ApiError {
                     json!({"kind": "corrupt_blob", "digest": digest, "actual": actual}),
                 )
             }
+            StoreError::UnsatisfiableRange {
+                digest,
+                start,
+                end,
+                size,
+            } => api(S::RANGE_NOT_SATISFIABLE, "invalid_request").with_details(json!({
+                "kind": "unsatisfiable_range", "digest": digest, "start": start, "end": end,
+                "size": size,
+            })),
             StoreError::Credentials { found } => api(S::UNPROCESSABLE_ENTITY, "invalid_request")
                 .with_details(json!({"kind": "credentials", "found": found})),
             StoreError::InvalidCursor { cursor } => api(S::BAD_REQUEST, "invalid_request")

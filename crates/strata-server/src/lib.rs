@@ -3,6 +3,7 @@
 
 pub use blobs::{BlobUrlError, ObjectBlobs, open_blobs};
 pub use openapi::{ROUTES, Route, RouteAccess, document as openapi_document};
+pub use refusals::RefusalLimits;
 pub use serve::{ServerError, ServerOptions, router, serve};
 
 mod auth;
@@ -11,6 +12,7 @@ mod errors;
 mod etags;
 mod openapi;
 mod pages;
+mod refusals;
 mod request_log;
 mod routes;
 mod serve;

@@ -398,7 +398,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "get",
         "/workspaces/{ws}/blobs/{digest}",
-        "Downloads a blob granted to the workspace, with `Range`",
+        "Downloads a blob granted to the workspace, streamed; one `Range` answers 206 with `Content-Range`, one past the end 416",
         READ,
         200,
     ),

@@ -1,6 +1,7 @@
 //! Starting and stopping the server.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::errors::ApiError;
+use crate::refusals::{RefusalLimits, Refusals};
 use crate::state::AppState;
 
 /// How the server runs.
@@ -20,8 +22,10 @@ use crate::state::AppState;
 pub struct ServerOptions {
     /// The largest request body accepted, except blob uploads (which stream).
     pub max_body_bytes: usize,
-    /// Where uploads and downloads are staged.
+    /// Where uploads are staged.
     pub temp_dir: PathBuf,
+    /// How many refused requests are audited one by one.
+    pub refusals: RefusalLimits,
 }
 
 impl Default for ServerOptions {
@@ -29,6 +33,7 @@ impl Default for ServerOptions {
         Self {
             max_body_bytes: 16 << 20,
             temp_dir: std::env::temp_dir(),
+            refusals: RefusalLimits::default(),
         }
     }
 }
@@ -58,12 +63,18 @@ pub enum ServerError {
 
 /// The API, for tests and for embedding.
 pub fn router(backends: ServerBackends, options: ServerOptions) -> Router {
+    app(backends, options).0
+}
+
+/// The API and its refusal audit, whose counted refusals a server flushes every window.
+fn app(backends: ServerBackends, options: ServerOptions) -> (Router, Arc<Refusals>) {
+    let refusals = Arc::new(Refusals::new(options.refusals));
     let state = AppState {
         backends,
         options: Arc::new(options),
-        conditional: Arc::new(crate::state::Stripes::new()),
+        refusals: refusals.clone(),
     };
-    crate::routes::routes(state)
+    let router = crate::routes::routes(state)
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("a request handler panicked").into_response()
@@ -71,7 +82,8 @@ pub fn router(backends: ServerBackends, options: ServerOptions) -> Router {
         ))
         .layer(axum::middleware::from_fn(crate::errors::json_errors))
         .layer(axum::middleware::from_fn(crate::request_log::middleware))
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+    (router, refusals)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
@@ -96,8 +108,24 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving the Strata API");
     }
-    axum::serve(listener, router(backends, options))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServerError::Serve { source })
+    let records = backends.records.clone();
+    let (router, refusals) = app(backends, options);
+    // Refusals counted in a window are written when it ends, even if no refusal follows.
+    let flusher = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(refusals.window());
+        loop {
+            ticks.tick().await;
+            refusals.flush(records.as_ref()).await;
+        }
+    });
+    // The peer address reaches handlers, for the audit rows of refused requests.
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|source| ServerError::Serve { source });
+    flusher.abort();
+    served
 }

@@ -7,20 +7,21 @@
 //! the API does, and the forms that post carry a token derived from the session secret.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get, post};
 use futures_util::TryStreamExt as _;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use sha2::{Digest as _, Sha256};
-use strata_store::store::{Action, Principal, allows, is_well_formed, token_hash};
+use strata_store::store::{Action, Principal, RefusalReason, allows, is_well_formed, token_hash};
 use strata_ui::{Request, Ui, Viewer};
 
-use crate::auth::Caller;
+use crate::auth::{Asked, Caller, audit_refusal};
 use crate::request_log::{LoggedUser, RequestId};
 use crate::state::AppState;
 
@@ -190,15 +191,30 @@ fn form_fields(body: &[u8]) -> HashMap<String, String> {
 
 /// Checks the token, starts a session when its holder may read the workspace, and sends the
 /// browser to the workspace's start page.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "axum extractors, each a part of the request"
+)]
 async fn sign_in(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     id: axum::Extension<RequestId>,
     logged: Option<axum::Extension<LoggedUser>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Response {
     let workspace = workspace_of(&params);
+    // A refused sign-in is audited as a refused API request is.
+    let asked = || Asked {
+        resource: format!("{method} {}", uri.path()),
+        request_id: id.0.0.clone(),
+        client: peer
+            .as_ref()
+            .map(|axum::Extension(ConnectInfo(address))| address.ip().to_string()),
+    };
     let fields = form_fields(&body);
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     let given = fields.get("csrf").map(String::as_str).unwrap_or_default();
@@ -213,6 +229,8 @@ async fn sign_in(
     }
     let token = fields.get("token").map(|t| t.trim()).unwrap_or_default();
     if !is_well_formed(token) {
+        let reason = RefusalReason::MalformedToken;
+        audit_refusal(&state, asked(), reason, Some(&workspace)).await;
         return sign_in_response(
             StatusCode::UNAUTHORIZED,
             &workspace,
@@ -240,6 +258,10 @@ async fn sign_in(
     let principal = match started {
         Ok(Some(principal)) => principal,
         Ok(None) | Err(strata_store::StoreError::NotFound { .. }) => {
+            let reason = RefusalReason::Token {
+                token_hash: token_hash(token),
+            };
+            audit_refusal(&state, asked(), reason, Some(&workspace)).await;
             return sign_in_response(
                 StatusCode::UNAUTHORIZED,
                 &workspace,
@@ -255,12 +277,18 @@ async fn sign_in(
     }
     match role(&state, &principal, &id, &workspace).await {
         Ok(Some(role)) if allows(role, Action::Read) => {}
-        Ok(_) => {
+        Ok(role) => {
             let _ = state
                 .backends
                 .records
                 .end_session(&session_hash, request_id(&id))
                 .await;
+            let reason = if role.is_some() {
+                RefusalReason::Forbidden { principal }
+            } else {
+                RefusalReason::NotMember { principal }
+            };
+            audit_refusal(&state, asked(), reason, Some(&workspace)).await;
             return sign_in_response(
                 StatusCode::UNAUTHORIZED,
                 &workspace,

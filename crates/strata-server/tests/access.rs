@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use common::{TestServer, environment, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use strata_server::{ROUTES, RouteAccess};
-use strata_store::store::{Action, Actor, Role, ServerStore as _, WorkspaceStore as _};
+use strata_server::{ROUTES, RefusalLimits, RouteAccess};
+use strata_store::store::{Action, Actor, AuditQuery, Role, ServerStore as _, WorkspaceStore as _};
 use strata_store::{ModelRecord, RegisterOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,39 +81,43 @@ async fn every_route_answers_every_caller_as_its_role_allows() {
     let workspace = server.workspace("matrix").await;
     let elsewhere = server.workspace("elsewhere").await;
     let mut tokens = Vec::new();
+    // Who holds each token, for the audit rows of their refusals.
+    let mut users = Vec::new();
     for role in [Role::Reader, Role::Contributor, Role::Owner] {
         let user = unique(role.as_str());
-        tokens.push((
-            Caller::Member(role),
-            Some(server.token(&user, &workspace, role).await),
-        ));
+        let (token, id) = server
+            .token_with(&user, Some(&workspace), Some(role), None)
+            .await;
+        tokens.push((Caller::Member(role), Some(token)));
+        users.push((Caller::Member(role), user, id));
     }
-    let outsider = server
-        .token(&unique("outsider"), &elsewhere, Role::Owner)
+    let outsider_user = unique("outsider");
+    let (outsider, outsider_id) = server
+        .token_with(&outsider_user, Some(&elsewhere), Some(Role::Owner), None)
         .await;
     tokens.push((Caller::Outsider, Some(outsider)));
+    users.push((Caller::Outsider, outsider_user, outsider_id));
+    let revoked_user = unique("revoked");
     let (revoked, revoked_id) = server
-        .token_with(
-            &unique("revoked"),
-            Some(&workspace),
-            Some(Role::Owner),
-            None,
-        )
+        .token_with(&revoked_user, Some(&workspace), Some(Role::Owner), None)
         .await;
+    users.push((Caller::Revoked, revoked_user, revoked_id.clone()));
     server
         .records
         .revoke_token(&revoked_id, &Actor::local())
         .await
         .unwrap();
     tokens.push((Caller::Revoked, Some(revoked)));
-    let (expired, _) = server
+    let expired_user = unique("expired");
+    let (expired, expired_id) = server
         .token_with(
-            &unique("expired"),
+            &expired_user,
             Some(&workspace),
             Some(Role::Owner),
             Some(strata_store::now_millis() - 60_000),
         )
         .await;
+    users.push((Caller::Expired, expired_user, expired_id));
     tokens.push((Caller::Expired, Some(expired)));
     tokens.push((
         Caller::Malformed,
@@ -172,11 +176,17 @@ async fn every_route_answers_every_caller_as_its_role_allows() {
 
     let http = reqwest::Client::new();
     let mut failures = Vec::new();
+    // Every request's id, so this test finds the audit rows of its own refusals.
+    let ids = unique("matrix-request");
+    let mut sent = 0;
     for route in ROUTES {
         let path = concrete(route.path, &fixture);
         let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
         for (caller, token) in &tokens {
-            let mut request = http.request(method.clone(), server.api(&path));
+            sent += 1;
+            let mut request = http
+                .request(method.clone(), server.api(&path))
+                .header("x-request-id", format!("{ids}-{sent}"));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -227,6 +237,193 @@ async fn every_route_answers_every_caller_as_its_role_allows() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Each kind of refused caller left one audit row (the first of its refusals this minute;
+    // the others are counted), naming the token by id when it is known, never the token.
+    let events = strata_store::store::collect_all(|cursor| {
+        let records = server.records.clone();
+        async move {
+            records
+                .audit(&AuditQuery::default(), cursor.as_deref(), 500)
+                .await
+        }
+    })
+    .await
+    .unwrap();
+    let refusals: Vec<_> = events
+        .into_iter()
+        .filter(|e| {
+            e.request_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(&format!("{ids}-")))
+        })
+        .collect();
+    let user_of = |caller| users.iter().find(|(c, _, _)| *c == caller).unwrap();
+    let mut expected = vec![
+        ("auth.no_token".to_string(), String::new(), None, None),
+        (
+            "auth.malformed_token".to_string(),
+            String::new(),
+            None,
+            None,
+        ),
+    ];
+    for (caller, action, workspace) in [
+        (Caller::Revoked, "auth.revoked_token", None),
+        (Caller::Expired, "auth.expired_token", None),
+        (Caller::Outsider, "auth.not_member", Some(&workspace)),
+        (
+            Caller::Member(Role::Reader),
+            "auth.forbidden",
+            Some(&workspace),
+        ),
+        (
+            Caller::Member(Role::Contributor),
+            "auth.forbidden",
+            Some(&workspace),
+        ),
+    ] {
+        let (_, user, token_id) = user_of(caller);
+        expected.push((
+            action.to_string(),
+            user.clone(),
+            Some(token_id.clone()),
+            workspace.cloned(),
+        ));
+    }
+    let mut found: Vec<_> = refusals
+        .iter()
+        .map(|e| {
+            (
+                e.action.clone(),
+                e.user.clone(),
+                e.token_id.clone(),
+                // A token is refused (and written) first on whichever route comes first,
+                // with a workspace or without; a role only in a workspace.
+                if matches!(e.action.as_str(), "auth.not_member" | "auth.forbidden") {
+                    e.workspace.clone()
+                } else {
+                    None
+                },
+            )
+        })
+        .collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "one audit row per refused caller: {refusals:#?}"
+    );
+    for event in &refusals {
+        assert_eq!(event.client.as_deref(), Some("127.0.0.1"), "{event:?}");
+        assert!(
+            event.resource.starts_with("GET ") || event.resource.contains(" /api/v1/"),
+            "the row says what was asked: {event:?}"
+        );
+        let row = serde_json::to_string(event).unwrap();
+        for (_, token) in &tokens {
+            if let Some(token) = token {
+                assert!(
+                    !row.contains(token.as_str()),
+                    "a token in the audit log: {row}"
+                );
+                assert!(
+                    !row.contains(&strata_store::store::token_hash(token)),
+                    "a token hash in the audit log: {row}"
+                );
+            }
+        }
+    }
+    server.stop().await;
+}
+
+/// A flood of refused requests writes a bounded number of rows: the first per caller and
+/// window, up to the window's limit, and one row counting the rest when the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_requests_is_counted_not_written_row_by_row() {
+    let window = std::time::Duration::from_secs(2);
+    let Some(server) = TestServer::start_with_refusals(RefusalLimits {
+        window,
+        rows_per_window: 3,
+    })
+    .await
+    else {
+        return;
+    };
+    let started = strata_store::now_millis();
+    let workspace = server.workspace("flood").await;
+    let (revoked, revoked_id) = server
+        .token_with(
+            &unique("flooder"),
+            Some(&workspace),
+            Some(Role::Reader),
+            None,
+        )
+        .await;
+    server
+        .records
+        .revoke_token(&revoked_id, &Actor::local())
+        .await
+        .unwrap();
+    let ids = unique("flood-request");
+    let http = reqwest::Client::new();
+    let path = server.api(&format!("/workspaces/{workspace}/runs"));
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        // 50 with the revoked token, then 10 unknown ones, each a caller of its own.
+        let token = if n < 50 {
+            revoked.clone()
+        } else {
+            strata_store::store::generate_token().unwrap()
+        };
+        let request = http
+            .get(&path)
+            .bearer_auth(token)
+            .header("x-request-id", format!("{ids}-{n}"));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    // The window ends and the server writes what it counted.
+    tokio::time::sleep(window * 3).await;
+    let events = server
+        .records
+        .audit(&AuditQuery::default(), None, 500)
+        .await
+        .unwrap()
+        .items;
+    let written: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.request_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(&format!("{ids}-")))
+        })
+        .collect();
+    assert_eq!(written.len(), 3, "the window's limit of rows: {written:#?}");
+    let revoked_rows = written
+        .iter()
+        .filter(|e| e.action == "auth.revoked_token")
+        .count();
+    let unknown_rows = written
+        .iter()
+        .filter(|e| e.action == "auth.unknown_token")
+        .count();
+    assert!(
+        revoked_rows <= 1 && revoked_rows + unknown_rows == 3,
+        "the revoked token is written once at most: {written:#?}"
+    );
+    let counted = events
+        .iter()
+        .find(|e| e.action == "auth.suppressed" && e.at >= started && e.repeats == 57);
+    assert!(
+        counted.is_some(),
+        "one row counts the other 57 refusals: {:#?}",
+        &events[..events.len().min(10)]
+    );
     server.stop().await;
 }
 
@@ -489,5 +686,115 @@ async fn the_audit_log_shows_owners_everything_and_others_their_own() {
     assert_eq!(none["items"], json!([]), "{none}");
     // The request id of a change is in its audit event.
     assert!(items.iter().all(|e| e["requestId"].is_string()), "{own}");
+    server.stop().await;
+}
+
+/// A sign-in to a workspace's pages that is refused is audited as a refused API request is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sign_ins_to_the_pages_are_audited() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let workspace = server.workspace("pages-refused").await;
+    let (revoked, revoked_id) = server
+        .token_with(
+            &unique("revoked"),
+            Some(&workspace),
+            Some(Role::Reader),
+            None,
+        )
+        .await;
+    server
+        .records
+        .revoke_token(&revoked_id, &Actor::local())
+        .await
+        .unwrap();
+    // A valid token of a user who is not a member.
+    let (stranger, stranger_id) = server
+        .token_with(&unique("stranger"), None, None, None)
+        .await;
+    let ids = unique("sign-in");
+    let http = reqwest::Client::new();
+    let login = format!("{}/w/{workspace}/login", server.url);
+    for (n, token) in ["strata_pat_not-a-token", &revoked, &stranger]
+        .into_iter()
+        .enumerate()
+    {
+        let form = http.get(&login).send().await.unwrap();
+        let cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("strata_sign_in="))
+            .and_then(|v| v.split(';').next())
+            .expect("a sign-in cookie")
+            .to_string();
+        let response = http
+            .post(&login)
+            .header("cookie", format!("strata_sign_in={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-request-id", format!("{ids}-{n}"))
+            .body(format!("csrf={cookie}&token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "sign-in {n}");
+    }
+    let events = server
+        .records
+        .audit(&AuditQuery::default(), None, 500)
+        .await
+        .unwrap()
+        .items;
+    let mut found: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            // The stranger's session is started, then ended when it opens nothing: audited
+            // as changes, beside the refusal.
+            e.action.starts_with("auth.")
+                && e.request_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with(&format!("{ids}-")))
+        })
+        .map(|e| {
+            (
+                e.request_id.clone().unwrap(),
+                e.action.as_str(),
+                e.token_id.clone(),
+                e.workspace.clone(),
+                e.resource.clone(),
+            )
+        })
+        .collect();
+    found.sort();
+    let resource = format!("POST /w/{workspace}/login");
+    let at = |n| format!("{ids}-{n}");
+    assert_eq!(
+        found,
+        vec![
+            (
+                at(0),
+                "auth.malformed_token",
+                None,
+                Some(workspace.clone()),
+                resource.clone()
+            ),
+            (
+                at(1),
+                "auth.revoked_token",
+                Some(revoked_id),
+                Some(workspace.clone()),
+                resource.clone()
+            ),
+            (
+                at(2),
+                "auth.not_member",
+                Some(stranger_id),
+                Some(workspace.clone()),
+                resource
+            ),
+        ]
+    );
     server.stop().await;
 }

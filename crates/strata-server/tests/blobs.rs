@@ -5,10 +5,12 @@ mod common;
 use std::sync::Arc;
 
 use common::digest_of;
+use futures_util::StreamExt as _;
 use object_store::ObjectStoreExt as _;
 use strata_server::{ObjectBlobs, open_blobs};
 use strata_store::StoreError;
 use strata_store::store::BlobStorage;
+use strata_store_tests::blob_conformance;
 
 /// Puts, gets and sizes a small blob and one large enough to go up in parts.
 async fn round_trips(blobs: &dyn BlobStorage) {
@@ -66,6 +68,7 @@ async fn blobs_in_memory_round_trip_and_refuse_corruption() {
     let store = Arc::new(object_store::memory::InMemory::new());
     let blobs = ObjectBlobs::new(store.clone(), "team", "memory://team");
     round_trips(&blobs).await;
+    blob_conformance(Arc::new(blobs.clone())).await;
     // Bytes changed behind the store's back are refused on the way out.
     let digest = digest_of(b"original");
     let key = object_store::path::Path::from(format!("team/sha256/{}/{digest}", &digest[..2]));
@@ -78,6 +81,27 @@ async fn blobs_in_memory_round_trip_and_refuse_corruption() {
     let error = blobs.get_to_file(&digest, &destination).await.unwrap_err();
     assert!(matches!(error, StoreError::CorruptBlob { .. }), "{error}");
     assert!(!destination.exists(), "no corrupt file left behind");
+    // Streamed, the tampered blob ends in an error before its last bytes.
+    let mut stream = blobs
+        .open(&digest)
+        .await
+        .expect("opening the tampered blob");
+    let mut received = Vec::new();
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => received.extend_from_slice(&chunk),
+            Err(error) => failure = Some(error),
+        }
+    }
+    assert!(
+        matches!(failure, Some(StoreError::CorruptBlob { .. })),
+        "{failure:?}"
+    );
+    assert!(
+        received.len() < b"tampered".len(),
+        "a corrupt blob never streams complete"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,4 +116,5 @@ async fn blobs_on_s3_round_trip() {
     let url = format!("{}/{}", url.trim_end_matches('/'), common::unique("run"));
     let blobs = open_blobs(&url).unwrap();
     round_trips(blobs.as_ref()).await;
+    blob_conformance(blobs).await;
 }

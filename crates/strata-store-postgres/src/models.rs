@@ -2,7 +2,7 @@
 
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
-use strata_store::store::{Cursor, CursorPage};
+use strata_store::store::{Cursor, CursorPage, state_tag, tag_matches};
 use strata_store::{ModelRecord, ServiceRecord, StoreError, validate_model_name};
 
 use crate::error::{corrupt, db};
@@ -202,8 +202,34 @@ impl PgWorkspace {
     }
 
     /// Records a deployment or its new state; `created_at` is kept from the first time.
-    pub(crate) async fn service_put(&self, service: &ServiceRecord) -> Result<(), StoreError> {
+    ///
+    /// With `if_match`, only over an existing service in the state it names, its row locked
+    /// (`FOR UPDATE`) from the comparison to the commit, as in [`Self::run_update`].
+    pub(crate) async fn service_put(
+        &self,
+        service: &ServiceRecord,
+        if_match: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin("recording a service").await?;
+        if let Some(if_match) = if_match {
+            let sql = format!(
+                "SELECT {SERVICE_COLUMNS} FROM services WHERE workspace_id = $1 AND name = $2 FOR UPDATE"
+            );
+            let current = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(self.id)
+                .bind(&service.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading a service"))?
+                .map(|row| row_to_service(&row))
+                .transpose()?;
+            if !current.is_some_and(|current| tag_matches(if_match, &state_tag(&current))) {
+                return Err(StoreError::PreconditionFailed {
+                    what: format!("Service `{}`", service.name),
+                    expected: if_match.to_string(),
+                });
+            }
+        }
         sqlx::query(
             "INSERT INTO services (workspace_id, name, state, host, port, env_name, env_version, lock_hash, models, entry_script, source_dir, service_dir, config, pid, pid_start, error, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10, $11, $12, $13::json, $14, $15, $16, $17, $17)

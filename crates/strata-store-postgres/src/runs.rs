@@ -2,7 +2,9 @@
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
-use strata_store::store::{Cursor, CursorPage, LogChunk, RunQuery, RunUpdate};
+use strata_store::store::{
+    Cursor, CursorPage, LogChunk, RunQuery, RunUpdate, state_tag, tag_matches,
+};
 use strata_store::{Metric, RunRecord, StoreError};
 
 use crate::error::{corrupt, db, is_unique_violation};
@@ -179,15 +181,28 @@ impl PgWorkspace {
 
     /// Moves a run on. A finished run keeps its state (only a later `Finished` or a cancel
     /// request still changes it), as in the SQLite store.
+    ///
+    /// With `if_match`, only from the state it names: the row is locked (`FOR UPDATE`) before
+    /// it is read and compared, so a writer in another server process holding the same tag
+    /// waits for this transaction and then compares against the state it left.
     pub(crate) async fn run_update(
         &self,
         id: &str,
         update: &RunUpdate,
+        if_match: Option<&str>,
     ) -> Result<RunRecord, StoreError> {
         let mut tx = self.begin("updating a run").await?;
         // The row lock orders concurrent updates of one run.
         let seq = self.run_seq(&mut tx, id, true).await?;
         let run = self.run_in(&mut tx, id).await?;
+        if let Some(if_match) = if_match
+            && !tag_matches(if_match, &state_tag(&run))
+        {
+            return Err(StoreError::PreconditionFailed {
+                what: format!("Run `{id}`"),
+                expected: if_match.to_string(),
+            });
+        }
         let now = strata_store::now_millis();
         let query = match update {
             RunUpdate::Preparing | RunUpdate::Prepared { .. } | RunUpdate::Running

@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use strata_store::StoreError;
 use strata_store::store::{
     Actor, AuditEvent, AuditQuery, Authorized, BrowseStore, Cursor, CursorPage, Member, NewToken,
-    Principal, Role, ServerStore, TokenRecord, WorkspaceInfo, WorkspaceStore, authorize_in_steps,
-    is_digest,
+    Principal, Refusal, RefusalReason, Role, ServerStore, TokenRecord, WorkspaceInfo,
+    WorkspaceStore, authorize_in_steps, is_digest,
 };
 
 use crate::audit;
@@ -478,7 +478,8 @@ impl ServerStore for PostgresStore {
         let limit = Cursor::clamp_limit(limit);
         let after = cursor.map(Cursor::decode).transpose()?;
         let rows = sqlx::query(
-            "SELECT id, at, user_name, token_id, workspace, action, resource, request_id
+            "SELECT id, at, user_name, token_id, workspace, action, resource, request_id, client,
+                    repeats
              FROM audit_events
              WHERE ($1::text IS NULL OR workspace = $1) AND ($2::text IS NULL OR user_name = $2)
                AND ($3::bigint IS NULL OR id < $3)
@@ -503,6 +504,8 @@ impl ServerStore for PostgresStore {
                     action: row.try_get("action")?,
                     resource: row.try_get("resource")?,
                     request_id: row.try_get("request_id")?,
+                    client: row.try_get("client")?,
+                    repeats: u64::try_from(row.try_get::<i64, _>("repeats")?).unwrap_or(0),
                 };
                 let cursor = Cursor::new("", event.id);
                 Ok((event, cursor))
@@ -592,6 +595,56 @@ impl ServerStore for PostgresStore {
         .await
         .map(|row| row.is_some())
         .map_err(db("checking a blob grant"))
+    }
+
+    async fn record_refusal(&self, refusal: &Refusal) -> Result<(), StoreError> {
+        let now = strata_store::now_millis();
+        let repeats = i64::try_from(refusal.repeats).unwrap_or(i64::MAX);
+        let query = match &refusal.reason {
+            // Which token it was (and why it is refused) only the database knows: looked up
+            // by hash in the same statement, so the row names its id and user when known.
+            RefusalReason::Token { token_hash } => sqlx::query(
+                "INSERT INTO audit_events (at, user_name, token_id, workspace, action, resource, request_id, client, repeats)
+                 SELECT $1, COALESCE(t.user_name, ''), t.id, $3,
+                        CASE WHEN t.id IS NULL THEN 'auth.unknown_token'
+                             WHEN t.revoked_at IS NOT NULL THEN 'auth.revoked_token'
+                             WHEN t.expires_at IS NOT NULL AND t.expires_at <= $1 THEN 'auth.expired_token'
+                             ELSE 'auth.refused_token' END,
+                        $4, $5, $6, $7
+                 FROM (SELECT 1) AS one LEFT JOIN tokens t ON t.token_hash = $2",
+            )
+            .bind(now)
+            .bind(token_hash),
+            reason => {
+                let (action, principal) = match reason {
+                    RefusalReason::NoToken => ("auth.no_token", None),
+                    RefusalReason::MalformedToken => ("auth.malformed_token", None),
+                    RefusalReason::NotMember { principal } => ("auth.not_member", Some(principal)),
+                    RefusalReason::Forbidden { principal } => ("auth.forbidden", Some(principal)),
+                    RefusalReason::Suppressed | RefusalReason::Token { .. } => {
+                        ("auth.suppressed", None)
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO audit_events (at, user_name, token_id, action, workspace, resource, request_id, client, repeats)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(now)
+                .bind(principal.map_or("", |p| p.user.as_str()))
+                .bind(principal.map(|p| p.token_id.as_str()))
+                .bind(action)
+            }
+        };
+        query
+            .bind(&refusal.workspace)
+            .bind(&refusal.resource)
+            .bind(&refusal.request_id)
+            .bind(&refusal.client)
+            .bind(repeats)
+            .execute(&self.pool)
+            .await
+            .map_err(db("auditing a refused request"))?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

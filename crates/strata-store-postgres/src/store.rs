@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "locked_packages",
         include_str!("../migrations/0004_locked_packages.sql"),
     ),
+    (
+        5,
+        "refusals",
+        include_str!("../migrations/0005_refusals.sql"),
+    ),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).

@@ -255,7 +255,16 @@ impl WorkspaceStore for PgWorkspace {
     }
 
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {
-        self.run_update(id, update).await
+        self.run_update(id, update, None).await
+    }
+
+    async fn update_run_if_match(
+        &self,
+        id: &str,
+        update: &RunUpdate,
+        if_match: &str,
+    ) -> Result<RunRecord, StoreError> {
+        self.run_update(id, update, Some(if_match)).await
     }
 
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError> {
@@ -319,7 +328,15 @@ impl WorkspaceStore for PgWorkspace {
     }
 
     async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError> {
-        self.service_put(service).await
+        self.service_put(service, None).await
+    }
+
+    async fn put_service_if_match(
+        &self,
+        service: &ServiceRecord,
+        if_match: &str,
+    ) -> Result<(), StoreError> {
+        self.service_put(service, Some(if_match)).await
     }
 
     async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError> {

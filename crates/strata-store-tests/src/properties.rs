@@ -2,11 +2,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use strata_store::store::{EnvironmentQuery, RunQuery, RunUpdate};
+use strata_store::store::{EnvironmentQuery, RunQuery, RunUpdate, state_tag};
 use strata_store::{BuildRecord, RegisterOptions, StoreError};
 use tokio::task::JoinSet;
 
-use crate::fixtures::{Subject, absent_digest, environment, lock, model, version};
+use crate::fixtures::{Subject, absent_digest, environment, lock, model, service, version};
 
 pub(crate) async fn identical_spec_registers_once(subject: &Subject) {
     let records = &subject.records;
@@ -478,5 +478,111 @@ pub(crate) async fn curated_environments_are_seeded(subject: &Subject) {
     assert!(
         matches!(error, StoreError::Spec(_) | StoreError::Curated { .. }),
         "curated names are reserved: {error}"
+    );
+}
+
+/// `If-Match` is compared where the change is written: of racers holding the same tag exactly
+/// one wins, whatever process or connection each is in, and the rest are refused.
+pub(crate) async fn if_match_has_one_winner(subject: &Subject) {
+    let records = &subject.records;
+    let run = subject.run("if-match-run", "if-match", "if-match", 80_000);
+    records.create_run(&run).await.expect("creating a run");
+    let queued = records.get_run(&run.id).await.expect("reading the run");
+    let stale = records
+        .update_run_if_match(&run.id, &RunUpdate::Preparing, "W/\"stale\"")
+        .await
+        .expect_err("a stale tag is refused");
+    assert!(
+        matches!(stale, StoreError::PreconditionFailed { .. }),
+        "{stale:?}"
+    );
+    assert_eq!(
+        records.get_run(&run.id).await.expect("the run").status,
+        queued.status,
+        "a refused change changes nothing"
+    );
+    let tag = state_tag(&queued);
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let records = records.clone();
+        let (id, tag) = (run.id.clone(), tag.clone());
+        tasks.spawn(async move {
+            records
+                .update_run_if_match(&id, &RunUpdate::Preparing, &tag)
+                .await
+        });
+    }
+    let (mut won, mut refused) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("an update task") {
+            Ok(_) => won += 1,
+            Err(StoreError::PreconditionFailed { .. }) => refused += 1,
+            Err(error) => panic!("a conditional run update failed otherwise: {error}"),
+        }
+    }
+    assert_eq!(
+        (won, refused),
+        (1, 7),
+        "one run update wins the tag, the rest get 412"
+    );
+    let preparing = records.get_run(&run.id).await.expect("the run");
+    records
+        .update_run_if_match(&run.id, &RunUpdate::Running, &state_tag(&preparing))
+        .await
+        .expect("the current tag is accepted");
+
+    let model = model("if-match-model", &absent_digest("if-match"), None);
+    let mut service = service("if-match-service", "Running", &model);
+    let absent = records
+        .put_service_if_match(&service, "*")
+        .await
+        .expect_err("`If-Match` on a service that does not exist");
+    assert!(
+        matches!(absent, StoreError::PreconditionFailed { .. }),
+        "{absent:?}"
+    );
+    records
+        .put_service(&service)
+        .await
+        .expect("recording the service");
+    let tag = state_tag(
+        &records
+            .get_service(&service.name)
+            .await
+            .expect("reading the service"),
+    );
+    let mut tasks = JoinSet::new();
+    for port in 0..8u16 {
+        let records = records.clone();
+        let tag = tag.clone();
+        let mut racer = service.clone();
+        racer.port = 9000 + port;
+        tasks.spawn(async move { records.put_service_if_match(&racer, &tag).await });
+    }
+    let (mut won, mut refused) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("a service task") {
+            Ok(()) => won += 1,
+            Err(StoreError::PreconditionFailed { .. }) => refused += 1,
+            Err(error) => panic!("a conditional service put failed otherwise: {error}"),
+        }
+    }
+    assert_eq!(
+        (won, refused),
+        (1, 7),
+        "one service put wins the tag, the rest get 412"
+    );
+    service.port = 9100;
+    records
+        .put_service_if_match(&service, "*")
+        .await
+        .expect("`*` matches any existing service");
+    assert_eq!(
+        records
+            .get_service(&service.name)
+            .await
+            .expect("the service")
+            .port,
+        9100
     );
 }

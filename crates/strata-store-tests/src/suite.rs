@@ -31,8 +31,10 @@ pub async fn conformance(
     crate::properties::explicit_versions_are_immutable(&subject).await;
     crate::properties::first_lock_wins_under_concurrency(&subject).await;
     crate::properties::cursor_walks_survive_growth(&subject).await;
+    crate::properties::if_match_has_one_winner(&subject).await;
     crate::properties::unstored_blobs_are_refused(&subject).await;
     crate::properties::blobs_are_verified_and_idempotent(&subject).await;
+    crate::blobs::blobs_stream_whole_and_by_range(subject.blobs.as_ref()).await;
     crate::inventory::locked_packages_are_found_with_their_users(&subject).await;
 }
 

@@ -55,6 +55,13 @@ pub enum StoreError {
     InvalidReference { reference: String, reason: String },
     #[error("Blob `{digest}` is corrupt: its content hashes to `{actual}`")]
     CorruptBlob { digest: String, actual: String },
+    #[error("Bytes {start}..{end} are outside blob `{digest}`, which is {size} bytes long")]
+    UnsatisfiableRange {
+        digest: String,
+        start: u64,
+        end: u64,
+        size: u64,
+    },
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error("Failed to access `{}`", path.display())]
@@ -142,6 +149,7 @@ impl StoreError {
             | Self::MissingBlob { .. }
             | Self::LogOffset { .. }
             | Self::PreconditionFailed { .. }
+            | Self::UnsatisfiableRange { .. }
             | Self::LockDiffers { .. }
             | Self::Forbidden { .. }
             | Self::Unauthenticated { .. }

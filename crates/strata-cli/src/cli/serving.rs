@@ -71,6 +71,10 @@ pub(crate) struct ServingOptions {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: std::net::IpAddr,
+    /// On a server workspace, the host teammates reach the service at, recorded instead of
+    /// the one worked out (the machine's hostname for `--host 0.0.0.0` or `::`).
+    #[arg(long, value_name = "HOST", env = "STRATA_ADVERTISE_HOST")]
+    pub(crate) advertise_host: Option<String>,
     /// Python worker processes (default: `--cpu-cores` rounded up, else 1).
     #[arg(long, env = "WORKER_COUNT")]
     pub(crate) workers: Option<usize>,

@@ -311,6 +311,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
                 env: None,
                 port,
                 host: std::net::IpAddr::from([127, 0, 0, 1]),
+                advertise_host: None,
                 workers: Some(1),
                 cpu_cores: None,
                 memory_gb: None,

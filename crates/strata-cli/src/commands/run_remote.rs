@@ -143,19 +143,29 @@ impl RemoteRun {
         Ok(())
     }
 
-    /// Records a service of the working copy on the server, and shares the lock it was
-    /// built from.
-    pub(crate) fn publish_service(&self, workspace: &Workspace, name: &str) -> Result<()> {
-        let service = workspace.get_service(name)?;
-        self.opened.block_on(push_lock(
+    /// Records a service of the working copy on the server, at the address teammates reach
+    /// (`advertise`, else as [`strata_core::publish_service`] works it out), and shares the
+    /// lock it was built from.
+    pub(crate) fn publish_service(
+        &self,
+        workspace: &Workspace,
+        name: &str,
+        advertise: Option<&str>,
+    ) -> Result<strata_core::PublishedService> {
+        Ok(self.opened.block_on(strata_core::publish_service(
             self.opened.records.as_ref(),
             workspace,
-            &service.env_name,
-            &service.env_version,
-        ))?;
+            name,
+            advertise,
+        ))?)
+    }
+
+    /// The host the server records for a service, if it has one.
+    pub(crate) fn recorded_host(&self, name: &str) -> Option<String> {
         self.opened
-            .block_on(self.opened.records.put_service(&service))?;
-        Ok(())
+            .block_on(self.opened.records.get_service(name))
+            .ok()
+            .map(|service| service.host)
     }
 
     /// A context for the working copy, where services of a server workspace run.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 use strata_spec::EnvironmentDiff;
+use strata_store::store::ServiceAddress;
 use strata_store::{
     DELETED, DEPLOYING, EnvironmentRecord, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig,
     ServiceModel, ServiceRecord, Workspace,
@@ -45,7 +46,22 @@ pub(crate) fn deploy(
             remote.pull_for_serving(&mut workspace, &args.models, args.env.as_deref())?;
             drop(workspace);
             let deployed = deploy_service(&remote.local_context(context), name, args, container)?;
-            remote.publish_service(&remote.working_copy()?, name)?;
+            let published = remote.publish_service(
+                &remote.working_copy()?,
+                name,
+                args.advertise_host.as_deref(),
+            )?;
+            if !json {
+                match &published.address {
+                    ServiceAddress::Loopback(host) => printer::warn(format!(
+                        "Service {name} listens on {host}, so only this machine reaches it; the server records it as loopback. Deploy with `--host 0.0.0.0` (or `--advertise-host`) for teammates to use it"
+                    )),
+                    _ => printer::note(format!(
+                        "Recorded on the server at {}",
+                        published.record.url()
+                    )),
+                }
+            }
             deployed
         }
         None => deploy_service(context, name, args, container)?,

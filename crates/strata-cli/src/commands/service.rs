@@ -251,8 +251,11 @@ pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
             )
             .into());
         }
+        // The deletion keeps the host the deployment recorded (perhaps advertised).
+        let host = remote.recorded_host(name);
         delete(&local, name)?;
-        return remote.publish_service(&remote.working_copy()?, name);
+        remote.publish_service(&remote.working_copy()?, name, host.as_deref())?;
+        return Ok(());
     }
     let service = delete_service(context, name)?;
     printer::out(format!("Deleted {name}; port {} is free", service.port));

@@ -609,6 +609,63 @@ fn a_local_workspace_is_pushed_to_the_server() {
     assert_eq!(services[0]["service"]["name"], "svc", "{services}");
     assert_eq!(services[0]["service"]["state"], "running", "{services}");
     assert_eq!(services[0]["service"]["envName"], "trainenv", "{services}");
+    // Bound to loopback, it is recorded as loopback, and the deployer is told only their
+    // machine reaches it.
+    assert_eq!(services[0]["service"]["host"], "127.0.0.1", "{services}");
+    assert!(
+        deployed.stderr.contains("only this machine reaches it"),
+        "{deployed}"
+    );
+
+    // Listening on every interface, it is recorded at the machine's hostname; with
+    // `--advertise-host`, at that host, which its deletion keeps.
+    let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    for (name, extra, host) in [
+        ("svc-lan", vec!["--host", "0.0.0.0"], hostname.as_str()),
+        (
+            "svc-proxied",
+            vec!["--advertise-host", "scoring.example.test"],
+            "scoring.example.test",
+        ),
+    ] {
+        let port = free_port().to_string();
+        let mut args = vec![
+            "deploy",
+            name,
+            "--model",
+            "mymodel:1",
+            "--entry-script",
+            "score.py",
+            "--port",
+            &port,
+        ];
+        args.extend(extra);
+        let deployed = team.run(&team.alice, "alice-server", &args);
+        assert_eq!(deployed.code, 0, "{deployed}");
+        assert!(
+            deployed
+                .stderr
+                .contains(&format!("http://{host}:{port}/score")),
+            "the deployer sees the recorded URL: {deployed}"
+        );
+        let shown: serde_json::Value =
+            serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "show", name, "--json"]))
+                .unwrap();
+        assert_eq!(shown["service"]["host"], host, "{shown}");
+        team.ok(&team.alice, "alice-server", &["service", "delete", name]);
+        let shown: serde_json::Value =
+            serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "show", name, "--json"]))
+                .unwrap();
+        assert_eq!(
+            (&shown["service"]["state"], &shown["service"]["host"]),
+            (&serde_json::json!("deleted"), &serde_json::json!(host)),
+            "{shown}"
+        );
+    }
+
     let elsewhere = team.run(&team.alice, "alice", &["service", "delete", "svc"]);
     assert_eq!(
         elsewhere.code, 1,

@@ -1,20 +1,19 @@
 //! Runs, their metrics, tags and combined log.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, list_to_wire, to_wire};
+use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, list_to_wire, state_tag};
 use strata_store::{Metric, RunRecord};
 
 use super::{wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
-use crate::etags::{check_if_match, tagged, weak};
+use crate::etags::{if_match, tagged};
 use crate::pages::{page_by_key, page_by_position, page_limit};
-use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
@@ -49,7 +48,7 @@ pub(crate) async fn create(
     access.store.create_run(&run).await?;
     let run = access.store.get_run(&run.id).await?;
     let mut response = (StatusCode::CREATED, wire(&run)).into_response();
-    if let Ok(value) = http::HeaderValue::from_str(&weak(&to_wire(&run))) {
+    if let Ok(value) = http::HeaderValue::from_str(&state_tag(&run)) {
         response.headers_mut().insert(http::header::ETAG, value);
     }
     Ok(response)
@@ -65,7 +64,7 @@ pub(crate) async fn get(
     Ok(tagged(
         &headers,
         StatusCode::OK,
-        &weak(&to_wire(&run)),
+        &state_tag(&run),
         false,
         wire(&run),
     ))
@@ -74,28 +73,18 @@ pub(crate) async fn get(
 /// `PATCH runs/{id}`: a step in its life; with `If-Match`, only from the state read.
 pub(crate) async fn update(
     access: Access<Write>,
-    State(state): State<AppState>,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     Json(update): Json<RunUpdate>,
 ) -> Result<Response, ApiError> {
-    let _serialized = if headers.contains_key(http::header::IF_MATCH) {
-        Some(
-            state
-                .conditional
-                .lock(&[&access.workspace, "run", &id])
-                .await,
-        )
-    } else {
-        None
+    // The store compares the tag where it writes, so two requests holding one tag, in this
+    // process or another on the same database, cannot both win.
+    let run = match if_match(&headers)? {
+        Some(tag) => access.store.update_run_if_match(&id, &update, tag).await?,
+        None => access.store.update_run(&id, &update).await?,
     };
-    let current = access.store.get_run(&id).await?;
-    check_if_match(&headers, &weak(&to_wire(&current)), || {
-        format!("Run `{id}`")
-    })?;
-    let run = access.store.update_run(&id, &update).await?;
     let mut response = wire(&run).into_response();
-    if let Ok(value) = http::HeaderValue::from_str(&weak(&to_wire(&run))) {
+    if let Ok(value) = http::HeaderValue::from_str(&state_tag(&run)) {
         response.headers_mut().insert(http::header::ETAG, value);
     }
     Ok(response)

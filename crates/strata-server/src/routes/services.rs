@@ -1,20 +1,19 @@
 //! Deployed services, as their deployers record them.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use strata_store::store::to_wire;
+use strata_store::store::state_tag;
 use strata_store::{ServiceRecord, StoreError};
 
 use super::{wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
-use crate::etags::{check_if_match, tagged, weak};
+use crate::etags::{if_match, tagged};
 use crate::pages::page_limit;
-use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub(crate) struct PageQuery {
@@ -45,7 +44,7 @@ pub(crate) async fn get(
     Ok(tagged(
         &headers,
         StatusCode::OK,
-        &weak(&to_wire(&service)),
+        &state_tag(&service),
         false,
         wire(&service),
     ))
@@ -55,7 +54,6 @@ pub(crate) async fn get(
 /// with `If-Match`, only over the state read.
 pub(crate) async fn put(
     access: Access<Write>,
-    State(state): State<AppState>,
     Path((_, name)): Path<(String, String)>,
     headers: HeaderMap,
     Json(service): Json<ServiceRecord>,
@@ -66,42 +64,31 @@ pub(crate) async fn put(
             service.name
         )));
     }
-    let _serialized = if headers.contains_key(http::header::IF_MATCH) {
-        Some(
-            state
-                .conditional
-                .lock(&[&access.workspace, "service", &name])
-                .await,
-        )
-    } else {
-        None
-    };
-    let current = match access.store.get_service(&name).await {
-        Ok(current) => Some(current),
-        Err(StoreError::NotFound { .. }) => None,
-        Err(error) => return Err(error.into()),
-    };
-    match &current {
-        Some(current) => check_if_match(&headers, &weak(&to_wire(current)), || {
-            format!("Service `{name}`")
-        })?,
-        None if headers.contains_key(http::header::IF_MATCH) => {
-            return Err(ApiError::precondition(
-                format!("Service `{name}`"),
-                "an existing service",
-            ));
+    // With `If-Match` the store compares the tag where it writes (see `runs::update`); the
+    // service then exists, so the answer is 200.
+    let created = match if_match(&headers)? {
+        Some(tag) => {
+            access.store.put_service_if_match(&service, tag).await?;
+            false
         }
-        None => {}
-    }
-    access.store.put_service(&service).await?;
+        None => {
+            let created = match access.store.get_service(&name).await {
+                Ok(_) => false,
+                Err(StoreError::NotFound { .. }) => true,
+                Err(error) => return Err(error.into()),
+            };
+            access.store.put_service(&service).await?;
+            created
+        }
+    };
     let stored = access.store.get_service(&name).await?;
-    let status = if current.is_some() {
-        StatusCode::OK
-    } else {
+    let status = if created {
         StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
     let mut response = (status, wire(&stored)).into_response();
-    if let Ok(value) = http::HeaderValue::from_str(&weak(&to_wire(&stored))) {
+    if let Ok(value) = http::HeaderValue::from_str(&state_tag(&stored)) {
         response.headers_mut().insert(http::header::ETAG, value);
     }
     Ok(response)

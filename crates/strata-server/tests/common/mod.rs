@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use strata_server::{ServerOptions, open_blobs};
+use strata_server::{RefusalLimits, ServerOptions, open_blobs};
 use strata_spec::Environment;
 use strata_store::store::{
     Actor, BlobStorage, NewToken, Role, ServerBackends, ServerStore, generate_token, token_hash,
@@ -87,6 +87,20 @@ impl TestServer {
 
     /// A server over these records.
     pub async fn start_over(records: Arc<PostgresStore>, blobs: Blobs) -> Option<Self> {
+        Self::start_configured(records, blobs, RefusalLimits::default()).await
+    }
+
+    /// A server auditing refused requests within `refusals`.
+    pub async fn start_with_refusals(refusals: RefusalLimits) -> Option<Self> {
+        let records = postgres().await?;
+        Self::start_configured(records, Blobs::Directory, refusals).await
+    }
+
+    pub async fn start_configured(
+        records: Arc<PostgresStore>,
+        blobs: Blobs,
+        refusals: RefusalLimits,
+    ) -> Option<Self> {
         // The server's request log, shown for failing tests (`RUST_LOG` to choose).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -133,6 +147,7 @@ impl TestServer {
         let options = ServerOptions {
             max_body_bytes: 1 << 20,
             temp_dir: dir.path().to_path_buf(),
+            refusals,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -1,15 +1,18 @@
 //! The embedded implementations: today's SQLite workspace and its blob directory.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use futures_util::StreamExt as _;
 use rusqlite::params;
 use strata_spec::{Environment, EnvironmentVersion, Lock};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::{
-    BlobStorage, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
-    WorkspaceStore, is_digest,
+    BlobStorage, BlobStream, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
+    WorkspaceStore, check_range, is_digest, state_tag, tag_matches, verified,
 };
 use crate::{
     BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
@@ -294,66 +297,28 @@ impl WorkspaceStore for SqliteStore {
     }
 
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {
+        update_run_in(&self.lock(), id, update)
+    }
+
+    async fn update_run_if_match(
+        &self,
+        id: &str,
+        update: &RunUpdate,
+        if_match: &str,
+    ) -> Result<RunRecord, StoreError> {
         let workspace = self.lock();
-        let run = workspace.get_run(id)?;
-        let now = crate::now_millis();
-        let (sql, values): (&str, Vec<rusqlite::types::Value>) = match update {
-            RunUpdate::Preparing => (
-                "UPDATE runs SET status = ?2, preparing_at = ?3 WHERE id = ?1",
-                vec![crate::PREPARING.to_string().into(), now.into()],
-            ),
-            RunUpdate::Prepared { lock_hash } => (
-                "UPDATE runs SET lock_hash = ?2 WHERE id = ?1",
-                vec![lock_hash.clone().into()],
-            ),
-            RunUpdate::Running => (
-                "UPDATE runs SET status = ?2, started_at = ?3 WHERE id = ?1",
-                vec![crate::RUNNING.to_string().into(), now.into()],
-            ),
-            RunUpdate::Finished {
-                status,
-                exit_code,
-                error,
-                outputs,
-                logs,
-            } => {
-                if !matches!(
-                    status.as_str(),
-                    crate::COMPLETED | crate::FAILED | crate::CANCELED
-                ) {
-                    return Err(StoreError::InvalidReference {
-                        reference: status.clone(),
-                        reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
-                    });
-                }
-                for digest in [outputs, logs].into_iter().flatten() {
-                    Self::require_blob(&workspace, Some(digest), || format!("Run `{id}`"))?;
-                }
-                workspace.run_finished(
-                    id,
-                    status,
-                    *exit_code,
-                    error.as_deref(),
-                    outputs.as_deref(),
-                    logs.as_deref(),
-                )?;
-                return workspace.get_run(id);
+        // `BEGIN IMMEDIATE` takes SQLite's write lock before the read, so another process
+        // cannot change the run between the comparison and the write.
+        immediate(&workspace, || {
+            let current = workspace.get_run(id)?;
+            if !tag_matches(if_match, &state_tag(&current)) {
+                return Err(StoreError::PreconditionFailed {
+                    what: format!("Run `{id}`"),
+                    expected: if_match.to_string(),
+                });
             }
-            RunUpdate::CancelRequested => {
-                workspace.request_cancel(id)?;
-                return workspace.get_run(id);
-            }
-        };
-        if run.is_finished() {
-            return Ok(run);
-        }
-        let mut all: Vec<rusqlite::types::Value> = vec![id.to_string().into()];
-        all.extend(values);
-        workspace
-            .connection
-            .execute(sql, rusqlite::params_from_iter(all))
-            .map_err(StoreError::db("updating a run"))?;
-        workspace.get_run(id)
+            update_run_in(&workspace, id, update)
+        })
     }
 
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError> {
@@ -514,6 +479,34 @@ impl WorkspaceStore for SqliteStore {
         self.lock().put_service(service)
     }
 
+    async fn put_service_if_match(
+        &self,
+        service: &ServiceRecord,
+        if_match: &str,
+    ) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        immediate(&workspace, || {
+            let what = || format!("Service `{}`", service.name);
+            let current = match workspace.get_service(&service.name) {
+                Ok(current) => current,
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(StoreError::PreconditionFailed {
+                        what: what(),
+                        expected: if_match.to_string(),
+                    });
+                }
+                Err(error) => return Err(error),
+            };
+            if !tag_matches(if_match, &state_tag(&current)) {
+                return Err(StoreError::PreconditionFailed {
+                    what: what(),
+                    expected: if_match.to_string(),
+                });
+            }
+            workspace.put_service(service)
+        })
+    }
+
     async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError> {
         self.lock().get_service(name)
     }
@@ -536,6 +529,98 @@ impl WorkspaceStore for SqliteStore {
             })
             .collect();
         Ok(Cursor::page(rows, limit))
+    }
+}
+
+/// A run moved on, in `workspace` (locked by the caller).
+fn update_run_in(
+    workspace: &Workspace,
+    id: &str,
+    update: &RunUpdate,
+) -> Result<RunRecord, StoreError> {
+    let run = workspace.get_run(id)?;
+    let now = crate::now_millis();
+    let (sql, values): (&str, Vec<rusqlite::types::Value>) = match update {
+        RunUpdate::Preparing => (
+            "UPDATE runs SET status = ?2, preparing_at = ?3 WHERE id = ?1",
+            vec![crate::PREPARING.to_string().into(), now.into()],
+        ),
+        RunUpdate::Prepared { lock_hash } => (
+            "UPDATE runs SET lock_hash = ?2 WHERE id = ?1",
+            vec![lock_hash.clone().into()],
+        ),
+        RunUpdate::Running => (
+            "UPDATE runs SET status = ?2, started_at = ?3 WHERE id = ?1",
+            vec![crate::RUNNING.to_string().into(), now.into()],
+        ),
+        RunUpdate::Finished {
+            status,
+            exit_code,
+            error,
+            outputs,
+            logs,
+        } => {
+            if !matches!(
+                status.as_str(),
+                crate::COMPLETED | crate::FAILED | crate::CANCELED
+            ) {
+                return Err(StoreError::InvalidReference {
+                    reference: status.clone(),
+                    reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
+                });
+            }
+            for digest in [outputs, logs].into_iter().flatten() {
+                SqliteStore::require_blob(workspace, Some(digest), || format!("Run `{id}`"))?;
+            }
+            workspace.run_finished(
+                id,
+                status,
+                *exit_code,
+                error.as_deref(),
+                outputs.as_deref(),
+                logs.as_deref(),
+            )?;
+            return workspace.get_run(id);
+        }
+        RunUpdate::CancelRequested => {
+            workspace.request_cancel(id)?;
+            return workspace.get_run(id);
+        }
+    };
+    if run.is_finished() {
+        return Ok(run);
+    }
+    let mut all: Vec<rusqlite::types::Value> = vec![id.to_string().into()];
+    all.extend(values);
+    workspace
+        .connection
+        .execute(sql, rusqlite::params_from_iter(all))
+        .map_err(StoreError::db("updating a run"))?;
+    workspace.get_run(id)
+}
+
+/// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed when it succeeds, rolled back
+/// when it fails.
+fn immediate<T>(
+    workspace: &Workspace,
+    body: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    workspace
+        .connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::db("starting a conditional change"))?;
+    match body() {
+        Ok(value) => {
+            workspace
+                .connection
+                .execute_batch("COMMIT")
+                .map_err(StoreError::db("committing a conditional change"))?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = workspace.connection.execute_batch("ROLLBACK");
+            Err(error)
+        }
     }
 }
 
@@ -680,4 +765,48 @@ impl BlobStorage for LocalBlobs {
             Err(error) => Err(StoreError::io(self.store.path(digest))(error)),
         }
     }
+
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError> {
+        let (file, _) = self.open_file(digest).await?;
+        Ok(verified(
+            digest,
+            file_stream(file, u64::MAX, self.store.path(digest)),
+        ))
+    }
+
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError> {
+        let path = self.store.path(digest);
+        let (mut file, size) = self.open_file(digest).await?;
+        let range = check_range(digest, &range, size)?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(StoreError::io(&path))?;
+        Ok(file_stream(file, range.end - range.start, path))
+    }
+}
+
+impl LocalBlobs {
+    /// The blob's file and its size, or `NotFound`.
+    async fn open_file(&self, digest: &str) -> Result<(tokio::fs::File, u64), StoreError> {
+        check_digest(digest)?;
+        let path = self.store.path(digest);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    what: format!("Blob `{digest}`"),
+                });
+            }
+            Err(error) => return Err(StoreError::io(&path)(error)),
+        };
+        let size = file.metadata().await.map_err(StoreError::io(&path))?.len();
+        Ok((file, size))
+    }
+}
+
+/// At most `length` bytes of `file` from where it is, in chunks of up to 256 KiB.
+fn file_stream(file: tokio::fs::File, length: u64, path: PathBuf) -> BlobStream {
+    tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 << 10)
+        .map(move |chunk| chunk.map_err(StoreError::io(&path)))
+        .boxed()
 }

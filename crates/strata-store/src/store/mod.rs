@@ -4,6 +4,7 @@
 //! (workspaces, members, tokens, the audit log). Commands, the server and the Python
 //! transport only ever talk to these.
 
+use std::ops::Range;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -16,21 +17,27 @@ use crate::{
 };
 
 pub use access::{Action, Actor, Role, allows};
+pub use address::{ServiceAddress, service_address};
+pub use blob_stream::{BlobStream, check_range, verified};
 pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
+pub use etag::{state_tag, tag_matches};
 pub use local::{LocalBlobs, SqliteStore};
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
-    AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, ServerBackends, ServerStore,
-    TokenRecord, WorkspaceInfo, authorize_in_steps,
+    AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, Refusal, RefusalReason,
+    ServerBackends, ServerStore, TokenRecord, WorkspaceInfo, authorize_in_steps,
 };
 pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 
 mod access;
+mod address;
+mod blob_stream;
 mod browse;
 mod cursor;
+mod etag;
 mod local;
 mod local_browse;
 mod push;
@@ -190,6 +197,17 @@ pub trait WorkspaceStore: Send + Sync {
     /// Moves a run on; returns it as it is now.
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError>;
 
+    /// [`Self::update_run`] only while the run is in the state `if_match` names (an
+    /// `If-Match` value over [`state_tag`]s): compared and written in one transaction, so of
+    /// two writers holding the same tag exactly one wins and the other gets
+    /// [`StoreError::PreconditionFailed`], whichever process each is in.
+    async fn update_run_if_match(
+        &self,
+        id: &str,
+        update: &RunUpdate,
+        if_match: &str,
+    ) -> Result<RunRecord, StoreError>;
+
     async fn get_run(&self, id: &str) -> Result<RunRecord, StoreError>;
 
     /// Runs, newest first.
@@ -234,6 +252,15 @@ pub trait WorkspaceStore: Send + Sync {
     /// Records a deployment, or its new state.
     async fn put_service(&self, service: &ServiceRecord) -> Result<(), StoreError>;
 
+    /// [`Self::put_service`] over an existing service only while it is in the state
+    /// `if_match` names, compared and written in one transaction as in
+    /// [`Self::update_run_if_match`].
+    async fn put_service_if_match(
+        &self,
+        service: &ServiceRecord,
+        if_match: &str,
+    ) -> Result<(), StoreError>;
+
     async fn get_service(&self, name: &str) -> Result<ServiceRecord, StoreError>;
 
     /// Services sorted by name.
@@ -259,6 +286,18 @@ pub trait BlobStorage: Send + Sync {
 
     /// The size of a stored blob.
     async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The whole blob as a stream, never read into memory at once. It is verified as it
+    /// goes: the last chunk is held back until the digest matches, and a corrupt blob ends
+    /// the stream with [`StoreError::CorruptBlob`] instead, so it never arrives complete.
+    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError>;
+
+    /// Bytes `range` of the blob as a stream (a range reaching past the end stops at the
+    /// end; [`StoreError::UnsatisfiableRange`] for an empty one or one that starts at or past
+    /// the end). Not verified: only the whole blob can be hashed, and a blob is checked
+    /// against its name when stored (see [`verified`]); whoever puts the ranges together
+    /// checks the whole.
+    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError>;
 }
 
 /// Reads every page of a list: clients follow cursors, nobody sees only page one.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use strata_spec::EnvironmentVersion;
 
-use super::{BlobStorage, RunUpdate, WorkspaceStore, upload_blobs, upload_tree};
+use super::{BlobStorage, RunUpdate, WorkspaceStore, service_address, upload_blobs, upload_tree};
 use crate::{RegisterOptions, StoreError, Workspace};
 
 /// What a push sent.
@@ -122,7 +122,9 @@ pub async fn push_workspace(
         summary.models += 1;
     }
     progress.step("services");
-    for service in local.list_services()? {
+    for mut service in local.list_services()? {
+        // Recorded where teammates reach it, as a deployment on a server workspace is.
+        service.host = service_address(&service.host, None).host().to_string();
         records.put_service(&service).await?;
         summary.services += 1;
     }

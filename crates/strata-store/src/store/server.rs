@@ -110,6 +110,55 @@ pub struct AuditEvent {
     /// What it was done to, e.g. `environments/train/versions/3`.
     pub resource: String,
     pub request_id: Option<String>,
+    /// For a refused request (`auth.*`): the address it came from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// For a refused request: how many more like it were counted but not written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeats: u64,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Why a request was refused, as its audit row says (`auth.<reason>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// No `Authorization` header (action `auth.no_token`).
+    NoToken,
+    /// A header that is not `Bearer` and a well-formed token (`auth.malformed_token`).
+    MalformedToken,
+    /// A well-formed token the store did not accept; the store looks its hash up and writes
+    /// `auth.unknown_token`, `auth.revoked_token` or `auth.expired_token`, with the token's
+    /// id and user when it has them. Never the token.
+    Token { token_hash: String },
+    /// A valid token of someone who is not a member of the workspace (`auth.not_member`).
+    NotMember { principal: Principal },
+    /// A member whose role does not allow the request (`auth.forbidden`).
+    Forbidden { principal: Principal },
+    /// Refusals counted but not written one by one (`auth.suppressed`, with their number in
+    /// `repeats`).
+    Suppressed,
+}
+
+/// A refused request, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    /// The workspace the request named, if any.
+    pub workspace: Option<String>,
+    /// What was asked for: `METHOD /path`, without the query string.
+    pub resource: String,
+    pub request_id: Option<String>,
+    /// The address the request came from.
+    pub client: Option<String>,
+    /// How many refusals like it were counted but not written.
+    pub repeats: u64,
 }
 
 /// Which audit events to list, newest first.
@@ -248,6 +297,10 @@ pub trait ServerStore: Send + Sync {
 
     /// Whether a workspace may read a blob.
     async fn blob_granted(&self, workspace: &str, digest: &str) -> Result<bool, StoreError>;
+
+    /// Writes the audit row of a refused request, on its own (there is no change to write it
+    /// with). Whoever calls this decides how often: the server limits it (see `docs/server.md`).
+    async fn record_refusal(&self, refusal: &Refusal) -> Result<(), StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
