@@ -352,19 +352,7 @@ async fn a_flood_of_refused_requests_is_counted_not_written_row_by_row() {
     };
     let started = strata_store::now_millis();
     let workspace = server.workspace("flood").await;
-    let (revoked, revoked_id) = server
-        .token_with(
-            &unique("flooder"),
-            Some(&workspace),
-            Some(Role::Reader),
-            None,
-        )
-        .await;
-    server
-        .records
-        .revoke_token(&revoked_id, &Actor::local())
-        .await
-        .unwrap();
+    let (revoked, _) = server.revoked_token(&unique("flooder"), &workspace).await;
     let ids = unique("flood-request");
     let http = reqwest::Client::new();
     let path = server.api(&format!("/workspaces/{workspace}/runs"));
@@ -696,19 +684,7 @@ async fn refused_sign_ins_to_the_pages_are_audited() {
         return;
     };
     let workspace = server.workspace("pages-refused").await;
-    let (revoked, revoked_id) = server
-        .token_with(
-            &unique("revoked"),
-            Some(&workspace),
-            Some(Role::Reader),
-            None,
-        )
-        .await;
-    server
-        .records
-        .revoke_token(&revoked_id, &Actor::local())
-        .await
-        .unwrap();
+    let (revoked, revoked_id) = server.revoked_token(&unique("revoked"), &workspace).await;
     // A valid token of a user who is not a member.
     let (stranger, stranger_id) = server
         .token_with(&unique("stranger"), None, None, None)

@@ -234,15 +234,7 @@ impl PgWorkspace {
                 outputs,
                 logs,
             } => {
-                if !matches!(
-                    status.as_str(),
-                    strata_store::COMPLETED | strata_store::FAILED | strata_store::CANCELED
-                ) {
-                    return Err(StoreError::InvalidReference {
-                        reference: status.clone(),
-                        reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
-                    });
-                }
+                strata_store::store::check_finished_status(status)?;
                 for digest in [outputs, logs].into_iter().flatten() {
                     self.require_blob(&mut tx, Some(digest), || format!("Run `{id}`"))
                         .await?;

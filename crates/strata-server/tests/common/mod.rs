@@ -185,6 +185,18 @@ impl TestServer {
             .0
     }
 
+    /// A reader's token for `user` in `workspace` that is already revoked, and its id.
+    pub async fn revoked_token(&self, user: &str, workspace: &str) -> (String, String) {
+        let (token, id) = self
+            .token_with(user, Some(workspace), Some(Role::Reader), None)
+            .await;
+        self.records
+            .revoke_token(&id, &Actor::local())
+            .await
+            .expect("a revoked token");
+        (token, id)
+    }
+
     /// A token and its id.
     pub async fn token_with(
         &self,

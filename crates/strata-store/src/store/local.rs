@@ -560,15 +560,7 @@ fn update_run_in(
             outputs,
             logs,
         } => {
-            if !matches!(
-                status.as_str(),
-                crate::COMPLETED | crate::FAILED | crate::CANCELED
-            ) {
-                return Err(StoreError::InvalidReference {
-                    reference: status.clone(),
-                    reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
-                });
-            }
+            crate::store::check_finished_status(status)?;
             for digest in [outputs, logs].into_iter().flatten() {
                 SqliteStore::require_blob(workspace, Some(digest), || format!("Run `{id}`"))?;
             }

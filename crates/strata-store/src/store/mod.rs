@@ -101,6 +101,17 @@ pub enum RunUpdate {
     CancelRequested,
 }
 
+/// Refuses a [`RunUpdate::Finished`] status other than the three a run ends with.
+pub fn check_finished_status(status: &str) -> Result<(), StoreError> {
+    if matches!(status, crate::COMPLETED | crate::FAILED | crate::CANCELED) {
+        return Ok(());
+    }
+    Err(StoreError::InvalidReference {
+        reference: status.to_string(),
+        reason: "a run finishes `Completed`, `Failed` or `Canceled`".to_string(),
+    })
+}
+
 /// Part of a run's combined log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
