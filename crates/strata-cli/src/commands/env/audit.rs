@@ -95,12 +95,9 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
 }
 
 /// The report as text. `--all` over a large workspace makes tens of thousands of table rows,
-/// so everything is written into one buffer (cells borrowed where they can be), not built as
-/// a string per cell and per line and then joined.
+/// so each core writes a run of reports into one buffer (cells borrowed where they can be),
+/// not a string per cell and per line joined afterwards.
 fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDatabase) {
-    const HEADER: [&str; 6] = [
-        "PACKAGE", "VERSION", "ADVISORY", "ALIASES", "SEVERITY", "FIXED IN",
-    ];
     let mut out = String::new();
     line(
         &mut out,
@@ -111,89 +108,17 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
             database.withdrawn
         ),
     );
-    let mut rows: Vec<[Cow<'_, str>; 6]> = Vec::new();
-    for report in reports {
-        let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
-        line(&mut out, "");
-        let found = if findings == 0 {
-            "no known advisories".to_string()
-        } else {
-            format!(
-                "{} with {}",
-                plural(report.vulnerable.len(), "package"),
-                plural(findings, "advisory")
-            )
-        };
-        line(
-            &mut out,
-            &format!(
-                "{} (lock {}): {} checked, {found}; {} unchecked",
-                report.environment,
-                &report.lock_hash[..12.min(report.lock_hash.len())],
-                plural(report.checked, "PyPI package"),
-                report.unchecked.len()
-            ),
-        );
-        if !report.vulnerable.is_empty() {
-            rows.clear();
-            for package in &report.vulnerable {
-                for finding in &package.advisories {
-                    rows.push([
-                        Cow::Borrowed(package.name.as_str()),
-                        Cow::Borrowed(package.version.as_str()),
-                        Cow::Borrowed(finding.id.as_str()),
-                        joined(&finding.aliases, ""),
-                        match (finding.severity, finding.score) {
-                            (Some(severity), Some(score)) => {
-                                Cow::Owned(format!("{severity} {score:.1}"))
-                            }
-                            (Some(severity), None) => Cow::Borrowed(severity.as_str()),
-                            (None, _) => Cow::Borrowed("unknown"),
-                        },
-                        joined(&finding.fixed, "-"),
-                    ]);
-                }
-            }
-            write_table(&mut out, &HEADER, &rows);
-            for package in &report.vulnerable {
-                let requirement = package
-                    .requirement
-                    .as_deref()
-                    .map(|text| format!(" (allowed by `{text}`)"))
-                    .unwrap_or_default();
-                let advice = match (&package.suggested, &package.fixed_outside_requirement) {
-                    (Some(version), _) => {
-                        format!("upgrade {} to {version}{requirement}", package.name)
-                    }
-                    (None, Some(version)) => format!(
-                        "{} {version} fixes it, but the definition's `{}` excludes it: change the definition",
-                        package.name,
-                        package.requirement.as_deref().unwrap_or_default()
-                    ),
-                    (None, None) => format!(
-                        "{}: no version the advisories know as fixed clears them all",
-                        package.name
-                    ),
-                };
-                line(&mut out, &format!("  {advice}"));
-            }
+    // Reports are written on every core, each chunk into its own piece.
+    let mut pieces = vec![out];
+    pieces.extend(audit_json::in_parallel(reports, |_, chunk| {
+        let mut out = String::new();
+        let mut rows = Vec::new();
+        for report in chunk {
+            render_report(&mut out, &mut rows, report);
         }
-        if !report.unchecked.is_empty() {
-            line(
-                &mut out,
-                "Unchecked (no advisory source; not known to be clean):",
-            );
-            for package in &report.unchecked {
-                line(
-                    &mut out,
-                    &format!(
-                        "  {}:{} {}: {}",
-                        package.ecosystem, package.name, package.version, package.reason
-                    ),
-                );
-            }
-        }
-    }
+        out
+    }));
+    let mut out = String::new();
     if !not_locked.is_empty() {
         out.push('\n');
         out.push_str(&format!(
@@ -201,8 +126,99 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
             not_locked.join(", ")
         ));
     }
-    out.pop();
-    printer::out(out);
+    pieces.push(out);
+    // `out_pieces` ends the output with the newline the last line has.
+    if let Some(last) = pieces.iter_mut().rev().find(|piece| !piece.is_empty()) {
+        last.pop();
+    }
+    printer::out_pieces(&pieces);
+}
+
+/// One report's lines (its table, advice and unchecked packages), appended to `out`.
+fn render_report<'a>(out: &mut String, rows: &mut Vec<[Cow<'a, str>; 6]>, report: &'a AuditReport) {
+    const HEADER: [&str; 6] = [
+        "PACKAGE", "VERSION", "ADVISORY", "ALIASES", "SEVERITY", "FIXED IN",
+    ];
+    let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
+    line(out, "");
+    let found = if findings == 0 {
+        "no known advisories".to_string()
+    } else {
+        format!(
+            "{} with {}",
+            plural(report.vulnerable.len(), "package"),
+            plural(findings, "advisory")
+        )
+    };
+    line(
+        out,
+        &format!(
+            "{} (lock {}): {} checked, {found}; {} unchecked",
+            report.environment,
+            &report.lock_hash[..12.min(report.lock_hash.len())],
+            plural(report.checked, "PyPI package"),
+            report.unchecked.len()
+        ),
+    );
+    if !report.vulnerable.is_empty() {
+        rows.clear();
+        for package in &report.vulnerable {
+            for finding in &package.advisories {
+                rows.push([
+                    Cow::Borrowed(package.name.as_str()),
+                    Cow::Borrowed(package.version.as_str()),
+                    Cow::Borrowed(finding.id.as_str()),
+                    joined(&finding.aliases, ""),
+                    match (finding.severity, finding.score) {
+                        (Some(severity), Some(score)) => {
+                            Cow::Owned(format!("{severity} {score:.1}"))
+                        }
+                        (Some(severity), None) => Cow::Borrowed(severity.as_str()),
+                        (None, _) => Cow::Borrowed("unknown"),
+                    },
+                    joined(&finding.fixed, "-"),
+                ]);
+            }
+        }
+        write_table(out, &HEADER, rows);
+        for package in &report.vulnerable {
+            let requirement = package
+                .requirement
+                .as_deref()
+                .map(|text| format!(" (allowed by `{text}`)"))
+                .unwrap_or_default();
+            let advice = match (&package.suggested, &package.fixed_outside_requirement) {
+                (Some(version), _) => {
+                    format!("upgrade {} to {version}{requirement}", package.name)
+                }
+                (None, Some(version)) => format!(
+                    "{} {version} fixes it, but the definition's `{}` excludes it: change the definition",
+                    package.name,
+                    package.requirement.as_deref().unwrap_or_default()
+                ),
+                (None, None) => format!(
+                    "{}: no version the advisories know as fixed clears them all",
+                    package.name
+                ),
+            };
+            line(out, &format!("  {advice}"));
+        }
+    }
+    if !report.unchecked.is_empty() {
+        line(
+            out,
+            "Unchecked (no advisory source; not known to be clean):",
+        );
+        for package in &report.unchecked {
+            line(
+                out,
+                &format!(
+                    "  {}:{} {}: {}",
+                    package.ecosystem, package.name, package.version, package.reason
+                ),
+            );
+        }
+    }
 }
 
 /// Appends `text` and a newline.

@@ -64,28 +64,36 @@ pub(super) fn document(
 
 /// The reports, each preceded by its separator, in order, split between the cores.
 fn render_parallel(reports: &[AuditReport]) -> Vec<Vec<u8>> {
+    in_parallel(reports, |index, chunk| {
+        let mut writer = Writer {
+            out: Vec::with_capacity(estimated_size(chunk)),
+            findings: HashMap::new(),
+        };
+        for (offset, report) in chunk.iter().enumerate() {
+            if index > 0 || offset > 0 {
+                writer.out.push(b',');
+            }
+            newline(&mut writer.out, REPORT_DEPTH);
+            writer.report(report, REPORT_DEPTH);
+        }
+        writer.out
+    })
+}
+
+/// `work` on consecutive chunks of `items` (the chunk's number and the chunk), one chunk per
+/// core, and the results in order.
+pub(super) fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = reports.len().div_ceil(threads).max(64);
+    let chunk = items.len().div_ceil(threads).max(64);
+    let work = &work;
     std::thread::scope(|scope| {
-        let parts: Vec<_> = reports
+        let parts: Vec<_> = items
             .chunks(chunk)
             .enumerate()
-            .map(|(index, chunk)| {
-                scope.spawn(move || {
-                    let mut writer = Writer {
-                        out: Vec::with_capacity(estimated_size(chunk)),
-                        findings: HashMap::new(),
-                    };
-                    for (offset, report) in chunk.iter().enumerate() {
-                        if index > 0 || offset > 0 {
-                            writer.out.push(b',');
-                        }
-                        newline(&mut writer.out, REPORT_DEPTH);
-                        writer.report(report, REPORT_DEPTH);
-                    }
-                    writer.out
-                })
-            })
+            .map(|(index, chunk)| scope.spawn(move || work(index, chunk)))
             .collect();
         parts
             .into_iter()
