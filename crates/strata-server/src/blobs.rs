@@ -16,7 +16,9 @@ use object_store::{
     WriteMultipart,
 };
 use sha2::{Digest as _, Sha256};
-use strata_store::store::{BlobStorage, BlobStream, LocalBlobs, check_range, is_digest, verified};
+use strata_store::store::{
+    BlobStorage, BlobStream, LocalBlobs, check_digest, check_range, verified,
+};
 use strata_store::{BlobStore, StoreError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -141,18 +143,6 @@ impl ObjectBlobs {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(error) => Err(self.failed(error)),
         }
-    }
-}
-
-fn check_digest(digest: &str) -> Result<(), StoreError> {
-    if is_digest(digest) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidReference {
-            reference: digest.chars().take(80).collect(),
-            reason: "a blob is named by the SHA-256 of its bytes, 64 lowercase hex digits"
-                .to_string(),
-        })
     }
 }
 

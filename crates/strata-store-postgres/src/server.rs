@@ -569,7 +569,7 @@ impl ServerStore for PostgresStore {
     }
 
     async fn grant_blob(&self, workspace: &str, digest: &str) -> Result<(), StoreError> {
-        crate::workspace::check_digest(digest)?;
+        strata_store::store::check_digest(digest)?;
         let workspace_id = Self::workspace_id(&self.pool, workspace).await?;
         sqlx::query(
             "INSERT INTO blob_grants (workspace_id, digest, created_at) VALUES ($1, $2, $3)

@@ -7,7 +7,6 @@ use sqlx::{PgConnection, Row as _};
 use strata_spec::{Environment, EnvironmentVersion, Lock};
 use strata_store::store::{
     Actor, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate, WorkspaceStore,
-    is_digest,
 };
 use strata_store::{
     BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
@@ -149,18 +148,6 @@ pub(crate) fn after(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> 
 /// How many rows to read for a page of `limit`: one more tells whether there is a next page.
 pub(crate) fn fetch(limit: usize) -> i64 {
     i64::try_from(Cursor::clamp_limit(limit) + 1).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn check_digest(digest: &str) -> Result<(), StoreError> {
-    if is_digest(digest) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidReference {
-            reference: digest.chars().take(80).collect(),
-            reason: "a blob is named by the SHA-256 of its bytes, 64 lowercase hex digits"
-                .to_string(),
-        })
-    }
 }
 
 #[async_trait]

@@ -1,18 +1,16 @@
 //! The embedded implementations: today's SQLite workspace and its blob directory.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use futures_util::StreamExt as _;
 use rusqlite::params;
 use strata_spec::{Environment, EnvironmentVersion, Lock};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+use super::run_logs::{append_at, chunk_of, strata_std_log};
 use super::{
-    BlobStorage, BlobStream, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate,
-    WorkspaceStore, check_range, is_digest, state_tag, tag_matches, verified,
+    Cursor, CursorPage, EnvironmentQuery, LocalBlobs, LogChunk, RunQuery, RunUpdate,
+    WorkspaceStore, state_tag, tag_matches,
 };
 use crate::{
     BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
@@ -614,191 +612,4 @@ fn immediate<T>(
             Err(error)
         }
     }
-}
-
-fn strata_std_log() -> &'static str {
-    // Where the run supervisor writes the combined output (`strata_run::STD_LOG`).
-    "logs/std_log.txt"
-}
-
-/// Appends `text` to the log file at `offset`, which must be its length; a retried append
-/// whose text is already there is a success.
-pub(crate) fn append_at(
-    path: &Path,
-    run: &str,
-    offset: u64,
-    text: &str,
-) -> Result<u64, StoreError> {
-    use std::io::Write as _;
-    if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent).map_err(StoreError::io(parent))?;
-    }
-    let mut file = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)
-        .map_err(StoreError::io(path))?;
-    let length = file.metadata().map_err(StoreError::io(path))?.len();
-    let end = offset + text.len() as u64;
-    if offset == length {
-        file.write_all(text.as_bytes())
-            .map_err(StoreError::io(path))?;
-        return Ok(end);
-    }
-    if end <= length {
-        let existing = fs_err::read(path).map_err(StoreError::io(path))?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        if existing.get(start..start + text.len()) == Some(text.as_bytes()) {
-            return Ok(length);
-        }
-    }
-    Err(StoreError::LogOffset {
-        run: run.to_string(),
-        offset,
-        length,
-    })
-}
-
-/// At most `max` bytes of `bytes` from `offset`, cut back to a character boundary.
-pub(crate) fn chunk_of(bytes: &[u8], offset: u64, max: u64) -> LogChunk {
-    let start = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(bytes.len());
-    let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
-    let mut end = start.saturating_add(max).min(bytes.len());
-    // Do not split a UTF-8 sequence; the next read starts at its first byte.
-    while end > start && end < bytes.len() && (bytes[end] & 0xC0) == 0x80 {
-        end -= 1;
-    }
-    LogChunk {
-        offset: start as u64,
-        text: String::from_utf8_lossy(&bytes[start..end]).into_owned(),
-        next_offset: end as u64,
-    }
-}
-
-/// A local blob directory behind [`BlobStorage`].
-#[derive(Debug, Clone)]
-pub struct LocalBlobs {
-    store: BlobStore,
-}
-
-impl LocalBlobs {
-    pub fn new(store: BlobStore) -> Self {
-        Self { store }
-    }
-
-    pub fn store(&self) -> &BlobStore {
-        &self.store
-    }
-}
-
-fn check_digest(digest: &str) -> Result<(), StoreError> {
-    if is_digest(digest) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidReference {
-            reference: digest.chars().take(80).collect(),
-            reason: "a blob is named by the SHA-256 of its bytes, 64 lowercase hex digits"
-                .to_string(),
-        })
-    }
-}
-
-#[async_trait]
-impl BlobStorage for LocalBlobs {
-    async fn missing(&self, digests: &[String]) -> Result<Vec<String>, StoreError> {
-        for digest in digests {
-            check_digest(digest)?;
-        }
-        Ok(digests
-            .iter()
-            .filter(|d| !self.store.contains(d))
-            .cloned()
-            .collect())
-    }
-
-    async fn put_file(&self, digest: &str, path: &Path) -> Result<(), StoreError> {
-        check_digest(digest)?;
-        if self.store.contains(digest) {
-            return Ok(());
-        }
-        let actual = self.store.put_file(path)?;
-        if actual != digest {
-            // Never keep bytes under a name they do not hash to; the wrong blob is still a
-            // valid blob under its own name.
-            return Err(StoreError::CorruptBlob {
-                digest: digest.to_string(),
-                actual,
-            });
-        }
-        Ok(())
-    }
-
-    async fn get_to_file(&self, digest: &str, destination: &Path) -> Result<(), StoreError> {
-        check_digest(digest)?;
-        let source = self.store.verify(digest)?;
-        let parent = destination.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(parent).map_err(StoreError::io(parent))?;
-        let staged = tempfile::NamedTempFile::new_in(parent).map_err(StoreError::io(parent))?;
-        fs_err::copy(&source, staged.path()).map_err(StoreError::io(destination))?;
-        staged
-            .persist(destination)
-            .map_err(|e| StoreError::io(destination)(e.error))?;
-        Ok(())
-    }
-
-    async fn size(&self, digest: &str) -> Result<Option<u64>, StoreError> {
-        check_digest(digest)?;
-        match std::fs::metadata(self.store.path(digest)) {
-            Ok(metadata) => Ok(Some(metadata.len())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(StoreError::io(self.store.path(digest))(error)),
-        }
-    }
-
-    async fn open(&self, digest: &str) -> Result<BlobStream, StoreError> {
-        let (file, _) = self.open_file(digest).await?;
-        Ok(verified(
-            digest,
-            file_stream(file, u64::MAX, self.store.path(digest)),
-        ))
-    }
-
-    async fn open_range(&self, digest: &str, range: Range<u64>) -> Result<BlobStream, StoreError> {
-        let path = self.store.path(digest);
-        let (mut file, size) = self.open_file(digest).await?;
-        let range = check_range(digest, &range, size)?;
-        file.seek(std::io::SeekFrom::Start(range.start))
-            .await
-            .map_err(StoreError::io(&path))?;
-        Ok(file_stream(file, range.end - range.start, path))
-    }
-}
-
-impl LocalBlobs {
-    /// The blob's file and its size, or `NotFound`.
-    async fn open_file(&self, digest: &str) -> Result<(tokio::fs::File, u64), StoreError> {
-        check_digest(digest)?;
-        let path = self.store.path(digest);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    what: format!("Blob `{digest}`"),
-                });
-            }
-            Err(error) => return Err(StoreError::io(&path)(error)),
-        };
-        let size = file.metadata().await.map_err(StoreError::io(&path))?.len();
-        Ok((file, size))
-    }
-}
-
-/// At most `length` bytes of `file` from where it is, in chunks of up to 256 KiB.
-fn file_stream(file: tokio::fs::File, length: u64, path: PathBuf) -> BlobStream {
-    tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 << 10)
-        .map(move |chunk| chunk.map_err(StoreError::io(&path)))
-        .boxed()
 }

@@ -22,7 +22,8 @@ pub use blob_stream::{BlobStream, check_range, verified};
 pub use browse::BrowseStore;
 pub use cursor::{Cursor, CursorPage, MAX_PAGE_SIZE};
 pub use etag::{state_tag, tag_matches};
-pub use local::{LocalBlobs, SqliteStore};
+pub use local::SqliteStore;
+pub use local_blobs::LocalBlobs;
 pub use push::{PushProgress, PushSummary, push_workspace};
 pub use server::{
     AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, Refusal, RefusalReason,
@@ -39,8 +40,10 @@ mod browse;
 mod cursor;
 mod etag;
 mod local;
+mod local_blobs;
 mod local_browse;
 mod push;
+mod run_logs;
 mod server;
 mod sync;
 mod tokens;
@@ -335,4 +338,17 @@ pub fn is_digest(digest: &str) -> bool {
         && digest
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Refuses a name that is not a blob digest ([`is_digest`]).
+pub fn check_digest(digest: &str) -> Result<(), StoreError> {
+    if is_digest(digest) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidReference {
+            reference: digest.chars().take(80).collect(),
+            reason: "a blob is named by the SHA-256 of its bytes, 64 lowercase hex digits"
+                .to_string(),
+        })
+    }
 }
