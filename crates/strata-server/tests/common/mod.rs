@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use strata_server::{RefusalLimits, ServerOptions, open_blobs};
 use strata_spec::Environment;
+use strata_store::RunRecord;
 use strata_store::store::{
     Actor, BlobStorage, NewToken, Role, ServerBackends, ServerStore, generate_token, token_hash,
 };
@@ -260,4 +262,33 @@ pub fn environment(name: &str, image: &str) -> Environment {
 pub fn digest_of(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A queued run of `api-env:1`, with `snapshot` when given.
+pub fn run_record(id: &str, snapshot: Option<&str>) -> RunRecord {
+    serde_json::from_value(json!({
+        "id": id, "experiment": "api", "status": strata_store::QUEUED,
+        "envName": "api-env", "envVersion": 1, "lockHash": null, "script": "train.py",
+        "arguments": [], "sourceDir": "/src", "snapshot": snapshot, "runDir": "/tmp/api-run",
+        "outputs": null, "logs": null, "exitCode": null, "error": null,
+        "queuedAt": strata_store::now_millis(), "target": "local", "image": null,
+    }))
+    .unwrap()
+}
+
+/// A temporary file holding `bytes`.
+pub fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    file
+}
+
+/// A server, a new workspace and a contributor's token for it.
+pub async fn setup(prefix: &str) -> Option<(TestServer, String, String)> {
+    let server = TestServer::start().await?;
+    let workspace = server.workspace(prefix).await;
+    let token = server
+        .token(&unique("contributor"), &workspace, Role::Contributor)
+        .await;
+    Some((server, workspace, token))
 }

@@ -1,0 +1,169 @@
+//! `strata workspace push`: a local workspace copied to the server, and again with only what
+//! is new.
+
+use crate::common::TestContext;
+use crate::serve::free_port;
+
+use super::{TRAIN, Team};
+
+#[test]
+fn a_local_workspace_is_pushed_to_the_server() {
+    let Some(team) = Team::new("push") else {
+        return;
+    };
+    let local = TestContext::new();
+    local.write("src/train.py", TRAIN);
+    local.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
+    local.ok(&["env", "register", "-d", "envdir"]);
+    local.ok(&[
+        "run",
+        "--env",
+        "trainenv",
+        "--source-dir",
+        "src",
+        "train.py",
+    ]);
+    let run_id = local.json(&["runs", "list", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    local.ok(&[
+        "model",
+        "register",
+        "--name",
+        "mymodel",
+        "--run",
+        &run_id,
+        "--path",
+        "outputs/model.txt",
+    ]);
+    let push = |local: &TestContext| -> String {
+        let mut command = local.command();
+        command.env("STRATA_TOKEN", &team.alice).args([
+            "workspace",
+            "push",
+            &team.server.url,
+            "--json",
+        ]);
+        let output = local.output(&mut command);
+        assert_eq!(output.code, 0, "{output}");
+        output.stdout
+    };
+    let first: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
+    assert_eq!(first["environmentVersions"], 1, "{first}");
+    assert_eq!(first["locks"], 1, "{first}");
+    assert_eq!(first["runs"], 1, "{first}");
+    assert_eq!(first["models"], 1, "{first}");
+    let second: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
+    assert_eq!(
+        second["runs"], 0,
+        "pushing again sends only what is new: {second}"
+    );
+    assert_eq!(second["blobs"], 0, "{second}");
+    let show: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "show", &run_id, "--json"]))
+            .unwrap();
+    assert_eq!(show["run"]["status"], "Completed", "{show}");
+    assert_eq!(show["metrics"].as_array().unwrap().len(), 3, "{show}");
+    let model = team.ok(&team.bob, "bob", &["model", "show", "mymodel:1"]);
+    assert!(model.contains("model.txt"), "{model}");
+    let logs = team.ok(&team.bob, "bob", &["runs", "logs", &run_id]);
+    assert!(logs.contains("done"), "{logs}");
+
+    // Alice serves the pushed model from another machine: the service runs there, in the
+    // environment the model was trained in, and the team sees it on the server.
+    team.context.write(
+        "score.py",
+        "import os\ndef init():\n    global text\n    text = open(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model.txt')).read()\ndef run(data):\n    return {'model': text}\n",
+    );
+    let port = free_port();
+    let deployed = team.run(
+        &team.alice,
+        "alice-server",
+        &[
+            "deploy",
+            "svc",
+            "--model",
+            "mymodel:1",
+            "--entry-script",
+            "score.py",
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    assert_eq!(deployed.code, 0, "{deployed}");
+    let (status, body) = crate::serve::request(port, "POST", "/score", "{}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("weights"), "{body}");
+    let services: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "list", "--json"])).unwrap();
+    assert_eq!(services[0]["service"]["name"], "svc", "{services}");
+    assert_eq!(services[0]["service"]["state"], "running", "{services}");
+    assert_eq!(services[0]["service"]["envName"], "trainenv", "{services}");
+    // Bound to loopback, it is recorded as loopback, and the deployer is told only their
+    // machine reaches it.
+    assert_eq!(services[0]["service"]["host"], "127.0.0.1", "{services}");
+    assert!(
+        deployed.stderr.contains("only this machine reaches it"),
+        "{deployed}"
+    );
+
+    // Listening on every interface, it is recorded at the machine's hostname; with
+    // `--advertise-host`, at that host, which its deletion keeps.
+    let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    for (name, extra, host) in [
+        ("svc-lan", vec!["--host", "0.0.0.0"], hostname.as_str()),
+        (
+            "svc-proxied",
+            vec!["--advertise-host", "scoring.example.test"],
+            "scoring.example.test",
+        ),
+    ] {
+        let port = free_port().to_string();
+        let mut args = vec![
+            "deploy",
+            name,
+            "--model",
+            "mymodel:1",
+            "--entry-script",
+            "score.py",
+            "--port",
+            &port,
+        ];
+        args.extend(extra);
+        let deployed = team.run(&team.alice, "alice-server", &args);
+        assert_eq!(deployed.code, 0, "{deployed}");
+        assert!(
+            deployed
+                .stderr
+                .contains(&format!("http://{host}:{port}/score")),
+            "the deployer sees the recorded URL: {deployed}"
+        );
+        let shown: serde_json::Value =
+            serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "show", name, "--json"]))
+                .unwrap();
+        assert_eq!(shown["service"]["host"], host, "{shown}");
+        team.ok(&team.alice, "alice-server", &["service", "delete", name]);
+        let shown: serde_json::Value =
+            serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "show", name, "--json"]))
+                .unwrap();
+        assert_eq!(
+            (&shown["service"]["state"], &shown["service"]["host"]),
+            (&serde_json::json!("deleted"), &serde_json::json!(host)),
+            "{shown}"
+        );
+    }
+
+    let elsewhere = team.run(&team.alice, "alice", &["service", "delete", "svc"]);
+    assert_eq!(
+        elsewhere.code, 1,
+        "only the deploying machine deletes it: {elsewhere}"
+    );
+    team.ok(&team.alice, "alice-server", &["service", "delete", "svc"]);
+    let services: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "list", "--json"])).unwrap();
+    assert_eq!(services[0]["service"]["state"], "deleted", "{services}");
+}
