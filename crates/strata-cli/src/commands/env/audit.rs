@@ -110,7 +110,7 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
     );
     // Reports are written on every core, each chunk into its own piece.
     let mut pieces = vec![out];
-    pieces.extend(audit_json::in_parallel(reports, |_, chunk| {
+    pieces.extend(in_parallel(reports, |_, chunk| {
         let mut out = String::new();
         let mut rows = Vec::new();
         for report in chunk {
@@ -273,6 +273,31 @@ fn plural(count: usize, noun: &str) -> String {
     } else {
         format!("{count} {noun}s")
     }
+}
+
+/// `work` on consecutive chunks of `items` (the chunk's number and the chunk), one chunk per
+/// core, and the results in order.
+pub(super) fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(threads).max(64);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(index, chunk)| scope.spawn(move || work(index, chunk)))
+            .collect();
+        parts
+            .into_iter()
+            .map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

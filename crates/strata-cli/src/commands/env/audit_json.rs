@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use strata_inventory::{AdvisoryFinding, AuditReport, PackageAudit, UncheckedPackage};
 
+use super::audit::in_parallel;
+
 /// Where `reports` sits in the document: `{ "reports": [ {...} ] }`.
 const REPORT_DEPTH: usize = 2;
 
@@ -77,31 +79,6 @@ fn render_parallel(reports: &[AuditReport]) -> Vec<Vec<u8>> {
             writer.report(report, REPORT_DEPTH);
         }
         writer.out
-    })
-}
-
-/// `work` on consecutive chunks of `items` (the chunk's number and the chunk), one chunk per
-/// core, and the results in order.
-pub(super) fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    work: impl Fn(usize, &[T]) -> R + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = items.len().div_ceil(threads).max(64);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .enumerate()
-            .map(|(index, chunk)| scope.spawn(move || work(index, chunk)))
-            .collect();
-        parts
-            .into_iter()
-            .map(|part| {
-                part.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
     })
 }
 
