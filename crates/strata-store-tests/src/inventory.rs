@@ -123,9 +123,12 @@ pub(crate) async fn locked_packages_are_found_with_their_users(subject: &Subject
     }
 
     // What used inv-a:1: a run, a model from it, a running service and a deleted one.
-    let mut run = subject.run("inv-run", "inv", "inv-a", 5_000);
-    run.env_version = a1.clone();
-    records.create_run(&run).await.expect("creating a run");
+    // Two runs: the one created second was queued first, and is listed first.
+    for (id, queued_at) in [("inv-run", 5_000), ("inv-early", 4_000)] {
+        let mut run = subject.run(id, "inv", "inv-a", queued_at);
+        run.env_version = a1.clone();
+        records.create_run(&run).await.expect("creating a run");
+    }
     let manifest = subject.upload(b"inventory model manifest").await;
     let mut registered = model("inv-model", &manifest, Some("inv-run"));
     registered.env_name = Some("inv-a".to_string());
@@ -134,7 +137,11 @@ pub(crate) async fn locked_packages_are_found_with_their_users(subject: &Subject
         .register_model(registered)
         .await
         .expect("registering a model");
-    for (name, state) in [("inv-gone", DELETED), ("inv-svc", SERVICE_RUNNING)] {
+    for (name, state) in [
+        ("inv-svc", SERVICE_RUNNING),
+        ("inv-gone", DELETED),
+        ("inv-another", SERVICE_RUNNING),
+    ] {
         let mut deployed = service(name, state, &registered);
         deployed.env_name = "inv-a".to_string();
         deployed.env_version = a1.clone();
@@ -169,7 +176,11 @@ pub(crate) async fn locked_packages_are_found_with_their_users(subject: &Subject
         ],
         "every locked version of a package, anonymous ones and `pip freeze` lines included, by environment"
     );
-    assert_eq!(numpy[0].runs, ["inv-run"], "the runs of a version");
+    assert_eq!(
+        numpy[0].runs,
+        ["inv-early", "inv-run"],
+        "the runs of a version, oldest first"
+    );
     assert_eq!(
         numpy[0].models,
         [format!("inv-model:{}", registered.version)],
@@ -177,8 +188,8 @@ pub(crate) async fn locked_packages_are_found_with_their_users(subject: &Subject
     );
     assert_eq!(
         numpy[0].services,
-        ["inv-svc"],
-        "the services of a version, not the deleted ones"
+        ["inv-another", "inv-svc"],
+        "the services of a version by name, not the deleted ones"
     );
     assert!(numpy[1].runs.is_empty() && numpy[1].models.is_empty());
     assert_eq!(

@@ -17,9 +17,6 @@ pub const PYPI: &str = "pypi";
 /// The ecosystem of conda packages in the index.
 pub const CONDA: &str = "conda";
 
-/// Separates the values `group_concat` joins (a control character no name contains).
-const SEPARATOR: char = '\u{1f}';
-
 /// One environment version whose lock has the package, with what used that version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -142,19 +139,46 @@ pub(crate) fn backfill(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn split(value: Option<String>) -> Vec<String> {
-    value
-        .map(|text| text.split(SEPARATOR).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// Where a page of [`Workspace::package_uses`] starts: after this environment version.
 pub type PackagePosition<'a> = Option<(&'a str, &'a str)>;
 
+/// A page of the index's rows for one package, and the runs, models and services of each of
+/// them, as one statement: `kind` 0 is the indexed row itself, 1 a run, 2 a model, 3 a
+/// service, each in the order its list keeps (`k1`, `k2`). Joining the page, rather than a
+/// correlated subquery per row, keeps a search over thousands of versions from setting up
+/// three aggregates and their sorters per version.
+fn uses_statement(after: bool) -> String {
+    let after = if after {
+        "AND (env_name, env_version) > (?4, ?5)"
+    } else {
+        "AND ?4 IS NULL AND ?5 IS NULL"
+    };
+    format!(
+        "WITH page AS MATERIALIZED (
+             SELECT env_name, env_version, version, build FROM locked_packages
+              WHERE ecosystem = ?1 AND package = ?2 {after}
+              ORDER BY env_name, env_version LIMIT ?6)
+         SELECT p.env_name, p.env_version, 0 AS kind, p.version AS value, p.build AS k1, NULL AS k2
+           FROM page p
+         UNION ALL
+         SELECT p.env_name, p.env_version, 1, r.id, r.queued_at, r.id
+           FROM page p JOIN runs r ON r.env_name = p.env_name AND r.env_version = p.env_version
+         UNION ALL
+         SELECT p.env_name, p.env_version, 2, m.name || ':' || m.version, m.name, m.version
+           FROM page p JOIN models m ON m.env_name = p.env_name AND m.env_version = p.env_version
+         UNION ALL
+         SELECT p.env_name, p.env_version, 3, s.name, s.name, NULL
+           FROM page p JOIN services s ON s.env_name = p.env_name AND s.env_version = p.env_version
+          WHERE s.state != ?3
+         ORDER BY 1, 2, 3, 5, 6"
+    )
+}
+
 impl Workspace {
     /// Environment versions whose lock has `package` of `ecosystem` ([`PYPI`] or [`CONDA`];
-    /// the name is normalised as [`normalize_package`] does), sorted by environment name and version (as text), after `after`, at
-    /// most `limit`, with the runs, models and services that used each version: one query.
+    /// the name is normalised as [`normalize_package`] does), sorted by environment name and
+    /// version (as text), after `after`, at most `limit`, with the runs, models and services
+    /// that used each version: one query.
     pub fn package_uses(
         &self,
         ecosystem: &str,
@@ -162,50 +186,50 @@ impl Workspace {
         after: PackagePosition<'_>,
         limit: usize,
     ) -> Result<Vec<PackageUse>, StoreError> {
+        let error = |source| StoreError::db("searching locked packages")(source);
         let mut statement = self
             .connection
-            .prepare_cached(
-                "SELECT p.env_name, p.env_version, p.version, p.build,
-                    (SELECT group_concat(r.id, char(31) ORDER BY r.queued_at, r.id) FROM runs r
-                      WHERE r.env_name = p.env_name AND r.env_version = p.env_version),
-                    (SELECT group_concat(m.name || ':' || m.version, char(31) ORDER BY m.name, m.version) FROM models m
-                      WHERE m.env_name = p.env_name AND m.env_version = p.env_version),
-                    (SELECT group_concat(s.name, char(31) ORDER BY s.name) FROM services s
-                      WHERE s.env_name = p.env_name AND s.env_version = p.env_version AND s.state != ?3)
-                 FROM locked_packages p
-                 WHERE p.ecosystem = ?1 AND p.package = ?2
-                   AND (?4 IS NULL OR (p.env_name, p.env_version) > (?4, ?5))
-                 ORDER BY p.env_name, p.env_version
-                 LIMIT ?6",
-            )
-            .map_err(StoreError::db("searching locked packages"))?;
+            .prepare_cached(&uses_statement(after.is_some()))
+            .map_err(error)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let package = normalize_package(ecosystem, package);
-        let rows = statement
-            .query_map(
-                params![
-                    ecosystem,
-                    package,
-                    crate::DELETED,
-                    after.map(|(name, _)| name),
-                    after.map(|(_, version)| version),
-                    limit
-                ],
-                |row| {
-                    Ok(PackageUse {
-                        env_name: row.get(0)?,
-                        env_version: EnvironmentVersion::from_stored(row.get(1)?),
-                        version: row.get(2)?,
-                        build: row.get(3)?,
-                        runs: split(row.get(4)?),
-                        models: split(row.get(5)?),
-                        services: split(row.get(6)?),
-                    })
-                },
-            )
-            .map_err(StoreError::db("searching locked packages"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::db("searching locked packages"))
+        let mut rows = statement
+            .query(params![
+                ecosystem,
+                package,
+                crate::DELETED,
+                after.map(|(name, _)| name),
+                after.map(|(_, version)| version),
+                limit
+            ])
+            .map_err(error)?;
+        let mut uses: Vec<PackageUse> = Vec::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            let kind: i64 = row.get(2).map_err(error)?;
+            let value: String = row.get(3).map_err(error)?;
+            if kind == 0 {
+                uses.push(PackageUse {
+                    env_name: row.get(0).map_err(error)?,
+                    env_version: EnvironmentVersion::from_stored(row.get(1).map_err(error)?),
+                    version: value,
+                    build: row.get(4).map_err(error)?,
+                    runs: Vec::new(),
+                    models: Vec::new(),
+                    services: Vec::new(),
+                });
+                continue;
+            }
+            // Rows are ordered by version, then kind: the version's own row came first.
+            let Some(used) = uses.last_mut() else {
+                continue;
+            };
+            match kind {
+                1 => used.runs.push(value),
+                2 => used.models.push(value),
+                _ => used.services.push(value),
+            }
+        }
+        Ok(uses)
     }
 }
 
