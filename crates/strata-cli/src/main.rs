@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod errors;
 mod logging;
+mod memory;
 mod printer;
 mod progress;
 mod source;

@@ -36,6 +36,7 @@ mod service_log;
 pub(crate) mod ui;
 
 pub(crate) fn main() -> ExitCode {
+    crate::memory::start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -48,6 +49,7 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     crate::logging::init(cli.verbose);
+    crate::memory::configure(&cli.command);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => errors::report(&error),
