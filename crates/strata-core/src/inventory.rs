@@ -209,6 +209,7 @@ pub async fn audit(
     let database = Arc::new(database);
     let mut reports = Vec::with_capacity(targets.len());
     let mut auditor = Auditor::new(Arc::clone(&database));
+    auditor.decide_all(targets.iter().map(|target| &target.lock.lock));
     for target in &targets {
         // The definition only bounds suggestions: it is read when something is found, once
         // per definition.

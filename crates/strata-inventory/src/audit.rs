@@ -270,6 +270,14 @@ impl PackageAdvisories {
     }
 }
 
+/// A package decided by one thread of [`Auditor::decide_all`]: its advisories when they were
+/// prepared there, and verdicts by version.
+type Decided = (
+    String,
+    Option<PackageAdvisories>,
+    HashMap<String, Arc<Verdict>>,
+);
+
 /// Audits locks against one advisory database. Each package's advisories are prepared once,
 /// and each distinct pinned `(package, version)` decided once, however many locks pin it. It
 /// owns what it holds, so it can be freed on another thread.
@@ -418,6 +426,99 @@ impl Auditor {
         self.requirements.contains_key(spec_hash)
     }
 
+    /// Decides every pinned PyPI `(package, version)` of `locks` that is not decided yet, on
+    /// every core: the packages are shared out between threads, each preparing its packages'
+    /// advisories and deciding their versions. [`Auditor::audit`] of these locks then only
+    /// looks verdicts up.
+    pub fn decide_all<'a>(&mut self, locks: impl IntoIterator<Item = &'a Lock>) {
+        let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+        let mut seen: std::collections::HashSet<(String, String)> = Default::default();
+        for lock in locks {
+            for (ecosystem, name, version, _) in strata_store::locked_packages(lock) {
+                let known = self
+                    .packages
+                    .get(&name)
+                    .is_some_and(|(_, verdicts)| verdicts.contains_key(&version));
+                if ecosystem != strata_store::PYPI || known {
+                    continue;
+                }
+                if seen.insert((name.clone(), version.clone())) {
+                    pending.entry(name).or_default().push(version);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(pending.len());
+        // Largest packages first, each to the thread with the least work so far.
+        let mut packages: Vec<(String, Vec<String>)> = pending.into_iter().collect();
+        packages.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+        let mut shares: Vec<(usize, Vec<(String, Vec<String>)>)> =
+            (0..threads).map(|_| (0, Vec::new())).collect();
+        for package in packages {
+            let share = shares
+                .iter_mut()
+                .min_by_key(|(work, _)| *work)
+                .expect("at least one thread");
+            share.0 += package.1.len();
+            share.1.push(package);
+        }
+        let database = self.database.as_ref();
+        let existing = &self.packages;
+        let decided: Vec<Vec<Decided>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|(_, share)| {
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|(package, versions)| {
+                                let fresh = (!existing.contains_key(&package))
+                                    .then(|| PackageAdvisories::new(database, &package));
+                                let advisories = match &fresh {
+                                    Some(advisories) => advisories,
+                                    None => &existing[&package].0,
+                                };
+                                let verdicts = versions
+                                    .into_iter()
+                                    .map(|version| {
+                                        let verdict =
+                                            advisories.decide(database, &package, &version);
+                                        (version, Arc::new(verdict))
+                                    })
+                                    .collect();
+                                (package, fresh, verdicts)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for (package, fresh, verdicts) in decided.into_iter().flatten() {
+            match fresh {
+                Some(advisories) => {
+                    self.packages.insert(package, (advisories, verdicts));
+                }
+                None => {
+                    if let Some((_, known)) = self.packages.get_mut(&package) {
+                        known.extend(verdicts);
+                    }
+                }
+            }
+        }
+    }
+
     fn verdict(&mut self, package: &str, version: &str) -> Arc<Verdict> {
         let database = self.database.as_ref();
         let (advisories, verdicts) = match self.packages.get_mut(package) {
@@ -562,6 +663,33 @@ mod tests {
         let last = audit_lock("d:1", "hash", &locks[3], || None, &database);
         assert!(last.vulnerable.is_empty());
         assert_eq!((last.checked, last.unchecked.len()), (1, 1));
+    }
+
+    #[test]
+    fn verdicts_decided_on_every_core_are_the_ones_decided_one_by_one() {
+        let database = database();
+        let locks = [
+            lock(&[("demo", "1.9"), ("other", "2.0")]),
+            lock(&[("Demo", "1.10.0"), ("other", "2"), ("unlisted", "1.0")]),
+            lock(&[("demo", "1.12"), ("other", "not-a-version")]),
+        ];
+        let mut ahead = Auditor::new(Arc::clone(&database));
+        ahead.decide_all(&locks[..2]);
+        // Locks with pins decided already, and some not: only the new ones are decided.
+        ahead.decide_all(&locks);
+        for (index, lock) in locks.iter().enumerate() {
+            let label = format!("env{index}:1");
+            let decided = ahead
+                .audit(&label, "hash", lock, None, || Ok::<_, Infallible>(None))
+                .unwrap();
+            assert_eq!(
+                decided,
+                audit_lock(&label, "hash", lock, || None, &database),
+                "{label}"
+            );
+        }
+        let verdicts: usize = ahead.packages.values().map(|(_, known)| known.len()).sum();
+        assert_eq!(verdicts, 7, "each distinct pin decided once");
     }
 
     #[test]
