@@ -12,14 +12,78 @@ pub(crate) fn out(text: impl AsRef<str>) {
     let _ = writeln!(stdout, "{}", escape_controls(text.as_ref()));
 }
 
-/// [`out`] of the pieces written one after the other: for documents of tens of megabytes,
-/// made in parts.
-pub(crate) fn out_pieces(pieces: &[String]) {
-    let mut stdout = io::stdout().lock();
-    for piece in pieces {
-        let _ = stdout.write_all(escape_controls(piece).as_bytes());
-    }
-    let _ = stdout.write_all(b"\n");
+/// Writes `text` as it is (no newline added), escaped as [`out`] escapes.
+pub(crate) fn out_part(text: &str) {
+    let _ = io::stdout()
+        .lock()
+        .write_all(escape_controls(text).as_bytes());
+}
+
+/// Output of tens of megabytes made on every core and written in order while the rest is still
+/// being made: each thread takes the next chunk of `chunk_len` items, `render`s it (with its
+/// own `state`, kept between its chunks) into its one buffer, waits for the chunks before it to
+/// be written, then writes its own. Memory stays at one chunk per core, where a document made
+/// whole first is touched, page by page, all at once.
+pub(crate) fn out_in_order<'a, T: Sync, S>(
+    items: &'a [T],
+    chunk_len: usize,
+    state: impl Fn() -> S + Sync,
+    render: impl Fn(&mut S, usize, &'a [T], &mut Vec<u8>) + Sync,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    let chunks: Vec<&'a [T]> = items.chunks(chunk_len.max(1)).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(chunks.len());
+    let next = AtomicUsize::new(0);
+    // The number of chunks written so far (`FAILED` once a chunk could not be made), and who
+    // waits for it to move.
+    const FAILED: usize = usize::MAX;
+    let written = (Mutex::new(0usize), Condvar::new());
+    let worker = || {
+        let mut state = state();
+        let mut buffer = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunks.get(index) else {
+                break;
+            };
+            buffer.clear();
+            let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                render(&mut state, index, chunk, &mut buffer);
+            }));
+            let (count, turn) = &written;
+            let mut count = count
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(panic) = rendered {
+                // The others would wait for this chunk forever: they stop, and the panic goes on.
+                *count = FAILED;
+                turn.notify_all();
+                drop(count);
+                std::panic::resume_unwind(panic);
+            }
+            while *count != index {
+                if *count == FAILED {
+                    return;
+                }
+                count = turn
+                    .wait(count)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            out_part(&String::from_utf8_lossy(&buffer));
+            *count += 1;
+            turn.notify_all();
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(worker);
+        }
+        worker();
+    });
 }
 
 /// The version of the `--json` output contract (`docs/json.md`); raised only when a field is

@@ -78,7 +78,7 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
                 withdrawn: database.withdrawn,
             },
         };
-        printer::out_pieces(&audit_json::document(&head, &reports, &not_locked));
+        audit_json::print(&head, &reports, &not_locked);
     } else {
         render(&reports, &not_locked, &database);
     }
@@ -95,8 +95,8 @@ pub(crate) fn audit(context: &Context, args: &AuditArgs) -> Result<()> {
 }
 
 /// The report as text. `--all` over a large workspace makes tens of thousands of table rows,
-/// so each core writes a run of reports into one buffer (cells borrowed where they can be),
-/// not a string per cell and per line joined afterwards.
+/// so the reports are written by every core, a chunk at a time and in order (cells borrowed
+/// where they can be), not a string per cell and per line joined afterwards.
 fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDatabase) {
     let mut out = String::new();
     line(
@@ -108,31 +108,29 @@ fn render(reports: &[AuditReport], not_locked: &[String], database: &AdvisoryDat
             database.withdrawn
         ),
     );
-    // Reports are written on every core, each chunk into its own piece.
-    let mut pieces = vec![out];
-    pieces.extend(in_parallel(reports, |_, chunk| {
-        let mut out = String::new();
-        let mut rows = Vec::new();
-        for report in chunk {
-            render_report(&mut out, &mut rows, report);
-        }
-        out
-    }));
-    let mut out = String::new();
+    printer::out_part(&out);
+    printer::out_in_order(
+        reports,
+        REPORTS_PER_CHUNK,
+        Vec::new,
+        |rows, _, chunk, out| {
+            let mut text = String::from_utf8(std::mem::take(out)).unwrap_or_default();
+            for report in chunk {
+                render_report(&mut text, rows, report);
+            }
+            *out = text.into_bytes();
+        },
+    );
     if !not_locked.is_empty() {
-        out.push('\n');
-        out.push_str(&format!(
-            "Not locked, not audited: {} (lock with `strata env lock NAME:VERSION`)\n",
+        printer::out(format!(
+            "\nNot locked, not audited: {} (lock with `strata env lock NAME:VERSION`)",
             not_locked.join(", ")
         ));
     }
-    pieces.push(out);
-    // `out_pieces` ends the output with the newline the last line has.
-    if let Some(last) = pieces.iter_mut().rev().find(|piece| !piece.is_empty()) {
-        last.pop();
-    }
-    printer::out_pieces(&pieces);
 }
+
+/// Reports per chunk of output.
+const REPORTS_PER_CHUNK: usize = 16;
 
 /// One report's lines (its table, advice and unchecked packages), appended to `out`.
 fn render_report<'a>(out: &mut String, rows: &mut Vec<[Cow<'a, str>; 6]>, report: &'a AuditReport) {
@@ -273,31 +271,6 @@ fn plural(count: usize, noun: &str) -> String {
     } else {
         format!("{count} {noun}s")
     }
-}
-
-/// `work` on consecutive chunks of `items` (the chunk's number and the chunk), one chunk per
-/// core, and the results in order.
-pub(super) fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    work: impl Fn(usize, &[T]) -> R + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = items.len().div_ceil(threads).max(64);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .enumerate()
-            .map(|(index, chunk)| scope.spawn(move || work(index, chunk)))
-            .collect();
-        parts
-            .into_iter()
-            .map(|part| {
-                part.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
 }
 
 #[cfg(test)]

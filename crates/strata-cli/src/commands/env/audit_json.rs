@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use strata_inventory::{AdvisoryFinding, AuditReport, PackageAudit, UncheckedPackage};
 
-use super::audit::in_parallel;
+use crate::printer;
 
 /// Where `reports` sits in the document: `{ "reports": [ {...} ] }`.
 const REPORT_DEPTH: usize = 2;
@@ -29,69 +29,44 @@ pub(super) struct SourceSummary<'a> {
     pub(super) withdrawn: usize,
 }
 
-/// The whole document, `head`'s fields then `reports` and `notLocked`, in pieces to be written
-/// one after the other (copying tens of megabytes into one string would cost as much as
-/// writing them).
-pub(super) fn document(
-    head: &Head<'_>,
-    reports: &[AuditReport],
-    not_locked: &[String],
-) -> Vec<String> {
+/// Reports per chunk of output: a chunk of 1,000 reports' audit is about half a megabyte.
+const REPORTS_PER_CHUNK: usize = 16;
+
+/// Prints the whole document: `head`'s fields, then `reports` (written on every core, a chunk
+/// at a time, in order) and `notLocked`.
+pub(super) fn print(head: &Head<'_>, reports: &[AuditReport], not_locked: &[String]) {
+    let (start, end) = frame(head, reports.is_empty(), not_locked);
+    printer::out_part(&start);
+    printer::out_in_order(
+        reports,
+        REPORTS_PER_CHUNK,
+        Writer::default,
+        |writer, index, chunk, out| writer.chunk(index == 0, chunk, out),
+    );
+    printer::out_part(&end);
+    printer::out_part("\n");
+}
+
+/// What comes before the reports (`head`'s fields, `"reports": [`) and after them.
+fn frame(head: &Head<'_>, no_reports: bool, not_locked: &[String]) -> (String, String) {
     let mut start = serde_json::to_vec_pretty(head).unwrap_or_default();
     // Reopen the head's object: drop its closing "\n}".
     start.truncate(start.len().saturating_sub(2));
     start.extend_from_slice(b",\n  \"reports\": ");
-    let mut pieces = Vec::new();
     let mut end = Vec::new();
-    if reports.is_empty() {
+    if no_reports {
         start.extend_from_slice(b"[]");
-        pieces.push(start);
     } else {
         start.push(b'[');
-        pieces.push(start);
-        pieces.extend(render_parallel(reports));
         newline(&mut end, REPORT_DEPTH - 1);
         end.push(b']');
     }
     end.extend_from_slice(b",\n  \"notLocked\": ");
     strings(&mut end, not_locked, 1);
     end.extend_from_slice(b"\n}");
-    pieces.push(end);
-    // Every piece is serde's JSON of UTF-8 strings, cut between values.
-    pieces
-        .into_iter()
-        .map(|piece| String::from_utf8(piece).unwrap_or_default())
-        .collect()
-}
-
-/// The reports, each preceded by its separator, in order, split between the cores.
-fn render_parallel(reports: &[AuditReport]) -> Vec<Vec<u8>> {
-    in_parallel(reports, |index, chunk| {
-        let mut writer = Writer {
-            out: Vec::with_capacity(estimated_size(chunk)),
-            findings: HashMap::new(),
-        };
-        for (offset, report) in chunk.iter().enumerate() {
-            if index > 0 || offset > 0 {
-                writer.out.push(b',');
-            }
-            newline(&mut writer.out, REPORT_DEPTH);
-            writer.report(report, REPORT_DEPTH);
-        }
-        writer.out
-    })
-}
-
-/// About what `reports` take (a finding is 300 to 600 bytes at its depth): growing a buffer of
-/// tens of megabytes by doubling copies it again and again.
-fn estimated_size(reports: &[AuditReport]) -> usize {
-    reports
-        .iter()
-        .map(|report| {
-            let findings: usize = report.vulnerable.iter().map(|p| p.advisories.len()).sum();
-            600 + 300 * report.vulnerable.len() + 200 * report.unchecked.len() + 512 * findings
-        })
-        .sum()
+    // serde's JSON of UTF-8 strings, cut between values.
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
+    (text(start), text(end))
 }
 
 /// Writes values at a depth as serde_json's `PrettyFormatter` does (two spaces a level, `": "`
@@ -99,11 +74,26 @@ fn estimated_size(reports: &[AuditReport]) -> usize {
 #[derive(Default)]
 struct Writer {
     out: Vec<u8>,
-    /// Each advisory's JSON at depth 0, by identity: findings are shared between locks.
-    findings: HashMap<*const AdvisoryFinding, Vec<u8>>,
+    /// Each advisory's JSON, indented to its depth, by identity and depth: findings are shared
+    /// between locks, so each is serialised and indented once and then only copied.
+    findings: HashMap<(*const AdvisoryFinding, usize), Vec<u8>>,
 }
 
 impl Writer {
+    /// Writes `reports` into `out`, each preceded by its separator (none before the very
+    /// first report of the document).
+    fn chunk(&mut self, first_chunk: bool, reports: &[AuditReport], out: &mut Vec<u8>) {
+        self.out = std::mem::take(out);
+        for (offset, report) in reports.iter().enumerate() {
+            if !first_chunk || offset > 0 {
+                self.out.push(b',');
+            }
+            newline(&mut self.out, REPORT_DEPTH);
+            self.report(report, REPORT_DEPTH);
+        }
+        *out = std::mem::take(&mut self.out);
+    }
+
     fn report(&mut self, report: &AuditReport, depth: usize) {
         // The fields in `AuditReport`'s order.
         let AuditReport {
@@ -165,9 +155,14 @@ impl Writer {
     fn finding(&mut self, finding: &Arc<AdvisoryFinding>, depth: usize) {
         let text = self
             .findings
-            .entry(Arc::as_ptr(finding))
-            .or_insert_with(|| serde_json::to_vec_pretty(finding.as_ref()).unwrap_or_default());
-        indented(&mut self.out, text, depth);
+            .entry((Arc::as_ptr(finding), depth))
+            .or_insert_with(|| {
+                let text = serde_json::to_vec_pretty(finding.as_ref()).unwrap_or_default();
+                let mut out = Vec::with_capacity(text.len() * 2);
+                indented(&mut out, &text, depth);
+                out
+            });
+        self.out.extend_from_slice(text);
     }
 
     fn array<T>(&mut self, items: &[T], depth: usize, mut item: impl FnMut(&mut Self, &T, usize)) {
@@ -319,8 +314,17 @@ mod tests {
                 schema_version: 1,
                 advisories: advisories(),
             };
+            let (start, end) = frame(&head, reports.is_empty(), &not_locked);
+            let mut body = Vec::new();
+            // Chunks of several sizes, as the threads would write them one after the other.
+            let mut writer = Writer::default();
+            for (index, chunk) in reports.chunks(7).enumerate() {
+                let mut out = Vec::new();
+                writer.chunk(index == 0, chunk, &mut out);
+                body.extend(out);
+            }
             assert_eq!(
-                document(&head, &reports, &not_locked).concat(),
+                format!("{start}{}{end}", String::from_utf8(body).unwrap()),
                 expected,
                 "{count} reports"
             );
