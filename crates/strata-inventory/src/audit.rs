@@ -270,6 +270,9 @@ impl PackageAdvisories {
     }
 }
 
+/// A package and the versions of it that locks pin.
+type Pins = (String, Vec<String>);
+
 /// A package decided by one thread of [`Auditor::decide_all`]: its advisories when they were
 /// prepared there, and verdicts by version.
 type Decided = (
@@ -454,10 +457,9 @@ impl Auditor {
             .map_or(1, usize::from)
             .min(pending.len());
         // Largest packages first, each to the thread with the least work so far.
-        let mut packages: Vec<(String, Vec<String>)> = pending.into_iter().collect();
+        let mut packages: Vec<Pins> = pending.into_iter().collect();
         packages.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
-        let mut shares: Vec<(usize, Vec<(String, Vec<String>)>)> =
-            (0..threads).map(|_| (0, Vec::new())).collect();
+        let mut shares: Vec<(usize, Vec<Pins>)> = (0..threads).map(|_| (0, Vec::new())).collect();
         for package in packages {
             let share = shares
                 .iter_mut()
