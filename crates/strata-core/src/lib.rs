@@ -12,6 +12,9 @@ pub use prepare::{
 };
 pub use relock::{LockOutcome, relock};
 pub use services::{PublishedService, publish_service};
+pub use shared_build::{
+    LockSource, SharedBuilt, SharedLock, SharedWorkspace, build_shared, relock_shared,
+};
 
 mod cache;
 mod error;
@@ -20,3 +23,4 @@ mod models;
 mod prepare;
 mod relock;
 mod services;
+mod shared_build;
