@@ -44,13 +44,18 @@ pub enum PrepareError {
     Failed(#[from] Box<BuildFailed>),
     /// The team server a working copy belongs to refused or could not take what was made here
     /// (a lock, a build record, its log).
-    #[error("Failed to store {what} on `{location}`")]
-    Share {
-        /// What was to be stored, e.g. "the lock of `name:1`".
-        what: String,
-        /// The server workspace.
-        location: String,
-        #[source]
-        source: StoreError,
-    },
+    #[error(transparent)]
+    Share(#[from] Box<ShareFailed>),
+}
+
+/// What was made in a working copy could not be stored on its team server.
+#[derive(Debug, thiserror::Error)]
+#[error("Failed to store {what} on `{location}`")]
+pub struct ShareFailed {
+    /// What was to be stored, e.g. "the lock of `name:1`".
+    pub what: String,
+    /// The server workspace.
+    pub location: String,
+    #[source]
+    pub source: StoreError,
 }

@@ -2,7 +2,7 @@
 //! typed results: what the CLI renders, and what the server and the Python transport call.
 
 pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
-pub use error::{BuildFailed, PrepareError};
+pub use error::{BuildFailed, PrepareError, ShareFailed};
 pub use inventory::{
     AdvisorySource, AuditOutcome, AuditScope, Sbom, audit, sbom, sbom_of_lock, search_packages,
 };

@@ -45,15 +45,23 @@ pub fn ensure_built(
     reporter: &dyn Reporter,
 ) -> Result<Built, PrepareError> {
     let record = workspace.get_environment(name, version)?;
-    build_in(workspace, record, &Cache::from_env(), reporter)
+    build_in(workspace, record, &Cache::from_env(), reporter, None)
 }
 
-/// [`ensure_built`] of a version's record, into `cache`.
+/// A log begun before the build, with when it began: the resolution that made the lock a
+/// build then uses, so the build's log shows both, as when the build locks the version.
+pub(crate) struct EarlierLog {
+    pub(crate) log: BuildLog,
+    pub(crate) started_at: i64,
+}
+
+/// [`ensure_built`] of a version's record, into `cache`, its log continuing `earlier`.
 pub(crate) fn build_in(
     workspace: &mut Workspace,
     record: EnvironmentRecord,
     cache: &Cache,
     reporter: &dyn Reporter,
+    earlier: Option<EarlierLog>,
 ) -> Result<Built, PrepareError> {
     let stored = workspace.get_lock(&record.name, &record.version)?;
     if let Some(lock) = &stored
@@ -66,8 +74,10 @@ pub(crate) fn build_in(
             build: None,
         });
     }
-    let started_at = strata_store::now_millis();
-    let mut log = BuildLog::default();
+    let (mut log, started_at) = match earlier {
+        Some(earlier) => (earlier.log, earlier.started_at),
+        None => (BuildLog::default(), strata_store::now_millis()),
+    };
     log.line(&format!(
         "building {}:{} (spec hash {})",
         record.name, record.version, record.spec_hash
@@ -265,7 +275,10 @@ mod tests {
         };
         assert_eq!(failed.reference, "broken:1");
         assert!(failed.locking, "no lock hash: the lock failed");
-        let recorded = failed.record.as_ref().expect("the failure is carried with the error");
+        let recorded = failed
+            .record
+            .as_ref()
+            .expect("the failure is carried with the error");
         assert_eq!(recorded.status, "failed");
         assert!(failed.unshared.is_none(), "no server is involved");
         let log_path = failed.log_path.expect("the log was stored");

@@ -19,8 +19,8 @@ use strata_store::{
     Workspace,
 };
 
-use crate::error::PrepareError;
-use crate::prepare::{Built, WorkspaceWheels, build_in, record_failure};
+use crate::error::{PrepareError, ShareFailed};
+use crate::prepare::{Built, EarlierLog, WorkspaceWheels, build_in, record_failure};
 use crate::relock::LockOutcome;
 
 /// How often a refresh names the next version again after a teammate registered it first.
@@ -53,18 +53,23 @@ pub struct SharedLock {
 }
 
 /// A version of a server workspace built in its working copy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SharedBuilt {
     /// The build, as in an embedded workspace; its `build` is also recorded on the server.
     pub built: Built,
     pub lock_source: LockSource,
+    /// Why the build made here is not recorded on the server, when it is not (a reader's
+    /// token, a server away): the prefix is built and usable all the same, as it is when a
+    /// cached one is reused, so this is for the caller to tell, not a failure.
+    pub unrecorded: Option<StoreError>,
 }
 
 /// Builds `name` (its latest version on the server without `version`) in `working_copy`:
 /// pulls the version, locks it as the server says (see the module), builds it (a cached
 /// prefix of the lock is reused) and records the build on the server. A failed lock or build
 /// is recorded on the server as well, with its log; when that recording fails, the error
-/// says so ([`crate::BuildFailed::unshared`]).
+/// says so ([`crate::BuildFailed::unshared`]), and for a build that succeeded
+/// [`SharedBuilt::unrecorded`] does. Storing the lock is not optional: it fails the call.
 ///
 /// Blocks while resolving and building.
 pub async fn build_shared(
@@ -76,13 +81,18 @@ pub async fn build_shared(
     reporter: &dyn Reporter,
 ) -> Result<SharedBuilt, PrepareError> {
     let record = pull_environment(shared.records, working_copy, name, version).await?;
-    let (_, lock_source) = lock_shared(shared, working_copy, &record, cache, reporter).await?;
-    match build_in(working_copy, record, cache, reporter) {
+    let locked = lock_shared(shared, working_copy, &record, cache, reporter).await?;
+    match build_in(working_copy, record, cache, reporter, locked.resolution) {
         Ok(built) => {
-            if let Some(build) = &built.build {
-                share_build(shared, working_copy, build).await?;
-            }
-            Ok(SharedBuilt { built, lock_source })
+            let unrecorded = match &built.build {
+                Some(build) => share_build(shared, working_copy, build).await.err(),
+                None => None,
+            };
+            Ok(SharedBuilt {
+                built,
+                lock_source: locked.source,
+                unrecorded,
+            })
         }
         Err(error) => Err(share_failure(shared, working_copy, error).await),
     }
@@ -119,7 +129,8 @@ async fn relock_pulled(
     reporter: &dyn Reporter,
 ) -> Result<LockOutcome, PrepareError> {
     if !refresh {
-        let (lock, source) = lock_shared(shared, working_copy, record, cache, reporter).await?;
+        let Locked { lock, source, .. } =
+            lock_shared(shared, working_copy, record, cache, reporter).await?;
         return Ok(match source {
             LockSource::MadeHere => LockOutcome::Locked(lock),
             LockSource::Server | LockSource::Adopted => LockOutcome::AlreadyLocked(lock),
@@ -130,7 +141,7 @@ async fn relock_pulled(
         .get_lock(&record.name, &record.version)
         .await?;
     let resolved = match resolve_here(working_copy, record, cache, reporter) {
-        Ok(lock) => lock,
+        Ok((lock, _)) => lock,
         Err(error) => return Err(share_failure(shared, working_copy, error).await),
     };
     let Some(previous) = existing else {
@@ -160,6 +171,14 @@ async fn relock_pulled(
     })
 }
 
+/// The lock a version is built from, where it came from, and the log of resolving it when
+/// that happened here.
+struct Locked {
+    lock: LockRecord,
+    source: LockSource,
+    resolution: Option<EarlierLog>,
+}
+
 /// The lock `record` (pulled into `working_copy`) is built from, and where it came from.
 async fn lock_shared(
     shared: SharedWorkspace<'_>,
@@ -167,25 +186,35 @@ async fn lock_shared(
     record: &EnvironmentRecord,
     cache: &Cache,
     reporter: &dyn Reporter,
-) -> Result<(LockRecord, LockSource), PrepareError> {
+) -> Result<Locked, PrepareError> {
     if let Some(there) = shared
         .records
         .get_lock(&record.name, &record.version)
         .await?
     {
         adopt(working_copy, record, &there)?;
-        return Ok((there, LockSource::Server));
+        return Ok(Locked {
+            lock: there,
+            source: LockSource::Server,
+            resolution: None,
+        });
     }
     // A lock made here that never reached the server (it was away, or refused it) is offered
     // again rather than resolved again.
-    let lock = match working_copy.get_lock(&record.name, &record.version)? {
-        Some(here) => here.lock,
+    let (lock, resolution) = match working_copy.get_lock(&record.name, &record.version)? {
+        Some(here) => (here.lock, None),
         None => match resolve_here(working_copy, record, cache, reporter) {
-            Ok(lock) => lock,
+            Ok((lock, resolution)) => (lock, Some(resolution)),
             Err(error) => return Err(share_failure(shared, working_copy, error).await),
         },
     };
-    store_lock(shared, working_copy, record, &lock).await
+    let (lock, source) = store_lock(shared, working_copy, record, &lock).await?;
+    Ok(Locked {
+        lock,
+        source,
+        // Another client's lock was not resolved by this log.
+        resolution: resolution.filter(|_| source == LockSource::MadeHere),
+    })
 }
 
 /// Offers `lock` to the server and makes the lock it stored (first writer wins) the working
@@ -223,14 +252,14 @@ fn adopt(
     Ok(())
 }
 
-/// Resolves `record` here without storing the lock (the server decides which lock is kept);
-/// a failure is recorded in the working copy with its log.
+/// Resolves `record` here without storing the lock (the server decides which lock is kept),
+/// with the log of doing so; a failure is recorded in the working copy with its log.
 fn resolve_here(
     working_copy: &mut Workspace,
     record: &EnvironmentRecord,
     cache: &Cache,
     reporter: &dyn Reporter,
-) -> Result<Lock, PrepareError> {
+) -> Result<(Lock, EarlierLog), PrepareError> {
     let started_at = strata_store::now_millis();
     let mut log = BuildLog::default();
     log.line(&format!(
@@ -243,8 +272,17 @@ fn resolve_here(
         wheels: &wheels,
         reporter,
     };
-    resolve(&record.environment, &context, &mut log)
-        .map_err(|error| record_failure(working_copy, record, None, started_at, &log, error))
+    match resolve(&record.environment, &context, &mut log) {
+        Ok(lock) => Ok((lock, EarlierLog { log, started_at })),
+        Err(error) => Err(record_failure(
+            working_copy,
+            record,
+            None,
+            started_at,
+            &log,
+            error,
+        )),
+    }
 }
 
 /// Uploads a build's log, then records the build: the record never points at a blob the
@@ -253,19 +291,10 @@ async fn share_build(
     shared: SharedWorkspace<'_>,
     working_copy: &Workspace,
     build: &BuildRecord,
-) -> Result<(), PrepareError> {
-    let share = async {
-        let digests: Vec<String> = build.log_digest.iter().cloned().collect();
-        upload_blobs(working_copy, shared.blobs, &digests).await?;
-        shared.records.record_build(build).await
-    };
-    share.await.map_err(|source| {
-        share_error(
-            shared,
-            format!("the build of `{}:{}`", build.name, build.version),
-            source,
-        )
-    })
+) -> Result<(), StoreError> {
+    let digests: Vec<String> = build.log_digest.iter().cloned().collect();
+    upload_blobs(working_copy, shared.blobs, &digests).await?;
+    shared.records.record_build(build).await
 }
 
 /// Records a failed lock or build on the server too; a failure to do so goes into the error,
@@ -279,8 +308,7 @@ async fn share_failure(
         return error;
     };
     if let Some(record) = &failed.record
-        && let Err(PrepareError::Share { source, .. }) =
-            share_build(shared, working_copy, record).await
+        && let Err(source) = share_build(shared, working_copy, record).await
     {
         failed.unshared = Some(source);
     }
@@ -339,11 +367,11 @@ fn lock_of(record: &EnvironmentRecord) -> String {
 }
 
 fn share_error(shared: SharedWorkspace<'_>, what: String, source: StoreError) -> PrepareError {
-    PrepareError::Share {
+    PrepareError::Share(Box::new(ShareFailed {
         what,
         location: shared.records.location(),
         source,
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -469,10 +497,7 @@ mod tests {
         let server = Server::new();
         server
             .records
-            .register_environment(
-                user_managed("racy", "python3"),
-                RegisterOptions::default(),
-            )
+            .register_environment(user_managed("racy", "python3"), RegisterOptions::default())
             .await
             .unwrap();
         let here = tempfile::tempdir().unwrap();
@@ -484,11 +509,14 @@ mod tests {
             lock: theirs.clone(),
             raced: Cell::new(false),
         };
-        let shared =
-            build_shared(server.shared(), &mut copy, "racy", None, &cache, &teammate)
-                .await
-                .unwrap();
-        assert!(teammate.raced.get(), "the teammate stored its lock meanwhile");
+        let shared = build_shared(server.shared(), &mut copy, "racy", None, &cache, &teammate)
+            .await
+            .unwrap();
+        assert!(
+            teammate.raced.get(),
+            "the teammate stored its lock meanwhile"
+        );
+        assert!(shared.unrecorded.is_none(), "{:?}", shared.unrecorded);
         assert_eq!(shared.lock_source, LockSource::Adopted);
         assert_eq!(shared.built.lock.lock_hash, theirs.hash());
         let version = EnvironmentVersion::number(1);
@@ -503,6 +531,17 @@ mod tests {
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0].status, "succeeded");
         assert_eq!(recorded[0].lock_hash, build.lock_hash);
+        let digest = recorded[0].log_digest.as_deref().unwrap();
+        let log = server.teammate().blobs().read_verified(digest).unwrap();
+        let log = String::from_utf8_lossy(&log);
+        assert!(
+            log.contains(&format!("using the stored lock {}", theirs.hash())),
+            "{log}"
+        );
+        assert!(
+            !log.contains("locking racy:1"),
+            "the resolution that lost is not this build's: {log}"
+        );
     }
 
     #[tokio::test]
@@ -524,7 +563,10 @@ mod tests {
         copy.set_lock("env", &version, &teammates_lock("1.0.0"))
             .unwrap();
         let theirs = teammates_lock("2.0.0");
-        server.teammate().set_lock("env", &version, &theirs).unwrap();
+        server
+            .teammate()
+            .set_lock("env", &version, &theirs)
+            .unwrap();
 
         let outcome = relock_shared(
             server.shared(),
@@ -611,12 +653,18 @@ mod tests {
         let server = Server::new();
         server
             .records
-            .register_environment(user_managed("moving", "python3"), RegisterOptions::default())
+            .register_environment(
+                user_managed("moving", "python3"),
+                RegisterOptions::default(),
+            )
             .await
             .unwrap();
         let version = EnvironmentVersion::number(1);
         let old = teammates_lock("1.0.0");
-        server.teammate().set_lock("moving", &version, &old).unwrap();
+        server
+            .teammate()
+            .set_lock("moving", &version, &old)
+            .unwrap();
         let here = tempfile::tempdir().unwrap();
         let mut copy = working_copy(here.path());
         let cache = Cache::new(here.path().join("cache"));

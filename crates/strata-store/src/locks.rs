@@ -443,7 +443,10 @@ mod tests {
             .replace_lock("alpha", &record.version, &theirs)
             .unwrap();
         assert_eq!(replaced.lock_hash, theirs.hash());
-        let stored = workspace.get_lock("alpha", &record.version).unwrap().unwrap();
+        let stored = workspace
+            .get_lock("alpha", &record.version)
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.lock_hash, theirs.hash());
         let uses = |package: &str| {
             workspace

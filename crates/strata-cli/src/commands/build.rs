@@ -24,7 +24,7 @@ pub(crate) fn cli_error(error: PrepareError) -> anyhow::Error {
     match error {
         PrepareError::Store(error) => error.into(),
         PrepareError::Failed(failed) => (*failed).into(),
-        share @ PrepareError::Share { .. } => share.into(),
+        share @ PrepareError::Share(_) => share.into(),
     }
 }
 
@@ -82,8 +82,7 @@ pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bo
         }
         None => {
             let mut workspace = context.open_workspace()?;
-            let record =
-                workspace.get_environment(&reference.name, reference.version.as_ref())?;
+            let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
             let reporter = TerminalReporter::new();
             let outcome = strata_core::relock(
                 &mut workspace,

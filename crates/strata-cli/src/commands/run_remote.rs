@@ -109,7 +109,15 @@ impl RemoteRun {
             &reporter,
         ));
         drop(reporter);
-        Ok(built.map_err(cli_error)?.built)
+        let shared = built.map_err(cli_error)?;
+        if let Some(error) = &shared.unrecorded {
+            let record = &shared.built.record;
+            printer::warn(format!(
+                "The build of {}:{} is not recorded on the server ({error}); it is usable here",
+                record.name, record.version
+            ));
+        }
+        Ok(shared.built)
     }
 
     /// `env lock [--refresh]` against the server ([`strata_core::relock_shared`]).
