@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 
-use strata_store::StoreError;
+use strata_store::{BuildRecord, StoreError};
 
 /// A lock or a build failed; it was recorded with its log.
 #[derive(Debug, thiserror::Error)]
-#[error("Failed to {verb} `{reference}`", verb = if *.locking { "lock" } else { "build" })]
+#[error(
+    "Failed to {verb} `{reference}`{unshared}",
+    verb = if *.locking { "lock" } else { "build" },
+    unshared = unshared_note(.unshared.as_ref())
+)]
 pub struct BuildFailed {
     /// `NAME:VERSION`.
     pub reference: String,
@@ -14,8 +18,19 @@ pub struct BuildFailed {
     pub locking: bool,
     /// Where the recorded log is, when it could be stored.
     pub log_path: Option<PathBuf>,
+    /// The failure as the workspace recorded it, when it could be recorded.
+    pub record: Option<BuildRecord>,
+    /// Why the failure is not recorded on the team server the workspace is a working copy
+    /// of, when it should have been and is not (teammates do not see it).
+    pub unshared: Option<StoreError>,
     #[source]
     pub source: strata_build::BuildError,
+}
+
+fn unshared_note(unshared: Option<&StoreError>) -> String {
+    unshared.map_or_else(String::new, |error| {
+        format!(" (the failure is not recorded on the team server: {error})")
+    })
 }
 
 /// Locking or building a version failed.
@@ -27,4 +42,20 @@ pub enum PrepareError {
     /// The lock or the build itself failed.
     #[error(transparent)]
     Failed(#[from] Box<BuildFailed>),
+    /// The team server a working copy belongs to refused or could not take what was made here
+    /// (a lock, a build record, its log).
+    #[error(transparent)]
+    Share(#[from] Box<ShareFailed>),
+}
+
+/// What was made in a working copy could not be stored on its team server.
+#[derive(Debug, thiserror::Error)]
+#[error("Failed to store {what} on `{location}`")]
+pub struct ShareFailed {
+    /// What was to be stored, e.g. "the lock of `name:1`".
+    pub what: String,
+    /// The server workspace.
+    pub location: String,
+    #[source]
+    pub source: StoreError,
 }

@@ -2,7 +2,7 @@
 //! typed results: what the CLI renders, and what the server and the Python transport call.
 
 pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
-pub use error::{BuildFailed, PrepareError};
+pub use error::{BuildFailed, PrepareError, ShareFailed};
 pub use inventory::{
     AdvisorySource, AuditOutcome, AuditScope, Sbom, audit, sbom, sbom_of_lock, search_packages,
 };
@@ -12,6 +12,9 @@ pub use prepare::{
 };
 pub use relock::{LockOutcome, relock};
 pub use services::{PublishedService, publish_service};
+pub use shared_build::{
+    LockSource, SharedBuilt, SharedLock, SharedWorkspace, build_shared, relock_shared,
+};
 
 mod cache;
 mod error;
@@ -20,3 +23,4 @@ mod models;
 mod prepare;
 mod relock;
 mod services;
+mod shared_build;

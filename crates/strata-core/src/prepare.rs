@@ -27,6 +27,9 @@ pub struct Built {
     pub record: EnvironmentRecord,
     pub lock: LockRecord,
     pub prefix: Prefix,
+    /// The build this call made and recorded; `None` when a cached prefix of the lock was
+    /// reused without building.
+    pub build: Option<BuildRecord>,
 }
 
 /// The cache is shared by every workspace of a user; `cache gc` keeps what any of them uses,
@@ -42,24 +45,44 @@ pub fn ensure_built(
     reporter: &dyn Reporter,
 ) -> Result<Built, PrepareError> {
     let record = workspace.get_environment(name, version)?;
-    let cache = Cache::from_env();
+    build_in(workspace, record, &Cache::from_env(), reporter, None)
+}
+
+/// A log begun before the build, with when it began: the resolution that made the lock a
+/// build then uses, so the build's log shows both, as when the build locks the version.
+pub(crate) struct EarlierLog {
+    pub(crate) log: BuildLog,
+    pub(crate) started_at: i64,
+}
+
+/// [`ensure_built`] of a version's record, into `cache`, its log continuing `earlier`.
+pub(crate) fn build_in(
+    workspace: &mut Workspace,
+    record: EnvironmentRecord,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+    earlier: Option<EarlierLog>,
+) -> Result<Built, PrepareError> {
     let stored = workspace.get_lock(&record.name, &record.version)?;
     if let Some(lock) = &stored
-        && let Some(prefix) = cached(lock, &cache)
+        && let Some(prefix) = cached(lock, cache)
     {
         return Ok(Built {
             record,
             lock: lock.clone(),
             prefix,
+            build: None,
         });
     }
-    let started_at = strata_store::now_millis();
-    let mut log = BuildLog::default();
+    let (mut log, started_at) = match earlier {
+        Some(earlier) => (earlier.log, earlier.started_at),
+        None => (BuildLog::default(), strata_store::now_millis()),
+    };
     log.line(&format!(
         "building {}:{} (spec hash {})",
         record.name, record.version, record.spec_hash
     ));
-    let lock = match lock_version(workspace, &record, stored, &cache, reporter, &mut log) {
+    let lock = match lock_version(workspace, &record, stored, cache, reporter, &mut log) {
         Ok(lock) => lock,
         Err(error) => {
             return Err(record_failure(
@@ -69,14 +92,14 @@ pub fn ensure_built(
     };
     let wheels = WorkspaceWheels(workspace);
     let context = BuildContext {
-        cache: &cache,
+        cache,
         wheels: &wheels,
         reporter,
     };
     match materialize(&lock.lock, &context, &mut log) {
         Ok(prefix) => {
-            remember_workspace(&cache, workspace.root());
-            workspace.record_build(
+            remember_workspace(cache, workspace.root());
+            let build = workspace.record_build(
                 BuildRecord {
                     name: record.name.clone(),
                     version: record.version.clone(),
@@ -94,6 +117,7 @@ pub fn ensure_built(
                 record,
                 lock,
                 prefix,
+                build: Some(build),
             })
         }
         Err(error) => Err(record_failure(
@@ -209,14 +233,17 @@ pub fn record_failure(
         },
         &text,
     );
+    let stored = stored.ok();
     let log_path = stored
-        .ok()
-        .and_then(|r| r.log_digest)
-        .map(|digest| workspace.blobs().path(&digest));
+        .as_ref()
+        .and_then(|r| r.log_digest.as_ref())
+        .map(|digest| workspace.blobs().path(digest));
     PrepareError::Failed(Box::new(BuildFailed {
         reference: format!("{}:{}", record.name, record.version),
         locking: lock_hash.is_none(),
         log_path,
+        record: stored,
+        unshared: None,
         source: error,
     }))
 }
@@ -248,6 +275,12 @@ mod tests {
         };
         assert_eq!(failed.reference, "broken:1");
         assert!(failed.locking, "no lock hash: the lock failed");
+        let recorded = failed
+            .record
+            .as_ref()
+            .expect("the failure is carried with the error");
+        assert_eq!(recorded.status, "failed");
+        assert!(failed.unshared.is_none(), "no server is involved");
         let log_path = failed.log_path.expect("the log was stored");
         let text = fs_err::read_to_string(&log_path).unwrap();
         assert!(

@@ -187,6 +187,40 @@ impl Workspace {
             })
     }
 
+    /// Makes `lock` the lock of a version, replacing the one it has: only for the working copy
+    /// of a shared workspace, where the lock stored in the shared workspace wins over any this
+    /// machine made (everywhere else a version's first lock stays its lock).
+    pub fn replace_lock(
+        &mut self,
+        name: &str,
+        version: &EnvironmentVersion,
+        lock: &Lock,
+    ) -> Result<LockRecord, StoreError> {
+        let what = "replacing a lock";
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::db(what))?;
+        transaction
+            .execute(
+                "DELETE FROM locked_packages WHERE env_name = ?1 AND env_version = ?2",
+                params![name, version.as_str()],
+            )
+            .map_err(StoreError::db(what))?;
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO locks (name, version, lock_hash, lock, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version.as_str(), lock.hash(), lock.to_json(), now_millis()],
+            )
+            .map_err(StoreError::db(what))?;
+        crate::inventory::index_lock(&transaction, name, version, lock)?;
+        transaction.commit().map_err(StoreError::db(what))?;
+        self.get_lock(name, version)?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("Lock of `{name}:{version}`"),
+            })
+    }
+
     /// Registers the definition of `name:version` again as the next version with a new lock:
     /// the outcome of re-resolving an unchanged definition whose resolution moved.
     pub fn register_relocked(
@@ -378,5 +412,49 @@ mod tests {
         let next = workspace.latest_locks(Some("alpha"), 1).unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].environment.name, "beta");
+    }
+
+    #[test]
+    fn a_replaced_lock_is_the_only_one_its_version_is_found_by() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::init(dir.path()).unwrap();
+        let environment =
+            strata_spec::Environment::from_docker_image("alpha", "python:3.11-slim", None).0;
+        let record = workspace
+            .register_environment(environment, crate::RegisterOptions::default())
+            .unwrap()
+            .record;
+        let with_package = |package: &str| Lock {
+            pypi: vec![strata_spec::PypiLockedPackage {
+                name: package.to_string(),
+                version: "1.0".to_string(),
+                source: strata_spec::PypiSource::Index {
+                    url: "https://pypi.org/simple".to_string(),
+                },
+                hashes: Vec::new(),
+            }],
+            ..lock(1)
+        };
+        workspace
+            .set_lock("alpha", &record.version, &with_package("mine"))
+            .unwrap();
+        let theirs = with_package("theirs");
+        let replaced = workspace
+            .replace_lock("alpha", &record.version, &theirs)
+            .unwrap();
+        assert_eq!(replaced.lock_hash, theirs.hash());
+        let stored = workspace
+            .get_lock("alpha", &record.version)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.lock_hash, theirs.hash());
+        let uses = |package: &str| {
+            workspace
+                .package_uses(crate::PYPI, package, None, 10)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(uses("mine"), 0, "the replaced lock is no longer indexed");
+        assert_eq!(uses("theirs"), 1);
     }
 }

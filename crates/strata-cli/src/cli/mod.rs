@@ -260,6 +260,10 @@ pub(crate) enum EnvCommand {
         json: bool,
     },
     /// Resolve a version to exact packages (its lock); a version keeps its lock once it has one.
+    ///
+    /// On a server workspace the lock is the server's: the one it has, or one resolved here and
+    /// stored there (the first lock stored wins); `--refresh` registers a moved resolution as
+    /// the server's next version.
     #[command(
         after_help = "Examples:\n  strata env lock myenv\n  strata env lock myenv:2 --refresh"
     )]
@@ -274,6 +278,9 @@ pub(crate) enum EnvCommand {
         json: bool,
     },
     /// Build a version (or reuse its cached build) and print the prefix path.
+    ///
+    /// On a server workspace the build happens on this machine, from the server's lock, and is
+    /// recorded on the server (a failed one too, with its log).
     #[command(after_help = "Example:\n  strata env build myenv --json")]
     Build {
         /// `NAME` or `NAME:VERSION`.
@@ -311,6 +318,8 @@ pub(crate) enum EnvCommand {
         environment: String,
     },
     /// Print the log of the last build (or failed lock) of a version.
+    ///
+    /// On a server workspace: the last build the server recorded, from any machine.
     #[command(
         name = "build-log",
         after_help = "Example:\n  strata env build-log myenv:2"

@@ -8,8 +8,9 @@ use anyhow::Result;
 use serde_json::json;
 use strata_build::{BuildError, BuildLog, Cache, Reporter};
 use strata_core::{LockOutcome, PrepareError};
-use strata_store::{EnvironmentRecord, LockRecord, Workspace, format_time};
+use strata_store::{BuildRecord, EnvironmentRecord, LockRecord, Workspace, format_time};
 
+use crate::commands::run_remote::RemoteRun;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::printer;
@@ -23,6 +24,7 @@ pub(crate) fn cli_error(error: PrepareError) -> anyhow::Error {
     match error {
         PrepareError::Store(error) => error.into(),
         PrepareError::Failed(failed) => (*failed).into(),
+        share @ PrepareError::Share(_) => share.into(),
     }
 }
 
@@ -61,20 +63,39 @@ pub(crate) fn failed(
 }
 
 /// `strata env lock NAME[:V] [--refresh]` and `strata env update NAME --refresh`.
+///
+/// On a server workspace the lock is the server's: adopted when it has one, else made here
+/// and stored there; a moved resolution is registered there as its next version.
 pub(crate) fn lock(context: &Context, environment: &str, refresh: bool, json: bool) -> Result<()> {
     let reference = parse_ref(environment)?;
-    let mut workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
-    let reporter = TerminalReporter::new();
-    let outcome = strata_core::relock(
-        &mut workspace,
-        &record,
-        refresh,
-        &Cache::from_env(),
-        &reporter,
-    );
-    drop(reporter);
-    match outcome.map_err(cli_error)? {
+    let (record, outcome) = match context.server_url() {
+        Some(url) => {
+            let remote = RemoteRun::open(context, url)?;
+            let mut workspace = remote.working_copy()?;
+            let locked = remote.relock(
+                &mut workspace,
+                &reference.name,
+                reference.version.as_ref(),
+                refresh,
+            )?;
+            (locked.record, locked.outcome)
+        }
+        None => {
+            let mut workspace = context.open_workspace()?;
+            let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
+            let reporter = TerminalReporter::new();
+            let outcome = strata_core::relock(
+                &mut workspace,
+                &record,
+                refresh,
+                &Cache::from_env(),
+                &reporter,
+            );
+            drop(reporter);
+            (record, outcome.map_err(cli_error)?)
+        }
+    };
+    match outcome {
         LockOutcome::AlreadyLocked(lock) => print_lock(&record, &lock, json, "is locked"),
         LockOutcome::Locked(lock) => print_lock(&record, &lock, json, "is now locked"),
         LockOutcome::Unchanged(lock) => print_lock(
@@ -161,18 +182,10 @@ fn print_lock(record: &EnvironmentRecord, lock: &LockRecord, json: bool, what: &
     Ok(())
 }
 
-/// `strata env build NAME[:V]`.
+/// `strata env build NAME[:V]`; on a server workspace the build is made here and recorded
+/// on the server.
 pub(crate) fn build(context: &Context, environment: &str, json: bool) -> Result<()> {
-    let reference = parse_ref(environment)?;
-    let mut workspace = context.open_workspace()?;
-    let reporter = TerminalReporter::new();
-    let built = ensure_built(
-        &mut workspace,
-        &reference.name,
-        reference.version.as_ref(),
-        &reporter,
-    )?;
-    drop(reporter);
+    let built = built_for(context, environment)?;
     if json {
         printer::json(&json!({
             "name": built.record.name,
@@ -224,9 +237,15 @@ fn activate(command: &mut Command, built: &Built) {
     command.envs(activation_env(built));
 }
 
-/// Builds `NAME[:V]` when needed, with progress, for commands that then leave the workspace.
+/// Builds `NAME[:V]` when needed, with progress: in the workspace, or for a server workspace
+/// in its working copy, the build recorded on the server.
 fn built_for(context: &Context, environment: &str) -> Result<Built> {
     let reference = parse_ref(environment)?;
+    if let Some(url) = context.server_url() {
+        let remote = RemoteRun::open(context, url)?;
+        let mut workspace = remote.working_copy()?;
+        return remote.build(&mut workspace, &reference.name, reference.version.as_ref());
+    }
     let mut workspace = context.open_workspace()?;
     let reporter = TerminalReporter::new();
     ensure_built(
@@ -278,6 +297,9 @@ pub(crate) fn shell(context: &Context, environment: &str) -> Result<()> {
 /// `strata env build-log NAME[:V]`.
 pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
     let reference = parse_ref(environment)?;
+    if context.server_url().is_some() {
+        return build_log_on_server(context, &reference);
+    }
     let workspace = context.open_workspace()?;
     let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
     let Some(build) = workspace.last_build(&record.name, &record.version)? else {
@@ -302,6 +324,49 @@ pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
         ))
         .into());
     };
+    print_build_header(&record, &build);
+    if let Some(digest) = &build.log_digest {
+        let bytes = workspace.blobs().read_verified(digest)?;
+        printer::out(String::from_utf8_lossy(&bytes).trim_end());
+    }
+    Ok(())
+}
+
+/// The last build the server recorded of a version (made on whichever machine), with its log
+/// downloaded from the server.
+fn build_log_on_server(context: &Context, reference: &strata_spec::EnvironmentRef) -> Result<()> {
+    let opened = context.open()?;
+    let record = opened.block_on(
+        opened
+            .records
+            .get_environment(&reference.name, reference.version.as_ref()),
+    )?;
+    let builds = opened.block_on(opened.records.list_builds(
+        &record.name,
+        &record.version,
+        None,
+        1,
+    ))?;
+    let Some(build) = builds.items.into_iter().next() else {
+        return Err(UsageError::new(format!(
+            "No build of {}:{} is recorded on the server",
+            record.name, record.version
+        ))
+        .hint(format!(
+            "Build it with `strata env build {}:{}` (the build is recorded on the server)",
+            record.name, record.version
+        ))
+        .into());
+    };
+    print_build_header(&record, &build);
+    if let Some(digest) = &build.log_digest {
+        let bytes = opened.read_blob(digest)?;
+        printer::out(String::from_utf8_lossy(&bytes).trim_end());
+    }
+    Ok(())
+}
+
+fn print_build_header(record: &EnvironmentRecord, build: &BuildRecord) {
     printer::note(format!(
         "Build of {}:{} {} at {} (finished {})",
         record.name,
@@ -310,9 +375,4 @@ pub(crate) fn build_log(context: &Context, environment: &str) -> Result<()> {
         format_time(build.started_at),
         format_time(build.finished_at)
     ));
-    if let Some(digest) = &build.log_digest {
-        let bytes = workspace.blobs().read_verified(digest)?;
-        printer::out(String::from_utf8_lossy(&bytes).trim_end());
-    }
-    Ok(())
 }

@@ -125,6 +125,14 @@ impl Opened {
         ))?)
     }
 
+    /// A stored blob's bytes (a log: small), checked against its digest.
+    pub(crate) fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let directory = tempfile::tempdir().context("Failed to make a temporary directory")?;
+        let path = directory.path().join("blob");
+        self.block_on(self.blobs.get_to_file(digest, &path))?;
+        Ok(fs_err::read(&path)?)
+    }
+
     /// A stored tree's manifest.
     pub(crate) fn read_manifest(&self, digest: &str) -> Result<Manifest> {
         let directory = tempfile::tempdir().context("Failed to make a temporary directory")?;

@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use sha2::{Digest as _, Sha256};
+use strata_build::Cache;
+use strata_core::{SharedLock, SharedWorkspace};
 use strata_run::RunReporter;
 use strata_spec::{DEFAULT_ENVIRONMENT, EnvironmentVersion};
-use strata_store::store::{pull_environment, push_lock};
+use strata_store::store::pull_environment;
 use strata_store::{RunRecord, Workspace};
 
 use crate::cli::RunArgs;
+use crate::commands::build::{Built, cli_error};
 use crate::commands::remote::Opened;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
@@ -79,32 +82,74 @@ impl RemoteRun {
         Ok((record.name, record.version))
     }
 
-    /// Locks (and builds) the version here when the server has no lock yet, and shares the
-    /// lock and the build record, so every teammate builds the same packages.
+    /// The server workspace as [`strata_core`]'s shared use cases reach it.
+    fn shared(&self) -> SharedWorkspace<'_> {
+        SharedWorkspace {
+            records: self.opened.records.as_ref(),
+            blobs: self.opened.blobs.as_ref(),
+        }
+    }
+
+    /// Builds `name` (the server's latest version without `version`) in the working copy,
+    /// from the server's lock (made here and shared when it has none), and records the build
+    /// on the server, a failed one too ([`strata_core::build_shared`]).
+    pub(crate) fn build(
+        &self,
+        workspace: &mut Workspace,
+        name: &str,
+        version: Option<&EnvironmentVersion>,
+    ) -> Result<Built> {
+        let reporter = crate::progress::TerminalReporter::new();
+        let built = self.opened.block_on(strata_core::build_shared(
+            self.shared(),
+            workspace,
+            name,
+            version,
+            &Cache::from_env(),
+            &reporter,
+        ));
+        drop(reporter);
+        let shared = built.map_err(cli_error)?;
+        if let Some(error) = &shared.unrecorded {
+            let record = &shared.built.record;
+            printer::warn(format!(
+                "The build of {}:{} is not recorded on the server ({error}); it is usable here",
+                record.name, record.version
+            ));
+        }
+        Ok(shared.built)
+    }
+
+    /// `env lock [--refresh]` against the server ([`strata_core::relock_shared`]).
+    pub(crate) fn relock(
+        &self,
+        workspace: &mut Workspace,
+        name: &str,
+        version: Option<&EnvironmentVersion>,
+        refresh: bool,
+    ) -> Result<SharedLock> {
+        let reporter = crate::progress::TerminalReporter::new();
+        let locked = self.opened.block_on(strata_core::relock_shared(
+            self.shared(),
+            workspace,
+            name,
+            version,
+            refresh,
+            &Cache::from_env(),
+            &reporter,
+        ));
+        drop(reporter);
+        locked.map_err(cli_error)
+    }
+
+    /// Before a run: the version built here from the lock everybody builds from, the build
+    /// recorded on the server.
     pub(crate) fn share_lock(
         &self,
         workspace: &mut Workspace,
         (name, version): (&str, &EnvironmentVersion),
     ) -> Result<()> {
-        let had_lock = workspace.get_lock(name, version)?.is_some();
-        let reporter = crate::progress::TerminalReporter::new();
-        crate::commands::build::ensure_built(workspace, name, Some(version), &reporter)?;
-        drop(reporter);
-        self.opened.block_on(push_lock(
-            self.opened.records.as_ref(),
-            workspace,
-            name,
-            version,
-        ))?;
-        if !had_lock && let Some(build) = workspace.last_build(name, version)? {
-            let digests: Vec<String> = build.log_digest.iter().cloned().collect();
-            self.opened.block_on(async {
-                strata_store::store::upload_blobs(workspace, self.opened.blobs.as_ref(), &digests)
-                    .await?;
-                self.opened.records.record_build(&build).await
-            })?;
-        }
-        Ok(())
+        self.build(workspace, name, Some(version)).map(drop)
     }
 
     /// What a deployment on this machine needs of the server: the models (files and records,

@@ -7,7 +7,9 @@ use super::{BlobStorage, WorkspaceStore};
 use crate::{EnvironmentRecord, RegisterOptions, StoreError, Workspace};
 
 /// Makes a version of the other workspace exist here under the same name and version, with
-/// its lock when it has one; returns it.
+/// its lock when it has one; returns it. The other workspace's lock wins: a different one made
+/// here (locked while the other had none, then shared too late) is replaced by it, so this
+/// machine builds what everybody else builds.
 pub async fn pull_environment(
     remote: &dyn WorkspaceStore,
     local: &mut Workspace,
@@ -28,12 +30,7 @@ pub async fn pull_environment(
     if let Some(lock) = remote.get_lock(name, &record.version).await? {
         let here = local.set_lock(name, &record.version, &lock.lock)?;
         if here.lock_hash != lock.lock_hash {
-            return Err(StoreError::LockDiffers {
-                name: name.to_string(),
-                version: record.version.clone(),
-                here: here.lock_hash,
-                there: lock.lock_hash,
-            });
+            local.replace_lock(name, &record.version, &lock.lock)?;
         }
     }
     local.get_environment(name, Some(&record.version))

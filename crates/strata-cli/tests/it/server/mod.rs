@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::common::{TestContext, shared_cache};
 use crate::serve::free_port;
 
+mod builds;
 mod faults;
 mod push;
 mod sharing;
@@ -98,8 +99,24 @@ impl Team {
         Some(Self::on(TestContext::bare(), database))
     }
 
+    /// A team whose server keeps its blobs in S3 (the moto server the test command starts,
+    /// `STRATA_TEST_S3_URL`), under a prefix of this test's own.
+    pub(crate) fn on_s3(name: &str) -> Option<Self> {
+        let uri = pg_uri()?;
+        let s3 = required_s3()?;
+        let database = fresh_database(&uri, name);
+        let blobs = format!("{}/{database}", s3.trim_end_matches('/'));
+        Some(Self::on_blobs(TestContext::bare(), database, &blobs))
+    }
+
     /// A team on `database` (migrated here), its server on a port of its own.
     fn on(context: TestContext, database: String) -> Self {
+        let blobs = blob_directory(&context);
+        Self::on_blobs(context, database, &blobs)
+    }
+
+    /// As [`Team::on`], the server's blobs at `blobs` (`file://` or `s3://`).
+    fn on_blobs(context: TestContext, database: String, blobs: &str) -> Self {
         let migrated = context.ok(&["server", "migrate", "--database", &database]);
         assert!(migrated.contains("Migrated the schema"), "{migrated}");
         context.ok(&[
@@ -110,26 +127,9 @@ impl Team {
             "--database",
             &database,
         ]);
-        let token = |user: &str, role: &str| -> String {
-            let created = context.json(&[
-                "--workspace",
-                "team",
-                "server",
-                "token",
-                "create",
-                "--database",
-                &database,
-                "--user",
-                user,
-                "--role",
-                role,
-                "--json",
-            ]);
-            created["token"].as_str().unwrap().to_string()
-        };
-        let alice = token("alice", "contributor");
-        let bob = token("bob", "reader");
-        let server = start_server(&context, &database, free_port());
+        let alice = create_token(&context, &database, "alice", "contributor");
+        let bob = create_token(&context, &database, "bob", "reader");
+        let server = start_server_with(&context, &database, free_port(), blobs);
         Self {
             context,
             database,
@@ -140,17 +140,62 @@ impl Team {
     }
 }
 
+/// A new token of `user` in the team's workspace, with `role`.
+fn create_token(context: &TestContext, database: &str, user: &str, role: &str) -> String {
+    let created = context.json(&[
+        "--workspace",
+        "team",
+        "server",
+        "token",
+        "create",
+        "--database",
+        database,
+        "--user",
+        user,
+        "--role",
+        role,
+        "--json",
+    ]);
+    created["token"].as_str().unwrap().to_string()
+}
+
+/// The S3 URL the test command's moto server answers at; in CI its absence is a failure.
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn required_s3() -> Option<String> {
+    match std::env::var("STRATA_TEST_S3_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "STRATA_TEST_S3_URL is not set: scripts/test starts an S3 server for these tests"
+            );
+            eprintln!("skipping: STRATA_TEST_S3_URL is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// The context's blob directory, as a `--blobs` URL.
+fn blob_directory(context: &TestContext) -> String {
+    let blobs = context.path().join("blobs");
+    fs_err::create_dir_all(&blobs).unwrap();
+    format!("file://{}", blobs.display())
+}
+
 /// `strata server run` on `database`, its blobs in the context's directory; waits until it
 /// answers.
 fn start_server(context: &TestContext, database: &str, port: u16) -> Server {
-    let blobs = context.path().join("blobs");
-    fs_err::create_dir_all(&blobs).unwrap();
+    start_server_with(context, database, port, &blob_directory(context))
+}
+
+/// `strata server run` on `database` with its blobs at `blobs`; waits until it answers.
+fn start_server_with(context: &TestContext, database: &str, port: u16, blobs: &str) -> Server {
     let child = context
         .command()
         .args(["server", "run", "--database", database, "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("--blobs")
-        .arg(format!("file://{}", blobs.display()))
+        .arg(blobs)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -168,6 +213,11 @@ fn start_server(context: &TestContext, database: &str, port: u16) -> Server {
 }
 
 impl Team {
+    /// A new token of `user` in the team's workspace, with `role`.
+    pub(crate) fn token(&self, user: &str, role: &str) -> String {
+        create_token(&self.context, &self.database, user, role)
+    }
+
     /// `strata` as a teammate, against the server workspace; each teammate has a cache (and
     /// so a working copy) of their own, as on separate machines.
     pub(crate) fn as_user(&self, token: &str, cache: &str) -> Command {
