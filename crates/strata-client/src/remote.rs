@@ -12,9 +12,9 @@ use strata_store::store::{
     list_to_wire, run_from_wire, to_wire,
 };
 use strata_store::{
-    BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentRecord, EnvironmentSummary,
-    LatestLock, LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration,
-    RunRecord, ServiceRecord, StoreError,
+    BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentLabel, EnvironmentRecord,
+    EnvironmentSummary, LatestLock, LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions,
+    Registration, RunRecord, ServiceRecord, StoreError,
 };
 use url::Url;
 
@@ -313,6 +313,44 @@ impl WorkspaceStore for RemoteStore {
         limit: usize,
     ) -> Result<CursorPage<PackageUse>, StoreError> {
         let request = self.request(Method::GET, &["packages", ecosystem, package]);
+        self.json(request.query(&page_query(cursor, limit))).await
+    }
+
+    async fn label_environment(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        labels: &[String],
+    ) -> Result<(), StoreError> {
+        // All checked before any is sent, so a bad one leaves every label as it was.
+        for label in labels {
+            strata_store::validate_label(label)?;
+        }
+        for label in labels {
+            let request = self.request(Method::PUT, &["environments", name, "labels", label]);
+            let body = serde_json::json!({ "version": version });
+            self.send(request.json(&body)).await?;
+        }
+        Ok(())
+    }
+
+    async fn labelled_version(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<EnvironmentVersion, StoreError> {
+        let request = self.request(Method::GET, &["environments", name, "labels", label]);
+        let labelled: EnvironmentLabel = self.json(request).await?;
+        Ok(labelled.version)
+    }
+
+    async fn environment_labels(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentLabel>, StoreError> {
+        let request = self.request(Method::GET, &["environments", name, "labels"]);
         self.json(request.query(&page_query(cursor, limit))).await
     }
 

@@ -197,6 +197,33 @@ pub const ROUTES: &[Route] = &[
     with_query(
         route(
             "get",
+            "/workspaces/{ws}/environments/{name}/labels",
+            "The environment's labels and the versions they name, by label",
+            READ,
+            200,
+        ),
+        PAGE,
+    ),
+    route(
+        "get",
+        "/workspaces/{ws}/environments/{name}/labels/{label}",
+        "The version a label names",
+        READ,
+        200,
+    ),
+    with_body(
+        route(
+            "put",
+            "/workspaces/{ws}/environments/{name}/labels/{label}",
+            "Puts the label on a version, moving it from any other",
+            WRITE,
+            200,
+        ),
+        "`version`",
+    ),
+    with_query(
+        route(
+            "get",
             "/workspaces/{ws}/locks",
             "The latest version of every named environment, by name, with its lock (null when it has none)",
             READ,

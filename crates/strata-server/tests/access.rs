@@ -61,6 +61,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
             },
             "{version}" => "1".to_string(),
             "{ecosystem}" => "pypi".to_string(),
+            "{label}" => "matrix-label".to_string(),
             "{id}" if previous == "runs" => fixture.run.clone(),
             "{id}" => "no-such-token".to_string(),
             "{digest}" => fixture.digest.clone(),

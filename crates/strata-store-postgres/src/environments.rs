@@ -256,7 +256,7 @@ impl PgWorkspace {
     }
 
     /// The error for a missing version: it names the latest one when the name exists.
-    async fn not_found(
+    pub(crate) async fn not_found(
         &self,
         connection: &mut PgConnection,
         name: &str,
@@ -370,7 +370,7 @@ impl PgWorkspace {
     }
 
     /// Fails like a get when the version does not exist.
-    async fn require_environment(
+    pub(crate) async fn require_environment(
         &self,
         connection: &mut PgConnection,
         name: &str,

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refusals",
         include_str!("../migrations/0005_refusals.sql"),
     ),
+    (6, "labels", include_str!("../migrations/0006_labels.sql")),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).

@@ -9,8 +9,9 @@ use strata_store::store::{
     Actor, Cursor, CursorPage, EnvironmentQuery, LogChunk, RunQuery, RunUpdate, WorkspaceStore,
 };
 use strata_store::{
-    BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
-    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+    BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
+    StoreError,
 };
 
 use crate::audit;
@@ -221,6 +222,32 @@ impl WorkspaceStore for PgWorkspace {
     ) -> Result<CursorPage<PackageUse>, StoreError> {
         self.package_uses_page(ecosystem, package, cursor, limit)
             .await
+    }
+
+    async fn label_environment(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        labels: &[String],
+    ) -> Result<(), StoreError> {
+        self.label(name, version, labels).await
+    }
+
+    async fn labelled_version(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<EnvironmentVersion, StoreError> {
+        self.labelled(name, label).await
+    }
+
+    async fn environment_labels(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentLabel>, StoreError> {
+        self.labels_page(name, cursor, limit).await
     }
 
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod browse;
 mod fixtures;
 mod harness;
 mod inventory;
+mod labels;
 mod properties;
 mod story;
 mod suite;

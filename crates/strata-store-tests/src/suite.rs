@@ -36,6 +36,7 @@ pub async fn conformance(
     crate::properties::blobs_are_verified_and_idempotent(&subject).await;
     crate::blobs::blobs_stream_whole_and_by_range(subject.blobs.as_ref()).await;
     crate::inventory::locked_packages_are_found_with_their_users(&subject).await;
+    crate::labels::labels_name_one_version_and_move(&subject).await;
 }
 
 /// Runs the pages' reads against one empty workspace of a store that has them (the embedded

@@ -3,6 +3,7 @@
 //! `settings` table, one row per label (`env-label/<name>/<label>` → version).
 
 use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use strata_spec::EnvironmentVersion;
 
 use crate::error::StoreError;
@@ -12,6 +13,13 @@ const PREFIX: &str = "env-label/";
 
 fn key(name: &str, label: &str) -> String {
     format!("{PREFIX}{name}/{label}")
+}
+
+/// A label and the version of its environment it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentLabel {
+    pub label: String,
+    pub version: EnvironmentVersion,
 }
 
 /// A label: letters, digits, `-`, `_` and `.`, starting with a letter or digit.

@@ -14,6 +14,7 @@ use crate::state::AppState;
 mod admin;
 mod blobs;
 mod environments;
+mod labels;
 mod meta;
 mod models;
 mod packages;
@@ -47,6 +48,11 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route(
             &ws("/environments/{name}/versions/{version}/builds"),
             get(environments::builds).post(environments::record_build),
+        )
+        .route(&ws("/environments/{name}/labels"), get(labels::list))
+        .route(
+            &ws("/environments/{name}/labels/{label}"),
+            get(labels::get).put(labels::put),
         )
         .route(&ws("/locks"), get(packages::latest_locks))
         .route(&ws("/packages/{ecosystem}/{name}"), get(packages::uses))

@@ -13,9 +13,9 @@ use super::{
     WorkspaceStore, state_tag, tag_matches,
 };
 use crate::{
-    BlobStore, BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
-    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
-    Workspace,
+    BlobStore, BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock,
+    LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord,
+    ServiceRecord, StoreError, Workspace,
 };
 
 /// A workspace directory behind [`WorkspaceStore`]. Calls run on the caller's thread: SQLite
@@ -209,6 +209,48 @@ impl WorkspaceStore for SqliteStore {
             .map(|usage| {
                 let cursor = Cursor::of_pair(&usage.env_name, usage.env_version.as_str());
                 (usage, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn label_environment(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        labels: &[String],
+    ) -> Result<(), StoreError> {
+        self.lock().label_environment(name, version, labels)
+    }
+
+    async fn labelled_version(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<EnvironmentVersion, StoreError> {
+        let workspace = self.lock();
+        workspace.get_environment(name, None)?;
+        workspace.labelled_version(name, label)
+    }
+
+    async fn environment_labels(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentLabel>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?;
+        let workspace = self.lock();
+        workspace.get_environment(name, None)?;
+        let rows = workspace
+            .environment_labels(name)?
+            .into_iter()
+            .filter(|(label, _)| after.as_ref().is_none_or(|after| *label > after.key))
+            .take(limit + 1)
+            .map(|(label, version)| {
+                let cursor = Cursor::new(label.clone(), 0);
+                (EnvironmentLabel { label, version }, cursor)
             })
             .collect();
         Ok(Cursor::page(rows, limit))

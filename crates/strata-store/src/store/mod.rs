@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use strata_spec::{Environment, EnvironmentVersion, Lock};
 
 use crate::{
-    BuildRecord, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord, Metric,
-    ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord, StoreError,
+    BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
+    StoreError,
 };
 
 pub use access::{Action, Actor, Role, allows};
@@ -195,6 +196,30 @@ pub trait WorkspaceStore: Send + Sync {
 
     /// Records a build whose log blob (if any) is already stored.
     async fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError>;
+
+    /// Puts `labels` on a version (it must exist), moving each from any other version of the
+    /// environment: a label names one version at a time (Azure ML's `Environment.label`).
+    async fn label_environment(
+        &self,
+        name: &str,
+        version: &EnvironmentVersion,
+        labels: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// The version `label` names (not found when it names none).
+    async fn labelled_version(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<EnvironmentVersion, StoreError>;
+
+    /// The labels of an environment's versions, by label.
+    async fn environment_labels(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<EnvironmentLabel>, StoreError>;
 
     /// The builds of a version, newest first.
     async fn list_builds(

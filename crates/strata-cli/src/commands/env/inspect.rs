@@ -83,28 +83,21 @@ pub(crate) fn show(
     json: bool,
 ) -> Result<()> {
     let reference = parse_ref(environment)?;
+    let version = match label {
+        Some(label) => Some(super::labels::resolve(&context.open()?, &reference, label)?),
+        None => reference.version.clone(),
+    };
     if context.server_url().is_some() {
-        if label.is_some() {
-            return Err(crate::errors::UsageError::new(
-                "Labels are kept in embedded workspaces only so far",
-            )
-            .hint("Name the version instead: `strata env show NAME:VERSION`")
-            .into());
-        }
         let opened = context.open()?;
         let record = opened.block_on(
             opened
                 .records
-                .get_environment(&reference.name, reference.version.as_ref()),
+                .get_environment(&reference.name, version.as_ref()),
         )?;
         show_environment(&record, json);
         return Ok(());
     }
     let workspace = context.open_workspace()?;
-    let version = match label {
-        Some(label) => Some(super::labels::resolve(&workspace, &reference, label)?),
-        None => reference.version.clone(),
-    };
     let record = workspace.get_environment(&reference.name, version.as_ref())?;
     // Images this workspace built of the version and that are still in the image store (which
     // other workspaces sharing the cache may have cleaned).

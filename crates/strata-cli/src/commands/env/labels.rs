@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 use strata_spec::{EnvironmentRef, EnvironmentVersion};
-use strata_store::Workspace;
+use strata_store::store::{MAX_PAGE_SIZE, collect_all};
 
+use crate::commands::remote::Opened;
 use crate::commands::{Context, parse_ref};
 use crate::errors::UsageError;
 use crate::printer;
@@ -38,14 +39,23 @@ pub(crate) fn label(context: &Context, args: &LabelArgs) -> Result<()> {
         ))
         .into());
     };
-    let workspace = context.open_workspace()?;
-    workspace.label_environment(&reference.name, &version, labels)?;
-    let all = workspace.environment_labels(&reference.name)?;
+    let opened = context.open()?;
+    let records = opened.records.as_ref();
+    let name = reference.name.as_str();
+    let all = opened.block_on(async {
+        records.label_environment(name, &version, labels).await?;
+        collect_all(|cursor| async move {
+            records
+                .environment_labels(name, cursor.as_deref(), MAX_PAGE_SIZE)
+                .await
+        })
+        .await
+    })?;
     if json {
         printer::json(&json!({
             "name": reference.name,
             "version": version,
-            "labels": all.iter().map(|(l, v)| json!({"label": l, "version": v})).collect::<Vec<_>>(),
+            "labels": all,
         }));
     } else {
         printer::out(format!(
@@ -57,9 +67,10 @@ pub(crate) fn label(context: &Context, args: &LabelArgs) -> Result<()> {
     Ok(())
 }
 
-/// The version a label names; a reference with a version and a label is refused.
+/// The version a label names, in the workspace's records (embedded or on a server); a
+/// reference with a version and a label is refused.
 pub(super) fn resolve(
-    workspace: &Workspace,
+    opened: &Opened,
     reference: &EnvironmentRef,
     label: &str,
 ) -> Result<EnvironmentVersion> {
@@ -71,6 +82,5 @@ pub(super) fn resolve(
             ))
             .into());
     }
-    workspace.get_environment(&reference.name, None)?;
-    Ok(workspace.labelled_version(&reference.name, label)?)
+    Ok(opened.block_on(opened.records.labelled_version(&reference.name, label))?)
 }
