@@ -42,13 +42,13 @@ pub enum PrepareError {
     /// The lock or the build itself failed.
     #[error(transparent)]
     Failed(#[from] Box<BuildFailed>),
-    /// The team server a working copy belongs to refused or could not take what was made here
-    /// (a lock, a build record, its log).
+    /// The team server a working copy belongs to refused or could not take what was made here.
     #[error(transparent)]
     Share(#[from] Box<ShareFailed>),
 }
 
-/// What was made in a working copy could not be stored on its team server.
+/// The team server a working copy belongs to refused or could not take what was made here
+/// (a lock, a new version).
 #[derive(Debug, thiserror::Error)]
 #[error("Failed to store {what} on `{location}`")]
 pub struct ShareFailed {

@@ -24,7 +24,7 @@ pub(crate) fn cli_error(error: PrepareError) -> anyhow::Error {
     match error {
         PrepareError::Store(error) => error.into(),
         PrepareError::Failed(failed) => (*failed).into(),
-        share @ PrepareError::Share(_) => share.into(),
+        PrepareError::Share(failed) => (*failed).into(),
     }
 }
 
