@@ -4,7 +4,7 @@
 use sqlx::{PgConnection, Row as _};
 use strata_spec::EnvironmentVersion;
 use strata_store::store::{Cursor, CursorPage};
-use strata_store::{EnvironmentLabel, StoreError, validate_label};
+use strata_store::{EnvironmentLabel, StoreError, label_not_found, validate_label};
 
 use crate::error::db;
 use crate::workspace::{PgWorkspace, after, fetch};
@@ -69,9 +69,7 @@ impl PgWorkspace {
             Some(row) => Ok(EnvironmentVersion::from_stored(
                 row.try_get::<String, _>(0).map_err(db(what))?,
             )),
-            None => Err(StoreError::NotFound {
-                what: format!("Label `{label}` of environment `{name}`"),
-            }),
+            None => Err(label_not_found(name, label)),
         }
     }
 

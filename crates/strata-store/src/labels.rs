@@ -22,6 +22,13 @@ pub struct EnvironmentLabel {
     pub version: EnvironmentVersion,
 }
 
+/// The error of a label that names no version, the same from every store.
+pub fn label_not_found(name: &str, label: &str) -> StoreError {
+    StoreError::NotFound {
+        what: format!("Label `{label}` of environment `{name}`"),
+    }
+}
+
 /// A label: letters, digits, `-`, `_` and `.`, starting with a letter or digit.
 pub fn validate_label(label: &str) -> Result<(), StoreError> {
     let valid = label
@@ -82,9 +89,7 @@ impl Workspace {
             .map_err(StoreError::db("reading a label"))?;
         value
             .map(EnvironmentVersion::from_stored)
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("Label `{label}` of environment `{name}`"),
-            })
+            .ok_or_else(|| label_not_found(name, label))
     }
 
     /// The labels of an environment's versions: `(label, version)`, sorted by label.

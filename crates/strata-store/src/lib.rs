@@ -9,7 +9,7 @@ pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, R
 pub use error::StoreError;
 pub use images::ImageRecord;
 pub use inventory::{CONDA, PYPI, PackagePosition, PackageUse, locked_packages, normalize_package};
-pub use labels::{EnvironmentLabel, validate_label};
+pub use labels::{EnvironmentLabel, label_not_found, validate_label};
 pub use locks::{BuildRecord, LatestLock, LockRecord};
 pub use models::{ModelRecord, validate_model_name};
 pub use registration::{PreparedRegistration, RegistrationDecision};
