@@ -60,8 +60,13 @@ impl Workspace {
         for label in labels {
             validate_label(label)?;
         }
+        // One transaction: labels are moved together or not at all.
+        let transaction = self
+            .connection
+            .unchecked_transaction()
+            .map_err(StoreError::db("labelling an environment"))?;
         for label in labels {
-            self.connection
+            transaction
                 .execute(
                     "INSERT INTO settings (key, value) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -69,7 +74,9 @@ impl Workspace {
                 )
                 .map_err(StoreError::db("labelling an environment"))?;
         }
-        Ok(())
+        transaction
+            .commit()
+            .map_err(StoreError::db("labelling an environment"))
     }
 
     /// The version a label names.
