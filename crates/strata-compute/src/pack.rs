@@ -3,6 +3,10 @@
 //! path it was built at and the text files that contain that path. Materializing it on a node
 //! is local work only (unpack, rewrite those files to the new path, publish by rename), under
 //! a file lock per lock hash so concurrent jobs materialize it once.
+//!
+//! Creating files is what materializing costs, so a pack leaves out the prefix's bytecode
+//! (`__pycache__`: about half its files; Python writes it on the node at first import, as after
+//! `uv pip sync`), and unpacking writes files on every core while one thread decompresses.
 
 use std::io::{BufReader, BufWriter, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -14,6 +18,8 @@ use crate::error::ComputeError;
 
 /// The manifest's name inside a pack (its first entry).
 pub const PACK_MANIFEST: &str = "strata-pack.json";
+/// Python's bytecode directories, left out of packs.
+const BYTECODE_DIR: &str = "__pycache__";
 /// How every zstd frame starts.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// Where the prefix's files are inside a pack.
@@ -63,14 +69,23 @@ pub fn write_pack(
     let needle = built_at.as_os_str().as_encoded_bytes().to_vec();
     let mut rewrite = Vec::new();
     let mut files = 0u64;
+    // Every entry below the prefix, in order, directories before what they hold.
+    let mut entries = Vec::new();
     let mut stack = vec![prefix.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        let mut children = Vec::new();
         for entry in fs_err::read_dir(&dir).map_err(ComputeError::io(&dir))? {
             let entry = entry.map_err(ComputeError::io(&dir))?;
             let kind = entry.file_type().map_err(ComputeError::io(&entry.path()))?;
-            let path = entry.path();
+            if kind.is_dir() && entry.file_name() == BYTECODE_DIR {
+                continue;
+            }
+            children.push((entry.path(), kind));
+        }
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, kind) in children.into_iter().rev() {
             if kind.is_dir() {
-                stack.push(path);
+                stack.push(path.clone());
             } else if kind.is_file() {
                 files += 1;
                 let bytes = fs_err::read(&path).map_err(ComputeError::io(&path))?;
@@ -79,6 +94,7 @@ pub fn write_pack(
                     rewrite.push(path.strip_prefix(prefix).unwrap_or(&path).to_path_buf());
                 }
             }
+            entries.push(path);
         }
     }
     rewrite.sort();
@@ -105,9 +121,12 @@ pub fn write_pack(
     builder
         .append_data(&mut header, PACK_MANIFEST, json.as_slice())
         .map_err(ComputeError::io(out))?;
-    builder
-        .append_dir_all(PREFIX_DIR, prefix)
-        .map_err(ComputeError::io(prefix))?;
+    for path in &entries {
+        let relative = path.strip_prefix(prefix).unwrap_or(path);
+        builder
+            .append_path_with_name(path, Path::new(PREFIX_DIR).join(relative))
+            .map_err(ComputeError::io(path))?;
+    }
     let encoder = builder.into_inner().map_err(ComputeError::io(out))?;
     let mut writer = encoder.finish().map_err(ComputeError::io(out))?;
     writer.flush().map_err(ComputeError::io(out))?;
@@ -221,7 +240,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ComputeEr
     })
 }
 
-/// Unpacks the prefix into `into`; returns the manifest (the first entry).
+/// Unpacks the prefix into `into`; returns the manifest (the first entry). One thread reads
+/// and decompresses; files are written by a writer per core.
 fn unpack(pack: &Path, into: &Path) -> Result<PackManifest, ComputeError> {
     let invalid = |reason: String| ComputeError::InvalidPack {
         path: pack.to_path_buf(),
@@ -240,9 +260,81 @@ fn unpack(pack: &Path, into: &Path) -> Result<PackManifest, ComputeError> {
     let decoder =
         zstd::Decoder::with_buffer(BufReader::new(file)).map_err(ComputeError::io(pack))?;
     let mut archive = tar::Archive::new(decoder);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
+    let writers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<PendingFile>(256);
+    let receiver = std::sync::Mutex::new(receiver);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|_| scope.spawn(|| write_files(&receiver)))
+            .collect();
+        let read = read_entries(&mut archive, pack, into, &sender);
+        drop(sender);
+        let mut written = Ok(());
+        for handle in handles {
+            let result = handle.join().unwrap_or_else(|_| {
+                Err(ComputeError::Io {
+                    path: into.to_path_buf(),
+                    source: std::io::Error::other("a writer thread panicked"),
+                })
+            });
+            if written.is_ok() {
+                written = result;
+            }
+        }
+        // A reading error explains a writer that stopped early, not the other way round.
+        let manifest = read?;
+        written?;
+        manifest.ok_or_else(|| invalid(format!("it has no `{PACK_MANIFEST}`")))
+    })
+}
+
+/// A file of the pack, read, for a writer to create.
+struct PendingFile {
+    path: PathBuf,
+    mode: u32,
+    bytes: Vec<u8>,
+}
+
+fn write_files(
+    receiver: &std::sync::Mutex<std::sync::mpsc::Receiver<PendingFile>>,
+) -> Result<(), ComputeError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    loop {
+        let next = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return Ok(()),
+        };
+        let Ok(file) = next else {
+            return Ok(());
+        };
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(file.mode)
+            .open(&file.path)
+            .map_err(ComputeError::io(&file.path))?;
+        out.write_all(&file.bytes)
+            .map_err(ComputeError::io(&file.path))?;
+    }
+}
+
+/// Reads every entry: the manifest kept, directories and symbolic links made here, files
+/// handed to the writers. Paths are checked as they are read: only plain components, and
+/// never below a symbolic link of the pack (which could point anywhere).
+fn read_entries<R: std::io::Read>(
+    archive: &mut tar::Archive<R>,
+    pack: &Path,
+    into: &Path,
+    files: &std::sync::mpsc::SyncSender<PendingFile>,
+) -> Result<Option<PackManifest>, ComputeError> {
+    let invalid = |reason: String| ComputeError::InvalidPack {
+        path: pack.to_path_buf(),
+        reason,
+    };
     let mut manifest: Option<PackManifest> = None;
+    let mut links: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    made.insert(into.to_path_buf());
     for entry in archive.entries().map_err(ComputeError::io(pack))? {
         let mut entry = entry.map_err(ComputeError::io(pack))?;
         let path = entry.path().map_err(ComputeError::io(pack))?.into_owned();
@@ -260,25 +352,60 @@ fn unpack(pack: &Path, into: &Path) -> Result<PackManifest, ComputeError> {
         if relative.as_os_str().is_empty() {
             continue;
         }
-        // `unpack_in` refuses entries that would land outside `into`.
-        if !entry.unpack_in(into).map_err(ComputeError::io(into))? {
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let below_link = relative.ancestors().skip(1).any(|a| links.contains(a));
+        if !plain || below_link {
             return Err(invalid(format!(
                 "entry `{}` escapes the prefix",
                 path.display()
             )));
         }
-    }
-    // Entries were unpacked under `into/prefix/`: lift them one level.
-    let inner = into.join(PREFIX_DIR);
-    if inner.is_dir() {
-        for entry in fs_err::read_dir(&inner).map_err(ComputeError::io(&inner))? {
-            let entry = entry.map_err(ComputeError::io(&inner))?;
-            let to = into.join(entry.file_name());
-            fs_err::rename(entry.path(), &to).map_err(ComputeError::io(&to))?;
+        let target = into.join(relative);
+        let parent = target.parent().unwrap_or(into).to_path_buf();
+        if !made.contains(&parent) {
+            fs_err::create_dir_all(&parent).map_err(ComputeError::io(&parent))?;
+            made.insert(parent);
         }
-        fs_err::remove_dir(&inner).map_err(ComputeError::io(&inner))?;
+        let mode = entry.header().mode().map_err(ComputeError::io(pack))? & 0o7777;
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                if made.insert(target.clone()) {
+                    fs_err::create_dir_all(&target).map_err(ComputeError::io(&target))?;
+                }
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(ComputeError::io(pack))?;
+                let pending = PendingFile {
+                    path: target,
+                    mode,
+                    bytes,
+                };
+                // The writers stop only on an error, which they return.
+                if files.send(pending).is_err() {
+                    return Ok(manifest);
+                }
+            }
+            tar::EntryType::Symlink => {
+                let Some(link) = entry.link_name().map_err(ComputeError::io(pack))? else {
+                    return Err(invalid(format!("link `{}` has no target", path.display())));
+                };
+                std::os::unix::fs::symlink(&link, &target).map_err(ComputeError::io(&target))?;
+                links.insert(relative.to_path_buf());
+            }
+            other => {
+                return Err(invalid(format!(
+                    "entry `{}` is a {other:?}, which packs do not hold",
+                    path.display()
+                )));
+            }
+        }
     }
-    manifest.ok_or_else(|| invalid(format!("it has no `{PACK_MANIFEST}`")))
+    Ok(manifest)
 }
 
 #[cfg(test)]
@@ -333,6 +460,44 @@ mod tests {
             matches!(error, Err(ComputeError::InvalidPack { .. })),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_pack_leaves_bytecode_out_and_keeps_modes_and_nested_files() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("p");
+        let package = prefix.join("lib/python3.11/site-packages/pkg");
+        fs_err::create_dir_all(package.join("__pycache__")).unwrap();
+        fs_err::create_dir_all(package.join("sub/deeper")).unwrap();
+        fs_err::write(package.join("__init__.py"), "x = 1\n").unwrap();
+        fs_err::write(
+            package.join("__pycache__/__init__.cpython-311.pyc"),
+            b"\0pyc",
+        )
+        .unwrap();
+        fs_err::write(package.join("sub/deeper/data.bin"), vec![7u8; 100_000]).unwrap();
+        fs_err::create_dir_all(prefix.join("bin")).unwrap();
+        let python = prefix.join("bin/python");
+        fs_err::write(&python, "#!/bin/sh\n").unwrap();
+        fs_err::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pack = dir.path().join("pack.tar.zst");
+        let manifest = write_pack(&prefix, &python, "h", &pack).unwrap();
+        assert_eq!(manifest.files, 3, "bytecode is not packed");
+
+        let node = materialize_pack(&pack, "h", &dir.path().join("node")).unwrap();
+        let unpacked = node.prefix.join("lib/python3.11/site-packages/pkg");
+        assert!(!unpacked.join("__pycache__").exists());
+        assert_eq!(
+            fs_err::read_to_string(unpacked.join("__init__.py")).unwrap(),
+            "x = 1\n"
+        );
+        assert_eq!(
+            fs_err::read(unpacked.join("sub/deeper/data.bin")).unwrap(),
+            vec![7u8; 100_000]
+        );
+        let mode = fs_err::metadata(&node.python).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "{mode:o}");
     }
 
     #[test]
