@@ -93,6 +93,15 @@ fn is_user_error(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<strata_inventory::InventoryError>()
                 .is_some_and(strata_inventory::InventoryError::is_user_error)
+            || cause
+                .downcast_ref::<strata_core::images::ImagesError>()
+                .is_some_and(strata_core::images::ImagesError::is_user_error)
+            || cause
+                .downcast_ref::<strata_core::serving::ServingError>()
+                .is_some_and(strata_core::serving::ServingError::is_user_error)
+            || cause
+                .downcast_ref::<strata_core::runs::RunsError>()
+                .is_some_and(strata_core::runs::RunsError::is_user_error)
             // A server URL, a credentials file or a server that cannot start: the user's or
             // the machine's doing (a server's own failures arrive as `StoreError`s).
             || cause.is::<strata_client::ClientError>()
@@ -127,6 +136,15 @@ fn hint(error: &anyhow::Error) -> Option<String> {
     for cause in error.chain() {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return usage.hint.clone();
+        }
+        if let Some(error) = cause.downcast_ref::<strata_core::images::ImagesError>() {
+            return error.hint();
+        }
+        if let Some(error) = cause.downcast_ref::<strata_core::serving::ServingError>() {
+            return error.hint();
+        }
+        if let Some(error) = cause.downcast_ref::<strata_core::runs::RunsError>() {
+            return error.hint();
         }
         if let Some(strata_run::RunError::SnapshotTooLarge { .. }) =
             cause.downcast_ref::<strata_run::RunError>()

@@ -8,7 +8,8 @@ pub use inventory::{
 };
 pub use models::{INTERACTIVE_TARGET, ModelError, ModelSource, RegisteredModel, register_model};
 pub use prepare::{
-    Built, WORKSPACES_FILE, WorkspaceWheels, ensure_built, ensure_locked, record_failure,
+    Built, WORKSPACES_FILE, WorkspaceWheels, activation_env, ensure_built, ensure_locked,
+    record_failure,
 };
 pub use relock::{LockOutcome, relock};
 pub use services::{PublishedService, publish_service};
@@ -18,9 +19,12 @@ pub use shared_build::{
 
 mod cache;
 mod error;
+pub mod images;
 mod inventory;
 mod models;
 mod prepare;
 mod relock;
+pub mod runs;
 mod services;
+pub mod serving;
 mod shared_build;

@@ -248,6 +248,37 @@ pub fn record_failure(
     }))
 }
 
+/// The environment variables that activate a prefix, plus the definition's own.
+pub fn activation_env(built: &Built) -> std::collections::BTreeMap<String, String> {
+    let prefix = &built.prefix.path;
+    let bin = built
+        .prefix
+        .python
+        .parent()
+        .map_or_else(|| prefix.join("bin"), Path::to_path_buf);
+    let mut env = std::collections::BTreeMap::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&path));
+    if let Ok(joined) = std::env::join_paths(paths) {
+        env.insert("PATH".to_string(), joined.to_string_lossy().into_owned());
+    }
+    if prefix.join("pyvenv.cfg").is_file() {
+        env.insert("VIRTUAL_ENV".to_string(), prefix.display().to_string());
+    }
+    if prefix.join("conda-meta").is_dir() {
+        env.insert("CONDA_PREFIX".to_string(), prefix.display().to_string());
+    }
+    for (key, value) in built.record.environment.variables() {
+        env.insert(key.clone(), value.clone());
+    }
+    env.insert(
+        "STRATA_ENVIRONMENT".to_string(),
+        format!("{}:{}", built.record.name, built.record.version),
+    );
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,11 @@
 //! Locking, building and entering environments: the build path runs and services use too.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_build::{BuildError, BuildLog, Cache, Reporter};
+use strata_build::{Cache, Reporter};
 use strata_core::{LockOutcome, PrepareError};
 use strata_store::{BuildRecord, EnvironmentRecord, LockRecord, Workspace, format_time};
 
@@ -16,7 +15,7 @@ use crate::errors::UsageError;
 use crate::printer;
 use crate::progress::TerminalReporter;
 
-pub(crate) use strata_core::{Built, WorkspaceWheels};
+pub(crate) use strata_core::{Built, activation_env};
 
 /// A use case's error as the CLI reports it: a failed build stays itself in the chain, so its
 /// hint names the recorded log.
@@ -36,30 +35,6 @@ pub(crate) fn ensure_built(
     reporter: &dyn Reporter,
 ) -> Result<Built> {
     strata_core::ensure_built(workspace, name, version, reporter).map_err(cli_error)
-}
-
-/// [`strata_core::ensure_locked`], with the CLI's errors.
-pub(crate) fn ensure_locked(
-    workspace: &mut Workspace,
-    record: &EnvironmentRecord,
-    cache: &Cache,
-    reporter: &dyn Reporter,
-) -> Result<LockRecord> {
-    strata_core::ensure_locked(workspace, record, cache, reporter).map_err(cli_error)
-}
-
-/// [`strata_core::record_failure`], with the CLI's errors.
-pub(crate) fn failed(
-    workspace: &mut Workspace,
-    record: &EnvironmentRecord,
-    lock_hash: Option<&String>,
-    started_at: i64,
-    log: &BuildLog,
-    error: BuildError,
-) -> anyhow::Error {
-    cli_error(strata_core::record_failure(
-        workspace, record, lock_hash, started_at, log, error,
-    ))
 }
 
 /// `strata env lock NAME[:V] [--refresh]` and `strata env update NAME --refresh`.
@@ -199,37 +174,6 @@ pub(crate) fn build(context: &Context, environment: &str, json: bool) -> Result<
         printer::out(built.prefix.path.display().to_string());
     }
     Ok(())
-}
-
-/// The environment variables that activate a prefix, plus the definition's own.
-pub(crate) fn activation_env(built: &Built) -> std::collections::BTreeMap<String, String> {
-    let prefix = &built.prefix.path;
-    let bin = built
-        .prefix
-        .python
-        .parent()
-        .map_or_else(|| prefix.join("bin"), Path::to_path_buf);
-    let mut env = std::collections::BTreeMap::new();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut paths = vec![bin];
-    paths.extend(std::env::split_paths(&path));
-    if let Ok(joined) = std::env::join_paths(paths) {
-        env.insert("PATH".to_string(), joined.to_string_lossy().into_owned());
-    }
-    if prefix.join("pyvenv.cfg").is_file() {
-        env.insert("VIRTUAL_ENV".to_string(), prefix.display().to_string());
-    }
-    if prefix.join("conda-meta").is_dir() {
-        env.insert("CONDA_PREFIX".to_string(), prefix.display().to_string());
-    }
-    for (key, value) in built.record.environment.variables() {
-        env.insert(key.clone(), value.clone());
-    }
-    env.insert(
-        "STRATA_ENVIRONMENT".to_string(),
-        format!("{}:{}", built.record.name, built.record.version),
-    );
-    env
 }
 
 fn activate(command: &mut Command, built: &Built) {

@@ -32,7 +32,6 @@ pub(crate) mod serve;
 mod serve_settings;
 mod server;
 mod service;
-mod service_log;
 pub(crate) mod ui;
 
 pub(crate) fn main() -> ExitCode {
@@ -298,7 +297,7 @@ impl Context {
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;
         let mut workspace = Workspace::open(&root)?;
         // Runs whose supervisor died are settled before anything reads them.
-        compute::reap_orphans(&mut workspace);
+        strata_core::runs::reap_orphans(&mut workspace);
         Ok(workspace)
     }
 

@@ -3,25 +3,22 @@
 //! status, log, metrics and results are reported to the server while it runs, so teammates
 //! follow it from their machines.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use sha2::{Digest as _, Sha256};
 use strata_build::Cache;
+use strata_core::runs::{self, ReporterThread, RunEnvironment};
 use strata_core::{SharedLock, SharedWorkspace};
-use strata_run::RunReporter;
-use strata_spec::{DEFAULT_ENVIRONMENT, EnvironmentVersion};
+use strata_spec::EnvironmentVersion;
 use strata_store::store::pull_environment;
 use strata_store::{RunRecord, Workspace};
 
-use crate::cli::RunArgs;
 use crate::commands::build::{Built, cli_error};
 use crate::commands::remote::Opened;
+use crate::commands::run::runs_error;
 use crate::commands::{Context, parse_ref};
-use crate::errors::UsageError;
 use crate::printer;
 
 /// A server workspace a run reports to, and the local working copy it executes in.
@@ -34,7 +31,7 @@ pub(crate) struct RemoteRun {
 impl RemoteRun {
     pub(crate) fn open(context: &Context, url: &str) -> Result<Self> {
         let opened = context.open()?;
-        let working_copy = working_copy(url);
+        let working_copy = runs::working_copy(url);
         Ok(Self {
             opened,
             url: url.to_string(),
@@ -51,35 +48,19 @@ impl RemoteRun {
         open_working_copy(&self.url)
     }
 
-    /// The run's environment, from the server: `--env`, or the default environment.
+    /// The run's environment, from the server, pulled into the working copy.
     pub(crate) fn environment(
         &self,
         workspace: &mut Workspace,
-        args: &RunArgs,
+        wanted: &RunEnvironment,
     ) -> Result<(String, EnvironmentVersion)> {
-        if args.env_dir.is_some()
-            || args.requirements.is_some()
-            || args.conda_file.is_some()
-            || !args.pip_packages.is_empty()
-            || !args.conda_packages.is_empty()
-        {
-            return Err(UsageError::new(
-                "A run on a server workspace uses a registered environment",
-            )
-            .hint("Register it first (`strata env register ...`), then `strata run --env NAME[:VERSION] ...`")
-            .into());
-        }
-        let reference = match &args.env {
-            Some(text) => parse_ref(text)?,
-            None => parse_ref(DEFAULT_ENVIRONMENT)?,
-        };
-        let record = self.opened.block_on(pull_environment(
-            self.opened.records.as_ref(),
-            workspace,
-            &reference.name,
-            reference.version.as_ref(),
-        ))?;
-        Ok((record.name, record.version))
+        self.opened
+            .block_on(runs::pull_run_environment(
+                self.opened.records.as_ref(),
+                workspace,
+                wanted,
+            ))
+            .map_err(runs_error)
     }
 
     /// The server workspace as [`strata_core`]'s shared use cases reach it.
@@ -220,13 +201,12 @@ impl RemoteRun {
 
     /// Uploads the snapshot, then records the run on the server.
     pub(crate) fn publish(&self, workspace: &Workspace, run: &RunRecord) -> Result<()> {
-        self.opened.block_on(async {
-            if let Some(snapshot) = &run.snapshot {
-                strata_store::store::upload_tree(workspace, self.opened.blobs.as_ref(), snapshot)
-                    .await?;
-            }
-            self.opened.records.create_run(run).await
-        })?;
+        self.opened.block_on(runs::publish_run(
+            self.opened.records.as_ref(),
+            self.opened.blobs.as_ref(),
+            workspace,
+            run,
+        ))?;
         Ok(())
     }
 
@@ -237,105 +217,14 @@ impl RemoteRun {
             self.opened.blobs.clone(),
             self.working_copy.clone(),
             id,
+            Box::new(|message: &str| printer::warn(message)),
         )
     }
 }
 
-/// Where the working copy of a server workspace lives on this machine: in the cache, named
-/// by the URL (never holding the token).
-fn working_copy(url: &str) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(url.trim_end_matches('/').as_bytes()));
-    strata_build::Cache::from_env()
-        .root()
-        .join("server-workspaces")
-        .join(&digest[..16])
-        .join(strata_store::WORKSPACE_DIR)
-}
-
 /// The working copy of a server workspace, made when missing.
 pub(crate) fn open_working_copy(url: &str) -> Result<Workspace> {
-    let root = working_copy(url);
-    if root.join("strata.db").is_file() {
-        return Ok(Workspace::open(&root)?);
-    }
-    // Two commands making it at once: whichever loses opens the winner's.
-    match Workspace::init(&root) {
-        Ok(workspace) => Ok(workspace),
-        Err(strata_store::StoreError::WorkspaceExists { .. }) => Ok(Workspace::open(&root)?),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// A thread reporting one run to the server.
-pub(crate) struct ReporterThread {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<Result<()>>,
-}
-
-impl ReporterThread {
-    fn start(
-        records: Arc<dyn strata_store::store::WorkspaceStore>,
-        blobs: Arc<dyn strata_store::store::BlobStorage>,
-        root: PathBuf,
-        id: &str,
-    ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let id = id.to_string();
-        let flag = stop.clone();
-        let handle =
-            std::thread::spawn(move || report_until_done(&records, &blobs, &root, &id, &flag));
-        Self { stop, handle }
-    }
-
-    /// Waits until the final status is reported (the run has ended locally).
-    pub(crate) fn finish(self) -> Result<()> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("The thread reporting the run to the server panicked"))?
-    }
-}
-
-fn report_until_done(
-    records: &Arc<dyn strata_store::store::WorkspaceStore>,
-    blobs: &Arc<dyn strata_store::store::BlobStorage>,
-    root: &Path,
-    id: &str,
-    stop: &AtomicBool,
-) -> Result<()> {
-    let runtime = crate::commands::remote::runtime()?;
-    let workspace = Workspace::open(root)?;
-    let mut reporter = RunReporter::new(records.clone(), blobs.clone(), id);
-    let mut warned = false;
-    let mut failures_after_stop = 0;
-    loop {
-        match runtime.block_on(reporter.sync(&workspace)) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            // The server may be briefly away; the run goes on and reporting catches up.
-            Err(error) => {
-                if !warned {
-                    printer::warn(format!(
-                        "Reporting run {id} to the server failed ({error}); retrying"
-                    ));
-                    warned = true;
-                }
-                if stop.load(Ordering::SeqCst) {
-                    failures_after_stop += 1;
-                    if failures_after_stop >= 20 {
-                        return Err(anyhow::Error::new(error).context(format!(
-                            "Run {id} ended, but its results could not be reported to the server"
-                        )));
-                    }
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(if stop.load(Ordering::SeqCst) {
-            100
-        } else {
-            400
-        }));
-    }
+    Ok(runs::open_working_copy(url)?)
 }
 
 /// `strata runs supervise ID --report-to URL`: the detached supervisor of a server run.
@@ -357,5 +246,5 @@ pub(crate) fn supervise_reporting(
     );
     let reported = reporter.finish();
     result?;
-    reported
+    reported.map_err(runs_error)
 }

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
+use strata_core::runs::{self, Cancellation};
 use strata_store::{COMPLETED, RunRecord, format_time};
 
 use crate::commands::Context;
 use crate::commands::env::show_environment;
+use crate::commands::run::runs_error;
 use crate::errors::{ExitWith, UsageError};
 use crate::{printer, table};
 
@@ -317,79 +319,40 @@ fn print_from(path: &Path, offset: u64) -> u64 {
 
 /// `strata runs cancel ID`.
 pub(crate) fn cancel(context: &Context, id: &str) -> Result<()> {
-    if context.server_url().is_some() {
+    let cancellation = if context.server_url().is_some() {
         let opened = context.open()?;
-        let run = opened.block_on(
-            opened
-                .records
-                .update_run(id, &strata_store::store::RunUpdate::CancelRequested),
-        )?;
-        if run.is_finished() {
-            printer::out(format!("Run {id} already ended: {}", run.status));
-        } else {
-            printer::out(format!(
-                "Asked run {id} to stop; the machine running it cancels it (`strata runs wait {id}`)"
-            ));
-        }
-        return Ok(());
-    }
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
-    if run.is_finished() {
-        printer::out(format!("Run {id} already ended: {}", run.status));
-        return Ok(());
-    }
-    workspace.request_cancel(id)?;
-    // The supervisor stops the script (SIGTERM, then SIGKILL after its grace period).
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let mut workspace = workspace;
-    loop {
-        // A supervisor that died meanwhile is settled here, as on every open.
-        crate::commands::compute::reap_orphans(&mut workspace);
-        let run = workspace.get_run(id)?;
-        if run.is_finished() {
-            printer::out(format!("Run {id} {}", run.status));
-            return Ok(());
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(UsageError::new(format!(
-                "Run `{id}` did not stop within 120 s ({})",
-                run.status
-            ))
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        opened.block_on(runs::request_cancel(opened.records.as_ref(), id))?
+    } else {
+        let mut workspace = context.open_workspace()?;
+        runs::cancel_run(&mut workspace, id, Duration::from_secs(120)).map_err(runs_error)?
+    };
+    printer::out(match cancellation {
+        Cancellation::AlreadyEnded(run) => format!("Run {id} already ended: {}", run.status),
+        Cancellation::Ended(run) => format!("Run {id} {}", run.status),
+        Cancellation::Requested(_) => format!(
+            "Asked run {id} to stop; the machine running it cancels it (`strata runs wait {id}`)"
+        ),
+    });
+    Ok(())
 }
 
-/// `strata runs wait ID`.
+/// `strata runs wait ID`: exits 1 unless the run completed.
 pub(crate) fn wait(context: &Context, id: &str) -> Result<()> {
-    if context.server_url().is_some() {
+    let run = if context.server_url().is_some() {
         let opened = context.open()?;
-        loop {
-            let run = opened.block_on(opened.records.get_run(id))?;
-            if run.is_finished() {
-                printer::out(format!("Run {id} {}", run.status));
-                if run.status == COMPLETED {
-                    return Ok(());
-                }
-                return Err(ExitWith(1).into());
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-    let mut workspace = context.open_workspace()?;
-    loop {
-        crate::commands::compute::reap_orphans(&mut workspace);
-        let run = workspace.get_run(id)?;
-        if run.is_finished() {
-            printer::out(format!("Run {id} {}", run.status));
-            if run.status == COMPLETED {
-                return Ok(());
-            }
-            return Err(ExitWith(1).into());
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        opened.block_on(runs::wait_for_run_in(
+            opened.records.as_ref(),
+            id,
+            Duration::from_millis(300),
+        ))?
+    } else {
+        runs::wait_for_run(&mut context.open_workspace()?, id)?
+    };
+    printer::out(format!("Run {id} {}", run.status));
+    if run.status == COMPLETED {
+        Ok(())
+    } else {
+        Err(ExitWith(1).into())
     }
 }
 

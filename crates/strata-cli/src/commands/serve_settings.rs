@@ -1,8 +1,6 @@
 //! The settings of `strata deploy` and `strata serve` that come from azmlinfsrv: its environment
 //! variables read next to the flags, and the checks of the entry script and model directory.
 
-use std::path::Path;
-
 use anyhow::Result;
 use strata_store::ServiceConfig;
 
@@ -58,28 +56,6 @@ impl ServingOptions {
             .filter(|origin| !origin.is_empty())
             .collect()
     }
-}
-
-/// Any `.py` file, as azmlinfsrv loads it (by path, so `score-numpy.py` is fine too); only the
-/// v1 SDK's `InferenceConfig` wanted a module name.
-pub(super) fn check_entry_script(path: &Path) -> Result<()> {
-    if path.extension().is_none_or(|extension| extension != "py") {
-        return Err(UsageError::new(format!(
-            "The entry script `{}` must be a `.py` file",
-            path.display()
-        ))
-        .hint("Pass the Python file that defines `init()` and `run()`, e.g. `--entry-script score.py`")
-        .into());
-    }
-    if !path.is_file() {
-        return Err(UsageError::new(format!(
-            "The entry script `{}` does not exist",
-            path.display()
-        ))
-        .hint("Pass it relative to the current directory, or as an absolute path")
-        .into());
-    }
-    Ok(())
 }
 
 /// The azmlinfsrv settings of a deployment that come from its flags and environment variables.

@@ -50,7 +50,8 @@ pub(crate) fn image_details(context: &Context, args: &ImageDetailsArgs) -> Resul
         })
         .collect();
     if !images.is_empty() {
-        let store = crate::commands::image::open_store(&cache)?;
+        let store = strata_core::images::open_store(&cache)
+            .map_err(crate::commands::image::images_error)?;
         images.retain(|i| store.lookup(&i.reference).ok().flatten().is_some());
     }
     let image = images.first();

@@ -111,7 +111,8 @@ pub(crate) fn show(
         })
         .collect();
     if !images.is_empty() {
-        let store = crate::commands::image::open_store(&strata_build::Cache::from_env())?;
+        let store = strata_core::images::open_store(&strata_build::Cache::from_env())
+            .map_err(crate::commands::image::images_error)?;
         images.retain(|i| store.lookup(&i.reference).ok().flatten().is_some());
     }
     if images.is_empty() {
@@ -314,7 +315,8 @@ fn write_context(
     let staging = tempfile::Builder::new()
         .prefix(".context-")
         .tempdir_in(directory)?;
-    crate::commands::image::base::unpack_context(workspace, location, staging.path())?;
+    strata_core::images::unpack_context(workspace, location, staging.path())
+        .map_err(crate::commands::image::images_error)?;
     let target = directory.join(CONTEXT_DIR);
     match fs_err::symlink_metadata(&target) {
         Ok(metadata) if metadata.is_dir() => fs_err::remove_dir_all(&target)?,

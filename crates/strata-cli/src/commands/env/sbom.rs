@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use strata_inventory::{InventoryError, SbomFormat};
-use strata_store::Workspace;
+use strata_inventory::SbomFormat;
 
 use crate::commands::{Context, parse_ref};
 use crate::printer;
@@ -55,41 +54,4 @@ pub(crate) fn sbom(context: &Context, args: &SbomArgs) -> Result<()> {
         None => printer::raw_stdout(sbom.text.as_bytes()),
     }
     Ok(())
-}
-
-/// The media type of a CycloneDX JSON SBOM, as an OCI artifact type.
-const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
-
-/// Records the CycloneDX SBOM of an image's lock beside the image in the image store, as an
-/// OCI referrer (see docs/containers.md); returns the referrer's manifest digest, or `None`
-/// for an image without a lock (user-managed environments).
-pub(crate) fn attach_to_image(
-    workspace: &Workspace,
-    image: &crate::commands::image::EnvImage,
-) -> Result<Option<String>> {
-    if image.lock_hash.is_none() {
-        return Ok(None);
-    }
-    let (name, version) = (&image.record.name, &image.record.version);
-    let lock = workspace
-        .get_lock(name, version)?
-        .ok_or_else(|| InventoryError::NotLocked {
-            name: name.clone(),
-            version: version.clone(),
-        })?;
-    let text = strata_core::sbom_of_lock(name, version, &lock, SbomFormat::CycloneDx);
-    let size = image.store.read_blob(&image.digest)?.len() as u64;
-    let subject = strata_image::Descriptor::new(
-        strata_image::MANIFEST_MEDIA_TYPE,
-        image.digest.clone(),
-        size,
-    );
-    let referrer = strata_image::attach_referrer(
-        &image.store,
-        &subject,
-        CYCLONEDX_MEDIA_TYPE,
-        "sbom.cdx.json",
-        text.as_bytes(),
-    )?;
-    Ok(Some(referrer.digest))
 }

@@ -1,0 +1,24 @@
+//! Runs: the environment a run uses, its snapshot and record, its supervision on this
+//! machine, in a container or as a Slurm job, and, on a server workspace, its working copy and
+//! the reporting of what it does to the server while it runs.
+
+pub use create::{create_run, run_id};
+pub use environment::{RunEnvironment, resolve_environment};
+pub use error::RunsError;
+pub use follow::{Cancellation, cancel_run, request_cancel, wait_for_run, wait_for_run_in};
+pub use shared::{
+    ReporterThread, open_working_copy, publish_run, pull_run_environment, working_copy,
+};
+pub use supervise::{Supervision, supervise};
+pub use targets::{check_target, reap_orphans, record_resources};
+
+mod create;
+mod environment;
+mod error;
+mod follow;
+mod shared;
+mod slurm;
+mod supervise;
+mod targets;
+
+type Result<T, E = RunsError> = std::result::Result<T, E>;

@@ -1,0 +1,96 @@
+//! Compute targets as runs use them: checked before anything is recorded, the resources a
+//! Slurm run asks for, and the jobs of runs whose supervisor died.
+
+use strata_compute::{Resources, SlurmSettings};
+use strata_store::{RunJob, RunRecord, StoreError, TargetRecord, Workspace};
+
+use super::{Result, RunsError};
+
+/// A Slurm target's settings.
+pub(super) fn slurm_settings(target: &TargetRecord) -> Result<SlurmSettings> {
+    serde_json::from_value(target.settings.clone()).map_err(|source| RunsError::TargetSettings {
+        target: target.name.clone(),
+        source,
+    })
+}
+
+/// For `strata run --target NAME`: the target's kind (`local`, `container`, `slurm`) after
+/// checking, before anything is recorded, that it exists, its scheduler answers, and the
+/// resources asked for are valid.
+pub fn check_target(workspace: &Workspace, name: &str, resources: &Resources) -> Result<String> {
+    let target = workspace.get_target(name)?;
+    let asked = resources.cpus.is_some()
+        || resources.memory.is_some()
+        || resources.gpus.is_some()
+        || resources.time.is_some();
+    match target.kind.as_str() {
+        "slurm" => {
+            let settings = slurm_settings(&target)?;
+            resources.amounts()?;
+            strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
+        }
+        _ if asked => {
+            return Err(RunsError::ResourcesOnLocalTarget {
+                target: name.to_string(),
+            });
+        }
+        _ => {}
+    }
+    Ok(target.kind)
+}
+
+/// Records what a queued Slurm run asks for, for its supervisor.
+pub fn record_resources(
+    workspace: &Workspace,
+    run: &RunRecord,
+    resources: &Resources,
+) -> Result<(), StoreError> {
+    workspace.set_run_job(&RunJob {
+        run_id: run.id.clone(),
+        target: run.target.clone(),
+        job_id: None,
+        resources: serde_json::to_value(resources).unwrap_or_default(),
+        partition: None,
+        node: None,
+        state: "UNSUBMITTED".to_string(),
+        reason: None,
+        updated_at: strata_store::now_millis(),
+    })
+}
+
+/// Settles runs whose supervisor died (as `strata_run::reap_orphans`), first cancelling the
+/// Slurm job such a run submitted: nothing follows that job any more, so it must not go on
+/// using the cluster for a run already marked failed. Returns the runs settled.
+pub fn reap_orphans(workspace: &mut Workspace) -> Vec<String> {
+    strata_run::reap_orphans_with(workspace, &mut |workspace, run| {
+        let job_id = workspace.get_run_job(&run.id).ok()??.job_id?;
+        let target = workspace.get_target(&run.target).ok()?;
+        if target.kind != "slurm" {
+            return None;
+        }
+        let stopped = slurm_settings(&target).and_then(|settings| {
+            let engine = strata_compute::connect(&settings)?;
+            // A job that ended meanwhile is not canceled (Slurm would refuse), only told.
+            Ok(match engine.query(&job_id)? {
+                Some(info) if info.job_state().is_finished() => {
+                    format!("its Slurm job {job_id} had already ended ({})", info.state)
+                }
+                None => format!("Slurm no longer knows its job {job_id}"),
+                Some(_) => {
+                    engine.cancel(&job_id)?;
+                    format!(
+                        "its Slurm job {job_id} was canceled ({})",
+                        engine.cancel_label()
+                    )
+                }
+            })
+        });
+        Some(match stopped {
+            Ok(what) => what,
+            Err(error) => format!(
+                "canceling its Slurm job {job_id} failed ({}); cancel it with `scancel {job_id}`",
+                super::supervise::error_chain(&error)
+            ),
+        })
+    })
+}
