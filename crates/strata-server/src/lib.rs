@@ -2,7 +2,7 @@
 //! per-workspace roles, an audit log, and blobs in a directory or S3.
 
 pub use blobs::{BlobUrlError, ObjectBlobs, open_blobs};
-pub use openapi::{ROUTES, Route, RouteAccess, document as openapi_document};
+pub use openapi::{Body, ROUTES, Route, RouteAccess, SchemaFn, document as openapi_document};
 pub use refusals::RefusalLimits;
 pub use serve::{ServerError, ServerOptions, router, serve};
 

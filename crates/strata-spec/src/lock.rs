@@ -10,13 +10,14 @@
 //! use the same base even when the tag moves. It is left out of the lock hash, which names the
 //! software installed in the prefix (and so the prefix in the cache).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The format version written into every lock.
 pub const LOCK_FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Lock {
     pub version: u32,
@@ -39,7 +40,7 @@ pub struct Lock {
 }
 
 /// A container image pinned by its manifest digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LockedImage {
     /// The reference as the definition or the command line gave it.
@@ -49,7 +50,7 @@ pub struct LockedImage {
 }
 
 /// Where the interpreter comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LockedPython {
     /// The full version, e.g. `3.11.7`.
@@ -58,7 +59,7 @@ pub struct LockedPython {
     pub source: PythonSource,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PythonSource {
     Conda,
@@ -66,7 +67,7 @@ pub enum PythonSource {
 }
 
 /// One conda package, exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CondaLockedPackage {
     pub name: String,
@@ -93,7 +94,7 @@ pub struct CondaLockedPackage {
 }
 
 /// One Python package from an index, a URL or the workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PypiLockedPackage {
     /// Normalised name (PEP 503).
@@ -106,7 +107,7 @@ pub struct PypiLockedPackage {
     pub hashes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum PypiSource {
     Index { url: String },
@@ -114,7 +115,7 @@ pub enum PypiSource {
     Wheel { uri: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserManagedLock {
     pub interpreter: String,

@@ -154,6 +154,23 @@ impl<'de> serde::Deserialize<'de> for EnvironmentVersion {
     }
 }
 
+// By hand, like its serde impls: an integer version is a number in JSON, any other a string.
+impl schemars::JsonSchema for EnvironmentVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnvironmentVersion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An environment version: a positive integer (those Strata assigns) or Azure ML's version text",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"}
+            ]
+        })
+    }
+}
+
 /// `name` or `name:version`, as users write environment references on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentRef {

@@ -8,7 +8,7 @@ use crate::error::StoreError;
 
 /// A definition as stored and sent between client and server: the v1 files plus v2-only
 /// metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionDocument {
     pub environment_json: String,
@@ -58,7 +58,7 @@ impl DefinitionDocument {
 }
 
 /// An environment version as the REST API sends it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentDocument {
     #[serde(flatten)]

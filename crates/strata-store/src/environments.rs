@@ -22,7 +22,7 @@ pub struct EnvironmentRecord {
 }
 
 /// What lists show about a version, read without parsing its definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentSummary {
     pub name: String,
@@ -33,7 +33,8 @@ pub struct EnvironmentSummary {
     pub description: Option<String>,
     pub curated: bool,
     pub anonymous: bool,
-    /// Milliseconds since the Unix epoch; RFC 3339 in JSON.
+    /// Milliseconds since the Unix epoch: exact on the API, RFC 3339 in the record's own JSON.
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

@@ -18,7 +18,7 @@ pub const PYPI: &str = "pypi";
 pub const CONDA: &str = "conda";
 
 /// One environment version whose lock has the package, with what used that version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageUse {
     pub env_name: String,

@@ -16,7 +16,7 @@ fn key(name: &str, label: &str) -> String {
 }
 
 /// A label and the version of its environment it names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EnvironmentLabel {
     pub label: String,
     pub version: EnvironmentVersion,

@@ -36,6 +36,7 @@ mod locks;
 mod models;
 mod registration;
 mod runs;
+mod schema;
 mod services;
 pub mod store;
 mod targets;

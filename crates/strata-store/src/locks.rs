@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::workspace::{Workspace, now_millis};
 
 /// The lock of one environment version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LockRecord {
     pub lock_hash: String,
@@ -24,7 +24,7 @@ pub struct LockRecord {
 }
 
 /// The latest version of a named environment, and its lock if it has one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LatestLock {
     pub environment: crate::EnvironmentSummary,
@@ -32,7 +32,7 @@ pub struct LatestLock {
 }
 
 /// One build (or failed lock or build) of an environment version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildRecord {
     pub name: String,
@@ -44,11 +44,13 @@ pub struct BuildRecord {
     /// The blob holding the full log.
     pub log_digest: Option<String>,
     pub error: Option<String>,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
     )]
     pub started_at: i64,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

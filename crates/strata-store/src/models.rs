@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::workspace::{Workspace, now_millis};
 
 /// One model version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelRecord {
     pub name: String,
@@ -22,6 +22,7 @@ pub struct ModelRecord {
     pub env_name: Option<String>,
     pub env_version: Option<strata_spec::EnvironmentVersion>,
     pub lock_hash: Option<String>,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

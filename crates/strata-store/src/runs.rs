@@ -16,7 +16,7 @@ pub const FAILED: &str = "Failed";
 pub const CANCELED: &str = "Canceled";
 
 /// One run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
     pub id: String,
@@ -45,23 +45,27 @@ pub struct RunRecord {
     /// Someone asked the run to stop; whoever executes it cancels it.
     #[serde(default)]
     pub cancel_requested: bool,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
     )]
     pub queued_at: i64,
+    #[schemars(schema_with = "crate::schema::exact_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub preparing_at: Option<i64>,
+    #[schemars(schema_with = "crate::schema::exact_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub started_at: Option<i64>,
+    #[schemars(schema_with = "crate::schema::exact_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
@@ -81,13 +85,14 @@ impl RunRecord {
 }
 
 /// A metric as logged: a scalar or a list, JSON-encoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     pub name: String,
     /// `scalar` or `list`.
     pub kind: String,
     pub value: serde_json::Value,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

@@ -13,14 +13,14 @@ pub const SERVICE_FAILED: &str = "failed";
 pub const DELETED: &str = "deleted";
 
 /// A model a service serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceModel {
     pub name: String,
     pub version: u64,
 }
 
 /// How a service runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceConfig {
     pub workers: usize,
@@ -58,7 +58,7 @@ fn is_true(value: &bool) -> bool {
 }
 
 /// One service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceRecord {
     pub name: String,
@@ -79,11 +79,13 @@ pub struct ServiceRecord {
     #[serde(skip)]
     pub pid_start: Option<String>,
     pub error: Option<String>,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
     )]
     pub created_at: i64,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use strata_store::store::{
     AuditEvent, AuditQuery, CursorPage, Member, NewToken, Role, TokenRecord, allows,
@@ -46,7 +47,7 @@ pub(crate) async fn members(
     )?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct MemberRequest {
     role: Role,
 }
@@ -114,7 +115,7 @@ pub(crate) async fn tokens(
     )?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TokenRequest {
     user: String,
@@ -124,7 +125,7 @@ pub(crate) struct TokenRequest {
     expires_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct CreatedToken {
     /// The token itself, shown this once.
     token: String,

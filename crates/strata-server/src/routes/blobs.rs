@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use strata_store::StoreError;
@@ -22,12 +23,14 @@ use crate::state::AppState;
 /// At most this many digests per `blobs:missing` request.
 const MAX_DIGESTS: usize = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "MissingBlobsRequest")]
 pub(crate) struct MissingRequest {
     digests: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "MissingBlobs")]
 pub(crate) struct MissingResponse {
     missing: Vec<String>,
 }
@@ -76,7 +79,8 @@ pub(crate) async fn missing(
     Ok(Json(MissingResponse { missing }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "BlobUploaded")]
 pub(crate) struct Uploaded {
     digest: String,
     size: u64,

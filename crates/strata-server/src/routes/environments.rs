@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_spec::Lock;
-use strata_store::store::{EnvironmentQuery, to_wire};
+use strata_store::store::{EnvironmentQuery, ExactTimes};
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, LockRecord, RegisterOptions,
 };
@@ -97,13 +98,31 @@ pub(crate) async fn versions(
 }
 
 /// A definition to register, with how to register it.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RegisterRequest {
     #[serde(flatten)]
     definition: DefinitionDocument,
     #[serde(default)]
     anonymous: bool,
+}
+
+/// A registered version's document, whether it is new, and what was not stored.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "RegisteredEnvironment")]
+pub(crate) struct Registered {
+    #[serde(flatten)]
+    document: EnvironmentDocument,
+    /// False when an identical definition was already the version answered.
+    created: bool,
+    warnings: Vec<String>,
+}
+
+impl ExactTimes for Registered {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        self.document.exact_times()
+    }
 }
 
 async fn register_as(
@@ -146,11 +165,12 @@ async fn register_as(
     } else {
         StatusCode::OK
     };
-    // The version's document, and whether it is new and what was not stored.
-    let mut body = to_wire(&EnvironmentDocument::of(&registration.record));
-    body["created"] = registration.created.into();
-    body["warnings"] = registration.warnings.into();
-    Ok((status, Json(body)).into_response())
+    let body = Registered {
+        document: EnvironmentDocument::of(&registration.record),
+        created: registration.created,
+        warnings: registration.warnings,
+    };
+    Ok((status, wire(&body)).into_response())
 }
 
 /// `POST environments/{name}/versions`: the next version (201), or the latest when it has

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use strata_spec::EnvironmentVersion;
@@ -36,7 +37,8 @@ pub(crate) async fn get(
     Ok(Json(EnvironmentLabel { label, version }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LabelRequest")]
 pub(crate) struct LabelBody {
     /// A number (`3`) or its text (`"3"`), as versions are written elsewhere.
     version: EnvironmentVersion,

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use strata_store::store::{CursorPage, WorkspaceInfo};
 
@@ -13,10 +14,25 @@ use crate::errors::{ApiError, error_chain};
 use crate::pages::{page_by_key, page_limit};
 use crate::state::AppState;
 
+/// The answer of a server whose database answers.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Health {
+    status: HealthStatus,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
+}
+
 /// `GET /health`: 200 when the database answers, 503 when it does not. No token needed.
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     match state.backends.records.ping().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ok,
+        })
+        .into_response(),
         Err(error) => {
             let mut api = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

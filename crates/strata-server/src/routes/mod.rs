@@ -11,14 +11,14 @@ use strata_store::store::{CursorPage, ExactTimes, page_to_wire, to_wire};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-mod admin;
-mod blobs;
-mod environments;
-mod labels;
-mod meta;
+pub(crate) mod admin;
+pub(crate) mod blobs;
+pub(crate) mod environments;
+pub(crate) mod labels;
+pub(crate) mod meta;
 mod models;
 mod packages;
-mod runs;
+pub(crate) mod runs;
 mod services;
 
 const WS: &str = "/api/v1/workspaces/{ws}";

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, list_to_wire, state_tag};
+use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, state_tag};
 use strata_store::{Metric, RunRecord};
 
 use super::{wire, wire_page};
@@ -104,11 +105,11 @@ pub(crate) async fn metrics(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(query.limit)?;
     let metrics = access.store.run_metrics(&id).await?;
-    let page = page_by_position(metrics, query.cursor.as_deref(), limit)?;
-    Ok(Json(serde_json::json!({
-        "items": list_to_wire(&page.items),
-        "nextCursor": page.next_cursor,
-    })))
+    Ok(wire_page(&page_by_position(
+        metrics,
+        query.cursor.as_deref(),
+        limit,
+    )?))
 }
 
 /// `POST runs/{id}/metrics`: one batch.
@@ -122,7 +123,7 @@ pub(crate) async fn add_metrics(
 }
 
 /// A run tag; `value: null` is a tag without a value.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct Tag {
     key: String,
     value: Option<String>,
@@ -188,7 +189,8 @@ pub(crate) struct AppendQuery {
     offset: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "LogAppended")]
 pub(crate) struct Appended {
     length: u64,
 }

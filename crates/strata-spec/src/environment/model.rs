@@ -224,7 +224,7 @@ pub struct GithubPackage {
 }
 
 /// Fields of Azure ML v2 environments that v1 directories cannot hold.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

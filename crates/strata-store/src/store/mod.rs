@@ -79,7 +79,7 @@ pub struct RunQuery {
 }
 
 /// A step in a run's life, as whoever executes it reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum RunUpdate {
     /// Locking and building its environment.
@@ -117,7 +117,7 @@ pub fn check_finished_status(status: &str) -> Result<(), StoreError> {
 }
 
 /// Part of a run's combined log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogChunk {
     /// Byte offset of `text` in the log.

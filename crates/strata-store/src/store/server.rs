@@ -9,7 +9,7 @@ use super::{Actor, BlobStorage, BrowseStore, CursorPage, Role, WorkspaceStore};
 use crate::StoreError;
 
 /// Whoever a token belongs to, as a request sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Principal {
     pub user: String,
@@ -23,7 +23,7 @@ pub struct Principal {
 }
 
 /// A token as listed (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
     pub id: String,
@@ -32,23 +32,27 @@ pub struct TokenRecord {
     pub role: Option<Role>,
     pub admin: bool,
     pub description: Option<String>,
+    #[schemars(schema_with = "crate::schema::text_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
     )]
     pub created_at: i64,
+    #[schemars(schema_with = "crate::schema::text_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub expires_at: Option<i64>,
+    #[schemars(schema_with = "crate::schema::text_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
         default
     )]
     pub last_used_at: Option<i64>,
+    #[schemars(schema_with = "crate::schema::text_time_or_null")]
     #[serde(
         serialize_with = "crate::workspace::serialize_optional_time",
         deserialize_with = "crate::workspace::deserialize_optional_time",
@@ -71,12 +75,13 @@ pub struct NewToken {
 }
 
 /// A workspace on a server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceInfo {
     pub name: String,
     /// The caller's role in it, when listed for a caller.
     pub role: Option<Role>,
+    #[schemars(schema_with = "crate::schema::text_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
@@ -85,7 +90,7 @@ pub struct WorkspaceInfo {
 }
 
 /// A user's role in a workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub user: String,
@@ -93,10 +98,11 @@ pub struct Member {
 }
 
 /// One change, written in the same transaction as the change itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub id: i64,
+    #[schemars(schema_with = "crate::schema::text_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
