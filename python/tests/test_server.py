@@ -105,3 +105,35 @@ def test_a_run_submitted_to_a_server_workspace(server, as_user, tmp_path: Path, 
     [seen] = Experiment(Workspace(path=url), "py").get_runs()
     assert seen.id == run.id
     assert seen.get_metrics() == {"acc": 0.9}
+
+
+def test_an_interactive_run_on_a_server_workspace(server, as_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    url, contributor, reader = server
+    as_user(contributor)
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"weights")
+    with Experiment(Workspace(path=url), "notebook").start_logging() as run:
+        run.log("alpha", 0.03)
+        run.log("alpha", 0.05)
+        run.log_list("curve", [1, 2])
+        run.tag("team", "ml")
+        run.upload_file("outputs/model.pkl", str(model))
+        (tmp_path / "outputs").mkdir()
+        (tmp_path / "outputs" / "notes.txt").write_text("trained in a notebook")
+        assert run.get_status() == "Running"
+        assert run.get_file_names() == ["outputs/model.pkl"], "an upload is on the server at once"
+    assert run.get_status() == "Completed"
+    with pytest.raises(UserErrorException, match="has ended"):
+        run.log("alpha", 0.07)
+        run._flush()
+
+    # A teammate reads it from the server.
+    as_user(reader)
+    [seen] = Experiment(Workspace(path=url), "notebook").get_runs()
+    assert seen.id == run.id
+    assert seen.get_metrics() == {"alpha": [0.03, 0.05], "curve": [1, 2]}
+    assert seen.get_tags() == {"team": "ml"}
+    assert seen.get_file_names() == ["outputs/model.pkl", "outputs/notes.txt"]
+    seen.download_file("outputs/model.pkl", str(tmp_path / "got.pkl"))
+    assert (tmp_path / "got.pkl").read_bytes() == b"weights"

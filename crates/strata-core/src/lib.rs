@@ -3,10 +3,14 @@
 
 pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
 pub use error::{BuildFailed, PrepareError, ShareFailed};
+pub use interactive_runs::{
+    INTERACTIVE_TARGET, InteractiveRunError, NewInteractiveRun, RunAction, RunEnding,
+    end_interactive_run, log_to_run, start_interactive_run, upload_to_run,
+};
 pub use inventory::{
     AdvisorySource, AuditOutcome, AuditScope, Sbom, audit, sbom, sbom_of_lock, search_packages,
 };
-pub use models::{INTERACTIVE_TARGET, ModelError, ModelSource, RegisteredModel, register_model};
+pub use models::{ModelError, ModelSource, RegisteredModel, register_model};
 pub use prepare::{
     Built, WORKSPACES_FILE, WorkspaceWheels, activation_env, ensure_built, ensure_locked,
     record_failure,
@@ -19,7 +23,9 @@ pub use shared_build::{
 
 mod cache;
 mod error;
+mod files;
 pub mod images;
+mod interactive_runs;
 mod inventory;
 mod models;
 mod prepare;

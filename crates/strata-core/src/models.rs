@@ -3,16 +3,13 @@
 //! Over the interfaces, so it is the same on an embedded and on a server workspace: the
 //! files are stored first, the record that points at them second.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
 use strata_store::store::{BlobStorage, WorkspaceStore};
 use strata_store::{Manifest, ManifestEntry, ModelRecord, RunRecord, StoreError};
 
-/// The target of runs made from an interactive session: they ran in their caller's Python,
-/// not in an environment version.
-pub const INTERACTIVE_TARGET: &str = "interactive";
+use crate::INTERACTIVE_TARGET;
+use crate::files::{FileError, Links, read_manifest, store_local, store_manifest};
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +49,18 @@ pub enum ModelError {
     },
 }
 
+impl From<FileError> for ModelError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Store(error) => Self::Store(error),
+            FileError::Read { path, source } => Self::Read { path, source },
+            FileError::CorruptManifest { digest, source } => {
+                Self::CorruptManifest { digest, source }
+            }
+        }
+    }
+}
+
 /// A registered version and the files it holds.
 #[derive(Debug, Clone)]
 pub struct RegisteredModel {
@@ -75,7 +84,7 @@ pub async fn register_model(
             (manifest, Some(run), path.to_string())
         }
         ModelSource::Local { path } => (
-            from_local(blobs, path).await?,
+            store_local(blobs, path, Links::Skip).await?,
             None,
             path.display().to_string(),
         ),
@@ -103,44 +112,6 @@ pub async fn register_model(
         })
         .await?;
     Ok(RegisteredModel { record, manifest })
-}
-
-async fn read_manifest(blobs: &dyn BlobStorage, digest: &str) -> Result<Manifest, ModelError> {
-    let staging = tempfile::tempdir().map_err(|source| ModelError::Read {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let path = staging.path().join("manifest.json");
-    blobs.get_to_file(digest, &path).await?;
-    let bytes = fs_err::read(&path).map_err(|source| ModelError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|source| ModelError::CorruptManifest {
-        digest: digest.to_string(),
-        source,
-    })
-}
-
-async fn store_manifest(
-    blobs: &dyn BlobStorage,
-    manifest: &Manifest,
-) -> Result<String, ModelError> {
-    let bytes = serde_json::to_vec(manifest).map_err(|source| StoreError::CorruptRecord {
-        what: "manifest".to_string(),
-        source,
-    })?;
-    let file = tempfile::NamedTempFile::new().map_err(|source| ModelError::Read {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    fs_err::write(file.path(), &bytes).map_err(|source| ModelError::Read {
-        path: file.path().to_path_buf(),
-        source,
-    })?;
-    let digest = hex::encode(Sha256::digest(&bytes));
-    blobs.put_file(&digest, file.path()).await?;
-    Ok(digest)
 }
 
 fn output_list(outputs: &Manifest) -> Vec<String> {
@@ -202,92 +173,6 @@ async fn from_run(
         });
     }
     Ok(Manifest { files })
-}
-
-/// A local file, or every regular file under a local directory (symlinks and special files
-/// are skipped), named below the file's or directory's own name; each stored unless the
-/// workspace has it.
-async fn from_local(blobs: &dyn BlobStorage, path: &Path) -> Result<Manifest, ModelError> {
-    let read_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ModelError::Read { path, source }
-    };
-    let metadata = fs_err::metadata(path).map_err(read_error(path))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned());
-    let mut found = Vec::new();
-    if metadata.is_dir() {
-        collect(path, path, &mut found)?;
-    } else {
-        found.push((path.to_path_buf(), String::new()));
-    }
-    let mut stored: Vec<(PathBuf, ManifestEntry)> = Vec::new();
-    for (file, relative) in found {
-        let digest = file_digest(&file).map_err(read_error(&file))?;
-        let metadata = fs_err::metadata(&file).map_err(read_error(&file))?;
-        let entry = ManifestEntry {
-            path: if relative.is_empty() {
-                name.clone()
-            } else {
-                format!("{name}/{relative}")
-            },
-            digest,
-            size: metadata.len(),
-            executable: std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o111
-                != 0,
-        };
-        stored.push((file, entry));
-    }
-    stored.sort_by(|a, b| a.1.path.cmp(&b.1.path));
-    let digests: Vec<String> = stored.iter().map(|(_, e)| e.digest.clone()).collect();
-    let missing = blobs.missing(&digests).await?;
-    for (file, entry) in &stored {
-        if missing.contains(&entry.digest) {
-            blobs.put_file(&entry.digest, file).await?;
-        }
-    }
-    Ok(Manifest {
-        files: stored.into_iter().map(|(_, entry)| entry).collect(),
-    })
-}
-
-/// Every regular file below `dir`, with its `/`-separated path relative to `root`.
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<(), ModelError> {
-    let read_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| ModelError::Read { path, source }
-    };
-    for entry in fs_err::read_dir(dir).map_err(read_error(dir))? {
-        let entry = entry.map_err(read_error(dir))?;
-        let kind = entry.file_type().map_err(read_error(&entry.path()))?;
-        let path = entry.path();
-        if kind.is_dir() {
-            collect(root, &path, out)?;
-        } else if kind.is_file() {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.push((path, relative));
-        }
-    }
-    Ok(())
-}
-
-fn file_digest(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -205,7 +205,10 @@ impl PgWorkspace {
         }
         let now = strata_store::now_millis();
         let query = match update {
-            RunUpdate::Preparing | RunUpdate::Prepared { .. } | RunUpdate::Running
+            RunUpdate::Preparing
+            | RunUpdate::Prepared { .. }
+            | RunUpdate::Running
+            | RunUpdate::Files { .. }
                 if run.is_finished() =>
             {
                 return Ok(run);
@@ -250,6 +253,18 @@ impl PgWorkspace {
                 .bind(outputs.clone())
                 .bind(logs.clone())
                 .bind(now)
+            }
+            RunUpdate::Files { outputs, logs } => {
+                for digest in [outputs, logs].into_iter().flatten() {
+                    self.require_blob(&mut tx, Some(digest), || format!("Run `{id}`"))
+                        .await?;
+                }
+                sqlx::query(
+                    "UPDATE runs SET outputs = COALESCE($2, outputs), logs = COALESCE($3, logs) WHERE seq = $1",
+                )
+                .bind(seq)
+                .bind(outputs.clone())
+                .bind(logs.clone())
             }
             RunUpdate::CancelRequested => {
                 sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE seq = $1").bind(seq)

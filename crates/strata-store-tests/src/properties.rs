@@ -385,6 +385,17 @@ pub(crate) async fn unstored_blobs_are_refused(subject: &Subject) {
         .await
         .expect_err("finishing with outputs that are not stored");
     assert!(matches!(error, StoreError::MissingBlob { .. }), "{error}");
+    let error = records
+        .update_run(
+            "unfinished-run",
+            &RunUpdate::Files {
+                outputs: None,
+                logs: Some(absent_digest("logs")),
+            },
+        )
+        .await
+        .expect_err("recording files that are not stored");
+    assert!(matches!(error, StoreError::MissingBlob { .. }), "{error}");
     let still = records.get_run("unfinished-run").await.expect("the run");
     assert_eq!(
         still.status,

@@ -280,6 +280,20 @@ pub(crate) async fn story(subject: &Subject) {
 
     let outputs = subject.upload(b"outputs manifest").await;
     let logs = subject.upload(b"logs manifest").await;
+    let uploads = subject.upload(b"uploads so far").await;
+    let with_files = records
+        .update_run(
+            "story-run",
+            &RunUpdate::Files {
+                outputs: Some(uploads.clone()),
+                logs: None,
+            },
+        )
+        .await
+        .expect("recording files while it runs");
+    assert_eq!(with_files.outputs.as_deref(), Some(uploads.as_str()));
+    assert_eq!(with_files.logs, None, "`None` keeps what is recorded");
+    assert_eq!(with_files.status, strata_store::RUNNING);
     let bad_status = records
         .update_run(
             "story-run",
@@ -315,6 +329,21 @@ pub(crate) async fn story(subject: &Subject) {
     assert_eq!(finished.outputs.as_deref(), Some(outputs.as_str()));
     assert_eq!(finished.logs.as_deref(), Some(logs.as_str()));
     assert!(finished.finished_at.is_some());
+    let late_files = records
+        .update_run(
+            "story-run",
+            &RunUpdate::Files {
+                outputs: Some(uploads.clone()),
+                logs: None,
+            },
+        )
+        .await
+        .expect("late files");
+    assert_eq!(
+        late_files.outputs.as_deref(),
+        Some(outputs.as_str()),
+        "an ended run keeps the files it ended with"
+    );
     let late = records
         .update_run("story-run", &RunUpdate::Running)
         .await

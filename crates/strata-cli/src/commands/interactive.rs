@@ -1,21 +1,21 @@
 //! Interactive runs (Azure ML's `Experiment.start_logging`): created, logged to, uploaded to
-//! and completed by the calling process, one command at a time; and one run's files, listed
-//! or written out one by one. The Python API drives these through `--json`.
+//! and completed by the calling process, one command at a time, on an embedded or a server
+//! workspace ([`strata_core::start_interactive_run`] and the rest); and one run's files,
+//! listed or written out one by one. The Python API drives these through `--json`.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use strata_run::{Outcome, Record, prepare_run_dir, read_records};
-use strata_store::{CANCELED, COMPLETED, FAILED, RunRecord, Workspace};
+use strata_core::{InteractiveRunError, NewInteractiveRun, RunEnding};
+use strata_run::{Record, read_records};
+use strata_store::{RunRecord, Workspace};
 
 use crate::commands::Context;
+use crate::commands::remote::Opened;
 use crate::errors::UsageError;
 use crate::printer;
-
-/// What an interactive run records as its target.
-pub(crate) use strata_core::INTERACTIVE_TARGET as INTERACTIVE;
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
@@ -94,78 +94,59 @@ pub(crate) struct FileArgs {
     pub(crate) json: bool,
 }
 
-/// `strata runs create`.
+/// `strata runs create`, on an embedded or a server workspace.
 pub(crate) fn create(context: &Context, args: &CreateArgs) -> Result<()> {
-    let workspace = context.open_workspace()?;
+    let opened = context.open()?;
     let id = crate::commands::run::run_id(&args.experiment);
-    let run = RunRecord {
-        id: id.clone(),
-        experiment: args.experiment.clone(),
-        status: strata_store::QUEUED.to_string(),
-        env_name: String::new(),
-        // An interactive run runs in its caller's Python, in no environment version.
-        env_version: strata_spec::EnvironmentVersion::number(0),
-        lock_hash: None,
-        script: String::new(),
-        arguments: Vec::new(),
-        source_dir: context.cwd.display().to_string(),
-        snapshot: None,
-        run_dir: workspace
-            .root()
-            .join("runs")
-            .join(&id)
-            .display()
-            .to_string(),
-        outputs: None,
-        logs: None,
-        exit_code: None,
-        error: None,
-        supervisor_pid: None,
-        supervisor_start: None,
-        process_group: None,
-        cancel_requested: false,
-        queued_at: strata_store::now_millis(),
-        preparing_at: None,
-        started_at: None,
-        finished_at: None,
-        target: INTERACTIVE.to_string(),
-        image: None,
-    };
-    workspace.create_run(&run)?;
-    prepare_run_dir(&workspace, &run)?;
-    workspace.run_started_interactive(&id)?;
-    let run = workspace.get_run(&id)?;
+    let run_dir = opened.local.as_ref().map_or_else(String::new, |root| {
+        root.join("runs").join(&id).display().to_string()
+    });
+    let run = opened
+        .block_on(strata_core::start_interactive_run(
+            opened.records.as_ref(),
+            NewInteractiveRun {
+                id,
+                experiment: args.experiment.clone(),
+                source_dir: context.cwd.display().to_string(),
+                run_dir,
+            },
+        ))
+        .map_err(rendered)?;
     if args.json {
         printer::json(&json!({"run": run}));
     } else {
-        printer::out(&id);
+        printer::out(&run.id);
     }
     Ok(())
 }
 
-/// The run, which must be an interactive run that has not ended.
-fn open_interactive(workspace: &Workspace, id: &str, doing: &str) -> Result<RunRecord> {
-    let run = workspace.get_run(id)?;
-    if run.target != INTERACTIVE {
-        return Err(UsageError::new(format!(
-            "Run `{id}` is a submitted run; only its script can {doing}"
-        ))
-        .hint("Interactive runs come from `strata runs create` (`Experiment.start_logging`)")
-        .into());
+/// A use case's refusal, as the CLI shows it.
+fn rendered(error: InteractiveRunError) -> anyhow::Error {
+    let message = error.to_string();
+    match error {
+        InteractiveRunError::Store(error) => error.into(),
+        InteractiveRunError::Submitted { .. } => UsageError::new(message)
+            .hint("Interactive runs come from `strata runs create` (`Experiment.start_logging`)")
+            .into(),
+        InteractiveRunError::NotARunFile { .. } => UsageError::new(message)
+            .hint("Only a run's outputs/ and logs/ are stored, e.g. `outputs/model.pkl`")
+            .into(),
+        InteractiveRunError::NotADirectory { path } => {
+            UsageError::new(format!("`--outputs {}` is not a directory", path.display())).into()
+        }
+        InteractiveRunError::Read { source, .. } => {
+            UsageError::new(format!("{message}: {source}")).into()
+        }
+        InteractiveRunError::Ended { .. } | InteractiveRunError::NoFile { .. } => {
+            UsageError::new(message).into()
+        }
+        error @ (InteractiveRunError::CorruptManifest { .. }
+        | InteractiveRunError::Contended { .. }) => error.into(),
     }
-    if run.is_finished() {
-        return Err(UsageError::new(format!(
-            "Run `{id}` has ended ({}); it cannot {doing} any more",
-            run.status
-        ))
-        .into());
-    }
-    Ok(run)
 }
 
 /// `strata runs log`.
 pub(crate) fn log(context: &Context, args: &LogArgs) -> Result<()> {
-    let mut workspace = context.open_workspace()?;
     let records = match (&args.jsonl, &args.name) {
         (Some(file), _) => {
             let path = if file == Path::new("-") {
@@ -213,103 +194,46 @@ pub(crate) fn log(context: &Context, args: &LogArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires a name or --jsonl"),
     };
-    let has_metrics = records.iter().any(|r| matches!(r, Record::Metric(_)));
-    if has_metrics {
-        open_interactive(&workspace, &args.run_id, "log metrics")?;
-    } else {
-        workspace.get_run(&args.run_id)?;
-    }
-    let mut metrics = Vec::new();
-    for record in records {
-        match record {
-            Record::Metric(metric) => metrics.push(metric),
-            Record::Tag { key, value } => {
-                workspace.set_run_tag(&args.run_id, &key, value.as_deref())?;
-            }
-        }
-    }
-    workspace.add_metrics(&args.run_id, &metrics)?;
-    Ok(())
-}
-
-/// `outputs/a/b.pkl` stays; anything that leaves the run or is outside `outputs/` and `logs/`
-/// is refused.
-fn run_file_name(name: &str) -> Result<String> {
-    let trimmed = name.trim_start_matches("./");
-    let path = Path::new(trimmed);
-    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-    let top = trimmed.split('/').next().unwrap_or_default();
-    if !plain || !matches!(top, "outputs" | "logs") || !trimmed.contains('/') {
-        return Err(UsageError::new(format!(
-            "`{name}` is not a file name in a run: use `outputs/...` or `logs/...`"
+    let opened = context.open()?;
+    opened
+        .block_on(strata_core::log_to_run(
+            opened.records.as_ref(),
+            &args.run_id,
+            records,
         ))
-        .hint("Only a run's outputs/ and logs/ are stored, e.g. `outputs/model.pkl`")
-        .into());
-    }
-    Ok(trimmed.to_string())
+        .map_err(rendered)
 }
 
 /// `strata runs upload`.
 pub(crate) fn upload(context: &Context, args: &UploadArgs) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let run = open_interactive(&workspace, &args.run_id, "take files")?;
-    let name = run_file_name(&args.name)?;
-    if !args.path.is_file() {
-        return Err(UsageError::new(format!("No file `{}`", args.path.display())).into());
-    }
-    let target = Path::new(&run.run_dir).join(&name);
-    if let Some(parent) = target.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    fs_err::copy(&args.path, &target)?;
-    Ok(())
-}
-
-/// Copies a directory's files under `target`, keeping their relative paths.
-fn copy_dir(source: &Path, target: &Path) -> Result<()> {
-    for entry in fs_err::read_dir(source)? {
-        let entry = entry?;
-        let path = entry.path();
-        let destination = target.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            fs_err::create_dir_all(&destination)?;
-            copy_dir(&path, &destination)?;
-        } else if path.is_file() {
-            fs_err::copy(&path, &destination)?;
-        }
-    }
+    let opened = context.open()?;
+    opened
+        .block_on(strata_core::upload_to_run(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            &args.run_id,
+            &args.name,
+            &args.path,
+        ))
+        .map_err(rendered)?;
     Ok(())
 }
 
 /// `strata runs complete`.
 pub(crate) fn complete(context: &Context, args: &CompleteArgs) -> Result<()> {
-    let mut workspace = context.open_workspace()?;
-    let run = open_interactive(&workspace, &args.run_id, "end again")?;
-    if let Some(outputs) = &args.outputs {
-        if outputs.is_dir() {
-            let target = Path::new(&run.run_dir).join("outputs");
-            fs_err::create_dir_all(&target)?;
-            copy_dir(outputs, &target)?;
-        } else if outputs.exists() {
-            return Err(UsageError::new(format!(
-                "`--outputs {}` is not a directory",
-                outputs.display()
-            ))
-            .into());
-        }
-    }
-    let status = match args.status.as_str() {
-        "Failed" => FAILED,
-        "Canceled" => CANCELED,
-        _ => COMPLETED,
-    };
-    let outcome = Outcome {
-        status,
-        exit_code: None,
-        error: args.error.clone(),
-    };
-    strata_run::finish(&mut workspace, &run, &outcome)?;
-    let run = workspace.get_run(&args.run_id)?;
+    let opened = context.open()?;
+    let run = opened
+        .block_on(strata_core::end_interactive_run(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            &args.run_id,
+            RunEnding {
+                status: &args.status,
+                error: args.error.clone(),
+                outputs: args.outputs.as_deref(),
+            },
+        ))
+        .map_err(rendered)?;
     if args.json {
         printer::json(&json!({"run": run}));
     } else {
@@ -330,28 +254,15 @@ enum FileSource {
     Path(PathBuf),
 }
 
-/// The stored `outputs/` and `logs/` of an ended run; the run directory's while it runs.
-fn run_files(workspace: &Workspace, run: &RunRecord) -> Result<Vec<RunFile>> {
-    if run.is_finished() {
-        return stored_files(run, |digest| Ok(workspace.read_manifest(digest)?));
-    }
-    let mut files = Vec::new();
-    for sub in ["outputs", "logs"] {
-        walk(&Path::new(&run.run_dir).join(sub), sub, &mut files)?;
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
-}
-
-/// What a finished run stored of its `outputs/` and `logs/`, read through `read_manifest`.
-fn stored_files(
-    run: &RunRecord,
-    read_manifest: impl Fn(&str) -> Result<strata_store::Manifest>,
-) -> Result<Vec<RunFile>> {
+/// The files a run has stored (an ended run's `outputs/` and `logs/`, an interactive run's
+/// uploads), and while a run executes here, those in its directory.
+fn run_and_files(context: &Context, id: &str) -> Result<(RunRecord, Vec<RunFile>, Opened)> {
+    let opened = context.open()?;
+    let run = opened.block_on(opened.records.get_run(id))?;
     let mut files = Vec::new();
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
         if let Some(digest) = digest {
-            for entry in read_manifest(digest)?.files {
+            for entry in opened.read_manifest(digest)?.files {
                 files.push(RunFile {
                     name: format!("{sub}/{}", entry.path),
                     size: entry.size,
@@ -360,8 +271,18 @@ fn stored_files(
             }
         }
     }
+    // A run's directory is on the machine that executes it: on a server workspace, only
+    // what it stored is seen.
+    if !run.is_finished() && !opened.is_remote() {
+        let mut written = Vec::new();
+        for sub in ["outputs", "logs"] {
+            walk(&Path::new(&run.run_dir).join(sub), sub, &mut written)?;
+        }
+        written.retain(|file| files.iter().all(|stored| stored.name != file.name));
+        files.extend(written);
+    }
     files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
+    Ok((run, files, opened))
 }
 
 fn walk(dir: &Path, prefix: &str, files: &mut Vec<RunFile>) -> Result<()> {
@@ -385,30 +306,6 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<RunFile>) -> Result<()> {
     Ok(())
 }
 
-/// A run and its files, from wherever the workspace is.
-fn run_and_files(context: &Context, id: &str) -> Result<(RunRecord, Vec<RunFile>, Source)> {
-    if context.server_url().is_some() {
-        let opened = context.open()?;
-        let run = opened.block_on(opened.records.get_run(id))?;
-        // Its directory is on the machine that ran it: only what it stored when it ended.
-        let files = if run.is_finished() {
-            stored_files(&run, |digest| opened.read_manifest(digest))?
-        } else {
-            Vec::new()
-        };
-        return Ok((run, files, Source::Remote(opened)));
-    }
-    let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
-    let files = run_files(&workspace, &run)?;
-    Ok((run, files, Source::Local(workspace)))
-}
-
-enum Source {
-    Local(Workspace),
-    Remote(crate::commands::remote::Opened),
-}
-
 /// `strata runs files`.
 pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
     let (run, files, _) = run_and_files(context, &args.run_id)?;
@@ -428,7 +325,7 @@ pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
 
 /// `strata runs file`.
 pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
-    let (run, files, source) = run_and_files(context, &args.run_id)?;
+    let (run, files, opened) = run_and_files(context, &args.run_id)?;
     let name = args.name.trim_start_matches("./");
     let Some(found) = files.iter().find(|f| f.name == name) else {
         return Err(
@@ -445,14 +342,9 @@ pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
-    match (&found.source, &source) {
-        (FileSource::Blob(digest), Source::Local(workspace)) => {
-            fs_err::write(&output, workspace.blobs().read_verified(digest)?)?;
-        }
-        (FileSource::Blob(digest), Source::Remote(opened)) => {
-            opened.block_on(opened.blobs.get_to_file(digest, &output))?;
-        }
-        (FileSource::Path(path), _) => {
+    match &found.source {
+        FileSource::Blob(digest) => opened.block_on(opened.blobs.get_to_file(digest, &output))?,
+        FileSource::Path(path) => {
             fs_err::copy(path, &output)?;
         }
     }

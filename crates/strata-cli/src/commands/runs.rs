@@ -225,7 +225,10 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
             ),
         ));
     }
-    rows.push(("Run directory", run.run_dir.clone()));
+    // An interactive run on a server workspace has no directory.
+    if !run.run_dir.is_empty() {
+        rows.push(("Run directory", run.run_dir.clone()));
+    }
     printer::out(table::key_values(&rows));
     Ok(())
 }

@@ -614,6 +614,16 @@ fn update_run_in(
             )?;
             return workspace.get_run(id);
         }
+        RunUpdate::Files { .. } if run.is_finished() => return Ok(run),
+        RunUpdate::Files { outputs, logs } => {
+            for digest in [outputs, logs].into_iter().flatten() {
+                SqliteStore::require_blob(workspace, Some(digest), || format!("Run `{id}`"))?;
+            }
+            (
+                "UPDATE runs SET outputs = COALESCE(?2, outputs), logs = COALESCE(?3, logs) WHERE id = ?1",
+                vec![outputs.clone().into(), logs.clone().into()],
+            )
+        }
         RunUpdate::CancelRequested => {
             workspace.request_cancel(id)?;
             return workspace.get_run(id);

@@ -101,6 +101,13 @@ pub enum RunUpdate {
         outputs: Option<String>,
         logs: Option<String>,
     },
+    /// The files it has stored so far (an interactive run's uploads), as the manifests of
+    /// its `outputs/` and `logs/` (stored before this update; `None` keeps the one recorded),
+    /// so they are seen while it runs. A run that has ended keeps the files it ended with.
+    Files {
+        outputs: Option<String>,
+        logs: Option<String>,
+    },
     /// Someone asked it to stop; the executor sees the flag and cancels.
     CancelRequested,
 }

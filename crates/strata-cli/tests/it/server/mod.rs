@@ -14,6 +14,7 @@ use crate::serve::free_port;
 
 mod builds;
 mod faults;
+mod interactive;
 mod labels;
 mod push;
 mod sharing;
