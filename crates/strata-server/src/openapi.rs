@@ -14,10 +14,10 @@ use strata_store::store::{
 };
 use strata_store::{
     BuildRecord, EnvironmentDocument, EnvironmentLabel, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RunRecord, ServiceRecord,
+    Metric, ModelRecord, PackageUse, RunRecord, ServiceRecord, TargetRecord,
 };
 
-use crate::routes::{admin, blobs, environments, labels, meta, runs};
+use crate::routes::{admin, blobs, environments, labels, meta, runs, targets};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,6 +462,39 @@ pub const ROUTES: &[Route] = &[
     .also(&[200])
     .request(json::<ServiceRecord>())
     .response(json::<ServiceRecord>()),
+    route(
+        "get",
+        "/workspaces/{ws}/targets",
+        "The attached compute targets, by name (`local` and `container` are built in)",
+        READ,
+        200,
+    )
+    .query(PAGE)
+    .response(page::<TargetRecord>()),
+    route(
+        "get",
+        "/workspaces/{ws}/targets/{name}",
+        "A compute target, attached or built in",
+        READ,
+        200,
+    )
+    .response(json::<TargetRecord>()),
+    route(
+        "put",
+        "/workspaces/{ws}/targets/{name}",
+        "Attaches a compute target under a name nobody took",
+        MANAGE,
+        201,
+    )
+    .request(json::<targets::AttachBody>())
+    .response(json::<TargetRecord>()),
+    route(
+        "delete",
+        "/workspaces/{ws}/targets/{name}",
+        "Detaches a compute target; runs that used it keep their records",
+        MANAGE,
+        204,
+    ),
     route(
         "post",
         "/workspaces/{ws}/blobs:missing",

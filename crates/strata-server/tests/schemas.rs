@@ -693,6 +693,38 @@ async fn every_body_of_a_story_matches_its_schema() {
         )
         .await;
 
+    // A compute target attached, read, listed and detached.
+    let target_at = [("ws", ws), ("name", "schema-hpc")];
+    let targets = "/workspaces/{ws}/targets/{name}";
+    story
+        .expect(
+            201,
+            "put",
+            targets,
+            &target_at,
+            &[],
+            Some(
+                json!({"kind": "slurm", "settings": {"partition": "debug", "sharedCache": false}}),
+            ),
+        )
+        .await;
+    story
+        .expect(200, "get", targets, &target_at, &[], None)
+        .await;
+    story
+        .expect(
+            200,
+            "get",
+            "/workspaces/{ws}/targets",
+            &[("ws", ws)],
+            &[],
+            None,
+        )
+        .await;
+    story
+        .expect(204, "delete", targets, &target_at, &[], None)
+        .await;
+
     // Members and tokens.
     let member = unique("member");
     let member_at = [("ws", ws), ("user", member.as_str())];

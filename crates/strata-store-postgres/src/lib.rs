@@ -14,4 +14,5 @@ mod runs;
 mod server;
 mod sessions;
 mod store;
+mod targets;
 mod workspace;

@@ -11,7 +11,7 @@ use strata_store::store::{
 use strata_store::{
     BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
     Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError,
+    StoreError, TargetRecord,
 };
 
 use crate::audit;
@@ -363,5 +363,30 @@ impl WorkspaceStore for PgWorkspace {
         limit: usize,
     ) -> Result<CursorPage<ServiceRecord>, StoreError> {
         self.services(cursor, limit).await
+    }
+
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError> {
+        self.target_attach(name, kind, settings).await
+    }
+
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
+        self.target(name).await
+    }
+
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError> {
+        self.targets(cursor, limit).await
+    }
+
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
+        self.target_detach(name).await
     }
 }

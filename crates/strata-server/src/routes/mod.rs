@@ -20,6 +20,7 @@ mod models;
 mod packages;
 pub(crate) mod runs;
 mod services;
+pub(crate) mod targets;
 
 const WS: &str = "/api/v1/workspaces/{ws}";
 
@@ -78,6 +79,13 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route(
             &ws("/services/{name}"),
             get(services::get).put(services::put),
+        )
+        .route(&ws("/targets"), get(targets::list))
+        .route(
+            &ws("/targets/{name}"),
+            get(targets::get)
+                .put(targets::attach)
+                .delete(targets::detach),
         )
         .route(&ws("/blobs:missing"), post(blobs::missing))
         .route(

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     BlobStore, BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock,
     LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord,
-    ServiceRecord, StoreError, Workspace,
+    ServiceRecord, StoreError, TargetRecord, Workspace,
 };
 
 /// A workspace directory behind [`WorkspaceStore`]. Calls run on the caller's thread: SQLite
@@ -569,6 +569,43 @@ impl WorkspaceStore for SqliteStore {
             })
             .collect();
         Ok(Cursor::page(rows, limit))
+    }
+
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError> {
+        self.lock().attach_target(name, kind, settings)
+    }
+
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
+        self.lock().get_target(name)
+    }
+
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?.map(|c| c.key);
+        let targets = self.lock().list_targets()?;
+        let rows = targets
+            .into_iter()
+            .filter(|t| !t.builtin && after.as_ref().is_none_or(|a| t.name > *a))
+            .take(limit + 1)
+            .map(|t| {
+                let cursor = Cursor::new(t.name.clone(), 0);
+                (t, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
+        self.lock().detach_target(name)
     }
 }
 

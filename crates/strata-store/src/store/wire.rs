@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::CursorPage;
 use crate::{
     BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord,
-    RunRecord, ServiceRecord,
+    RunRecord, ServiceRecord, TargetRecord,
 };
 
 /// A record whose times the API sends exactly.
@@ -107,6 +107,12 @@ impl ExactTimes for RunRecord {
 
     fn wire_extras(&self) -> Vec<(&'static str, Value)> {
         vec![(CANCEL_REQUESTED, Value::Bool(self.cancel_requested))]
+    }
+}
+
+impl ExactTimes for TargetRecord {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        vec![("createdAt", Some(self.created_at))]
     }
 }
 
