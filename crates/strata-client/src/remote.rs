@@ -14,7 +14,7 @@ use strata_store::store::{
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentLabel, EnvironmentRecord,
     EnvironmentSummary, LatestLock, LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions,
-    Registration, RunRecord, ServiceRecord, StoreError, TargetRecord,
+    Registration, RunJob, RunRecord, ServiceRecord, StoreError, TargetRecord,
 };
 use url::Url;
 
@@ -585,5 +585,20 @@ impl WorkspaceStore for RemoteStore {
         self.send(self.request(Method::DELETE, &["targets", name]))
             .await
             .map(drop)
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        let request = self.request(Method::PUT, &["runs", &job.run_id, "job"]);
+        self.send(request.json(&to_wire(job))).await.map(drop)
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        let response = self
+            .send(self.request(Method::GET, &["runs", run_id, "job"]))
+            .await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        self.decode(response).await.map(Some)
     }
 }

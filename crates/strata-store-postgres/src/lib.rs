@@ -7,6 +7,7 @@ mod audit;
 mod browse;
 mod environments;
 mod error;
+mod jobs;
 mod labels;
 mod models;
 mod packages;

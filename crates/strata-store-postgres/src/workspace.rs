@@ -10,8 +10,8 @@ use strata_store::store::{
 };
 use strata_store::{
     BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError, TargetRecord,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
+    ServiceRecord, StoreError, TargetRecord,
 };
 
 use crate::audit;
@@ -388,5 +388,13 @@ impl WorkspaceStore for PgWorkspace {
 
     async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
         self.target_detach(name).await
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        self.job_set(job).await
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        self.job(run_id).await
     }
 }

@@ -31,7 +31,7 @@ pub struct TargetRecord {
 }
 
 /// The scheduler's side of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunJob {
     pub run_id: String,
@@ -45,6 +45,7 @@ pub struct RunJob {
     /// The scheduler's own state name (`PENDING`, `RUNNING`, `TIMEOUT`, ...).
     pub state: String,
     pub reason: Option<String>,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"

@@ -14,6 +14,7 @@ use crate::state::AppState;
 pub(crate) mod admin;
 pub(crate) mod blobs;
 pub(crate) mod environments;
+mod jobs;
 pub(crate) mod labels;
 pub(crate) mod meta;
 mod models;
@@ -64,6 +65,7 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(runs::metrics).post(runs::add_metrics),
         )
         .route(&ws("/runs/{id}/tags"), get(runs::tags).put(runs::set_tag))
+        .route(&ws("/runs/{id}/job"), get(jobs::get).put(jobs::put))
         .route(
             &ws("/runs/{id}/log"),
             get(runs::read_log).post(runs::append_log),

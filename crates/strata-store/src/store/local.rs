@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     BlobStore, BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock,
-    LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord,
+    LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
     ServiceRecord, StoreError, TargetRecord, Workspace,
 };
 
@@ -606,6 +606,18 @@ impl WorkspaceStore for SqliteStore {
 
     async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
         self.lock().detach_target(name)
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(&job.run_id)?;
+        workspace.set_run_job(job)
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(run_id)?;
+        workspace.get_run_job(run_id)
     }
 }
 

@@ -13,8 +13,8 @@ use strata_spec::{Environment, EnvironmentVersion, Lock};
 
 use crate::{
     BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError, TargetRecord,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
+    ServiceRecord, StoreError, TargetRecord,
 };
 
 pub use access::{Action, Actor, Role, allows};
@@ -338,6 +338,13 @@ pub trait WorkspaceStore: Send + Sync {
 
     /// Removes an attached target; runs that used it keep their records.
     async fn detach_target(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Records the scheduler's job of a run (which must exist), merged into what is
+    /// recorded: a job id, partition or node left `None` keeps the one recorded.
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError>;
+
+    /// The job of a run sent to a scheduler; `None` for a run that ran without one.
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError>;
 }
 
 /// Content-addressed blobs: named by the SHA-256 of their bytes, verified on the way in and

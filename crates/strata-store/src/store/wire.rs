@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::CursorPage;
 use crate::{
-    BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord,
+    BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord, RunJob,
     RunRecord, ServiceRecord, TargetRecord,
 };
 
@@ -113,6 +113,12 @@ impl ExactTimes for RunRecord {
 impl ExactTimes for TargetRecord {
     fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
         vec![("createdAt", Some(self.created_at))]
+    }
+}
+
+impl ExactTimes for RunJob {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        vec![("updatedAt", Some(self.updated_at))]
     }
 }
 

@@ -116,6 +116,12 @@ fn a_teams_slurm_target_runs_a_teammates_run_reported_to_the_server() {
     };
     assert_eq!(show["run"]["status"], "Completed", "{show}");
     assert_eq!(show["run"]["target"], "hpc", "{show}");
+    // The job as Slurm last saw it, reported by Alice's machine.
+    assert!(show["job"]["jobId"].is_string(), "{show}");
+    assert_eq!(show["job"]["target"], "hpc", "{show}");
+    assert!(show["job"]["node"].is_string(), "{show}");
+    let text = team.ok(&team.bob, "bob", &["runs", "show", &id]);
+    assert!(text.contains("Slurm job"), "{text}");
     assert_eq!(show["metrics"].as_array().unwrap().len(), 3, "{show}");
     let logs = team.ok(&team.bob, "bob", &["runs", "logs", &id]);
     assert!(logs.contains("job "), "{logs}");
