@@ -14,7 +14,7 @@ use strata_store::store::{
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, EnvironmentLabel, EnvironmentRecord,
     EnvironmentSummary, LatestLock, LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions,
-    Registration, RunRecord, ServiceRecord, StoreError,
+    Registration, RunJob, RunRecord, ServiceRecord, StoreError, TargetRecord,
 };
 use url::Url;
 
@@ -553,5 +553,52 @@ impl WorkspaceStore for RemoteStore {
     ) -> Result<CursorPage<ServiceRecord>, StoreError> {
         let request = self.request(Method::GET, &["services"]);
         self.json(request.query(&page_query(cursor, limit))).await
+    }
+
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError> {
+        strata_store::validate_target_name(name)?;
+        let body = serde_json::json!({"kind": kind, "settings": settings});
+        let request = self.request(Method::PUT, &["targets", name]);
+        self.json(request.json(&body)).await
+    }
+
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
+        self.json(self.request(Method::GET, &["targets", name]))
+            .await
+    }
+
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError> {
+        let request = self.request(Method::GET, &["targets"]);
+        self.json(request.query(&page_query(cursor, limit))).await
+    }
+
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
+        self.send(self.request(Method::DELETE, &["targets", name]))
+            .await
+            .map(drop)
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        let request = self.request(Method::PUT, &["runs", &job.run_id, "job"]);
+        self.send(request.json(&to_wire(job))).await.map(drop)
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        let response = self
+            .send(self.request(Method::GET, &["runs", run_id, "job"]))
+            .await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        self.decode(response).await.map(Some)
     }
 }

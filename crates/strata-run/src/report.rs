@@ -25,6 +25,8 @@ pub struct RunReporter {
     log_offset: u64,
     metrics: usize,
     tags: BTreeMap<String, Option<String>>,
+    /// The scheduler's job as last reported, for a run on a compute target.
+    job: Option<strata_store::RunJob>,
     done: bool,
 }
 
@@ -39,6 +41,7 @@ impl RunReporter {
             log_offset: 0,
             metrics: 0,
             tags: BTreeMap::new(),
+            job: None,
             done: false,
         }
     }
@@ -79,6 +82,7 @@ impl RunReporter {
             }
             self.status = run.status.clone();
         }
+        self.send_job(local).await?;
         let dir = PathBuf::from(&run.run_dir);
         self.send_log(&dir).await?;
         self.send_metrics(&dir).await?;
@@ -112,6 +116,18 @@ impl RunReporter {
             .await?;
         self.done = true;
         Ok(true)
+    }
+
+    /// The run's scheduler job, when it changed (submitted, a new state, a node).
+    async fn send_job(&mut self, local: &Workspace) -> Result<(), StoreError> {
+        let job = local.get_run_job(&self.id)?;
+        if job.is_some() && job != self.job {
+            if let Some(job) = &job {
+                self.records.set_run_job(job).await?;
+            }
+            self.job = job;
+        }
+        Ok(())
     }
 
     async fn send_log(&mut self, dir: &std::path::Path) -> Result<(), StoreError> {

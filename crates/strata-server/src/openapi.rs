@@ -14,10 +14,10 @@ use strata_store::store::{
 };
 use strata_store::{
     BuildRecord, EnvironmentDocument, EnvironmentLabel, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RunRecord, ServiceRecord,
+    Metric, ModelRecord, PackageUse, RunJob, RunRecord, ServiceRecord, TargetRecord,
 };
 
-use crate::routes::{admin, blobs, environments, labels, meta, runs};
+use crate::routes::{admin, blobs, environments, labels, meta, runs, targets};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +384,24 @@ pub const ROUTES: &[Route] = &[
     .request(json::<runs::Tag>()),
     route(
         "get",
+        "/workspaces/{ws}/runs/{id}/job",
+        "The run's job on a compute target's scheduler (204 for a run that had none)",
+        READ,
+        200,
+    )
+    .also(&[204])
+    .response(json::<RunJob>()),
+    route(
+        "put",
+        "/workspaces/{ws}/runs/{id}/job",
+        "Records what the scheduler says of the run's job; fields left null keep what was recorded",
+        WRITE,
+        200,
+    )
+    .request(json::<RunJob>())
+    .response(json::<RunJob>()),
+    route(
+        "get",
         "/workspaces/{ws}/runs/{id}/log",
         "Reads the run's combined log",
         READ,
@@ -462,6 +480,39 @@ pub const ROUTES: &[Route] = &[
     .also(&[200])
     .request(json::<ServiceRecord>())
     .response(json::<ServiceRecord>()),
+    route(
+        "get",
+        "/workspaces/{ws}/targets",
+        "The attached compute targets, by name (`local` and `container` are built in)",
+        READ,
+        200,
+    )
+    .query(PAGE)
+    .response(page::<TargetRecord>()),
+    route(
+        "get",
+        "/workspaces/{ws}/targets/{name}",
+        "A compute target, attached or built in",
+        READ,
+        200,
+    )
+    .response(json::<TargetRecord>()),
+    route(
+        "put",
+        "/workspaces/{ws}/targets/{name}",
+        "Attaches a compute target under a name nobody took",
+        MANAGE,
+        201,
+    )
+    .request(json::<targets::AttachBody>())
+    .response(json::<TargetRecord>()),
+    route(
+        "delete",
+        "/workspaces/{ws}/targets/{name}",
+        "Detaches a compute target; runs that used it keep their records",
+        MANAGE,
+        204,
+    ),
     route(
         "post",
         "/workspaces/{ws}/blobs:missing",
@@ -607,7 +658,13 @@ fn operation(route: &Route, sent: &mut SchemaGenerator, accepted: &mut SchemaGen
     }
     let mut responses = Map::new();
     for status in std::iter::once(&route.status).chain(route.also) {
-        responses.insert(status.to_string(), Value::Object(success.clone()));
+        // 204 is an answer without a body, whatever the route's other successes carry.
+        let answer = if *status == 204 {
+            json!({"description": "No content"})
+        } else {
+            Value::Object(success.clone())
+        };
+        responses.insert(status.to_string(), answer);
     }
     responses.insert("default".to_string(), error);
     let mut operation = Map::new();

@@ -57,6 +57,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
             "{name}" => match previous {
                 "environments" => "matrix-env".to_string(),
                 "models" => "matrix-model".to_string(),
+                "targets" => "matrix-target".to_string(),
                 _ => "matrix-service".to_string(),
             },
             "{version}" => "1".to_string(),

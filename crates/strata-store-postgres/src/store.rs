@@ -32,6 +32,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_refusals.sql"),
     ),
     (6, "labels", include_str!("../migrations/0006_labels.sql")),
+    (7, "targets", include_str!("../migrations/0007_targets.sql")),
+    (
+        8,
+        "run jobs",
+        include_str!("../migrations/0008_run_jobs.sql"),
+    ),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "strata" in ASCII).

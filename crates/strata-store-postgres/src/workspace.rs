@@ -10,8 +10,8 @@ use strata_store::store::{
 };
 use strata_store::{
     BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
+    ServiceRecord, StoreError, TargetRecord,
 };
 
 use crate::audit;
@@ -363,5 +363,38 @@ impl WorkspaceStore for PgWorkspace {
         limit: usize,
     ) -> Result<CursorPage<ServiceRecord>, StoreError> {
         self.services(cursor, limit).await
+    }
+
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError> {
+        self.target_attach(name, kind, settings).await
+    }
+
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
+        self.target(name).await
+    }
+
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError> {
+        self.targets(cursor, limit).await
+    }
+
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
+        self.target_detach(name).await
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        self.job_set(job).await
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        self.job(run_id).await
     }
 }

@@ -14,3 +14,4 @@ mod labels;
 mod properties;
 mod story;
 mod suite;
+mod targets;

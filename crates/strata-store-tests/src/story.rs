@@ -160,6 +160,54 @@ pub(crate) async fn story(subject: &Subject) {
     assert_eq!(running.status, strata_store::RUNNING);
     assert!(running.started_at.is_some());
 
+    // The run's job on a scheduler: none, then reported, then a later state merged in.
+    assert_eq!(
+        records.get_run_job("story-run").await.expect("no job yet"),
+        None
+    );
+    let mut job = strata_store::RunJob {
+        run_id: "story-run".to_string(),
+        target: "hpc".to_string(),
+        job_id: Some("4242".to_string()),
+        resources: serde_json::json!({"cpus": 2, "memory": "1G"}),
+        partition: Some("debug".to_string()),
+        node: Some("node-1".to_string()),
+        state: "RUNNING".to_string(),
+        reason: None,
+        updated_at: 20_000,
+    };
+    records.set_run_job(&job).await.expect("recording a job");
+    assert_eq!(
+        records.get_run_job("story-run").await.expect("a job"),
+        Some(job.clone()),
+        "a job reads back as recorded"
+    );
+    let later = strata_store::RunJob {
+        node: None,
+        state: "COMPLETING".to_string(),
+        updated_at: 21_000,
+        ..job.clone()
+    };
+    records.set_run_job(&later).await.expect("a later state");
+    job.state = later.state.clone();
+    job.updated_at = later.updated_at;
+    assert_eq!(
+        records.get_run_job("story-run").await.expect("a job"),
+        Some(job),
+        "a state that names no node keeps the node recorded"
+    );
+    let orphan = strata_store::RunJob {
+        run_id: "no-such-run".to_string(),
+        ..later
+    };
+    assert!(
+        matches!(
+            records.set_run_job(&orphan).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a job of no run is refused"
+    );
+
     let metric = |name: &str, value: f64, at: i64| Metric {
         name: name.to_string(),
         kind: "scalar".to_string(),

@@ -37,6 +37,7 @@ pub async fn conformance(
     crate::blobs::blobs_stream_whole_and_by_range(subject.blobs.as_ref()).await;
     crate::inventory::locked_packages_are_found_with_their_users(&subject).await;
     crate::labels::labels_name_one_version_and_move(&subject).await;
+    crate::targets::targets_are_attached_listed_and_detached(&subject).await;
 }
 
 /// Runs the pages' reads against one empty workspace of a store that has them (the embedded

@@ -17,7 +17,10 @@ pub use runs::{CANCELED, COMPLETED, FAILED, Metric, PREPARING, QUEUED, RUNNING, 
 pub use services::{
     DELETED, DEPLOYING, SERVICE_FAILED, SERVICE_RUNNING, ServiceConfig, ServiceModel, ServiceRecord,
 };
-pub use targets::{BUILTIN_TARGETS, PackRecord, RunJob, TargetRecord, validate_target_name};
+pub use targets::{
+    BUILTIN_TARGETS, PackRecord, RunJob, TargetRecord, builtin_not_detachable, builtin_target,
+    target_exists, target_not_found, validate_target_name,
+};
 pub use trees::{Manifest, ManifestEntry};
 pub use wheels::WheelRef;
 pub use workspace::{WORKSPACE_DIR, Workspace, format_time, now_millis, parse_time};

@@ -12,7 +12,7 @@ use crate::workspace::{Workspace, now_millis};
 pub const BUILTIN_TARGETS: &[(&str, &str)] = &[("local", "local"), ("container", "container")];
 
 /// One compute target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRecord {
     pub name: String,
@@ -22,6 +22,7 @@ pub struct TargetRecord {
     pub settings: serde_json::Value,
     pub builtin: bool,
     /// Unix milliseconds; 0 for the built-in targets.
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
@@ -30,7 +31,7 @@ pub struct TargetRecord {
 }
 
 /// The scheduler's side of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunJob {
     pub run_id: String,
@@ -44,6 +45,7 @@ pub struct RunJob {
     /// The scheduler's own state name (`PENDING`, `RUNNING`, `TIMEOUT`, ...).
     pub state: String,
     pub reason: Option<String>,
+    #[schemars(schema_with = "crate::schema::exact_time")]
     #[serde(
         serialize_with = "crate::workspace::serialize_time",
         deserialize_with = "crate::workspace::deserialize_time"
@@ -68,7 +70,8 @@ pub fn validate_target_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn builtin(name: &str) -> Option<TargetRecord> {
+/// A built-in target by name.
+pub fn builtin_target(name: &str) -> Option<TargetRecord> {
     BUILTIN_TARGETS
         .iter()
         .find(|(n, _)| *n == name)
@@ -107,6 +110,33 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunJob> {
     })
 }
 
+/// The error for attaching a name that is taken, in every store.
+pub fn target_exists(name: &str) -> StoreError {
+    StoreError::InvalidReference {
+        reference: name.to_string(),
+        reason: format!(
+            "a compute target named `{name}` already exists; detach it first (`strata compute detach {name}`) or pick another name"
+        ),
+    }
+}
+
+/// The error for a target nobody attached, in every store.
+pub fn target_not_found(name: &str) -> StoreError {
+    StoreError::NotFound {
+        what: format!(
+            "Compute target `{name}` (attach one with `strata compute attach {name} --slurm`, list them with `strata compute list`)"
+        ),
+    }
+}
+
+/// The error for detaching `local` or `container`, in every store.
+pub fn builtin_not_detachable(name: &str) -> StoreError {
+    StoreError::InvalidReference {
+        reference: name.to_string(),
+        reason: "the built-in targets `local` and `container` cannot be detached".to_string(),
+    }
+}
+
 impl Workspace {
     /// Records a target; a name already taken (or built in) is refused.
     pub fn attach_target(
@@ -116,13 +146,8 @@ impl Workspace {
         settings: &serde_json::Value,
     ) -> Result<TargetRecord, StoreError> {
         validate_target_name(name)?;
-        if builtin(name).is_some() || self.find_target(name)?.is_some() {
-            return Err(StoreError::InvalidReference {
-                reference: name.to_string(),
-                reason: format!(
-                    "a compute target named `{name}` already exists; detach it first (`strata compute detach {name}`) or pick another name"
-                ),
-            });
+        if builtin_target(name).is_some() || self.find_target(name)?.is_some() {
+            return Err(target_exists(name));
         }
         let created_at = now_millis();
         self.connection
@@ -153,21 +178,18 @@ impl Workspace {
 
     /// A target by name, built in or attached.
     pub fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
-        if let Some(target) = builtin(name) {
+        if let Some(target) = builtin_target(name) {
             return Ok(target);
         }
-        self.find_target(name)?.ok_or_else(|| StoreError::NotFound {
-            what: format!(
-                "Compute target `{name}` (attach one with `strata compute attach {name} --slurm`, list them with `strata compute list`)"
-            ),
-        })
+        self.find_target(name)?
+            .ok_or_else(|| target_not_found(name))
     }
 
     /// The built-in targets, then the attached ones by name.
     pub fn list_targets(&self) -> Result<Vec<TargetRecord>, StoreError> {
         let mut targets: Vec<TargetRecord> = BUILTIN_TARGETS
             .iter()
-            .filter_map(|(name, _)| builtin(name))
+            .filter_map(|(name, _)| builtin_target(name))
             .collect();
         let mut statement = self
             .connection
@@ -184,21 +206,15 @@ impl Workspace {
 
     /// Removes an attached target; runs that used it keep their records.
     pub fn detach_target(&self, name: &str) -> Result<(), StoreError> {
-        if builtin(name).is_some() {
-            return Err(StoreError::InvalidReference {
-                reference: name.to_string(),
-                reason: "the built-in targets `local` and `container` cannot be detached"
-                    .to_string(),
-            });
+        if builtin_target(name).is_some() {
+            return Err(builtin_not_detachable(name));
         }
         let removed = self
             .connection
             .execute("DELETE FROM compute_targets WHERE name = ?1", params![name])
             .map_err(StoreError::db("removing a compute target"))?;
         if removed == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("Compute target `{name}`"),
-            });
+            return Err(target_not_found(name));
         }
         Ok(())
     }

@@ -4,17 +4,19 @@ use std::path::Path;
 
 use anyhow::Result;
 use strata_compute::{Resources, RestSettings, SlurmSettings};
+use strata_core::runs;
 use strata_store::TargetRecord;
 
 use crate::cli::{AttachArgs, ResourceArgs};
 use crate::commands::Context;
+use crate::commands::run::runs_error;
 use crate::errors::UsageError;
 use crate::printer;
 use crate::table;
 
 /// `strata compute attach NAME --slurm ...`.
 pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
-    let workspace = context.open_workspace()?;
+    let opened = context.open()?;
     strata_store::validate_target_name(&args.name)?;
     let launcher: Vec<String> = args
         .launcher
@@ -38,13 +40,14 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
             None => None,
         },
     };
-    // The scheduler answers and has the partition, or nothing is recorded.
-    let partitions = strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
-    let record = workspace.attach_target(
-        &args.name,
-        "slurm",
-        &serde_json::to_value(&settings).unwrap_or_default(),
-    )?;
+    let attached = opened
+        .block_on(runs::attach_slurm_target(
+            opened.records.as_ref(),
+            &args.name,
+            settings,
+        ))
+        .map_err(runs_error)?;
+    let (record, settings) = (&attached.record, &attached.settings);
     if args.json {
         printer::json(&serde_json::json!({"target": record}));
         return Ok(());
@@ -59,7 +62,7 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
         "Attached Slurm target `{}`{through} (partition {}; the cluster has {}); run there with `strata run --target {} ...`",
         record.name,
         settings.partition.as_deref().unwrap_or("default"),
-        partitions.join(", "),
+        attached.partitions.join(", "),
         record.name
     ));
     printer::out(&record.name);
@@ -84,8 +87,10 @@ fn settings_summary(target: &TargetRecord) -> String {
 
 /// `strata compute list`.
 pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let targets = workspace.list_targets()?;
+    let opened = context.open()?;
+    let targets = opened
+        .block_on(runs::list_targets(opened.records.as_ref()))
+        .map_err(runs_error)?;
     if json {
         printer::json(&serde_json::json!({"targets": targets}));
         return Ok(());
@@ -100,8 +105,8 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
 
 /// `strata compute show NAME`.
 pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let target = workspace.get_target(name)?;
+    let opened = context.open()?;
+    let target = opened.block_on(opened.records.get_target(name))?;
     if json {
         printer::json(&serde_json::json!({"target": target}));
         return Ok(());
@@ -124,8 +129,8 @@ pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
 
 /// `strata compute detach NAME`.
 pub(crate) fn detach(context: &Context, name: &str) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    workspace.detach_target(name)?;
+    let opened = context.open()?;
+    opened.block_on(opened.records.detach_target(name))?;
     printer::out(format!("Detached {name}"));
     Ok(())
 }

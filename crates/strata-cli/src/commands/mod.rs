@@ -291,7 +291,7 @@ impl Context {
             return Err(UsageError::new(format!(
                 "This command works on an embedded workspace; `{url}` is a server workspace"
             ))
-            .hint("Against a server: `env register|list|show|label|search|sbom|audit`, `env lock|update|build|exec|shell|build-log` (built on this machine, recorded on the server), `run --env`, `deploy`, `service list|show|delete`, `runs list|show|logs|wait|cancel|env|download|files|file`, `runs create|log|upload|complete` (interactive runs), `model register|list|show|download`; see docs/server.md")
+            .hint("Against a server: `env register|list|show|label|search|sbom|audit`, `env lock|update|build|exec|shell|build-log` (built on this machine, recorded on the server), `run --env [--target SLURM_TARGET]`, `compute attach|list|show|detach`, `deploy`, `service list|show|delete`, `runs list|show|logs|wait|cancel|env|download|files|file`, `runs create|log|upload|complete` (interactive runs), `model register|list|show|download`; see docs/server.md")
             .into());
         }
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;

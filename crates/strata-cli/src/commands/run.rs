@@ -44,13 +44,6 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         Some(url) => Some(RemoteRun::open(context, url)?),
         None => None,
     };
-    if remote.is_some()
-        && let Some(target) = args.target.as_deref().filter(|t| *t != "local")
-    {
-        return Err(runs_error(RunsError::TargetOnServer {
-            target: target.to_string(),
-        }));
-    }
     let mut workspace = match &remote {
         Some(remote) => remote.working_copy()?,
         None => context.open_workspace()?,
@@ -65,6 +58,9 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
     };
     // An unknown target, or one whose scheduler does not answer, fails before anything runs.
     let resources = to_resources(&args.resources);
+    if let (Some(remote), Some(name)) = (&remote, &args.target) {
+        remote.pull_target(&workspace, name)?;
+    }
     let (target, kind) = match &args.target {
         Some(name) => {
             let kind = runs::check_target(&workspace, name, &resources).map_err(runs_error)?;
@@ -104,12 +100,8 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         .into());
     }
     if let Some(remote) = &remote {
-        if target != "local" {
-            return Err(UsageError::new(
-                "Runs on a server workspace run on this machine's environments so far, not in containers",
-            )
-            .hint("Leave out `--target container`, or run in an embedded workspace")
-            .into());
+        if kind == "container" {
+            return Err(runs_error(RunsError::ContainerOnServer { target }));
         }
         remote.share_lock(&mut workspace, (&env_name, &env_version))?;
     }

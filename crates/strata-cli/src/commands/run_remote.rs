@@ -63,6 +63,17 @@ impl RemoteRun {
             .map_err(runs_error)
     }
 
+    /// The server's compute target `name`, copied into the working copy for the run.
+    pub(crate) fn pull_target(&self, workspace: &Workspace, name: &str) -> Result<String> {
+        self.opened
+            .block_on(runs::pull_target(
+                self.opened.records.as_ref(),
+                workspace,
+                name,
+            ))
+            .map_err(runs_error)
+    }
+
     /// The server workspace as [`strata_core`]'s shared use cases reach it.
     fn shared(&self) -> SharedWorkspace<'_> {
         SharedWorkspace {

@@ -82,10 +82,11 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
         Some(digest) => Some(opened.read_manifest(digest)?),
         None => None,
     };
-    // Jobs on compute targets are recorded in the embedded workspace that submitted them.
+    // The job on a compute target's scheduler; on a server, as the submitting machine
+    // reported it.
     let job = match &opened.local {
         Some(_) => context.open_workspace()?.get_run_job(id)?,
-        None => None,
+        None => opened.block_on(records.get_run_job(id))?,
     };
     if json {
         printer::json(&json!({

@@ -21,7 +21,7 @@ fn skip(message: &str) {
 }
 
 /// The cluster's `slurm.conf`, or `None` (with a message) when there is none outside CI.
-fn slurm_conf() -> Option<PathBuf> {
+pub(crate) fn slurm_conf() -> Option<PathBuf> {
     let dir = std::env::var_os("STRATA_TEST_SLURM").map(PathBuf::from);
     let conf = dir.as_ref().map(|d| d.join("slurm.conf"));
     match conf {

@@ -23,9 +23,11 @@ pub enum RunsError {
         #[source]
         source: serde_json::Error,
     },
-    /// Runs on a server workspace execute on this machine.
-    #[error("Runs on a server workspace run on this machine so far, not on `{target}`")]
-    TargetOnServer { target: String },
+    /// Runs on a server workspace execute on this machine or on a Slurm target.
+    #[error(
+        "Runs on a server workspace run on this machine or on a Slurm target so far, not in a container (`{target}`)"
+    )]
+    ContainerOnServer { target: String },
     /// A canceled run's supervisor did not stop it in time.
     #[error("Run `{id}` did not stop within {seconds} s ({status})")]
     CancelTimedOut {
@@ -74,8 +76,8 @@ impl RunsError {
             Self::TargetSettings { target, .. } => format!(
                 "Attach it again: `strata compute detach {target}` then `strata compute attach {target} --slurm ...`"
             ),
-            Self::TargetOnServer { .. } => {
-                "Leave out `--target`, or run in an embedded workspace".to_string()
+            Self::ContainerOnServer { .. } => {
+                "Leave out `--target container` (or `docker.enabled` from the environment), or run in an embedded workspace".to_string()
             }
             Self::Images(error) => return error.hint(),
             _ => return None,

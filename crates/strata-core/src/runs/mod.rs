@@ -10,7 +10,10 @@ pub use shared::{
     ReporterThread, open_working_copy, publish_run, pull_run_environment, working_copy,
 };
 pub use supervise::{Supervision, supervise};
-pub use targets::{check_target, reap_orphans, record_resources};
+pub use targets::{
+    AttachedTarget, attach_slurm_target, check_target, list_targets, pull_target, reap_orphans,
+    record_resources,
+};
 
 mod create;
 mod environment;

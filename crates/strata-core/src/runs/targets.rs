@@ -2,9 +2,80 @@
 //! Slurm run asks for, and the jobs of runs whose supervisor died.
 
 use strata_compute::{Resources, SlurmSettings};
-use strata_store::{RunJob, RunRecord, StoreError, TargetRecord, Workspace};
+use strata_store::store::{WorkspaceStore, collect_all};
+use strata_store::{
+    BUILTIN_TARGETS, RunJob, RunRecord, StoreError, TargetRecord, Workspace, builtin_target,
+    validate_target_name,
+};
 
 use super::{Result, RunsError};
+
+/// A Slurm target just attached, and the partitions its cluster has.
+#[derive(Debug)]
+pub struct AttachedTarget {
+    pub record: TargetRecord,
+    pub settings: SlurmSettings,
+    pub partitions: Vec<String>,
+}
+
+/// `strata compute attach NAME --slurm`: recorded only once its scheduler answers and has the
+/// partition, in an embedded workspace or on a server (where it needs the `owner` role).
+pub async fn attach_slurm_target(
+    store: &dyn WorkspaceStore,
+    name: &str,
+    settings: SlurmSettings,
+) -> Result<AttachedTarget> {
+    validate_target_name(name)?;
+    let partitions = strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
+    let value = serde_json::to_value(&settings).map_err(|source| RunsError::TargetSettings {
+        target: name.to_string(),
+        source,
+    })?;
+    let record = store.attach_target(name, "slurm", &value).await?;
+    Ok(AttachedTarget {
+        record,
+        settings,
+        partitions,
+    })
+}
+
+/// Every target of a workspace: the built-in ones, then the attached ones by name.
+pub async fn list_targets(store: &dyn WorkspaceStore) -> Result<Vec<TargetRecord>> {
+    let mut targets: Vec<TargetRecord> = BUILTIN_TARGETS
+        .iter()
+        .filter_map(|(name, _)| builtin_target(name))
+        .collect();
+    targets.extend(
+        collect_all(|cursor| async move { store.list_targets(cursor.as_deref(), 500).await })
+            .await?,
+    );
+    Ok(targets)
+}
+
+/// For a run of a server workspace on target `name`: the server's record of it, copied into
+/// the working copy the run executes in (replacing an older copy), so the run and its
+/// detached supervisor find it there. Returns its kind.
+pub async fn pull_target(
+    store: &dyn WorkspaceStore,
+    working_copy: &Workspace,
+    name: &str,
+) -> Result<String> {
+    let target = store.get_target(name).await?;
+    if target.builtin {
+        return Ok(target.kind);
+    }
+    let current = working_copy.get_target(name).ok();
+    let same = current
+        .as_ref()
+        .is_some_and(|t| t.kind == target.kind && t.settings == target.settings);
+    if !same {
+        if current.is_some() {
+            working_copy.detach_target(name)?;
+        }
+        working_copy.attach_target(name, &target.kind, &target.settings)?;
+    }
+    Ok(target.kind)
+}
 
 /// A Slurm target's settings.
 pub(super) fn slurm_settings(target: &TargetRecord) -> Result<SlurmSettings> {

@@ -14,12 +14,14 @@ use crate::state::AppState;
 pub(crate) mod admin;
 pub(crate) mod blobs;
 pub(crate) mod environments;
+mod jobs;
 pub(crate) mod labels;
 pub(crate) mod meta;
 mod models;
 mod packages;
 pub(crate) mod runs;
 mod services;
+pub(crate) mod targets;
 
 const WS: &str = "/api/v1/workspaces/{ws}";
 
@@ -63,6 +65,7 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(runs::metrics).post(runs::add_metrics),
         )
         .route(&ws("/runs/{id}/tags"), get(runs::tags).put(runs::set_tag))
+        .route(&ws("/runs/{id}/job"), get(jobs::get).put(jobs::put))
         .route(
             &ws("/runs/{id}/log"),
             get(runs::read_log).post(runs::append_log),
@@ -78,6 +81,13 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route(
             &ws("/services/{name}"),
             get(services::get).put(services::put),
+        )
+        .route(&ws("/targets"), get(targets::list))
+        .route(
+            &ws("/targets/{name}"),
+            get(targets::get)
+                .put(targets::attach)
+                .delete(targets::detach),
         )
         .route(&ws("/blobs:missing"), post(blobs::missing))
         .route(

@@ -60,7 +60,8 @@ pub enum Action {
     /// Register environments; write locks, builds, wheels, blobs, runs, metrics, logs,
     /// models and services.
     Write,
-    /// Manage members and tokens, read the whole audit log.
+    /// Manage members and tokens, attach and detach compute targets, read the whole audit
+    /// log.
     Manage,
 }
 

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     BlobStore, BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock,
-    LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord,
-    ServiceRecord, StoreError, Workspace,
+    LockRecord, Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
+    ServiceRecord, StoreError, TargetRecord, Workspace,
 };
 
 /// A workspace directory behind [`WorkspaceStore`]. Calls run on the caller's thread: SQLite
@@ -569,6 +569,55 @@ impl WorkspaceStore for SqliteStore {
             })
             .collect();
         Ok(Cursor::page(rows, limit))
+    }
+
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError> {
+        self.lock().attach_target(name, kind, settings)
+    }
+
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError> {
+        self.lock().get_target(name)
+    }
+
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError> {
+        let limit = Cursor::clamp_limit(limit);
+        let after = after(cursor)?.map(|c| c.key);
+        let targets = self.lock().list_targets()?;
+        let rows = targets
+            .into_iter()
+            .filter(|t| !t.builtin && after.as_ref().is_none_or(|a| t.name > *a))
+            .take(limit + 1)
+            .map(|t| {
+                let cursor = Cursor::new(t.name.clone(), 0);
+                (t, cursor)
+            })
+            .collect();
+        Ok(Cursor::page(rows, limit))
+    }
+
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError> {
+        self.lock().detach_target(name)
+    }
+
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(&job.run_id)?;
+        workspace.set_run_job(job)
+    }
+
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError> {
+        let workspace = self.lock();
+        workspace.get_run(run_id)?;
+        workspace.get_run_job(run_id)
     }
 }
 

@@ -13,8 +13,8 @@ use strata_spec::{Environment, EnvironmentVersion, Lock};
 
 use crate::{
     BuildRecord, EnvironmentLabel, EnvironmentRecord, EnvironmentSummary, LatestLock, LockRecord,
-    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunRecord, ServiceRecord,
-    StoreError,
+    Metric, ModelRecord, PackageUse, RegisterOptions, Registration, RunJob, RunRecord,
+    ServiceRecord, StoreError, TargetRecord,
 };
 
 pub use access::{Action, Actor, Role, allows};
@@ -315,6 +315,36 @@ pub trait WorkspaceStore: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<CursorPage<ServiceRecord>, StoreError>;
+
+    /// Records a compute target of `kind` with the kind's settings (checked by the caller
+    /// against its scheduler); a name already attached, or built in, is refused.
+    async fn attach_target(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<TargetRecord, StoreError>;
+
+    /// A target by name, built in ([`crate::BUILTIN_TARGETS`]) or attached.
+    async fn get_target(&self, name: &str) -> Result<TargetRecord, StoreError>;
+
+    /// The attached targets, by name; the built-in ones are in every workspace and not
+    /// listed here.
+    async fn list_targets(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CursorPage<TargetRecord>, StoreError>;
+
+    /// Removes an attached target; runs that used it keep their records.
+    async fn detach_target(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Records the scheduler's job of a run (which must exist), merged into what is
+    /// recorded: a job id, partition or node left `None` keeps the one recorded.
+    async fn set_run_job(&self, job: &RunJob) -> Result<(), StoreError>;
+
+    /// The job of a run sent to a scheduler; `None` for a run that ran without one.
+    async fn get_run_job(&self, run_id: &str) -> Result<Option<RunJob>, StoreError>;
 }
 
 /// Content-addressed blobs: named by the SHA-256 of their bytes, verified on the way in and

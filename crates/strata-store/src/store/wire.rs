@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::CursorPage;
 use crate::{
-    BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord,
-    RunRecord, ServiceRecord,
+    BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord, RunJob,
+    RunRecord, ServiceRecord, TargetRecord,
 };
 
 /// A record whose times the API sends exactly.
@@ -107,6 +107,18 @@ impl ExactTimes for RunRecord {
 
     fn wire_extras(&self) -> Vec<(&'static str, Value)> {
         vec![(CANCEL_REQUESTED, Value::Bool(self.cancel_requested))]
+    }
+}
+
+impl ExactTimes for TargetRecord {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        vec![("createdAt", Some(self.created_at))]
+    }
+}
+
+impl ExactTimes for RunJob {
+    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
+        vec![("updatedAt", Some(self.updated_at))]
     }
 }
 

@@ -18,6 +18,7 @@ mod interactive;
 mod labels;
 mod push;
 mod sharing;
+mod targets;
 mod tokens;
 
 /// The PostgreSQL the test command started; in CI its absence is a failure, not a skip.
