@@ -40,11 +40,14 @@ pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
             None => None,
         },
     };
+    // The scheduler answers and has the partition, or nothing is recorded.
+    let partitions = runs::check_slurm_target(&args.name, &settings).map_err(runs_error)?;
     let attached = opened
         .block_on(runs::attach_slurm_target(
             opened.records.as_ref(),
             &args.name,
             settings,
+            partitions,
         ))
         .map_err(runs_error)?;
     let (record, settings) = (&attached.record, &attached.settings);

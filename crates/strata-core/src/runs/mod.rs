@@ -11,8 +11,8 @@ pub use shared::{
 };
 pub use supervise::{Supervision, supervise};
 pub use targets::{
-    AttachedTarget, attach_slurm_target, check_target, list_targets, pull_target, reap_orphans,
-    record_resources,
+    AttachedTarget, attach_slurm_target, check_slurm_target, check_target, list_targets,
+    pull_target, reap_orphans, record_resources,
 };
 
 mod create;

@@ -18,15 +18,22 @@ pub struct AttachedTarget {
     pub partitions: Vec<String>,
 }
 
-/// `strata compute attach NAME --slurm`: recorded only once its scheduler answers and has the
-/// partition, in an embedded workspace or on a server (where it needs the `owner` role).
+/// The first half of `strata compute attach NAME --slurm`: the name is valid, and the
+/// scheduler answers and has the partition; returns the cluster's partitions. Outside any
+/// async runtime, since the engines block (slurmrestd's has a runtime of its own).
+pub fn check_slurm_target(name: &str, settings: &SlurmSettings) -> Result<Vec<String>> {
+    validate_target_name(name)?;
+    Ok(strata_compute::connect(settings)?.check(settings.partition.as_deref())?)
+}
+
+/// The second half: the target checked by [`check_slurm_target`] recorded, in an embedded
+/// workspace or on a server (where it needs the `owner` role).
 pub async fn attach_slurm_target(
     store: &dyn WorkspaceStore,
     name: &str,
     settings: SlurmSettings,
+    partitions: Vec<String>,
 ) -> Result<AttachedTarget> {
-    validate_target_name(name)?;
-    let partitions = strata_compute::connect(&settings)?.check(settings.partition.as_deref())?;
     let value = serde_json::to_value(&settings).map_err(|source| RunsError::TargetSettings {
         target: name.to_string(),
         source,
