@@ -35,7 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "targets", include_str!("../migrations/0007_targets.sql")),
     (
         8,
-        "run jobs",
+        "run_jobs",
         include_str!("../migrations/0008_run_jobs.sql"),
     ),
 ];
