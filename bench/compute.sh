@@ -8,12 +8,17 @@
 # Goals (issue 15): A <= +300 ms; B >= 3x faster; C <= 20 ms.
 #
 #   bench/compute.sh [WORKDIR] [ROUNDS]     # writes WORKDIR/compute.md and prints it
+#
+# B writes both sides (the node cache, the venv and uv's cache) under BENCH_SCRATCH (default:
+# WORKDIR), e.g. BENCH_SCRATCH=/dev/shm for a node whose local scratch is memory.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 rounds="${2:-5}"
+scratch="${BENCH_SCRATCH:-$work}"
+mkdir -p "$scratch"
 
 cargo build --release -p strata-cli --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 strata="${CARGO_TARGET_DIR:-$root/target}/release/strata"
@@ -74,7 +79,7 @@ last="$("$strata" runs list --json | python3 -c 'import json,sys; print(json.loa
 uv="$(ls "$STRATA_CACHE"/tools/uv-*/bin/uv | head -1)"
 : >"$work/b.txt"
 for r in $(seq "$rounds"); do
-    node="$work/node-cold-$r"; rm -rf "$node"
+    node="$scratch/node-cold-$r"; rm -rf "$node"
     python3 - "$last/.strata-run/job.json" "$work/job-$r.json" "$node" <<'EOF'
 import json, sys
 spec = json.load(open(sys.argv[1]))
@@ -83,12 +88,15 @@ json.dump(spec, open(sys.argv[2], "w"))
 EOF
     # The step's own record: how long it took, and whether it reused the node's cache.
     millis() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["reused"] == (sys.argv[2] == "warm"), r; print(r["millis"])' "$last/.strata-run/materialize.json" "$1"; }
+    # Each side starts with the disk's write-back done, so neither pays for the other's files.
+    sync
     START_FILE=/dev/null "$strata" compute job-step "$work/job-$r.json"
     echo "pack $(millis pack)" >>"$work/b.txt"
     START_FILE=/dev/null "$strata" compute job-step "$work/job-$r.json"
     echo "warm $(millis warm)" >>"$work/b.txt"
     rm -rf "$node"
-    pypi="$work/pypi-$r"; rm -rf "$pypi"
+    pypi="$scratch/pypi-$r"; rm -rf "$pypi"
+    sync
     t0=$(now)
     UV_CACHE_DIR="$pypi/cache" "$uv" venv --quiet --python "$(readlink -f "$python")" "$pypi/venv"
     UV_CACHE_DIR="$pypi/cache" "$uv" pip sync --quiet --python "$pypi/venv/bin/python" "$work/requirements.txt"
