@@ -140,8 +140,8 @@ pub(crate) struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum WorkspaceCommand {
     /// Copy this embedded workspace to a server workspace: environment versions (same
-    /// versions), locks, builds, finished runs with their files, models and services. Running
-    /// it again sends only what is new.
+    /// versions), locks, builds, finished runs with their files and jobs, models, services and
+    /// (with the `owner` role) compute targets. Running it again sends only what is new.
     #[command(after_help = "Example:\n  strata workspace push http://127.0.0.1:8080/w/team")]
     Push {
         /// The server workspace (`http(s)://HOST[:PORT]/w/NAME`), reached with the token of

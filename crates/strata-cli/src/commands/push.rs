@@ -35,14 +35,21 @@ pub(crate) fn run(context: &Context, url: &str, json: bool) -> Result<()> {
         printer::json(&summary);
         return Ok(());
     }
+    if !summary.targets_not_pushed.is_empty() {
+        printer::warn(format!(
+            "Compute targets not pushed: {} (attaching them on the server needs the `owner` role; an owner can push again or `strata compute attach` them there)",
+            summary.targets_not_pushed.join(", ")
+        ));
+    }
     printer::out(format!(
-        "Pushed to {url}: {}, {}, {}, {}, {}, {} ({} uploaded)",
+        "Pushed to {url}: {}, {}, {}, {}, {}, {}, {} ({} uploaded)",
         printer::count(summary.environment_versions, "environment version"),
         printer::count(summary.locks, "lock"),
         printer::count(summary.builds, "build"),
         printer::count(summary.runs, "run"),
         printer::count(summary.models, "model version"),
         printer::count(summary.services, "service"),
+        printer::count(summary.targets, "compute target"),
         printer::count(summary.blobs, "blob"),
     ));
     Ok(())

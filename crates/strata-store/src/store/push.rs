@@ -17,6 +17,10 @@ pub struct PushSummary {
     pub runs: usize,
     pub models: usize,
     pub services: usize,
+    /// Compute targets attached on the server.
+    pub targets: usize,
+    /// Compute targets the server refused (attaching needs its `owner` role), by name.
+    pub targets_not_pushed: Vec<String>,
     pub blobs: usize,
 }
 
@@ -27,7 +31,8 @@ pub trait PushProgress {
 
 /// Copies `local` into the workspace `records`/`blobs`: environment versions under the same
 /// versions, their locks and builds, runs with their snapshots, metrics, tags, logs and
-/// outputs, models under the same versions, and services. What is already there is skipped.
+/// outputs and scheduler jobs, models under the same versions, services, and the attached
+/// compute targets the caller may attach there. What is already there is skipped.
 pub async fn push_workspace(
     local: &Workspace,
     records: &dyn WorkspaceStore,
@@ -49,6 +54,22 @@ pub async fn push_workspace(
             &mut summary,
         )
         .await?;
+    }
+    progress.step("compute targets");
+    for target in local.list_targets()?.into_iter().filter(|t| !t.builtin) {
+        match records.get_target(&target.name).await {
+            Ok(_) => continue,
+            Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        match records
+            .attach_target(&target.name, &target.kind, &target.settings)
+            .await
+        {
+            Ok(_) => summary.targets += 1,
+            Err(StoreError::Forbidden { .. }) => summary.targets_not_pushed.push(target.name),
+            Err(error) => return Err(error),
+        }
     }
     progress.step("runs");
     let mut runs = local.list_runs(None)?;
@@ -76,6 +97,9 @@ pub async fn push_workspace(
         }
         if run.started_at.is_some() {
             records.update_run(&run.id, &RunUpdate::Running).await?;
+        }
+        if let Some(job) = local.get_run_job(&run.id)? {
+            records.set_run_job(&job).await?;
         }
         let metrics = local.run_metrics(&run.id)?;
         if !metrics.is_empty() {

@@ -37,23 +37,43 @@ fn a_local_workspace_is_pushed_to_the_server() {
         "--path",
         "outputs/model.txt",
     ]);
-    let push = |local: &TestContext| -> String {
+    // A Slurm target attached here goes to the server with an owner's push only.
+    let Some(conf) = crate::compute::slurm_conf() else {
+        return;
+    };
+    let mut attach = local.command();
+    attach
+        .env("SLURM_CONF", &conf)
+        .args(["compute", "attach", "hpc", "--slurm"]);
+    let attached = local.output(&mut attach);
+    assert_eq!(attached.code, 0, "{attached}");
+    let owner = team.token("olga", "owner");
+    let push_as = |local: &TestContext, token: &str| -> String {
         let mut command = local.command();
-        command.env("STRATA_TOKEN", &team.alice).args([
-            "workspace",
-            "push",
-            &team.server.url,
-            "--json",
-        ]);
+        command
+            .env("STRATA_TOKEN", token)
+            .args(["workspace", "push", &team.server.url, "--json"]);
         let output = local.output(&mut command);
         assert_eq!(output.code, 0, "{output}");
         output.stdout
     };
+    let push = |local: &TestContext| push_as(local, &team.alice);
     let first: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
     assert_eq!(first["environmentVersions"], 1, "{first}");
     assert_eq!(first["locks"], 1, "{first}");
     assert_eq!(first["runs"], 1, "{first}");
     assert_eq!(first["models"], 1, "{first}");
+    assert_eq!(first["targets"], 0, "{first}");
+    assert_eq!(
+        first["targetsNotPushed"],
+        serde_json::json!(["hpc"]),
+        "a contributor may not attach compute: {first}"
+    );
+    let by_owner: serde_json::Value = serde_json::from_str(&push_as(&local, &owner)).unwrap();
+    assert_eq!(by_owner["targets"], 1, "{by_owner}");
+    assert_eq!(by_owner["runs"], 0, "{by_owner}");
+    let targets = team.ok(&team.bob, "bob", &["compute", "show", "hpc", "--json"]);
+    assert!(targets.contains("\"slurm\""), "{targets}");
     let second: serde_json::Value = serde_json::from_str(&push(&local)).unwrap();
     assert_eq!(
         second["runs"], 0,
