@@ -118,33 +118,10 @@ pub async fn start_interactive_run(
     records: &dyn WorkspaceStore,
     new: NewInteractiveRun,
 ) -> Result<RunRecord, InteractiveRunError> {
+    // It runs in its caller's Python, in no environment version.
     let run = RunRecord {
-        id: new.id,
-        experiment: new.experiment,
-        status: strata_store::QUEUED.to_string(),
-        env_name: String::new(),
-        // It runs in its caller's Python, in no environment version.
-        env_version: strata_spec::EnvironmentVersion::number(0),
-        lock_hash: None,
-        script: String::new(),
-        arguments: Vec::new(),
         source_dir: new.source_dir,
-        snapshot: None,
-        run_dir: new.run_dir,
-        outputs: None,
-        logs: None,
-        exit_code: None,
-        error: None,
-        supervisor_pid: None,
-        supervisor_start: None,
-        process_group: None,
-        cancel_requested: false,
-        queued_at: strata_store::now_millis(),
-        preparing_at: None,
-        started_at: None,
-        finished_at: None,
-        target: INTERACTIVE_TARGET.to_string(),
-        image: None,
+        ..RunRecord::queued(&new.id, &new.experiment, new.run_dir, INTERACTIVE_TARGET)
     };
     records.create_run(&run).await?;
     Ok(records.update_run(&run.id, &RunUpdate::Running).await?)

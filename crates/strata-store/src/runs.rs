@@ -79,6 +79,38 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run just queued now on `target`, running nothing yet in no environment: callers set
+    /// what it runs with struct update syntax.
+    pub fn queued(id: &str, experiment: &str, run_dir: String, target: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            experiment: experiment.to_string(),
+            status: QUEUED.to_string(),
+            env_name: String::new(),
+            env_version: strata_spec::EnvironmentVersion::number(0),
+            lock_hash: None,
+            script: String::new(),
+            arguments: Vec::new(),
+            source_dir: String::new(),
+            snapshot: None,
+            run_dir,
+            outputs: None,
+            logs: None,
+            exit_code: None,
+            error: None,
+            supervisor_pid: None,
+            supervisor_start: None,
+            process_group: None,
+            cancel_requested: false,
+            queued_at: crate::now_millis(),
+            preparing_at: None,
+            started_at: None,
+            finished_at: None,
+            target: target.to_string(),
+            image: None,
+        }
+    }
+
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), COMPLETED | FAILED | CANCELED)
     }

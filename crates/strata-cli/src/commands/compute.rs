@@ -17,7 +17,6 @@ use crate::table;
 /// `strata compute attach NAME --slurm ...`.
 pub(crate) fn attach(context: &Context, args: &AttachArgs) -> Result<()> {
     let opened = context.open()?;
-    strata_store::validate_target_name(&args.name)?;
     let launcher: Vec<String> = args
         .launcher
         .as_deref()

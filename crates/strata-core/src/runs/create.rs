@@ -23,37 +23,15 @@ pub fn create_run(
         started.elapsed().as_millis()
     );
     let id = run_id(experiment);
+    let run_dir = workspace.root().join("runs").join(&id);
     let run = RunRecord {
-        id: id.clone(),
-        experiment: experiment.to_string(),
-        status: strata_store::QUEUED.to_string(),
         env_name,
         env_version,
-        lock_hash: None,
         script,
         arguments,
         source_dir: source.display().to_string(),
         snapshot: Some(snapshot),
-        run_dir: workspace
-            .root()
-            .join("runs")
-            .join(&id)
-            .display()
-            .to_string(),
-        outputs: None,
-        logs: None,
-        exit_code: None,
-        error: None,
-        supervisor_pid: None,
-        supervisor_start: None,
-        process_group: None,
-        cancel_requested: false,
-        queued_at: strata_store::now_millis(),
-        preparing_at: None,
-        started_at: None,
-        finished_at: None,
-        target: target.to_string(),
-        image: None,
+        ..RunRecord::queued(&id, experiment, run_dir.display().to_string(), target)
     };
     workspace.create_run(&run)?;
     Ok(run)
