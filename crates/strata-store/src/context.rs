@@ -15,6 +15,11 @@ pub fn build_context_reference(dir: &Path) -> Result<String, StoreError> {
 
 const SCHEME: &str = "strata://contexts/";
 
+/// The blob digest of a stored build context's reference; `None` for any other location.
+pub fn stored_context_digest(location: &str) -> Option<&str> {
+    location.strip_prefix(SCHEME)
+}
+
 impl Workspace {
     /// Archives `dir` (sorted paths, zero mtimes and ids, modes 0644/0755) into the blob
     /// store and returns its reference `strata://contexts/<sha256>`.

@@ -3,7 +3,7 @@
 
 pub use blobs::{BlobDigest, BlobStore};
 pub use browse::{BuildRow, ExperimentSummary, Page, PageQuery, RunFilter, RunSort};
-pub use context::build_context_reference;
+pub use context::{build_context_reference, stored_context_digest};
 pub use definition::{DefinitionDocument, EnvironmentDocument};
 pub use environments::{EnvironmentRecord, EnvironmentSummary, RegisterOptions, Registration};
 pub use error::StoreError;

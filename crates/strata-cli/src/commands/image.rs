@@ -58,12 +58,28 @@ pub(crate) fn env_image(context: &Context, args: &EnvImageArgs) -> Result<()> {
         load: args.load,
         push: args.push.clone(),
     };
-    let mut workspace = context.open_workspace()?;
+    // On a server workspace the image is made here, in the working copy, from the server's
+    // lock (made here and shared when it has none), as builds are.
+    let (mut workspace, version) = match context.server_url() {
+        Some(url) => {
+            let remote = crate::commands::run_remote::RemoteRun::open(context, url)?;
+            let mut workspace = remote.working_copy()?;
+            let shared = remote.relock(
+                &mut workspace,
+                &reference.name,
+                reference.version.as_ref(),
+                false,
+            )?;
+            remote.pull_build_context(&workspace, &shared.record)?;
+            (workspace, Some(shared.record.version))
+        }
+        None => (context.open_workspace()?, reference.version.clone()),
+    };
     let reporter = TerminalReporter::new();
     let published = images::env_image(
         &mut workspace,
         &reference.name,
-        reference.version.as_ref(),
+        version.as_ref(),
         &args.base.to_override(),
         &outputs,
         &reporter,
@@ -136,10 +152,19 @@ pub(crate) fn make_base(kind: BaseKind, suite: &str, rebuild: bool, json: bool) 
     Ok(())
 }
 
+/// The workspace whose records name this machine's images, when there is one: the embedded
+/// workspace, or a server workspace's working copy (where its images are made).
+fn images_workspace(context: &Context) -> Option<strata_store::Workspace> {
+    match context.server_url() {
+        Some(url) => crate::commands::run_remote::open_working_copy(url).ok(),
+        None => context.open_workspace().ok(),
+    }
+}
+
 /// `strata image list`: every image in the store, with what the workspace knows of it.
 pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
     // The store is the machine's: listing it needs no workspace.
-    let workspace = context.open_workspace().ok();
+    let workspace = images_workspace(context);
     let entries = images::list_images(workspace.as_ref()).map_err(images_error)?;
     if json {
         let rows: Vec<_> = entries
@@ -181,7 +206,7 @@ pub(crate) fn list(context: &Context, json: bool) -> Result<()> {
 
 /// `strata image rm`.
 pub(crate) fn remove(context: &Context, references: &[String], all: bool) -> Result<()> {
-    let mut workspace = context.open_workspace().ok();
+    let mut workspace = images_workspace(context);
     let removed =
         images::remove_images(workspace.as_mut(), references, all).map_err(images_error)?;
     for reference in &removed.references {

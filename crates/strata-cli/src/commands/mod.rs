@@ -252,6 +252,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// What every command may need: where it runs and which workspace it means.
+#[derive(Clone)]
 pub(crate) struct Context {
     pub(crate) cwd: PathBuf,
     workspace: Option<PathBuf>,
@@ -291,7 +292,7 @@ impl Context {
             return Err(UsageError::new(format!(
                 "This command works on an embedded workspace; `{url}` is a server workspace"
             ))
-            .hint("Against a server: `env register|list|show|label|search|sbom|audit`, `env lock|update|build|exec|shell|build-log` (built on this machine, recorded on the server), `run --env [--target SLURM_TARGET]`, `compute attach|list|show|detach`, `deploy`, `service list|show|delete`, `runs list|show|logs|wait|cancel|env|download|files|file`, `runs create|log|upload|complete` (interactive runs), `model register|list|show|download`; see docs/server.md")
+            .hint("Every other command works against a server; on this machine, in its working copy of the server workspace where it needs files (builds, images, runs, services). Embedded only: `ui` (the server serves the pages) and `workspace push` (from an embedded workspace); see docs/server.md")
             .into());
         }
         let root = Workspace::discover(self.workspace.as_deref(), &self.cwd)?;

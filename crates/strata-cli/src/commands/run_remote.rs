@@ -12,7 +12,7 @@ use strata_build::Cache;
 use strata_core::runs::{self, ReporterThread, RunEnvironment};
 use strata_core::{SharedLock, SharedWorkspace};
 use strata_spec::EnvironmentVersion;
-use strata_store::store::pull_environment;
+use strata_store::store::{pull_build_context, pull_environment, upload_build_context};
 use strata_store::{RunRecord, Workspace};
 
 use crate::commands::build::{Built, cli_error};
@@ -160,24 +160,53 @@ impl RemoteRun {
             self.opened.fetch_tree(workspace, &model.manifest)?;
             workspace.import_model(&model)?;
             if let Some(env_name) = &model.env_name {
-                self.opened.block_on(pull_environment(
-                    self.opened.records.as_ref(),
-                    workspace,
-                    env_name,
-                    model.env_version.as_ref(),
-                ))?;
+                self.pull_environment(workspace, env_name, model.env_version.as_ref())?;
             }
         }
         if let Some(text) = env {
             let reference = parse_ref(text)?;
-            self.opened.block_on(pull_environment(
-                self.opened.records.as_ref(),
-                workspace,
-                &reference.name,
-                reference.version.as_ref(),
-            ))?;
+            self.pull_environment(workspace, &reference.name, reference.version.as_ref())?;
         }
         Ok(())
+    }
+
+    /// A version of the server, with its lock and its stored build context (which a service
+    /// image is built from), pulled into the working copy.
+    fn pull_environment(
+        &self,
+        workspace: &mut Workspace,
+        name: &str,
+        version: Option<&EnvironmentVersion>,
+    ) -> Result<()> {
+        let records = self.opened.records.as_ref();
+        let record = self
+            .opened
+            .block_on(pull_environment(records, workspace, name, version))?;
+        self.pull_build_context(workspace, &record)
+    }
+
+    /// The build context `record` names, fetched from the server into the working copy.
+    pub(crate) fn pull_build_context(
+        &self,
+        workspace: &Workspace,
+        record: &strata_store::EnvironmentRecord,
+    ) -> Result<()> {
+        Ok(self.opened.block_on(pull_build_context(
+            workspace,
+            self.opened.blobs.as_ref(),
+            record,
+        ))?)
+    }
+
+    /// Stores the build context directory `dir` on the server (the blob first); returns the
+    /// reference a definition names it by.
+    pub(crate) fn upload_build_context(&self, dir: &std::path::Path) -> Result<String> {
+        let workspace = self.working_copy()?;
+        Ok(self.opened.block_on(upload_build_context(
+            &workspace,
+            self.opened.blobs.as_ref(),
+            dir,
+        ))?)
     }
 
     /// Records a service of the working copy on the server, at the address teammates reach

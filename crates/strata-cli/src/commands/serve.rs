@@ -163,6 +163,18 @@ fn stdout_sink() -> strata_serve::LogSink {
 
 /// `strata serve --model M --entry-script score.py --env E`: in the foreground; Ctrl-C stops.
 pub(crate) fn serve_foreground(context: &Context, args: &ServingOptions) -> Result<()> {
+    // On a server workspace the models and environment are pulled into the working copy and
+    // served from there, on this machine; a foreground server is not recorded (as `serve` is
+    // not recorded locally either).
+    if let Some(url) = context.server_url() {
+        let remote = super::run_remote::RemoteRun::open(context, url)?;
+        let mut workspace = remote.working_copy()?;
+        remote.pull_for_serving(&mut workspace, &args.models, args.env.as_deref())?;
+        drop(workspace);
+        let local = remote.local_context(context);
+        drop(remote);
+        return serve_foreground(&local, args);
+    }
     // Checked as given, so the message names the path the user wrote.
     serving::check_entry_script(&args.entry_script).map_err(serving_error)?;
     check_settings(args)?;

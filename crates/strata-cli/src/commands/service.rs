@@ -118,7 +118,7 @@ pub(crate) fn show(context: &Context, name: &str, json: bool) -> Result<()> {
 
 /// `strata service logs NAME [--follow]`.
 pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
+    let workspace = deployed_here(context, name)?.open_workspace()?;
     serving::follow_log(&workspace, name, follow, &mut |bytes| {
         printer::raw_stdout(bytes)
     })
@@ -128,7 +128,7 @@ pub(crate) fn logs(context: &Context, name: &str, follow: bool) -> Result<()> {
 /// `strata service reload NAME`: fresh copies of the script and source; workers restart
 /// without a rebuild.
 pub(crate) fn reload(context: &Context, name: &str, wait: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
+    let workspace = deployed_here(context, name)?.open_workspace()?;
     serving::reload_service(&workspace, name, wait).map_err(serving_error)?;
     printer::out(format!(
         "{} {name}",
@@ -140,17 +140,8 @@ pub(crate) fn reload(context: &Context, name: &str, wait: bool) -> Result<()> {
 /// `strata service delete NAME`.
 pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
     if let Some(url) = context.server_url() {
+        let local = deployed_here(context, name)?;
         let remote = super::run_remote::RemoteRun::open(context, url)?;
-        let local = remote.local_context(context);
-        if remote.working_copy()?.get_service(name).is_err() {
-            return Err(UsageError::new(format!(
-                "Service `{name}` was not deployed from this machine"
-            ))
-            .hint(
-                "Delete it on the machine that deployed it (`strata service show` names its host)",
-            )
-            .into());
-        }
         // The deletion keeps the host the deployment recorded (perhaps advertised).
         let host = remote.recorded_host(name);
         delete(&local, name)?;
@@ -160,6 +151,31 @@ pub(crate) fn delete(context: &Context, name: &str) -> Result<()> {
     let service = delete_service(context, name)?;
     printer::out(format!("Deleted {name}; port {} is free", service.port));
     Ok(())
+}
+
+/// Where service `name` runs: the embedded workspace, or for a server workspace the working
+/// copy of this machine when it deployed the service (its process, log and directory are
+/// here); a service deployed elsewhere is refused, naming the host it runs on.
+fn deployed_here(context: &Context, name: &str) -> Result<Context> {
+    let Some(url) = context.server_url() else {
+        return Ok(context.clone());
+    };
+    let remote = super::run_remote::RemoteRun::open(context, url)?;
+    if remote.working_copy()?.get_service(name).is_ok() {
+        return Ok(remote.local_context(context));
+    }
+    let host = remote
+        .recorded_host(name)
+        .ok_or_else(|| strata_store::StoreError::NotFound {
+            what: format!("Service `{name}`"),
+        })?;
+    Err(UsageError::new(format!(
+        "Service `{name}` was deployed from another machine (`{host}`)"
+    ))
+    .hint(format!(
+        "Its process, log and files are there: run this command on `{host}`, or reach it at its URL (`strata service show {name}`)"
+    ))
+    .into())
 }
 
 /// Stops a service (graceful), marks it deleted and removes its directory.

@@ -749,3 +749,50 @@ fn concurrent_builds_of_one_image_build_it_once() {
         .count();
     assert_eq!(envs, 1, "{images}");
 }
+
+#[test]
+fn an_image_of_a_server_workspaces_version_is_made_here_from_the_shared_lock() {
+    if skip_without_tools(
+        "an_image_of_a_server_workspaces_version_is_made_here_from_the_shared_lock",
+    ) {
+        return;
+    }
+    let Some(team) = crate::server::Team::new("image") else {
+        return;
+    };
+    team.context.write("requirements.txt", "six==1.16.0\n");
+    team.ok(
+        &team.alice,
+        "alice",
+        &[
+            "env",
+            "register",
+            "--name",
+            "imaged",
+            "--requirements",
+            "requirements.txt",
+        ],
+    );
+    let output = team.run(&team.alice, "alice", &["env", "image", "imaged", "--json"]);
+    assert_eq!(output.code, 0, "{output}");
+    let image: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(image["environment"], "imaged:1", "{image}");
+    // Nobody had locked it: Alice's machine locked it and shared the lock the image has.
+    let lock: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["env", "lock", "imaged", "--json"]))
+            .unwrap();
+    assert_eq!(lock["lockHash"], image["lockHash"], "{lock}");
+    let listed = team.ok(&team.alice, "alice", &["image", "list"]);
+    assert!(listed.contains("imaged:1"), "{listed}");
+    let again = team.run(
+        &team.alice,
+        "alice",
+        &["env", "image", "imaged:1", "--json"],
+    );
+    let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(
+        (&again["reused"], &again["digest"]),
+        (&serde_json::json!(true), &image["digest"]),
+        "{again}"
+    );
+}

@@ -303,7 +303,7 @@ fn serve_runs_in_the_foreground_until_interrupted() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("POST /score 200"));
 }
 
-fn request_ready(port: u16) -> Option<u16> {
+pub(crate) fn request_ready(port: u16) -> Option<u16> {
     TcpStream::connect(("127.0.0.1", port)).ok()?;
     Some(request(port, "GET", "/health/ready", "").0)
 }

@@ -524,7 +524,7 @@ impl Builder {
 
 /// Unpacks a build context stored in the workspace (`strata://contexts/<sha256>`) into `dir`.
 pub fn unpack_context(workspace: &Workspace, location: &str, dir: &Path) -> Result<()> {
-    let digest = location.strip_prefix("strata://contexts/").ok_or_else(|| {
+    let digest = strata_store::stored_context_digest(location).ok_or_else(|| {
         ImagesError::ContextNotStored {
             location: location.to_string(),
         }

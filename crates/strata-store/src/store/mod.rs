@@ -30,7 +30,10 @@ pub use server::{
     AuditEvent, AuditQuery, Authorized, Member, NewToken, Principal, Refusal, RefusalReason,
     ServerBackends, ServerStore, TokenRecord, WorkspaceInfo, authorize_in_steps,
 };
-pub use sync::{download_tree, pull_environment, push_lock, upload_blobs, upload_tree};
+pub use sync::{
+    download_tree, pull_build_context, pull_environment, push_lock, upload_blobs,
+    upload_build_context, upload_tree,
+};
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
 

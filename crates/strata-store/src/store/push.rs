@@ -165,7 +165,7 @@ async fn push_environment(
 ) -> Result<(), StoreError> {
     let record = local.get_environment(name, Some(version))?;
     if let Some(context) = &record.environment.docker.build_context
-        && let Some(digest) = context.location.strip_prefix("strata://contexts/")
+        && let Some(digest) = crate::stored_context_digest(&context.location)
     {
         summary.blobs += upload_blobs(local, blobs, &[digest.to_string()]).await?;
     }

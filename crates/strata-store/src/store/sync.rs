@@ -104,6 +104,51 @@ pub async fn download_tree(
     Ok(tree)
 }
 
+/// Stores the build context directory `dir` on the other side as one archive blob (the
+/// same deterministic archive an embedded workspace stores), sent only when it is missing
+/// there; returns its reference `strata://contexts/<sha256>` for the definition. The blob
+/// goes first, so a version registered with the reference never points at nothing.
+pub async fn upload_build_context(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    dir: &std::path::Path,
+) -> Result<String, StoreError> {
+    let reference = local.store_build_context(dir)?;
+    if let Some(digest) = crate::context::stored_context_digest(&reference) {
+        upload_blobs(local, blobs, &[digest.to_string()]).await?;
+    }
+    Ok(reference)
+}
+
+/// Fetches the build context a version's definition names (`strata://contexts/<sha256>`)
+/// from the other side into `local`, when `local` does not hold it yet, checked against its
+/// digest; a version without a stored context needs nothing.
+pub async fn pull_build_context(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    record: &EnvironmentRecord,
+) -> Result<(), StoreError> {
+    let Some(digest) = record
+        .environment
+        .docker
+        .build_context
+        .as_ref()
+        .and_then(|context| crate::context::stored_context_digest(&context.location))
+    else {
+        return Ok(());
+    };
+    let here = super::LocalBlobs::new(local.blobs().clone());
+    if here.missing(&[digest.to_string()]).await?.is_empty() {
+        return Ok(());
+    }
+    let staging = local.root().join("tmp");
+    fs_err::create_dir_all(&staging).map_err(StoreError::io(&staging))?;
+    let directory = tempfile::tempdir_in(&staging).map_err(StoreError::io(&staging))?;
+    let staged = directory.path().join(digest);
+    blobs.get_to_file(digest, &staged).await?;
+    here.put_file(digest, &staged).await
+}
+
 /// Uploads the blobs of `digests` the other side does not have (asking first, so each is
 /// sent once); returns how many it sent.
 pub async fn upload_blobs(

@@ -22,9 +22,18 @@ pub(crate) struct ImageDetailsArgs {
 pub(crate) fn image_details(context: &Context, args: &ImageDetailsArgs) -> Result<()> {
     let json = args.json;
     let reference = parse_ref(&args.environment)?;
-    let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(&reference.name, reference.version.as_ref())?;
-    let lock = workspace.get_lock(&record.name, &record.version)?;
+    let opened = context.open()?;
+    let record = opened.block_on(
+        opened
+            .records
+            .get_environment(&reference.name, reference.version.as_ref()),
+    )?;
+    let lock = opened.block_on(opened.records.get_lock(&record.name, &record.version))?;
+    // Prefixes and images are this machine's; a server workspace's are in its working copy.
+    let workspace = match context.server_url() {
+        Some(url) => crate::commands::run_remote::open_working_copy(url)?,
+        None => context.open_workspace()?,
+    };
     let cache = Cache::from_env();
     // A user-managed version runs in its interpreter; others in their prefix once built.
     let (interpreter, prefix) = match &lock {

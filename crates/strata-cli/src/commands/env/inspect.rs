@@ -8,6 +8,7 @@ use strata_spec::{Change, EnvironmentDiff, write_v1_dir};
 use strata_store::{EnvironmentRecord, Workspace};
 
 use crate::cli::Format;
+use crate::commands::remote::Opened;
 use crate::commands::{Context, format_time, parse_ref};
 use crate::{printer, table};
 
@@ -239,8 +240,8 @@ pub(crate) fn download(
     overwrite: bool,
     format: Format,
 ) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let record = workspace.get_environment(name, version)?;
+    let opened = context.open()?;
+    let record = opened.block_on(opened.records.get_environment(name, version))?;
     // A build context stored in the workspace is written out as a directory beside the
     // definition, which then points at it, as both Azure ML formats expect a local context.
     let mut environment = record.environment.clone();
@@ -248,7 +249,7 @@ pub(crate) fn download(
         .docker
         .build_context
         .as_mut()
-        .filter(|context| context.location.starts_with(STORED_CONTEXT))
+        .filter(|context| strata_store::stored_context_digest(&context.location).is_some())
         .map(|context| {
             let location = std::mem::replace(&mut context.location, CONTEXT_DIR.to_string());
             context.location_type = "local".to_string();
@@ -277,6 +278,16 @@ pub(crate) fn download(
         .into());
     }
     if let Some(location) = &stored_context {
+        // A server workspace's context is fetched into its working copy, and written from there.
+        let workspace = match context.server_url() {
+            Some(url) => {
+                let remote = crate::commands::run_remote::RemoteRun::open(context, url)?;
+                let workspace = remote.working_copy()?;
+                remote.pull_build_context(&workspace, &record)?;
+                workspace
+            }
+            None => context.open_workspace()?,
+        };
         write_context(&workspace, location, directory)?;
     }
     match format {
@@ -298,19 +309,13 @@ pub(crate) fn download(
     Ok(())
 }
 
-/// Where a build context stored in the workspace begins.
-const STORED_CONTEXT: &str = "strata://contexts/";
 /// The directory a downloaded build context is written to, beside the definition.
 pub(crate) const CONTEXT_DIR: &str = "context";
 
 /// Writes the stored build context `location` to `directory/context`: unpacked into a new
 /// directory first and renamed into place, so an existing `context` (even a symlink) is
 /// replaced, never written through.
-fn write_context(
-    workspace: &strata_store::Workspace,
-    location: &str,
-    directory: &Path,
-) -> Result<()> {
+fn write_context(workspace: &Workspace, location: &str, directory: &Path) -> Result<()> {
     fs_err::create_dir_all(directory)?;
     let staging = tempfile::Builder::new()
         .prefix(".context-")
@@ -330,9 +335,9 @@ fn write_context(
 
 /// `strata env diff A B`.
 pub(crate) fn diff(context: &Context, old: &str, new: &str, json: bool) -> Result<()> {
-    let workspace = context.open_workspace()?;
-    let old = get(&workspace, old)?;
-    let new = get(&workspace, new)?;
+    let opened = context.open()?;
+    let old = get(&opened, old)?;
+    let new = get(&opened, new)?;
     let diff = EnvironmentDiff::between(&old.environment, &new.environment);
     if json {
         printer::json(&json!({
@@ -409,7 +414,12 @@ pub(crate) fn render_diff(
     lines.join("\n")
 }
 
-fn get(workspace: &Workspace, text: &str) -> Result<EnvironmentRecord> {
+/// The version `text` names, in the workspace's records (embedded or on a server).
+fn get(opened: &Opened, text: &str) -> Result<EnvironmentRecord> {
     let reference = parse_ref(text)?;
-    Ok(workspace.get_environment(&reference.name, reference.version.as_ref())?)
+    Ok(opened.block_on(
+        opened
+            .records
+            .get_environment(&reference.name, reference.version.as_ref()),
+    )?)
 }

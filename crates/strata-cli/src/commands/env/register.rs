@@ -28,14 +28,12 @@ pub(crate) fn register(context: &Context, source: &DefinitionSource, json: bool)
     let opened = context.open()?;
     let mut environment = loaded.environment;
     if let Some(dir) = &loaded.build_dir {
-        if opened.is_remote() {
-            return Err(crate::errors::UsageError::new(
-                "Docker build contexts are registered in embedded workspaces only so far",
-            )
-            .hint("Register the environment with a base image or an inline Dockerfile, or in an embedded workspace")
-            .into());
-        }
-        let reference = context.open_workspace()?.store_build_context(dir)?;
+        // The context is stored as one archive blob, on the server for a server workspace.
+        let reference = match context.server_url() {
+            Some(url) => super::super::run_remote::RemoteRun::open(context, url)?
+                .upload_build_context(dir)?,
+            None => context.open_workspace()?.store_build_context(dir)?,
+        };
         set_context_reference(&mut environment, reference);
     }
     for warning in &loaded.warnings {

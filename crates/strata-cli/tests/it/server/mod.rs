@@ -13,6 +13,7 @@ use crate::common::{TestContext, shared_cache};
 use crate::serve::free_port;
 
 mod builds;
+mod environments;
 mod faults;
 mod interactive;
 mod labels;
@@ -247,15 +248,16 @@ impl Team {
     }
 }
 
-/// A cache of its own per simulated machine, sharing the test run's downloads (uv, wheels) by
-/// linking the tool and package directories of the shared cache.
+/// A cache of its own per simulated machine, sharing the test run's downloads (uv, wheels)
+/// and image store (a Debian base is made once per test run) by linking those directories of
+/// the shared cache.
 fn machine_cache(root: &Path, name: &str) -> PathBuf {
     let cache = root.join(format!("{name}-cache"));
     if !cache.exists() {
         fs_err::create_dir_all(&cache).unwrap();
         let shared = shared_cache();
         fs_err::create_dir_all(&shared).unwrap();
-        for entry in ["tools", "uv", "conda", "wheels"] {
+        for entry in ["tools", "uv", "conda", "wheels", "images"] {
             let source = shared.join(entry);
             fs_err::create_dir_all(&source).unwrap();
             std::os::unix::fs::symlink(&source, cache.join(entry)).unwrap();

@@ -177,10 +177,72 @@ fn a_local_workspace_is_pushed_to_the_server() {
         );
     }
 
-    let elsewhere = team.run(&team.alice, "alice", &["service", "delete", "svc"]);
+    // The deploying machine reads the service's log and reloads it; another machine is told
+    // where the service runs.
+    let logs = team.ok(&team.alice, "alice-server", &["service", "logs", "svc"]);
+    assert!(logs.contains("finished init()"), "{logs}");
+    let reloaded = team.ok(&team.alice, "alice-server", &["service", "reload", "svc"]);
+    assert_eq!(reloaded.trim(), "Reloaded svc");
+    let (status, body) = crate::serve::request(port, "POST", "/score", "{}");
+    assert_eq!(status, 200, "served after the reload: {body}");
+    for command in ["logs", "reload", "delete"] {
+        let elsewhere = team.run(&team.alice, "alice", &["service", command, "svc"]);
+        assert_eq!(
+            elsewhere.code, 1,
+            "only the deploying machine can `service {command}`: {elsewhere}"
+        );
+        assert!(
+            elsewhere
+                .stderr
+                .contains("error: Service `svc` was deployed from another machine (`127.0.0.1`)"),
+            "{elsewhere}"
+        );
+    }
+
+    // A reader serves the model in the foreground on their machine, from the server's records.
+    let port = free_port();
+    let child = team
+        .as_user(&team.bob, "bob-serving")
+        .args([
+            "serve",
+            "--model",
+            "mymodel:1",
+            "--entry-script",
+            "score.py",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while crate::serve::request_ready(port).is_none_or(|status| status != 200) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "never ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, body) = crate::serve::request(port, "POST", "/score", "{}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("weights"), "{body}");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let services: serde_json::Value =
+        serde_json::from_str(&team.ok(&team.bob, "bob", &["service", "list", "--json"])).unwrap();
     assert_eq!(
-        elsewhere.code, 1,
-        "only the deploying machine deletes it: {elsewhere}"
+        services.as_array().unwrap().len(),
+        3,
+        "a foreground server is not recorded: {services}"
     );
     team.ok(&team.alice, "alice-server", &["service", "delete", "svc"]);
     let services: serde_json::Value =
