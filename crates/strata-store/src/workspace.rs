@@ -162,12 +162,32 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     i64::try_from(millis).map_err(|_| format!("`{text}` is too far in the future"))
 }
 
+thread_local! {
+    /// Set while a record is serialized for the team server's API: its times are then exact
+    /// milliseconds instead of RFC 3339 text to the second ([`crate::store::to_wire`]).
+    static EXACT_TIMES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `serialize` with every time of the records it serializes written as exact
+/// milliseconds. Serializing never awaits, so the setting stays with the one call on this
+/// thread; the previous setting comes back after it, even on a panic.
+pub(crate) fn with_exact_times<R>(serialize: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EXACT_TIMES.set(self.0);
+        }
+    }
+    let _restore = Restore(EXACT_TIMES.replace(true));
+    serialize()
+}
+
 pub(crate) fn serialize_optional_time<S: serde::Serializer>(
     millis: &Option<i64>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match millis {
-        Some(millis) => serializer.serialize_str(&format_time(*millis)),
+        Some(millis) => serialize_time(millis, serializer),
         None => serializer.serialize_none(),
     }
 }
@@ -176,7 +196,11 @@ pub(crate) fn serialize_time<S: serde::Serializer>(
     millis: &i64,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_time(*millis))
+    if EXACT_TIMES.get() {
+        serializer.serialize_i64(*millis)
+    } else {
+        serializer.serialize_str(&format_time(*millis))
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.

@@ -6,14 +6,13 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use strata_spec::Lock;
 use strata_store::store::{EnvironmentQuery, ExactTimes};
 use strata_store::{
     BuildRecord, DefinitionDocument, EnvironmentDocument, LockRecord, RegisterOptions,
 };
 
-use super::{parse_version, wire, wire_page};
+use super::{Wire, parse_version, wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{strong, tagged};
@@ -36,7 +35,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = EnvironmentQuery {
         all_versions: query.all_versions,
@@ -79,7 +78,7 @@ pub(crate) async fn versions(
     access: Access<Read>,
     Path((_, name)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = EnvironmentQuery {
         all_versions: true,
@@ -119,11 +118,7 @@ pub(crate) struct Registered {
     warnings: Vec<String>,
 }
 
-impl ExactTimes for Registered {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        self.document.exact_times()
-    }
-}
+impl ExactTimes for Registered {}
 
 async fn register_as(
     access: &Access<Write>,
@@ -252,7 +247,7 @@ pub(crate) async fn builds(
     access: Access<Read>,
     Path((_, name, version)): Path<(String, String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let version = parse_version(&version)?;
     let page = access

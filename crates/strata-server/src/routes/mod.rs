@@ -1,12 +1,11 @@
 //! The REST API under `/api/v1`, one module per resource.
 
-use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use http::StatusCode;
-use serde_json::Value;
-use strata_store::store::{CursorPage, ExactTimes, page_to_wire, to_wire};
+use strata_store::store::{CursorPage, ExactTimes, to_wire_bytes};
 
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -126,14 +125,31 @@ async fn no_method() -> ApiError {
     )
 }
 
-/// A record as JSON with exact times ([`strata_store::store::to_wire`]).
-pub(crate) fn wire<T: ExactTimes>(record: &T) -> Json<Value> {
-    Json(to_wire(record))
+/// A record's JSON with exact times ([`strata_store::store::to_wire_bytes`]), written
+/// straight into the body: no JSON tree is built for a page of a hundred runs.
+pub(crate) struct Wire(Vec<u8>);
+
+impl IntoResponse for Wire {
+    fn into_response(self) -> Response {
+        (
+            [(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+/// A record as JSON with exact times.
+pub(crate) fn wire<T: ExactTimes>(record: &T) -> Wire {
+    Wire(to_wire_bytes(record))
 }
 
 /// A page of records as JSON with exact times.
-pub(crate) fn wire_page<T: ExactTimes>(page: &CursorPage<T>) -> Json<Value> {
-    Json(page_to_wire(page))
+pub(crate) fn wire_page<T: ExactTimes>(page: &CursorPage<T>) -> Wire {
+    Wire(to_wire_bytes(page))
 }
 
 /// A path segment that must be an environment version.

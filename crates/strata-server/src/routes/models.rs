@@ -5,10 +5,9 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use strata_store::ModelRecord;
 
-use super::{wire, wire_page};
+use super::{Wire, wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::pages::page_limit;
@@ -26,7 +25,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let page = access
         .store
@@ -39,7 +38,7 @@ pub(crate) async fn list(
 pub(crate) async fn latest(
     access: Access<Read>,
     Path((_, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     Ok(wire(&access.store.get_model(&name, None).await?))
 }
 
@@ -63,7 +62,7 @@ pub(crate) async fn register(
 pub(crate) async fn version(
     access: Access<Read>,
     Path((_, name, version)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let number = version
         .parse::<u64>()
         .map_err(|_| ApiError::invalid(format!("model version `{version}` is not a number")))?;

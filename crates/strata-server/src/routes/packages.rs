@@ -7,7 +7,7 @@ use serde_json::Value;
 use strata_store::{CONDA, PYPI};
 
 use super::environments::PageQuery;
-use super::wire_page;
+use super::{Wire, wire_page};
 use crate::auth::{Access, Read};
 use crate::errors::ApiError;
 use crate::pages::page_limit;
@@ -39,7 +39,7 @@ pub(crate) async fn uses(
 pub(crate) async fn latest_locks(
     access: Access<Read>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let page = access
         .store

@@ -6,11 +6,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use strata_store::store::{CursorPage, LogChunk, RunQuery, RunUpdate, state_tag};
 use strata_store::{Metric, RunRecord};
 
-use super::{wire, wire_page};
+use super::{Wire, wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{if_match, tagged};
@@ -28,7 +27,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = RunQuery {
         experiment: query.experiment,
@@ -102,7 +101,7 @@ pub(crate) async fn metrics(
     access: Access<Read>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let metrics = access.store.run_metrics(&id).await?;
     Ok(wire_page(&page_by_position(

@@ -5,11 +5,10 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
 use strata_store::store::state_tag;
 use strata_store::{ServiceRecord, StoreError};
 
-use super::{wire, wire_page};
+use super::{Wire, wire, wire_page};
 use crate::auth::{Access, Read, Write};
 use crate::errors::ApiError;
 use crate::etags::{if_match, tagged};
@@ -25,7 +24,7 @@ pub(crate) struct PageQuery {
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let page = access
         .store

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::environments::PageQuery;
-use super::{wire, wire_page};
+use super::{Wire, wire, wire_page};
 use crate::auth::{Access, Manage, Read};
 use crate::errors::ApiError;
 use crate::pages::page_limit;
@@ -18,7 +18,7 @@ use crate::pages::page_limit;
 pub(crate) async fn list(
     access: Access<Read>,
     Query(query): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     let limit = page_limit(query.limit)?;
     let page = access
         .store
@@ -31,7 +31,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     access: Access<Read>,
     Path((_, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Wire, ApiError> {
     Ok(wire(&access.store.get_target(&name).await?))
 }
 
@@ -51,7 +51,7 @@ pub(crate) async fn attach(
     access: Access<Manage>,
     Path((_, name)): Path<(String, String)>,
     Json(body): Json<AttachBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Wire), ApiError> {
     if body.kind != "slurm" {
         return Err(ApiError::invalid(format!(
             "unknown compute target kind `{}`; the kind attached is `slurm`",

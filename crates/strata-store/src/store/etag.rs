@@ -4,12 +4,12 @@
 
 use sha2::{Digest as _, Sha256};
 
-use super::{ExactTimes, to_wire};
+use super::{ExactTimes, to_wire_bytes};
 
-/// The weak tag (`W/"..."`) of a record's state as the API shows it ([`to_wire`]), so
-/// whatever the API shows of it changes the tag.
+/// The weak tag (`W/"..."`) of a record's state as the API shows it ([`to_wire_bytes`]),
+/// so whatever the API shows of it changes the tag.
 pub fn state_tag<T: ExactTimes + ?Sized>(record: &T) -> String {
-    let bytes = serde_json::to_vec(&to_wire(record)).unwrap_or_default();
+    let bytes = to_wire_bytes(record);
     let digest = hex::encode(Sha256::digest(&bytes));
     format!("W/\"{}\"", &digest[..32])
 }

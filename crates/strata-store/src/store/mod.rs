@@ -35,7 +35,7 @@ pub use sync::{
     upload_build_context, upload_tree,
 };
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
-pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire};
+pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire, to_wire_bytes};
 
 mod access;
 mod address;

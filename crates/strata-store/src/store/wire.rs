@@ -8,21 +8,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::CursorPage;
+use crate::workspace::with_exact_times;
 use crate::{
     BuildRecord, EnvironmentDocument, EnvironmentSummary, LatestLock, Metric, ModelRecord, RunJob,
     RunRecord, ServiceRecord, TargetRecord,
 };
 
-/// A record whose times the API sends exactly.
-pub trait ExactTimes: Serialize {
-    /// Its time fields: JSON name and milliseconds.
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)>;
-
-    /// Fields the usual JSON form skips that the API sends.
-    fn wire_extras(&self) -> Vec<(&'static str, Value)> {
-        Vec::new()
-    }
-}
+/// A record whose times the API sends exactly: every time field serializes through the
+/// workspace's time serializers, which write milliseconds while [`to_wire`] or
+/// [`to_wire_bytes`] runs.
+pub trait ExactTimes: Serialize {}
 
 /// The JSON name of [`RunRecord::cancel_requested`] on the wire.
 const CANCEL_REQUESTED: &str = "cancelRequested";
@@ -40,108 +35,48 @@ pub fn run_from_wire(value: Value) -> Result<RunRecord, serde_json::Error> {
 
 /// The record's JSON with exact times.
 pub fn to_wire<T: ExactTimes + ?Sized>(record: &T) -> Value {
-    let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
-    if let Value::Object(fields) = &mut value {
-        for (name, millis) in record.exact_times() {
-            if let Some(millis) = millis {
-                fields.insert(name.to_string(), Value::from(millis));
-            }
-        }
-        for (name, extra) in record.wire_extras() {
-            fields.insert(name.to_string(), extra);
-        }
-    }
-    value
+    with_exact_times(|| serde_json::to_value(record)).unwrap_or(Value::Null)
+}
+
+/// The record's JSON with exact times, as bytes: what a server answers, written without
+/// building the JSON tree [`to_wire`] gives.
+pub fn to_wire_bytes<T: ExactTimes + ?Sized>(record: &T) -> Vec<u8> {
+    with_exact_times(|| serde_json::to_vec(record)).unwrap_or_default()
 }
 
 /// A list of records with exact times.
 pub fn list_to_wire<T: ExactTimes>(records: &[T]) -> Value {
-    Value::Array(records.iter().map(to_wire).collect())
+    to_wire(records)
 }
 
 /// A page of records with exact times.
 pub fn page_to_wire<T: ExactTimes>(page: &CursorPage<T>) -> Value {
-    serde_json::json!({"items": list_to_wire(&page.items), "nextCursor": page.next_cursor})
+    to_wire(page)
 }
 
-impl ExactTimes for EnvironmentSummary {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![("createdAt", Some(self.created_at))]
-    }
-}
+impl<T: ExactTimes> ExactTimes for CursorPage<T> {}
+impl<T: ExactTimes> ExactTimes for [T] {}
+impl<T: ExactTimes> ExactTimes for Vec<T> {}
 
-impl ExactTimes for LatestLock {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        Vec::new()
-    }
+impl ExactTimes for EnvironmentSummary {}
 
-    fn wire_extras(&self) -> Vec<(&'static str, Value)> {
-        vec![("environment", to_wire(&self.environment))]
-    }
-}
+impl ExactTimes for LatestLock {}
 
-impl ExactTimes for EnvironmentDocument {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        self.summary.exact_times()
-    }
-}
+impl ExactTimes for EnvironmentDocument {}
 
-impl ExactTimes for BuildRecord {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![
-            ("startedAt", Some(self.started_at)),
-            ("finishedAt", Some(self.finished_at)),
-        ]
-    }
-}
+impl ExactTimes for BuildRecord {}
 
-impl ExactTimes for RunRecord {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![
-            ("queuedAt", Some(self.queued_at)),
-            ("preparingAt", self.preparing_at),
-            ("startedAt", self.started_at),
-            ("finishedAt", self.finished_at),
-        ]
-    }
+impl ExactTimes for RunRecord {}
 
-    fn wire_extras(&self) -> Vec<(&'static str, Value)> {
-        vec![(CANCEL_REQUESTED, Value::Bool(self.cancel_requested))]
-    }
-}
+impl ExactTimes for TargetRecord {}
 
-impl ExactTimes for TargetRecord {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![("createdAt", Some(self.created_at))]
-    }
-}
+impl ExactTimes for RunJob {}
 
-impl ExactTimes for RunJob {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![("updatedAt", Some(self.updated_at))]
-    }
-}
+impl ExactTimes for Metric {}
 
-impl ExactTimes for Metric {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![("loggedAt", Some(self.logged_at))]
-    }
-}
+impl ExactTimes for ModelRecord {}
 
-impl ExactTimes for ModelRecord {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![("createdAt", Some(self.created_at))]
-    }
-}
-
-impl ExactTimes for ServiceRecord {
-    fn exact_times(&self) -> Vec<(&'static str, Option<i64>)> {
-        vec![
-            ("createdAt", Some(self.created_at)),
-            ("updatedAt", Some(self.updated_at)),
-        ]
-    }
-}
+impl ExactTimes for ServiceRecord {}
 
 #[cfg(test)]
 mod tests {
@@ -161,5 +96,43 @@ mod tests {
         assert_eq!(back, metric);
         let lossy: Metric = serde_json::from_value(serde_json::to_value(&metric).unwrap()).unwrap();
         assert_ne!(lossy, metric, "the RFC 3339 form is to the second");
+    }
+
+    #[test]
+    fn a_page_is_written_as_its_json_tree_would_be_with_every_time_exact() {
+        let mut run = RunRecord::queued("r1", "exp", "/runs/r1".to_string(), "local");
+        run.queued_at = 1_764_000_000_123;
+        run.finished_at = Some(1_764_000_009_456);
+        run.cancel_requested = true;
+        let page = CursorPage {
+            items: vec![run.clone(), run],
+            next_cursor: Some("next".to_string()),
+        };
+        let bytes = to_wire_bytes(&page);
+        assert_eq!(bytes, serde_json::to_vec(&page_to_wire(&page)).unwrap());
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["items"][1]["queuedAt"], 1_764_000_000_123_i64);
+        assert_eq!(value["items"][1]["finishedAt"], 1_764_000_009_456_i64);
+        assert_eq!(value["items"][1]["startedAt"], Value::Null);
+        assert_eq!(value["items"][0]["cancelRequested"], true);
+        assert_eq!(value["nextCursor"], "next");
+        let back = run_from_wire(value["items"][0].clone()).unwrap();
+        assert_eq!(back, page.items[0]);
+        // Outside the API the same record keeps its usual text times.
+        let usual = serde_json::to_value(&page.items[0]).unwrap();
+        assert!(usual["queuedAt"].is_string(), "{usual}");
+    }
+
+    #[test]
+    fn a_panic_while_writing_does_not_leave_times_exact() {
+        let caught = std::panic::catch_unwind(|| with_exact_times(|| panic!("in a serializer")));
+        assert!(caught.is_err());
+        let metric = Metric {
+            name: "loss".to_string(),
+            kind: "scalar".to_string(),
+            value: serde_json::json!(1),
+            logged_at: 1_764_000_000_000,
+        };
+        assert!(serde_json::to_value(&metric).unwrap()["loggedAt"].is_string());
     }
 }
