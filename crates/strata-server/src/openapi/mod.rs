@@ -7,8 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
-use strata_store::store::{Action, Role};
+use strata_store::store::{Action, MAX_PAGE_SIZE, Role};
 
+use crate::pages::DEFAULT_PAGE_SIZE;
+
+use table::ParamKind;
 pub use table::{Body, ROUTES, Route, RouteAccess, SchemaFn};
 
 mod table;
@@ -45,15 +48,21 @@ fn operation(route: &Route, sent: &mut SchemaGenerator, accepted: &mut SchemaGen
     let mut parameters: Vec<Value> = route
         .path
         .split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .filter_map(|segment| segment.split(':').next()?.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            let (description, schema) = path_parameter(route.path, name);
+            json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+        })
         .collect();
-    parameters.extend(
-        route
-            .query
-            .iter()
-            .map(|name| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}})),
-    );
+    parameters.extend(route.query.iter().map(|param| {
+        json!({
+            "name": param.name,
+            "in": "query",
+            "required": param.required,
+            "description": param.description,
+            "schema": query_schema(param.kind),
+        })
+    }));
     let error = json!({"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let mut success = Map::new();
     success.insert("description".into(), json!("Success"));
@@ -97,6 +106,54 @@ fn operation(route: &Route, sent: &mut SchemaGenerator, accepted: &mut SchemaGen
         }
     }
     Value::Object(operation)
+}
+
+/// What a path parameter names, and the values the server takes for it.
+fn path_parameter(path: &str, name: &str) -> (&'static str, Value) {
+    // Azure ML's rule for asset names, which workspaces, environments, models and services
+    // follow here too.
+    let asset = |description| {
+        (
+            description,
+            json!({"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$"}),
+        )
+    };
+    match name {
+        "name" if path.contains("/packages/") => (
+            "The package, compared as its ecosystem compares names (PEP 503 for `pypi`: `Scikit_Learn` is `scikit-learn`; lower case for `conda`)",
+            json!({"type": "string", "minLength": 1}),
+        ),
+        "ws" => asset("The workspace"),
+        "name" => asset("The environment, model, service or compute target"),
+        "version" => (
+            "A version: the number the server gave it, or the text its definition named",
+            json!({"type": "string", "minLength": 1}),
+        ),
+        "label" => asset("A label of the environment"),
+        "digest" => (
+            "A blob: the SHA-256 of its bytes",
+            json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+        ),
+        "ecosystem" => (
+            "Where the package comes from",
+            json!({"type": "string", "enum": ["pypi", "conda"]}),
+        ),
+        "id" => ("The run", json!({"type": "string", "minLength": 1})),
+        "user" => ("The member", json!({"type": "string", "minLength": 1})),
+        _ => ("", json!({"type": "string"})),
+    }
+}
+
+fn query_schema(kind: ParamKind) -> Value {
+    match kind {
+        ParamKind::Text => json!({"type": "string"}),
+        ParamKind::Cursor => json!({"type": "string", "minLength": 1}),
+        ParamKind::Limit => {
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE})
+        }
+        ParamKind::Flag => json!({"type": "boolean", "default": false}),
+        ParamKind::Count => json!({"type": "integer", "minimum": 0}),
+    }
 }
 
 fn refs(value: &Value, out: &mut BTreeSet<String>) {

@@ -50,6 +50,57 @@ impl Body {
     }
 }
 
+/// A query parameter of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+/// What a query parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Any text.
+    Text,
+    /// The `nextCursor` of the previous page.
+    Cursor,
+    /// A page size, 1 to [`strata_store::store::MAX_PAGE_SIZE`].
+    Limit,
+    /// `true` or `false`.
+    Flag,
+    /// A count from 0: a byte offset or length.
+    Count,
+}
+
+const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> Param {
+    Param {
+        name,
+        kind,
+        required: false,
+        description,
+    }
+}
+
+impl Param {
+    const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
+const CURSOR: Param = param(
+    "cursor",
+    ParamKind::Cursor,
+    "The `nextCursor` of the previous page; the first page without it",
+);
+const LIMIT: Param = param(
+    "limit",
+    ParamKind::Limit,
+    "Items per page (100 when not given)",
+);
+
 /// One route of the API.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -62,7 +113,7 @@ pub struct Route {
     pub status: u16,
     /// Other statuses of success, with the same body.
     pub also: &'static [u16],
-    pub query: &'static [&'static str],
+    pub query: &'static [Param],
     /// The request body, if it has one.
     pub request: Option<Body>,
     /// The body of success, if it has one.
@@ -70,7 +121,7 @@ pub struct Route {
 }
 
 impl Route {
-    const fn query(mut self, query: &'static [&'static str]) -> Self {
+    const fn query(mut self, query: &'static [Param]) -> Self {
         self.query = query;
         self
     }
@@ -94,7 +145,7 @@ impl Route {
 const READ: RouteAccess = RouteAccess::Workspace(Action::Read);
 const WRITE: RouteAccess = RouteAccess::Workspace(Action::Write);
 const MANAGE: RouteAccess = RouteAccess::Workspace(Action::Manage);
-const PAGE: &[&str] = &["cursor", "limit"];
+const PAGE: &[Param] = &[CURSOR, LIMIT];
 
 const fn route(
     method: &'static str,
@@ -176,12 +227,24 @@ pub const ROUTES: &[Route] = &[
         200,
     )
     .query(&[
-        "cursor",
-        "limit",
-        "prefix",
-        "name",
-        "allVersions",
-        "includeAnonymous",
+        CURSOR,
+        LIMIT,
+        param(
+            "prefix",
+            ParamKind::Text,
+            "Only environments whose name starts with this",
+        ),
+        param("name", ParamKind::Text, "Only the environment of this name"),
+        param(
+            "allVersions",
+            ParamKind::Flag,
+            "Every version, not only the latest of each environment",
+        ),
+        param(
+            "includeAnonymous",
+            ParamKind::Flag,
+            "Anonymous environments too (registered by runs without a name)",
+        ),
     ])
     .response(page::<EnvironmentSummary>()),
     route(
@@ -316,7 +379,16 @@ pub const ROUTES: &[Route] = &[
         READ,
         200,
     )
-    .query(&["experiment", "status", "cursor", "limit"])
+    .query(&[
+        param("experiment", ParamKind::Text, "Only the runs of this experiment"),
+        param(
+            "status",
+            ParamKind::Text,
+            "Only the runs in this status (`Queued`, `Preparing`, `Running`, `Completed`, `Failed`, `Canceled`)",
+        ),
+        CURSOR,
+        LIMIT,
+    ])
     .response(page::<RunRecord>()),
     route(
         "post",
@@ -403,7 +475,19 @@ pub const ROUTES: &[Route] = &[
         READ,
         200,
     )
-    .query(&["offset", "max"])
+    .query(&[
+        param(
+            "offset",
+            ParamKind::Count,
+            "The byte of the log to read from (the previous answer's `nextOffset`)",
+        )
+        .required(),
+        param(
+            "max",
+            ParamKind::Count,
+            "At most this many bytes (1 MiB when not given, 4 MiB at most)",
+        ),
+    ])
     .response(json::<LogChunk>()),
     route(
         "post",
@@ -412,7 +496,12 @@ pub const ROUTES: &[Route] = &[
         WRITE,
         200,
     )
-    .query(&["offset"])
+    .query(&[param(
+        "offset",
+        ParamKind::Count,
+        "The log's length as the writer knows it (a retried append of text already there is accepted; another offset is a conflict)",
+    )
+    .required()])
     .request(Body::Text)
     .response(json::<runs::Appended>()),
     route(
@@ -422,7 +511,15 @@ pub const ROUTES: &[Route] = &[
         READ,
         200,
     )
-    .query(&["cursor", "limit", "allVersions"])
+    .query(&[
+        CURSOR,
+        LIMIT,
+        param(
+            "allVersions",
+            ParamKind::Flag,
+            "Every version, not only the latest of each model",
+        ),
+    ])
     .response(page::<ModelRecord>()),
     route(
         "get",

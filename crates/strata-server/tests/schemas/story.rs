@@ -75,6 +75,45 @@ impl Story {
         }
     }
 
+    /// Checks each path and query parameter sent against the one the document declares: it
+    /// must be declared, and its value (read as the declared type) match its schema.
+    fn check_parameters(
+        &mut self,
+        what: &str,
+        method: &str,
+        template: &str,
+        path: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) {
+        let declared = self.document["paths"][template][method]["parameters"].clone();
+        let sent = path
+            .iter()
+            .map(|p| ("path", p))
+            .chain(query.iter().map(|q| ("query", q)));
+        for (place, (name, text)) in sent {
+            let Some(parameter) = declared.as_array().and_then(|all| {
+                all.iter()
+                    .find(|p| p["in"] == place && p["name"] == *name)
+                    .cloned()
+            }) else {
+                self.failures.push(format!(
+                    "{what}: {place} parameter `{name}` is not in the document"
+                ));
+                continue;
+            };
+            let value = match parameter["schema"]["type"].as_str() {
+                Some("integer") => text.parse::<i64>().map_or(json!(text), |n| json!(n)),
+                Some("boolean") => text.parse::<bool>().map_or(json!(text), |b| json!(b)),
+                _ => json!(text),
+            };
+            self.validate(
+                &format!("{what} {place} parameter `{name}`"),
+                Some(json!({"schema": parameter["schema"]})),
+                &value,
+            );
+        }
+    }
+
     /// Calls the route `method template` (filled in from `params`), validating the request
     /// body and the answer. Answers the status and the JSON body (`null` for others).
     pub(crate) async fn call(
@@ -91,6 +130,7 @@ impl Story {
         }
         assert!(!path.contains('{'), "unfilled parameter in {path}");
         let what = format!("{} {template}", method.to_uppercase());
+        self.check_parameters(&what, method, template, params, query);
         let mut request = self
             .http
             .request(
@@ -198,6 +238,7 @@ impl Story {
         let value: Value = response.json().await.unwrap();
         let lower = method.as_str().to_lowercase();
         let what = format!("{method} {template}");
+        self.check_parameters(&what, &lower, template, &[], query);
         self.answered(&what, &lower, template, status, Some(&value));
         (status, value)
     }
