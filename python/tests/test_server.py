@@ -14,8 +14,11 @@ from typing import Iterator
 
 import pytest
 
-from strata import Environment, Experiment, ScriptRunConfig, Workspace
+from strata import Environment, Experiment, InferenceConfig, Model, ScriptRunConfig, Webservice, Workspace
 from strata.exceptions import UserErrorException
+from strata.webservice import LocalWebservice
+
+from helpers import free_port
 
 
 def _strata(*args: str, **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
@@ -137,3 +140,58 @@ def test_an_interactive_run_on_a_server_workspace(server, as_user, tmp_path: Pat
     assert seen.get_file_names() == ["outputs/model.pkl", "outputs/notes.txt"]
     seen.download_file("outputs/model.pkl", str(tmp_path / "got.pkl"))
     assert (tmp_path / "got.pkl").read_bytes() == b"weights"
+
+
+SCORE = """import json
+import pickle
+
+from strata import Model
+
+
+def init():
+    global model
+    with open(Model.get_model_path("pymodel"), "rb") as f:
+        model = pickle.load(f)
+
+
+def run(raw_data):
+    return [sum(row) * model["w"] for row in json.loads(raw_data)["data"]]
+"""
+
+
+def test_a_model_served_from_a_server_workspace(server, as_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    url, contributor, reader = server
+    as_user(contributor)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(path=url)
+    (tmp_path / "w.pkl").write_bytes(pickle.dumps({"w": 2.0}))
+    (tmp_path / "score.py").write_text(SCORE)
+    model = Model.register(ws, model_path="w.pkl", model_name="pymodel")
+    env = Environment("pyserve")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    registered = env.register(ws)
+    details = registered.get_image_details(ws)
+    assert details.python_environment["condaEnvironmentPath"] is None, "not built on this machine yet"
+
+    # Served on this machine from the server's records, and recorded there for the team.
+    port = free_port()
+    service = Model.deploy(ws, "py-svc", [model], InferenceConfig(entry_script="score.py", environment=registered), LocalWebservice.deploy_configuration(port=port))
+    service.wait_for_deployment()
+    assert service.run(json.dumps({"data": [[1, 2]]})) == [6.0]
+    assert "finished init()" in service.get_logs()
+    service.reload(wait=True)
+    assert service.run(json.dumps({"data": [[3, 4]]})) == [14.0]
+    built = registered.get_image_details(ws)
+    assert built.python_environment["condaEnvironmentPath"], "built here for the service"
+
+    as_user(reader)
+    seen = Webservice(Workspace(path=url), "py-svc")
+    assert seen.state == "running"
+    assert seen.scoring_uri == f"http://127.0.0.1:{port}/score"
+
+    as_user(contributor)
+    service.delete()
+    as_user(reader)
+    assert Webservice(Workspace(path=url), "py-svc").state == "deleted"
