@@ -29,6 +29,7 @@ mod interactive_runs;
 mod inventory;
 mod models;
 mod prepare;
+pub mod quickstart;
 mod relock;
 pub mod runs;
 mod services;

@@ -259,14 +259,6 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// A context for a given workspace (the quickstart's own).
-    pub(crate) fn for_workspace(cwd: PathBuf, workspace: PathBuf) -> Self {
-        Self {
-            cwd,
-            workspace: Some(workspace),
-        }
-    }
-
     fn new(workspace: Option<PathBuf>) -> Result<Self> {
         let cwd = std::env::current_dir().context("Failed to read the current directory")?;
         Ok(Self { cwd, workspace })

@@ -22,7 +22,7 @@ use crate::errors::{ExitWith, UsageError};
 use crate::printer;
 use crate::progress::TerminalReporter;
 
-pub(crate) use strata_core::runs::{create_run, run_id};
+pub(crate) use strata_core::runs::run_id;
 
 /// A run use case's error as the CLI reports it: a failed build, image or store error stays
 /// itself in the chain, so its hint is found.

@@ -101,7 +101,7 @@ fn model_refs(args: &ServingOptions) -> Result<Vec<(String, Option<u64>)>> {
     args.models.iter().map(|m| super::model::parse(m)).collect()
 }
 
-/// Deploys and waits until the service is ready; the quickstart uses this too.
+/// Deploys and waits until the service is ready.
 pub(crate) fn deploy_service(
     context: &Context,
     name: &str,
