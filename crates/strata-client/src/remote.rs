@@ -382,10 +382,11 @@ impl WorkspaceStore for RemoteStore {
         self.json(request.query(&page_query(cursor, limit))).await
     }
 
-    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.send(self.request(Method::POST, &["runs"]).json(&to_wire(run)))
-            .await
-            .map(drop)
+    async fn create_run(&self, run: &RunRecord) -> Result<RunRecord, StoreError> {
+        let value = self
+            .json(self.request(Method::POST, &["runs"]).json(&to_wire(run)))
+            .await?;
+        self.run(value)
     }
 
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {

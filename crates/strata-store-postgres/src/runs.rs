@@ -53,6 +53,16 @@ pub(crate) fn row_to_run(row: &PgRow) -> Result<RunRecord, StoreError> {
     Ok(run)
 }
 
+/// A batch of metrics as the columns `UNNEST` takes.
+fn metric_columns(metrics: &[Metric]) -> (Vec<&str>, Vec<&str>, Vec<String>, Vec<i64>) {
+    (
+        metrics.iter().map(|m| m.name.as_str()).collect(),
+        metrics.iter().map(|m| m.kind.as_str()).collect(),
+        metrics.iter().map(|m| m.value.to_string()).collect(),
+        metrics.iter().map(|m| m.logged_at).collect(),
+    )
+}
+
 /// Writes the last value of each scalar metric of a finished run (see `run_metric_last` in
 /// the migrations).
 async fn keep_last_values(connection: &mut PgConnection, seq: i64) -> Result<(), StoreError> {
@@ -139,44 +149,67 @@ impl PgWorkspace {
     }
 
     /// Creates a run, `Queued`, whose snapshot blob (if any) the workspace holds.
-    pub(crate) async fn new_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin("recording a run").await?;
-        self.require_blob(&mut tx, run.snapshot.as_deref(), || {
-            format!("The snapshot of run `{}`", run.id)
-        })
-        .await?;
+    pub(crate) async fn new_run(&self, run: &RunRecord) -> Result<RunRecord, StoreError> {
+        // One statement, so one round trip and atomic without a transaction of its own: the
+        // run only when its snapshot's blob is granted, and its audit row only with the run.
+        let sql = format!(
+            "WITH granted AS (
+                 SELECT $12::text IS NULL
+                     OR EXISTS (SELECT 1 FROM blob_grants WHERE workspace_id = $1 AND digest = $12) AS ok
+             ),
+             inserted AS (
+                 INSERT INTO runs (workspace_id, id, experiment, status, env_name, env_version, script, arguments, source_dir, run_dir, queued_at, snapshot, target)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13 FROM granted WHERE ok
+                 RETURNING {RUN_COLUMNS}
+             ),
+             audited AS ({audit} SELECT $14, $15, $16, $17, $18, $19, $20 FROM inserted)
+             SELECT granted.ok AS granted, inserted.* FROM granted LEFT JOIN inserted ON true",
+            audit = crate::audit::INSERT
+        );
         let arguments = serde_json::to_string(&run.arguments).unwrap_or_default();
-        let inserted = sqlx::query(
-            "INSERT INTO runs (workspace_id, id, experiment, status, env_name, env_version, script, arguments, source_dir, run_dir, queued_at, snapshot, target)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13)",
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.id)
+            .bind(&run.id)
+            .bind(&run.experiment)
+            .bind(strata_store::QUEUED)
+            .bind(&run.env_name)
+            .bind(run.env_version.as_str())
+            .bind(&run.script)
+            .bind(arguments)
+            .bind(&run.source_dir)
+            .bind(&run.run_dir)
+            .bind(run.queued_at)
+            .bind(&run.snapshot)
+            .bind(&run.target);
+        let granted = crate::audit::bind(
+            query,
+            &self.actor,
+            Some(&self.name),
+            "run.create",
+            format!("runs/{}", run.id),
         )
-        .bind(self.id)
-        .bind(&run.id)
-        .bind(&run.experiment)
-        .bind(strata_store::QUEUED)
-        .bind(&run.env_name)
-        .bind(run.env_version.as_str())
-        .bind(&run.script)
-        .bind(arguments)
-        .bind(&run.source_dir)
-        .bind(&run.run_dir)
-        .bind(run.queued_at)
-        .bind(&run.snapshot)
-        .bind(&run.target)
-        .execute(&mut *tx)
+        .fetch_one(self.pool())
         .await;
-        match inserted {
+        let row = match granted {
+            Ok(row) => row,
             Err(error) if is_unique_violation(&error) => {
                 return Err(StoreError::InvalidReference {
                     reference: run.id.clone(),
                     reason: "a run with this id already exists".to_string(),
                 });
             }
-            other => other.map_err(db("recording a run"))?,
+            Err(error) => return Err(db("recording a run")(error)),
         };
-        self.audit(&mut tx, "run.create", &format!("runs/{}", run.id))
-            .await?;
-        tx.commit().await.map_err(db("recording a run"))
+        if !row
+            .try_get::<bool, _>("granted")
+            .map_err(db("recording a run"))?
+        {
+            return Err(StoreError::MissingBlob {
+                what: format!("The snapshot of run `{}`", run.id),
+                digest: run.snapshot.clone().unwrap_or_default(),
+            });
+        }
+        row_to_run(&row)
     }
 
     /// Moves a run on. A finished run keeps its state (only a later `Finished` or a cancel
@@ -321,6 +354,62 @@ impl PgWorkspace {
     }
 
     pub(crate) async fn metrics_add(&self, id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
+        if metrics.is_empty() {
+            return self.metrics_add_in_transaction(id, metrics).await;
+        }
+        // A running run's batch is one statement, so one round trip and atomic: the metrics
+        // and their audit row, or (for a run that is not there, or finished) nothing.
+        let sql = format!(
+            "WITH run AS (
+                 SELECT seq, finished_at IS NOT NULL AS finished FROM runs
+                 WHERE workspace_id = $1 AND id = $2
+             ),
+             inserted AS (
+                 INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)
+                 SELECT run.seq, nextval('run_metrics_order'), m.name, m.kind, m.value::json, m.logged_at
+                 FROM run, UNNEST($3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY
+                      AS m(name, kind, value, logged_at, position)
+                 WHERE NOT run.finished
+                 ORDER BY m.position
+             ),
+             audited AS ({audit} SELECT $7, $8, $9, $10, $11, $12, $13 FROM run WHERE NOT run.finished)
+             SELECT finished FROM run",
+            audit = crate::audit::INSERT
+        );
+        let (names, kinds, values, times) = metric_columns(metrics);
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.id)
+            .bind(id)
+            .bind(&names)
+            .bind(&kinds)
+            .bind(&values)
+            .bind(&times);
+        let finished = crate::audit::bind(
+            query,
+            &self.actor,
+            Some(&self.name),
+            "run.metrics",
+            format!("runs/{id}/metrics"),
+        )
+        .fetch_optional(self.pool())
+        .await
+        .and_then(|row| row.map(|row| row.try_get::<bool, _>(0)).transpose())
+        .map_err(db("storing metrics"))?;
+        match finished {
+            None => Err(StoreError::NotFound {
+                what: format!("Run `{id}`"),
+            }),
+            Some(false) => Ok(()),
+            // A batch after the end (rare): its last values move with it, in a transaction.
+            Some(true) => self.metrics_add_in_transaction(id, metrics).await,
+        }
+    }
+
+    async fn metrics_add_in_transaction(
+        &self,
+        id: &str,
+        metrics: &[Metric],
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin("storing metrics").await?;
         let (seq, finished): (i64, bool) = sqlx::query(
             "SELECT seq, finished_at IS NOT NULL FROM runs WHERE workspace_id = $1 AND id = $2",
@@ -342,10 +431,7 @@ impl PgWorkspace {
         }
         // One statement for the batch; the order comes from a sequence, so concurrent batches
         // of one run need no lock to number their metrics one after the other.
-        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
-        let kinds: Vec<&str> = metrics.iter().map(|m| m.kind.as_str()).collect();
-        let values: Vec<String> = metrics.iter().map(|m| m.value.to_string()).collect();
-        let times: Vec<i64> = metrics.iter().map(|m| m.logged_at).collect();
+        let (names, kinds, values, times) = metric_columns(metrics);
         sqlx::query(
             "INSERT INTO run_metrics (run_seq, seq, name, kind, value, logged_at)
              SELECT $1, nextval('run_metrics_order'), m.name, m.kind, m.value::json, m.logged_at

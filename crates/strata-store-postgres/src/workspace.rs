@@ -264,7 +264,7 @@ impl WorkspaceStore for PgWorkspace {
         self.builds(name, version, cursor, limit).await
     }
 
-    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    async fn create_run(&self, run: &RunRecord) -> Result<RunRecord, StoreError> {
         self.new_run(run).await
     }
 

@@ -129,8 +129,9 @@ pub(crate) async fn story(subject: &Subject) {
     let snapshot = subject.upload(b"snapshot manifest of the source").await;
     let mut created = subject.run("story-run", "exp", "story", 10_000);
     created.snapshot = Some(snapshot.clone());
-    records.create_run(&created).await.expect("creating a run");
+    let answered = records.create_run(&created).await.expect("creating a run");
     let queued = records.get_run("story-run").await.expect("getting a run");
+    assert_eq!(answered, queued, "a new run is answered as it is stored");
     assert_eq!(queued.status, strata_store::QUEUED);
     assert_eq!(queued.snapshot.as_deref(), Some(snapshot.as_str()));
     assert_eq!(queued.arguments, created.arguments);

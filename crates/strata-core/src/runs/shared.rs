@@ -74,7 +74,7 @@ pub async fn publish_run(
     if let Some(snapshot) = &run.snapshot {
         strata_store::store::upload_tree(workspace, blobs, snapshot).await?;
     }
-    records.create_run(run).await
+    records.create_run(run).await.map(drop)
 }
 
 /// A thread reporting one run of the working copy at `root` to the server until the run has

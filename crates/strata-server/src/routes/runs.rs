@@ -45,8 +45,7 @@ pub(crate) async fn create(
     access: Access<Write>,
     Json(run): Json<RunRecord>,
 ) -> Result<Response, ApiError> {
-    access.store.create_run(&run).await?;
-    let run = access.store.get_run(&run.id).await?;
+    let run = access.store.create_run(&run).await?;
     let mut response = (StatusCode::CREATED, wire(&run)).into_response();
     if let Ok(value) = http::HeaderValue::from_str(&state_tag(&run)) {
         response.headers_mut().insert(http::header::ETAG, value);

@@ -328,12 +328,13 @@ impl WorkspaceStore for SqliteStore {
         Ok(Cursor::page(rows, limit))
     }
 
-    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    async fn create_run(&self, run: &RunRecord) -> Result<RunRecord, StoreError> {
         let workspace = self.lock();
         Self::require_blob(&workspace, run.snapshot.as_deref(), || {
             format!("The snapshot of run `{}`", run.id)
         })?;
-        workspace.create_run(run)
+        workspace.create_run(run)?;
+        workspace.get_run(&run.id)
     }
 
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError> {

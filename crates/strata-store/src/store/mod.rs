@@ -240,8 +240,9 @@ pub trait WorkspaceStore: Send + Sync {
         limit: usize,
     ) -> Result<CursorPage<BuildRecord>, StoreError>;
 
-    /// Creates a run whose snapshot blob (if any) is already stored.
-    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    /// Creates a run whose snapshot blob (if any) is already stored; returns it as stored
+    /// (`Queued`, with only the fields a new run has).
+    async fn create_run(&self, run: &RunRecord) -> Result<RunRecord, StoreError>;
 
     /// Moves a run on; returns it as it is now.
     async fn update_run(&self, id: &str, update: &RunUpdate) -> Result<RunRecord, StoreError>;
