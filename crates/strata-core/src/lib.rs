@@ -21,6 +21,7 @@ pub use shared_build::{
     LockSource, SharedBuilt, SharedLock, SharedWorkspace, build_shared, relock_shared,
 };
 
+mod blocking;
 mod cache;
 mod error;
 mod files;

@@ -71,7 +71,8 @@ pub struct SharedBuilt {
 /// says so ([`crate::BuildFailed::unshared`]), and for a build that succeeded
 /// [`SharedBuilt::unrecorded`] does. Storing the lock is not optional: it fails the call.
 ///
-/// Blocks while resolving and building.
+/// Blocks while resolving and building: drive it on a multi-threaded runtime (conda solving and
+/// installing run runtimes of their own).
 pub async fn build_shared(
     shared: SharedWorkspace<'_>,
     working_copy: &mut Workspace,
@@ -82,7 +83,10 @@ pub async fn build_shared(
 ) -> Result<SharedBuilt, PrepareError> {
     let record = pull_environment(shared.records, working_copy, name, version).await?;
     let locked = lock_shared(shared, working_copy, &record, cache, reporter).await?;
-    match build_in(working_copy, record, cache, reporter, locked.resolution) {
+    let built = crate::blocking::blocking(|| {
+        build_in(working_copy, record, cache, reporter, locked.resolution)
+    });
+    match built {
         Ok(built) => {
             let unrecorded = match &built.build {
                 Some(build) => share_build(shared, working_copy, build).await.err(),
@@ -140,10 +144,11 @@ async fn relock_pulled(
         .records
         .get_lock(&record.name, &record.version)
         .await?;
-    let resolved = match resolve_here(working_copy, record, cache, reporter) {
-        Ok((lock, _)) => lock,
-        Err(error) => return Err(share_failure(shared, working_copy, error).await),
-    };
+    let resolved =
+        match crate::blocking::blocking(|| resolve_here(working_copy, record, cache, reporter)) {
+            Ok((lock, _)) => lock,
+            Err(error) => return Err(share_failure(shared, working_copy, error).await),
+        };
     let Some(previous) = existing else {
         let (lock, source) = store_lock(shared, working_copy, record, &resolved).await?;
         return Ok(match source {
@@ -203,10 +208,13 @@ async fn lock_shared(
     // again rather than resolved again.
     let (lock, resolution) = match working_copy.get_lock(&record.name, &record.version)? {
         Some(here) => (here.lock, None),
-        None => match resolve_here(working_copy, record, cache, reporter) {
-            Ok((lock, resolution)) => (lock, Some(resolution)),
-            Err(error) => return Err(share_failure(shared, working_copy, error).await),
-        },
+        None => {
+            match crate::blocking::blocking(|| resolve_here(working_copy, record, cache, reporter))
+            {
+                Ok((lock, resolution)) => (lock, Some(resolution)),
+                Err(error) => return Err(share_failure(shared, working_copy, error).await),
+            }
+        }
     };
     let (lock, source) = store_lock(shared, working_copy, record, &lock).await?;
     Ok(Locked {

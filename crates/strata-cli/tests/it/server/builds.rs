@@ -267,3 +267,57 @@ fn a_failed_build_is_recorded_on_the_server_with_its_log() {
     );
     assert_eq!(server_builds(&team, &team.bob, "missing").len(), 1);
 }
+
+/// Conda packages are solved and installed by a runtime of their own, which must not block
+/// the one that talks to the server.
+#[test]
+fn a_conda_environment_of_a_server_workspace_is_built_and_run_here() {
+    let Some(team) = Team::new("conda") else {
+        return;
+    };
+    let channel = team.context.path().join("channel");
+    strata_build::test_channel::write_channel(
+        &channel,
+        &strata_build::test_channel::sample_packages(),
+    )
+    .unwrap();
+    team.context.write(
+        "environment.yml",
+        &format!(
+            "name: condaenv\nchannels:\n- file://{}\ndependencies:\n- python=3.11\n- mat-app\n- pip\n- pip:\n  - six==1.16.0\n",
+            channel.display()
+        ),
+    );
+    team.ok(
+        &team.alice,
+        "alice",
+        &[
+            "env",
+            "register",
+            "--name",
+            "conda",
+            "--conda-file",
+            "environment.yml",
+        ],
+    );
+    let built = json(&team.ok(&team.alice, "alice", &["env", "build", "conda", "--json"]));
+    assert!(built["prefix"].is_string(), "{built}");
+    let builds = server_builds(&team, &team.alice, "conda");
+    let [build] = &builds[..] else {
+        panic!("one build recorded");
+    };
+    assert_eq!(build.status, "succeeded", "{build:?}");
+    team.context.write(
+        "src/train.py",
+        "import six\nprint('six', six.__version__)\n",
+    );
+    let output = team.run(
+        &team.alice,
+        "alice",
+        &["run", "--env", "conda", "--source-dir", "src", "train.py"],
+    );
+    assert_eq!(output.code, 0, "{output}");
+    assert!(output.stdout.contains("six 1.16.0"), "{output}");
+    let lock = json(&team.ok(&team.bob, "bob", &["env", "lock", "conda", "--json"]));
+    assert_eq!(lock["lock"]["conda"][0]["name"], "mat-app", "{lock}");
+}
