@@ -1,15 +1,17 @@
-//! `strata run`: snapshot, register the environment, build it, run the script under
-//! supervision (in this process, or detached).
+//! `strata run`: the run queued ([`strata_core::runs::submit`]), then supervised in this
+//! process or by a detached one, and its end rendered.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use strata_build::Cache;
 use strata_compute::{JobInfo, Progress};
-use strata_core::runs::{self, RunEnvironment, RunsError, Supervision};
-use strata_run::{NoSink, OutputSink, SnapshotLimits, plan_snapshot};
+use strata_core::runs::{
+    self, Reporting, RunEnvironment, RunsError, Submission, Submitted, Supervision,
+};
+use strata_run::{NoSink, OutputSink, SnapshotLimits};
 use strata_store::{CANCELED, COMPLETED, Workspace};
 
 use crate::cli::RunArgs;
@@ -48,79 +50,57 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
         Some(remote) => remote.working_copy()?,
         None => context.open_workspace()?,
     };
-    let wanted = run_environment(args)?;
-    let (env_name, env_version) = match &remote {
-        Some(remote) => remote.environment(&mut workspace, &wanted)?,
-        None => {
-            let reporter = TerminalReporter::new();
-            runs::resolve_environment(&mut workspace, &wanted, &reporter).map_err(runs_error)?
-        }
-    };
-    // An unknown target, or one whose scheduler does not answer, fails before anything runs.
-    let resources = to_resources(&args.resources);
-    if let (Some(remote), Some(name)) = (&remote, &args.target) {
-        remote.pull_target(&workspace, name)?;
-    }
-    let (target, kind) = match &args.target {
-        Some(name) => {
-            let kind = runs::check_target(&workspace, name, &resources).map_err(runs_error)?;
-            (name.clone(), kind)
-        }
-        None => {
-            runs::check_target(&workspace, "local", &resources).map_err(runs_error)?;
-            let record = workspace.get_environment(&env_name, Some(&env_version))?;
-            let name = if record.environment.docker.enabled {
-                "container"
-            } else {
-                "local"
-            };
-            (name.to_string(), name.to_string())
-        }
-    };
     let source = if args.source_dir.is_relative() {
         context.cwd.join(&args.source_dir)
     } else {
         args.source_dir.clone()
     };
-    let source = source.canonicalize().unwrap_or(source);
-    // Limits are checked before anything runs.
-    let plan = plan_snapshot(
-        &source,
-        SnapshotLimits {
+    let submission = Submission {
+        experiment: args.experiment.clone(),
+        environment: run_environment(args)?,
+        target: args.target.clone(),
+        resources: to_resources(&args.resources),
+        source: source.canonicalize().unwrap_or(source),
+        script: args.script.clone(),
+        arguments: args.arguments.clone(),
+        limits: SnapshotLimits {
             max_bytes: args.snapshot_max_mb * 1024 * 1024,
             max_files: args.snapshot_max_files,
         },
-    )?;
-    let script = args.script.trim_start_matches("./").to_string();
-    if !plan.files.iter().any(|f| f == Path::new(&script)) {
-        return Err(strata_run::RunError::ScriptNotInSnapshot {
-            script,
-            source_dir: source,
-        }
-        .into());
-    }
-    if let Some(remote) = &remote {
-        if kind == "container" {
-            return Err(runs_error(RunsError::ContainerOnServer { target }));
-        }
-        remote.share_lock(&mut workspace, (&env_name, &env_version))?;
-    }
-    let run = runs::create_run(
-        &mut workspace,
-        &args.experiment,
-        (env_name, env_version),
-        &source,
-        &plan.files,
-        (script, args.arguments.clone()),
-        &target,
-    )?;
-    if kind == "slurm" {
-        runs::record_resources(&workspace, &run, &resources)?;
+    };
+    let reporter = TerminalReporter::new();
+    let cache = Cache::from_env();
+    let submitted = match &remote {
+        Some(remote) => remote.block_on(runs::submit(
+            &mut workspace,
+            Some(remote.shared()),
+            &submission,
+            &cache,
+            &reporter,
+        )),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()?
+            .block_on(runs::submit(
+                &mut workspace,
+                None,
+                &submission,
+                &cache,
+                &reporter,
+            )),
+    };
+    drop(reporter);
+    let Submitted {
+        run,
+        unrecorded_build,
+    } = submitted.map_err(runs_error)?;
+    if let Some(error) = unrecorded_build {
+        printer::warn(format!(
+            "The build of {}:{} is not recorded on the server ({error}); it is usable here",
+            run.env_name, run.env_version
+        ));
     }
     let id = run.id.clone();
-    if let Some(remote) = &remote {
-        remote.publish(&workspace, &run)?;
-    }
     if args.detach {
         let exe = std::env::current_exe()?;
         let mut command = std::process::Command::new(exe);
@@ -161,12 +141,11 @@ pub(crate) fn run(context: &Context, args: &RunArgs) -> Result<()> {
     } else {
         Arc::new(TerminalSink)
     };
-    let reporter = remote.as_ref().map(|remote| remote.start_reporter(&id));
-    let outcome = supervise(&mut workspace, &id, sink, Duration::from_secs(args.grace));
-    if let Some(reporter) = reporter {
-        reporter.finish().map_err(runs_error)?;
-    }
-    let outcome = outcome?;
+    let grace = Duration::from_secs(args.grace);
+    let outcome = match &remote {
+        Some(remote) => supervise(&mut workspace, &id, sink, grace, Some(remote.reporting()))?,
+        None => supervise(&mut workspace, &id, sink, grace, None)?,
+    };
     let record = workspace.get_run(&id)?;
     if args.json {
         printer::json(&serde_json::json!({"run": record}));
@@ -206,16 +185,19 @@ pub(crate) fn supervise_detached(context: &Context, id: &str, grace: u64) -> Res
         id,
         Arc::new(NoSink),
         Duration::from_secs(grace),
+        None,
     )?;
     Ok(())
 }
 
-/// Prepares (build, run directory) and executes a queued run, with progress on the terminal.
+/// Prepares (build, run directory) and executes a queued run, with progress on the terminal;
+/// a run of a server workspace's working copy reports to the server meanwhile.
 pub(crate) fn supervise(
     workspace: &mut Workspace,
     id: &str,
     sink: Arc<dyn OutputSink>,
     grace: Duration,
+    reporting: Option<Reporting>,
 ) -> Result<strata_run::Outcome> {
     let reporter = TerminalReporter::new();
     let progress = NoteProgress {
@@ -227,7 +209,11 @@ pub(crate) fn supervise(
         reporter: &reporter,
         progress: &progress,
     };
-    runs::supervise(workspace, id, &supervision).map_err(runs_error)
+    match reporting {
+        Some(reporting) => runs::supervise_reporting(workspace, id, &supervision, reporting),
+        None => runs::supervise(workspace, id, &supervision),
+    }
+    .map_err(runs_error)
 }
 
 /// The environment a run asks for, from its flags.

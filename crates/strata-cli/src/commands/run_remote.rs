@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use strata_build::Cache;
-use strata_core::runs::{self, ReporterThread, RunEnvironment};
+use strata_core::runs::{self, Reporting};
 use strata_core::{SharedLock, SharedWorkspace};
 use strata_spec::EnvironmentVersion;
+use strata_store::Workspace;
 use strata_store::store::{pull_build_context, pull_environment, upload_build_context};
-use strata_store::{RunRecord, Workspace};
 
 use crate::commands::build::{Built, cli_error};
 use crate::commands::remote::Opened;
-use crate::commands::run::runs_error;
 use crate::commands::{Context, parse_ref};
 use crate::printer;
 
@@ -48,34 +47,8 @@ impl RemoteRun {
         open_working_copy(&self.url)
     }
 
-    /// The run's environment, from the server, pulled into the working copy.
-    pub(crate) fn environment(
-        &self,
-        workspace: &mut Workspace,
-        wanted: &RunEnvironment,
-    ) -> Result<(String, EnvironmentVersion)> {
-        self.opened
-            .block_on(runs::pull_run_environment(
-                self.opened.records.as_ref(),
-                workspace,
-                wanted,
-            ))
-            .map_err(runs_error)
-    }
-
-    /// The server's compute target `name`, copied into the working copy for the run.
-    pub(crate) fn pull_target(&self, workspace: &Workspace, name: &str) -> Result<String> {
-        self.opened
-            .block_on(runs::pull_target(
-                self.opened.records.as_ref(),
-                workspace,
-                name,
-            ))
-            .map_err(runs_error)
-    }
-
     /// The server workspace as [`strata_core`]'s shared use cases reach it.
-    fn shared(&self) -> SharedWorkspace<'_> {
+    pub(crate) fn shared(&self) -> SharedWorkspace<'_> {
         SharedWorkspace {
             records: self.opened.records.as_ref(),
             blobs: self.opened.blobs.as_ref(),
@@ -132,16 +105,6 @@ impl RemoteRun {
         ));
         drop(reporter);
         locked.map_err(cli_error)
-    }
-
-    /// Before a run: the version built here from the lock everybody builds from, the build
-    /// recorded on the server.
-    pub(crate) fn share_lock(
-        &self,
-        workspace: &mut Workspace,
-        (name, version): (&str, &EnvironmentVersion),
-    ) -> Result<()> {
-        self.build(workspace, name, Some(version)).map(drop)
     }
 
     /// What a deployment on this machine needs of the server: the models (files and records,
@@ -239,26 +202,18 @@ impl RemoteRun {
         context.with_workspace(&self.working_copy)
     }
 
-    /// Uploads the snapshot, then records the run on the server.
-    pub(crate) fn publish(&self, workspace: &Workspace, run: &RunRecord) -> Result<()> {
-        self.opened.block_on(runs::publish_run(
-            self.opened.records.as_ref(),
-            self.opened.blobs.as_ref(),
-            workspace,
-            run,
-        ))?;
-        Ok(())
+    /// Runs `future` on the runtime of the connection to the server.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.opened.block_on(future)
     }
 
-    /// Reports the run from a thread of its own until it has ended.
-    pub(crate) fn start_reporter(&self, id: &str) -> ReporterThread {
-        ReporterThread::start(
-            self.opened.records.clone(),
-            self.opened.blobs.clone(),
-            self.working_copy.clone(),
-            id,
-            Box::new(|message: &str| printer::warn(message)),
-        )
+    /// What a run supervised here reports to the server through.
+    pub(crate) fn reporting(&self) -> Reporting {
+        Reporting {
+            records: self.opened.records.clone(),
+            blobs: self.opened.blobs.clone(),
+            warn: Box::new(|message: &str| printer::warn(message)),
+        }
     }
 }
 
@@ -277,14 +232,12 @@ pub(crate) fn supervise_reporting(
     let remote = RemoteRun::open(&context.with_workspace(url), url)
         .with_context(|| format!("Failed to reach `{url}`"))?;
     let mut workspace = remote.working_copy()?;
-    let reporter = remote.start_reporter(id);
-    let result = crate::commands::run::supervise(
+    crate::commands::run::supervise(
         &mut workspace,
         id,
         Arc::new(strata_run::NoSink),
         Duration::from_secs(grace),
-    );
-    let reported = reporter.finish();
-    result?;
-    reported.map_err(runs_error)
+        Some(remote.reporting()),
+    )
+    .map(drop)
 }

@@ -23,11 +23,6 @@ pub enum RunsError {
         #[source]
         source: serde_json::Error,
     },
-    /// Runs on a server workspace execute on this machine or on a Slurm target.
-    #[error(
-        "Runs on a server workspace run on this machine or on a Slurm target so far, not in a container (`{target}`)"
-    )]
-    ContainerOnServer { target: String },
     /// A canceled run's supervisor did not stop it in time.
     #[error("Run `{id}` did not stop within {seconds} s ({status})")]
     CancelTimedOut {
@@ -76,9 +71,6 @@ impl RunsError {
             Self::TargetSettings { target, .. } => format!(
                 "Attach it again: `strata compute detach {target}` then `strata compute attach {target} --slurm ...`"
             ),
-            Self::ContainerOnServer { .. } => {
-                "Leave out `--target container` (or `docker.enabled` from the environment), or run in an embedded workspace".to_string()
-            }
             Self::Images(error) => return error.hint(),
             _ => return None,
         })

@@ -9,6 +9,7 @@ pub use follow::{Cancellation, cancel_run, request_cancel, wait_for_run, wait_fo
 pub use shared::{
     ReporterThread, open_working_copy, publish_run, pull_run_environment, working_copy,
 };
+pub use submit::{Reporting, Submission, Submitted, submit, supervise_reporting};
 pub use supervise::{Supervision, supervise};
 pub use targets::{
     AttachedTarget, attach_slurm_target, check_slurm_target, check_target, list_targets,
@@ -21,6 +22,7 @@ mod error;
 mod follow;
 mod shared;
 mod slurm;
+mod submit;
 mod supervise;
 mod targets;
 
