@@ -318,6 +318,7 @@ mod tests {
                 "run-1",
                 &RunUpdate::Prepared {
                     lock_hash: "abc".to_string(),
+                    image: None,
                 },
             )
             .await

@@ -21,7 +21,8 @@ pub struct RunReporter {
     blobs: Arc<dyn BlobStorage>,
     id: String,
     status: String,
-    prepared: bool,
+    /// The lock and image reported as prepared.
+    prepared: Option<(String, Option<String>)>,
     log_offset: u64,
     metrics: usize,
     tags: BTreeMap<String, Option<String>>,
@@ -37,7 +38,7 @@ impl RunReporter {
             blobs,
             id: id.to_string(),
             status: strata_store::QUEUED.to_string(),
-            prepared: false,
+            prepared: None,
             log_offset: 0,
             metrics: 0,
             tags: BTreeMap::new(),
@@ -58,18 +59,21 @@ impl RunReporter {
             return Ok(true);
         }
         let run = local.get_run(&self.id)?;
-        if let Some(lock_hash) = &run.lock_hash
-            && !self.prepared
-        {
-            self.records
-                .update_run(
-                    &self.id,
-                    &RunUpdate::Prepared {
-                        lock_hash: lock_hash.clone(),
-                    },
-                )
-                .await?;
-            self.prepared = true;
+        // A container run's image is known after its lock: each is reported when it is.
+        if let Some(lock_hash) = &run.lock_hash {
+            let prepared = (lock_hash.clone(), run.image.clone());
+            if self.prepared.as_ref() != Some(&prepared) {
+                self.records
+                    .update_run(
+                        &self.id,
+                        &RunUpdate::Prepared {
+                            lock_hash: prepared.0.clone(),
+                            image: prepared.1.clone(),
+                        },
+                    )
+                    .await?;
+                self.prepared = Some(prepared);
+            }
         }
         if run.status != self.status && !run.is_finished() {
             let update = match run.status.as_str() {

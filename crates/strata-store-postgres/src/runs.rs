@@ -252,11 +252,12 @@ impl PgWorkspace {
                     .bind(strata_store::PREPARING)
                     .bind(now)
             }
-            RunUpdate::Prepared { lock_hash } => {
-                sqlx::query("UPDATE runs SET lock_hash = $2 WHERE seq = $1")
-                    .bind(seq)
-                    .bind(lock_hash.clone())
-            }
+            RunUpdate::Prepared { lock_hash, image } => sqlx::query(
+                "UPDATE runs SET lock_hash = $2, image = COALESCE($3, image) WHERE seq = $1",
+            )
+            .bind(seq)
+            .bind(lock_hash.clone())
+            .bind(image.clone()),
             RunUpdate::Running => {
                 sqlx::query("UPDATE runs SET status = $2, started_at = $3 WHERE seq = $1")
                     .bind(seq)

@@ -6,6 +6,9 @@ use strata_store::{BuildRecord, Metric, RegisterOptions, StoreError};
 
 use crate::fixtures::{Subject, environment, lock, model, service, version};
 
+/// The image the story's run is prepared in, as a container run's supervisor reports it.
+const STORY_IMAGE: &str = "localhost/strata/env_story:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 pub(crate) async fn story(subject: &Subject) {
     let records = &subject.records;
 
@@ -146,13 +149,14 @@ pub(crate) async fn story(subject: &Subject) {
             "story-run",
             &RunUpdate::Prepared {
                 lock_hash: first.lock_hash.clone(),
+                image: Some(STORY_IMAGE.to_string()),
             },
         )
         .await
         .expect("prepared");
     assert_eq!(
-        prepared.lock_hash.as_deref(),
-        Some(first.lock_hash.as_str())
+        (prepared.lock_hash.as_deref(), prepared.image.as_deref()),
+        (Some(first.lock_hash.as_str()), Some(STORY_IMAGE))
     );
     let running = records
         .update_run("story-run", &RunUpdate::Running)

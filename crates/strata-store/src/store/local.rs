@@ -635,9 +635,9 @@ fn update_run_in(
             "UPDATE runs SET status = ?2, preparing_at = ?3 WHERE id = ?1",
             vec![crate::PREPARING.to_string().into(), now.into()],
         ),
-        RunUpdate::Prepared { lock_hash } => (
-            "UPDATE runs SET lock_hash = ?2 WHERE id = ?1",
-            vec![lock_hash.clone().into()],
+        RunUpdate::Prepared { lock_hash, image } => (
+            "UPDATE runs SET lock_hash = ?2, image = COALESCE(?3, image) WHERE id = ?1",
+            vec![lock_hash.clone().into(), image.clone().into()],
         ),
         RunUpdate::Running => (
             "UPDATE runs SET status = ?2, started_at = ?3 WHERE id = ?1",

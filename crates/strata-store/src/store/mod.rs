@@ -87,10 +87,13 @@ pub struct RunQuery {
 pub enum RunUpdate {
     /// Locking and building its environment.
     Preparing,
-    /// The environment is ready, at this lock.
+    /// The environment is ready, at this lock (and, for a run in a container, in this image,
+    /// `REFERENCE@DIGEST`).
     Prepared {
         #[serde(rename = "lockHash")]
         lock_hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// The script started.
     Running,

@@ -92,6 +92,7 @@ pub async fn push_workspace(
         if let Some(lock_hash) = &run.lock_hash {
             let update = RunUpdate::Prepared {
                 lock_hash: lock_hash.clone(),
+                image: run.image.clone(),
             };
             records.update_run(&run.id, &update).await?;
         }
