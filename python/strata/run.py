@@ -112,7 +112,7 @@ class Run(_RunBase):
         `logFiles`, ... as in azureml-core (plus `error` and `exitCode`)."""
         details = self._show()
         run = details["run"]
-        logs = {f["path"]: os.path.join(run["runDir"], f["path"]) for f in self._files() if f["path"].startswith("logs/")}
+        logs = {f["path"]: self._log_file(run, f["path"]) for f in self._files() if f["path"].startswith("logs/")}
         result: dict[str, Any] = {
             "runId": run["id"],
             "target": run["target"],
@@ -130,6 +130,23 @@ class Run(_RunBase):
         if run.get("error"):
             result["error"] = {"error": {"message": run["error"]}}
         return result
+
+    def _log_file(self, run: dict[str, Any], name: str) -> str:
+        """Where to read one of the run's log files: on a server workspace the web page's
+        download link (azureml-core gives a blob URL; a browser signed in to the workspace
+        opens this one, and no token goes into it); on an embedded workspace the file in the
+        run's directory, written there from the workspace's store when the run was
+        interactive or ran elsewhere."""
+        tree, _, path = name.partition("/")
+        if self._workspace.is_server:
+            from urllib.parse import urlencode
+
+            return f"{self._workspace.path}/run/file?{urlencode({'id': self._id, 'tree': tree, 'path': path})}"
+        local = os.path.join(run["runDir"], name)
+        if not os.path.isfile(local):
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            self.download_file(name, local)
+        return local
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -315,7 +332,14 @@ class Run(_RunBase):
         return Model._from_record(self._workspace, record, tags=tags, properties=properties, model_framework=model_framework, model_framework_version=model_framework_version)
 
     def get_portal_url(self) -> str:
-        return f"file://{self._record.get('runDir', '')}"
+        """The run's page on a server workspace's web pages; on an embedded workspace the
+        run's directory (`strata ui` shows its page)."""
+        if self._workspace.is_server:
+            from urllib.parse import quote
+
+            return f"{self._workspace.path}/run?id={quote(self._id)}"
+        record = self._record or self._show()["run"]
+        return f"file://{record.get('runDir', '')}"
 
     def _repr_html_(self) -> str:
         return f"<table><tr><th>Experiment</th><th>Id</th><th>Status</th></tr><tr><td>{getattr(self._experiment, 'name', self._experiment)}</td><td>{self._id}</td><td>{self._record.get('status', '')}</td></tr></table>"

@@ -102,10 +102,14 @@ def test_interactive_runs(project: Path, ws) -> None:  # type: ignore[no-untyped
     (project / "outputs").mkdir(exist_ok=True)
     (project / "outputs" / "model.pkl").write_bytes(b"model")
     run.upload_file(name="outputs/model.pkl", path_or_stream="outputs/model.pkl")
+    (project / "notes.txt").write_text("alpha tuned by hand")
+    run.upload_file(name="logs/notes.txt", path_or_stream="notes.txt")
     assert run.get_metrics() == {"alpha": 0.03, "mse": 3.2}, "metrics are sent before reading"
     run.complete()
     assert run.get_status() == "Completed"
-    assert run.get_file_names() == ["outputs/model.pkl"]
+    assert sorted(run.get_file_names()) == ["logs/notes.txt", "outputs/model.pkl"]
+    log = run.get_details()["logFiles"]["logs/notes.txt"]
+    assert Path(log).read_text() == "alpha tuned by hand", "an uploaded log is a file to open"
     assert run.register_model(model_name="best_model", model_path="outputs/model.pkl").version == 1
 
     for alpha in (0.1, 0.2):

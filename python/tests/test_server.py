@@ -70,6 +70,21 @@ def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no
     return use
 
 
+def _signed_in(url: str, token: str) -> urllib.request.OpenerDirector:
+    """A browser's session on the workspace's web pages, signed in with `token` (the form and
+    its cookie, then the session cookie)."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(f"{url}/login").read().decode()
+    match = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert match, form
+    opener.open(f"{url}/login", data=urllib.parse.urlencode({"csrf": match.group(1), "token": token}).encode())
+    return opener
+
+
 def test_environments_on_a_server(server, as_user) -> None:  # type: ignore[no-untyped-def]
     url, contributor, reader = server
     as_user(contributor)
@@ -108,6 +123,15 @@ def test_a_run_submitted_to_a_server_workspace(server, as_user, tmp_path: Path, 
     [seen] = Experiment(Workspace(path=url), "py").get_runs()
     assert seen.id == run.id
     assert seen.get_metrics() == {"acc": 0.9}
+
+    # Its links open in a browser signed in to the workspace, on any machine; no token in them.
+    log = seen.get_details()["logFiles"]["logs/std_log.txt"]
+    assert log == f"{url}/run/file?id={run.id}&tree=logs&path=std_log.txt"
+    browser = _signed_in(url, reader)
+    assert "trained" in browser.open(log).read().decode()
+    assert seen.get_portal_url() == f"{url}/run?id={run.id}"
+    assert run.id in browser.open(seen.get_portal_url()).read().decode()
+    assert reader not in log + seen.get_portal_url()
 
 
 def test_an_interactive_run_on_a_server_workspace(server, as_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
