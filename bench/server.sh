@@ -2,8 +2,9 @@
 # The team server against the MLflow tracking server, side by side in one run on the same
 # PostgreSQL 15: create a run, log a batch of 10 metrics, get a run, list the runs of an
 # experiment (a page of 100), with 10,000 and 100,000 runs stored, at concurrency 1, 8 and 64,
-# 8 s per cell (wrk, 2 threads). Also the idle RSS of each server and the wall time of CLI
-# commands against the server with 10,000 environment versions stored.
+# 8 s per cell (wrk, 2 threads), each cell started once both servers and the database are idle
+# again. Also the idle RSS of each server and the wall time of CLI commands against the server
+# with 10,000 environment versions stored.
 #
 #   bench/server.sh [WORKDIR]          # writes WORKDIR/server.md and prints it
 #
@@ -39,6 +40,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 pg_url="$("$root/scripts/pg-test-server" start "$work/pg")"
 base="${pg_url%/*}"
+pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
 psql_admin() { psql "$pg_url" -v ON_ERROR_STOP=1 -Atq "$@"; }
 pids=()
 cleanup() {
@@ -56,6 +58,26 @@ rss_kb() { # total RSS of a process and its children
     echo "$total"
 }
 processes() { echo $((1 + $(pgrep -P "$1" | wc -l))); }
+cpu_ticks() { # user + system clock ticks of a process and its children
+    local pid=$1 total child
+    total=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    for child in $(pgrep -P "$pid" || true); do
+        total=$((total + $(cpu_ticks "$child")))
+    done
+    echo "$total"
+}
+settle() { # wait (at most 2 min) until the given processes together use under 5% of a core: a
+    # server still working off the requests of a cell whose connections wrk closed would
+    # otherwise take the cores from the next cell, the other server's
+    local pid before after
+    for _ in $(seq 240); do
+        before=0 after=0
+        for pid in "$@"; do before=$((before + $(cpu_ticks "$pid"))); done
+        sleep 0.5
+        for pid in "$@"; do after=$((after + $(cpu_ticks "$pid"))); done
+        [ $((after - before)) -le 2 ] && return 0
+    done
+}
 
 wait_http() {
     for _ in $(seq 300); do
@@ -220,7 +242,9 @@ for size in $sizes; do
                 list) m_url="$mlflow/runs/search"; s_url="$api/runs?experiment=bench&limit=100" ;;
             esac
             m=$(run_cell "$lua/mlflow-$op.lua" "$m_url" "$concurrency" "m$size-$concurrency")
+            settle "$mlflow_pid" "$strata_pid" "$pg_pid"
             s=$(run_cell "$lua/strata-$op.lua" "$s_url" "$concurrency" "s$size-$concurrency")
+            settle "$mlflow_pid" "$strata_pid" "$pg_pid"
             echo "$size $concurrency $op ${m:-0 0 0 0} ${s:-0 0 0 0}" | tee -a "$results" >&2
         done
     done
