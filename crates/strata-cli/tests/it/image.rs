@@ -760,19 +760,7 @@ fn an_image_of_a_server_workspaces_version_is_made_here_from_the_shared_lock() {
     let Some(team) = crate::server::Team::new("image") else {
         return;
     };
-    team.context.write("requirements.txt", "six==1.16.0\n");
-    team.ok(
-        &team.alice,
-        "alice",
-        &[
-            "env",
-            "register",
-            "--name",
-            "imaged",
-            "--requirements",
-            "requirements.txt",
-        ],
-    );
+    team.register("imaged", "requirements.txt", "six==1.16.0\n");
     let output = team.run(&team.alice, "alice", &["env", "image", "imaged", "--json"]);
     assert_eq!(output.code, 0, "{output}");
     let image: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
@@ -810,19 +798,7 @@ fn a_container_run_on_a_server_workspace_reports_there_and_is_canceled_from_anot
     let shown = |id: &str| -> serde_json::Value {
         serde_json::from_str(&team.ok(&team.bob, "bob", &["runs", "show", id, "--json"])).unwrap()
     };
-    team.context.write("requirements.txt", "six==1.16.0\n");
-    team.ok(
-        &team.alice,
-        "alice",
-        &[
-            "env",
-            "register",
-            "--name",
-            "boxed",
-            "--requirements",
-            "requirements.txt",
-        ],
-    );
+    team.register("boxed", "requirements.txt", "six==1.16.0\n");
     team.context.write(
         "src/train.py",
         "import os, sys, six\nfrom strata import Run\nrun = Run.get_context()\nrun.log('accuracy', 0.9)\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.txt', 'w').write('weights')\nprint('interpreter', sys.executable)\n",

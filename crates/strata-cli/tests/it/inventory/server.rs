@@ -73,19 +73,7 @@ fn a_server_workspace_answers_search_sbom_and_audit_as_the_local_one() {
     assert_eq!(one["reports"][0]["environment"], "old:1", "{one}");
 
     // A version without a lock says how to make one, on the server as locally.
-    team.context.write("bare.txt", "six\n");
-    team.ok(
-        &team.alice,
-        "alice",
-        &[
-            "env",
-            "register",
-            "--name",
-            "bare",
-            "--requirements",
-            "bare.txt",
-        ],
-    );
+    team.register("bare", "bare.txt", "six\n");
     let missing = team.run(
         &team.bob,
         "bob",

@@ -193,19 +193,10 @@ fn a_failed_build_is_recorded_on_the_server_with_its_log() {
     let Some(team) = Team::on_s3("failed_builds") else {
         return;
     };
-    let context = &team.context;
-    context.write("missing.txt", "strata-surely-not-a-package-xyz==1.0\n");
-    team.ok(
-        &team.alice,
-        "alice",
-        &[
-            "env",
-            "register",
-            "--name",
-            "missing",
-            "--requirements",
-            "missing.txt",
-        ],
+    team.register(
+        "missing",
+        "missing.txt",
+        "strata-surely-not-a-package-xyz==1.0\n",
     );
     let no_build = team.run(&team.bob, "bob", &["env", "build-log", "missing"]);
     assert_eq!(no_build.code, 1, "{no_build}");

@@ -18,19 +18,7 @@ fn versions_are_diffed_downloaded_and_located_from_any_machine() {
     let context = &team.context;
     context.ok(&["env", "scaffold", "-n", "trainenv", "-d", "envdir"]);
     team.ok(&team.alice, "alice", &["env", "register", "-d", "envdir"]);
-    context.write("requirements.txt", "six==1.16.0\n");
-    team.ok(
-        &team.alice,
-        "alice",
-        &[
-            "env",
-            "register",
-            "--name",
-            "trainenv",
-            "--requirements",
-            "requirements.txt",
-        ],
-    );
+    team.register("trainenv", "requirements.txt", "six==1.16.0\n");
 
     // Bob (a reader, on another machine) compares the two versions.
     let diff = json(&team.ok(

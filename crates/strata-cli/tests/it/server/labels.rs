@@ -8,21 +8,8 @@ fn labels_are_shared_and_moved_through_the_server() {
     let Some(team) = Team::new("labels") else {
         return;
     };
-    let context = &team.context;
     for pin in ["six==1.16.0", "six==1.17.0"] {
-        context.write("requirements.txt", &format!("{pin}\n"));
-        team.ok(
-            &team.alice,
-            "alice",
-            &[
-                "env",
-                "register",
-                "--name",
-                "labelled",
-                "--requirements",
-                "requirements.txt",
-            ],
-        );
+        team.register("labelled", "requirements.txt", &format!("{pin}\n"));
     }
     let labelled = team.ok(
         &team.alice,

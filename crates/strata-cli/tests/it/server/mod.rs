@@ -246,6 +246,17 @@ impl Team {
         assert_eq!(output.code, 0, "strata {}: {output}", args.join(" "));
         output.stdout
     }
+
+    /// Alice registers `name` on the server from a requirements file with `requirements`
+    /// (written as `FILE`, which later registrations may rewrite).
+    pub(crate) fn register(&self, name: &str, file: &str, requirements: &str) -> String {
+        self.context.write(file, requirements);
+        self.ok(
+            &self.alice,
+            "alice",
+            &["env", "register", "--name", name, "--requirements", file],
+        )
+    }
 }
 
 /// A cache of its own per simulated machine, sharing the test run's downloads (uv, wheels)
