@@ -16,6 +16,7 @@ pub use prepare::{
     record_failure,
 };
 pub use relock::{LockOutcome, relock};
+pub use run_files::{RunFile, RunFileSource, RunFilesError, download_run_file, run_files};
 pub use services::{PublishedService, publish_service};
 pub use shared_build::{
     LockSource, SharedBuilt, SharedLock, SharedWorkspace, build_shared, relock_shared,
@@ -32,6 +33,7 @@ mod models;
 mod prepare;
 pub mod quickstart;
 mod relock;
+mod run_files;
 pub mod runs;
 mod services;
 pub mod serving;

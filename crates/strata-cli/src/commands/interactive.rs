@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use strata_core::{InteractiveRunError, NewInteractiveRun, RunEnding};
+use strata_core::{InteractiveRunError, NewInteractiveRun, RunEnding, RunFilesError};
 use strata_run::{Record, read_records};
-use strata_store::{RunRecord, Workspace};
+use strata_store::Workspace;
 
 use crate::commands::Context;
-use crate::commands::remote::Opened;
 use crate::errors::UsageError;
 use crate::printer;
 
@@ -243,72 +242,17 @@ pub(crate) fn complete(context: &Context, args: &CompleteArgs) -> Result<()> {
 }
 
 /// A run file: its name, size and where its bytes are.
-struct RunFile {
-    name: String,
-    size: u64,
-    source: FileSource,
-}
-
-enum FileSource {
-    Blob(String),
-    Path(PathBuf),
-}
-
-/// The files a run has stored (an ended run's `outputs/` and `logs/`, an interactive run's
-/// uploads), and while a run executes here, those in its directory.
-fn run_and_files(context: &Context, id: &str) -> Result<(RunRecord, Vec<RunFile>, Opened)> {
-    let opened = context.open()?;
-    let run = opened.block_on(opened.records.get_run(id))?;
-    let mut files = Vec::new();
-    for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
-        if let Some(digest) = digest {
-            for entry in opened.read_manifest(digest)?.files {
-                files.push(RunFile {
-                    name: format!("{sub}/{}", entry.path),
-                    size: entry.size,
-                    source: FileSource::Blob(entry.digest),
-                });
-            }
-        }
-    }
-    // A run's directory is on the machine that executes it: on a server workspace, only
-    // what it stored is seen.
-    if !run.is_finished() && !opened.is_remote() {
-        let mut written = Vec::new();
-        for sub in ["outputs", "logs"] {
-            walk(&Path::new(&run.run_dir).join(sub), sub, &mut written)?;
-        }
-        written.retain(|file| files.iter().all(|stored| stored.name != file.name));
-        files.extend(written);
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((run, files, opened))
-}
-
-fn walk(dir: &Path, prefix: &str, files: &mut Vec<RunFile>) -> Result<()> {
-    let Ok(entries) = fs_err::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            walk(&entry.path(), &name, files)?;
-        } else if kind.is_file() {
-            files.push(RunFile {
-                name,
-                size: entry.metadata()?.len(),
-                source: FileSource::Path(entry.path()),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// `strata runs files`.
 pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
-    let (run, files, _) = run_and_files(context, &args.run_id)?;
+    let opened = context.open()?;
+    let (run, files) = opened
+        .block_on(strata_core::run_files(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            &args.run_id,
+            !opened.is_remote(),
+        ))
+        .map_err(files_error)?;
     if args.json {
         printer::json(&json!({
             "runId": run.id,
@@ -325,35 +269,41 @@ pub(crate) fn files(context: &Context, args: &FilesArgs) -> Result<()> {
 
 /// `strata runs file`.
 pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
-    let (run, files, opened) = run_and_files(context, &args.run_id)?;
+    let opened = context.open()?;
     let name = args.name.trim_start_matches("./");
-    let Some(found) = files.iter().find(|f| f.name == name) else {
-        return Err(
-            UsageError::new(format!("Run `{}` has no file `{}`", run.id, args.name))
-                .hint(format!("List its files: `strata runs files {}`", run.id))
-                .into(),
-        );
-    };
     let output = match &args.output {
         Some(path) if path.is_dir() => path.join(file_name(name)),
         Some(path) => path.clone(),
         None => context.cwd.join(file_name(name)),
     };
-    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs_err::create_dir_all(parent)?;
-    }
-    match &found.source {
-        FileSource::Blob(digest) => opened.block_on(opened.blobs.get_to_file(digest, &output))?,
-        FileSource::Path(path) => {
-            fs_err::copy(path, &output)?;
-        }
-    }
+    let (run, found) = opened
+        .block_on(strata_core::download_run_file(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            &args.run_id,
+            &args.name,
+            &output,
+            !opened.is_remote(),
+        ))
+        .map_err(files_error)?;
     if args.json {
         printer::json(&json!({"runId": run.id, "name": name, "path": output, "bytes": found.size}));
     } else {
         printer::out(output.display().to_string());
     }
     Ok(())
+}
+
+/// A run's files' error, as the CLI shows it.
+fn files_error(error: RunFilesError) -> anyhow::Error {
+    match error {
+        RunFilesError::Store(error) => error.into(),
+        error @ RunFilesError::NoSuchFile { .. } => {
+            let hint = error.hint().unwrap_or_default();
+            UsageError::new(error.to_string()).hint(hint).into()
+        }
+        error => error.into(),
+    }
 }
 
 fn file_name(name: &str) -> &str {
