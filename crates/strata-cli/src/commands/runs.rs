@@ -1,7 +1,6 @@
 //! `strata runs ...`.
 
-use std::io::{Read as _, Seek as _, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -237,88 +236,19 @@ pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
 /// `strata runs logs ID [--follow]`.
 pub(crate) fn logs(context: &Context, id: &str, follow: bool) -> Result<()> {
     if context.server_url().is_some() {
-        return remote_logs(context, id, follow);
+        let opened = context.open()?;
+        return Ok(opened.block_on(runs::follow_shared_run_log(
+            opened.records.as_ref(),
+            id,
+            follow,
+            &mut |bytes: &[u8]| printer::raw_stdout(bytes),
+        ))?);
     }
     let workspace = context.open_workspace()?;
-    let run = workspace.get_run(id)?;
-    let path = PathBuf::from(&run.run_dir).join(strata_run::STD_LOG);
-    if !path.is_file() {
-        // The run directory may be gone; the stored logs are not.
-        if let Some(log) = workspace.stored_log(run.logs.as_deref())? {
-            printer::raw_stdout(&log);
-            return Ok(());
-        }
-        if run.is_finished() {
-            return Err(UsageError::new(format!(
-                "Run `{id}` ended ({}) without output{}",
-                run.status,
-                run.error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            ))
-            .into());
-        }
-        if !follow {
-            return Err(
-                UsageError::new(format!("Run `{id}` has no output yet ({})", run.status))
-                    .hint(format!("Follow it with `strata runs logs {id} --follow`"))
-                    .into(),
-            );
-        }
-    }
-    let mut offset = 0;
-    loop {
-        offset = print_from(&path, offset);
-        if !follow {
-            return Ok(());
-        }
-        let run = workspace.get_run(id)?;
-        if run.is_finished() {
-            print_from(&path, offset);
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// `runs logs` of a server workspace: the log as the run's executor streams it in.
-fn remote_logs(context: &Context, id: &str, follow: bool) -> Result<()> {
-    let opened = context.open()?;
-    let mut offset = 0;
-    loop {
-        let chunk = opened.block_on(opened.records.read_run_log(id, offset, 1 << 20))?;
-        printer::raw_stdout(chunk.text.as_bytes());
-        let moved = chunk.next_offset > offset;
-        offset = chunk.next_offset;
-        if moved {
-            continue;
-        }
-        if !follow {
-            return Ok(());
-        }
-        let run = opened.block_on(opened.records.get_run(id))?;
-        if run.is_finished() {
-            // What arrived between the last read and the final status.
-            let rest = opened.block_on(opened.records.read_run_log(id, offset, u64::MAX))?;
-            printer::raw_stdout(rest.text.as_bytes());
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn print_from(path: &Path, offset: u64) -> u64 {
-    let Ok(mut file) = fs_err::File::open(path) else {
-        return offset;
-    };
-    if file.seek(SeekFrom::Start(offset)).is_err() {
-        return offset;
-    }
-    let mut bytes = Vec::new();
-    let _ = file.read_to_end(&mut bytes);
-    printer::raw_stdout(&bytes);
-    offset + bytes.len() as u64
+    runs::follow_run_log(&workspace, id, follow, &mut |bytes: &[u8]| {
+        printer::raw_stdout(bytes)
+    })
+    .map_err(runs_error)
 }
 
 /// `strata runs cancel ID`.

@@ -213,6 +213,30 @@ fn a_run_records_everything_it_produces() {
 }
 
 #[test]
+fn a_run_without_output_says_so_and_how_to_follow_it() {
+    let context = TestContext::new();
+    let created = context.json(&["runs", "create", "--json"]);
+    let id = created["run"]["id"].as_str().unwrap();
+    let output = context.run(&["runs", "logs", id]);
+    assert_eq!(output.code, 1, "{output}");
+    assert!(
+        output.stderr.contains(&format!(
+            "Run `{id}` has no output yet (Running)\nhint: Follow it with `strata runs logs {id} --follow`"
+        )),
+        "{output}"
+    );
+    context.ok(&["runs", "complete", id]);
+    let ended = context.run(&["runs", "logs", id, "--follow"]);
+    assert_eq!(ended.code, 1, "{ended}");
+    assert!(
+        ended
+            .stderr
+            .contains(&format!("Run `{id}` ended (Completed) without output")),
+        "{ended}"
+    );
+}
+
+#[test]
 fn a_failing_script_keeps_its_outputs_and_exit_code() {
     let context = TestContext::new();
     setup(&context);

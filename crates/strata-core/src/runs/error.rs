@@ -23,6 +23,16 @@ pub enum RunsError {
         #[source]
         source: serde_json::Error,
     },
+    /// A run ended without printing anything.
+    #[error("Run `{id}` ended ({status}) without output{}", error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NoOutput {
+        id: String,
+        status: String,
+        error: Option<String>,
+    },
+    /// A run has printed nothing yet.
+    #[error("Run `{id}` has no output yet ({status})")]
+    NoOutputYet { id: String, status: String },
     /// A canceled run's supervisor did not stop it in time.
     #[error("Run `{id}` did not stop within {seconds} s ({status})")]
     CancelTimedOut {
@@ -71,6 +81,7 @@ impl RunsError {
             Self::TargetSettings { target, .. } => format!(
                 "Attach it again: `strata compute detach {target}` then `strata compute attach {target} --slurm ...`"
             ),
+            Self::NoOutputYet { id, .. } => format!("Follow it with `strata runs logs {id} --follow`"),
             Self::Images(error) => return error.hint(),
             _ => return None,
         })

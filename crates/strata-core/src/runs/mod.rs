@@ -6,6 +6,7 @@ pub use create::{create_run, run_id};
 pub use environment::{RunEnvironment, resolve_environment};
 pub use error::RunsError;
 pub use follow::{Cancellation, cancel_run, request_cancel, wait_for_run, wait_for_run_in};
+pub use log::{follow_run_log, follow_shared_run_log};
 pub use shared::{
     ReporterThread, open_working_copy, publish_run, pull_run_environment, working_copy,
 };
@@ -20,6 +21,7 @@ mod create;
 mod environment;
 mod error;
 mod follow;
+mod log;
 mod shared;
 mod slurm;
 mod submit;
