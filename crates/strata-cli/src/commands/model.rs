@@ -6,6 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 use strata_core::{ModelError, ModelSource, RegisteredModel};
 use strata_store::format_time;
+use strata_store::store::restore_stored_tree;
 
 use crate::commands::Context;
 use crate::commands::remote::Opened;
@@ -187,21 +188,14 @@ pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> 
     let (name, version) = parse(reference)?;
     let opened = context.open()?;
     let model = opened.block_on(opened.records.get_model(&name, version))?;
-    // A server workspace's trees are restored from its working copy, once fetched there.
-    let (workspace, manifest) = match context.server_url() {
-        Some(url) => {
-            let workspace = crate::commands::run_remote::open_working_copy(url)?;
-            let manifest = opened.fetch_tree(&workspace, &model.manifest)?;
-            (workspace, manifest)
-        }
-        None => {
-            let workspace = context.open_workspace()?;
-            let manifest = workspace.read_manifest(&model.manifest)?;
-            (workspace, manifest)
-        }
-    };
-    fs_err::create_dir_all(directory)?;
-    let count = workspace.restore_tree(&manifest, "", directory)?;
+    let workspace = trees_workspace(context)?;
+    let count = opened.block_on(restore_stored_tree(
+        &workspace,
+        opened.blobs.as_ref(),
+        &model.manifest,
+        directory,
+        Path::new(""),
+    ))?;
     printer::out(format!(
         "Downloaded {} of model {}:{} to {}",
         printer::count(count, "file"),
@@ -210,6 +204,15 @@ pub(crate) fn download(context: &Context, reference: &str, directory: &Path) -> 
         directory.display()
     ));
     Ok(())
+}
+
+/// Where a stored tree is restored from: a server workspace's working copy (its files fetched
+/// there first), or the embedded workspace.
+pub(crate) fn trees_workspace(context: &Context) -> Result<strata_store::Workspace> {
+    match context.server_url() {
+        Some(url) => crate::commands::run_remote::open_working_copy(url),
+        None => context.open_workspace(),
+    }
 }
 
 /// An environment version for display (`?` when a model's record has none).

@@ -112,19 +112,6 @@ impl Opened {
         }))?)
     }
 
-    /// Downloads the tree `manifest` of a server workspace into `working`, its working copy.
-    pub(crate) fn fetch_tree(
-        &self,
-        working: &strata_store::Workspace,
-        manifest: &str,
-    ) -> Result<Manifest> {
-        Ok(self.block_on(strata_store::store::download_tree(
-            working,
-            self.blobs.as_ref(),
-            manifest,
-        ))?)
-    }
-
     /// A stored blob's bytes (a log: small), checked against its digest.
     pub(crate) fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let directory = tempfile::tempdir().context("Failed to make a temporary directory")?;

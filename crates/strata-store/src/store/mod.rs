@@ -31,8 +31,8 @@ pub use server::{
     ServerBackends, ServerStore, TokenRecord, WorkspaceInfo, authorize_in_steps,
 };
 pub use sync::{
-    download_tree, pull_build_context, pull_environment, push_lock, upload_blobs,
-    upload_build_context, upload_tree,
+    download_tree, pull_build_context, pull_environment, push_lock, restore_stored_tree,
+    upload_blobs, upload_build_context, upload_tree,
 };
 pub use tokens::{TOKEN_PREFIX, generate_token, is_well_formed, token_hash};
 pub use wire::{ExactTimes, list_to_wire, page_to_wire, run_from_wire, to_wire, to_wire_bytes};

@@ -1,6 +1,8 @@
 //! Keeping a local working copy in step with a workspace elsewhere: what a run on this
 //! machine needs of a server workspace (the environment version, its shared lock).
 
+use std::path::Path;
+
 use strata_spec::EnvironmentVersion;
 
 use super::{BlobStorage, WorkspaceStore};
@@ -104,6 +106,20 @@ pub async fn download_tree(
     Ok(tree)
 }
 
+/// Writes the stored tree `manifest` into `root/sub` ([`Workspace::restore_tree_at`]) from
+/// `local`, which holds it, or, as a server workspace's working copy, first fetches what it
+/// lacks from `blobs`; returns the number of files written.
+pub async fn restore_stored_tree(
+    local: &Workspace,
+    blobs: &dyn BlobStorage,
+    manifest: &str,
+    root: &Path,
+    sub: &Path,
+) -> Result<usize, StoreError> {
+    let tree = download_tree(local, blobs, manifest).await?;
+    local.restore_tree_at(&tree, "", root, sub)
+}
+
 /// Stores the build context directory `dir` on the other side as one archive blob (the
 /// same deterministic archive an embedded workspace stores), sent only when it is missing
 /// there; returns its reference `strata://contexts/<sha256>` for the definition. The blob
@@ -111,7 +127,7 @@ pub async fn download_tree(
 pub async fn upload_build_context(
     local: &Workspace,
     blobs: &dyn BlobStorage,
-    dir: &std::path::Path,
+    dir: &Path,
 ) -> Result<String, StoreError> {
     let reference = local.store_build_context(dir)?;
     if let Some(digest) = crate::context::stored_context_digest(&reference) {
