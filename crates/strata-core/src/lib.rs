@@ -16,7 +16,9 @@ pub use prepare::{
     record_failure,
 };
 pub use relock::{LockOutcome, relock};
-pub use run_files::{RunFile, RunFileSource, RunFilesError, download_run_file, run_files};
+pub use run_files::{
+    RunDetails, RunFile, RunFileSource, RunFilesError, download_run_file, run_details, run_files,
+};
 pub use services::{PublishedService, publish_service};
 pub use shared_build::{
     LockSource, SharedBuilt, SharedLock, SharedWorkspace, build_shared, relock_shared,

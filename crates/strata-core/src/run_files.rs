@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use strata_store::store::{BlobStorage, WorkspaceStore};
-use strata_store::{RunRecord, StoreError};
+use strata_store::{Manifest, ManifestEntry, Metric, RunJob, RunRecord, StoreError};
 
 use crate::files::{FileError, read_manifest};
 
@@ -68,6 +68,49 @@ pub enum RunFileSource {
     Blob(String),
     /// Written by a run executing on this machine, not stored yet.
     Path(PathBuf),
+}
+
+/// A run as `strata runs show` (and `Run.get_details`) presents it.
+#[derive(Debug)]
+pub struct RunDetails {
+    pub run: RunRecord,
+    /// Every value logged, oldest first.
+    pub metrics: Vec<Metric>,
+    pub tags: Vec<(String, Option<String>)>,
+    /// Its job on a compute target's scheduler, as the submitting machine reported it.
+    pub job: Option<RunJob>,
+    /// The manifest of its snapshot.
+    pub snapshot: Option<Manifest>,
+    /// The files of its `outputs/` tree (named inside it).
+    pub outputs: Vec<ManifestEntry>,
+}
+
+/// The run `id` with its metrics, tags, scheduler job, snapshot and outputs.
+pub async fn run_details(
+    records: &dyn WorkspaceStore,
+    blobs: &dyn BlobStorage,
+    id: &str,
+) -> Result<RunDetails, RunFilesError> {
+    let run = records.get_run(id).await?;
+    let metrics = records.run_metrics(id).await?;
+    let tags = records.run_tags(id).await?;
+    let job = records.get_run_job(id).await?;
+    let outputs = match &run.outputs {
+        Some(digest) => read_manifest(blobs, digest).await?.files,
+        None => Vec::new(),
+    };
+    let snapshot = match &run.snapshot {
+        Some(digest) => Some(read_manifest(blobs, digest).await?),
+        None => None,
+    };
+    Ok(RunDetails {
+        run,
+        metrics,
+        tags,
+        job,
+        snapshot,
+        outputs,
+    })
 }
 
 /// The run `id` and its files, sorted by name: those it stored, and, when `here` (its

@@ -295,7 +295,7 @@ pub(crate) fn file(context: &Context, args: &FileArgs) -> Result<()> {
 }
 
 /// A run's files' error, as the CLI shows it.
-fn files_error(error: RunFilesError) -> anyhow::Error {
+pub(crate) fn files_error(error: RunFilesError) -> anyhow::Error {
     match error {
         RunFilesError::Store(error) => error.into(),
         error @ RunFilesError::NoSuchFile { .. } => {

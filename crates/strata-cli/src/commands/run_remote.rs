@@ -13,7 +13,7 @@ use strata_core::runs::{self, Reporting};
 use strata_core::{SharedLock, SharedWorkspace};
 use strata_spec::EnvironmentVersion;
 use strata_store::Workspace;
-use strata_store::store::{pull_build_context, pull_environment, upload_build_context};
+use strata_store::store::{pull_build_context, upload_build_context};
 
 use crate::commands::build::{Built, cli_error};
 use crate::commands::remote::Opened;
@@ -107,45 +107,28 @@ impl RemoteRun {
         locked.map_err(cli_error)
     }
 
-    /// What a deployment on this machine needs of the server: the models (files and records,
-    /// under their versions) and the environment versions they name, with their locks.
+    /// What a deployment on this machine needs of the server, pulled into the working copy
+    /// ([`strata_core::serving::pull_for_serving`]).
     pub(crate) fn pull_for_serving(
         &self,
         workspace: &mut Workspace,
         models: &[String],
         env: Option<&str>,
     ) -> Result<()> {
-        for reference in models {
-            let (name, version) = crate::commands::model::parse(reference)?;
-            let model = self
-                .opened
-                .block_on(self.opened.records.get_model(&name, version))?;
-            self.opened.fetch_tree(workspace, &model.manifest)?;
-            workspace.import_model(&model)?;
-            if let Some(env_name) = &model.env_name {
-                self.pull_environment(workspace, env_name, model.env_version.as_ref())?;
-            }
-        }
-        if let Some(text) = env {
-            let reference = parse_ref(text)?;
-            self.pull_environment(workspace, &reference.name, reference.version.as_ref())?;
-        }
-        Ok(())
-    }
-
-    /// A version of the server, with its lock and its stored build context (which a service
-    /// image is built from), pulled into the working copy.
-    fn pull_environment(
-        &self,
-        workspace: &mut Workspace,
-        name: &str,
-        version: Option<&EnvironmentVersion>,
-    ) -> Result<()> {
-        let records = self.opened.records.as_ref();
-        let record = self
+        let models = models
+            .iter()
+            .map(|reference| crate::commands::model::parse(reference))
+            .collect::<Result<Vec<_>>>()?;
+        let env = env.map(parse_ref).transpose()?;
+        Ok(self
             .opened
-            .block_on(pull_environment(records, workspace, name, version))?;
-        self.pull_build_context(workspace, &record)
+            .block_on(strata_core::serving::pull_for_serving(
+                self.opened.records.as_ref(),
+                self.opened.blobs.as_ref(),
+                workspace,
+                &models,
+                env.as_ref(),
+            ))?)
     }
 
     /// The build context `record` names, fetched from the server into the working copy.

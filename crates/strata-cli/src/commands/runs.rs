@@ -6,10 +6,12 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 use strata_core::runs::{self, Cancellation};
+use strata_store::store::restore_stored_tree;
 use strata_store::{COMPLETED, RunRecord, format_time};
 
 use crate::commands::Context;
 use crate::commands::env::show_environment;
+use crate::commands::interactive::files_error;
 use crate::commands::run::runs_error;
 use crate::errors::{ExitWith, UsageError};
 use crate::{printer, table};
@@ -65,28 +67,20 @@ fn duration(run: &RunRecord) -> String {
 /// `strata runs show ID`.
 pub(crate) fn show(context: &Context, id: &str, json: bool) -> Result<()> {
     let opened = context.open()?;
-    let records = &opened.records;
-    let (run, metrics, tags) = opened.block_on(async {
-        Ok::<_, strata_store::StoreError>((
-            records.get_run(id).await?,
-            records.run_metrics(id).await?,
-            records.run_tags(id).await?,
+    let strata_core::RunDetails {
+        run,
+        metrics,
+        tags,
+        job,
+        snapshot,
+        outputs,
+    } = opened
+        .block_on(strata_core::run_details(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            id,
         ))
-    })?;
-    let outputs = match &run.outputs {
-        Some(digest) => opened.read_manifest(digest)?.files,
-        None => Vec::new(),
-    };
-    let snapshot = match &run.snapshot {
-        Some(digest) => Some(opened.read_manifest(digest)?),
-        None => None,
-    };
-    // The job on a compute target's scheduler; on a server, as the submitting machine
-    // reported it.
-    let job = match &opened.local {
-        Some(_) => context.open_workspace()?.get_run_job(id)?,
-        None => opened.block_on(records.get_run_job(id))?,
-    };
+        .map_err(files_error)?;
     if json {
         printer::json(&json!({
             "run": run,
@@ -316,21 +310,17 @@ pub(crate) fn download(context: &Context, id: &str, directory: &Path) -> Result<
         .hint(format!("Wait for it: `strata runs wait {id}`"))
         .into());
     }
-    // A server workspace's trees are restored from its working copy, once fetched there.
-    let workspace = match context.server_url() {
-        Some(url) => crate::commands::run_remote::open_working_copy(url)?,
-        None => context.open_workspace()?,
-    };
+    let workspace = crate::commands::model::trees_workspace(context)?;
     let mut count = 0;
     for (digest, sub) in [(&run.outputs, "outputs"), (&run.logs, "logs")] {
         if let Some(digest) = digest {
-            let manifest = if opened.is_remote() {
-                opened.fetch_tree(&workspace, digest)?
-            } else {
-                workspace.read_manifest(digest)?
-            };
-            fs_err::create_dir_all(directory)?;
-            count += workspace.restore_tree_at(&manifest, "", directory, Path::new(sub))?;
+            count += opened.block_on(restore_stored_tree(
+                &workspace,
+                opened.blobs.as_ref(),
+                digest,
+                directory,
+                Path::new(sub),
+            ))?;
         }
     }
     printer::out(format!(

@@ -7,6 +7,7 @@ pub use deploy::{Deployment, Launcher, check_entry_script, deploy};
 pub use error::ServingError;
 pub use layout::copy_app;
 pub use process::{ready, stop, tail};
+pub use pull::pull_for_serving;
 pub use server::{
     Foreground, PreparedServer, delete_service, follow_log, prepare_foreground, refreshed_services,
     reload_service, serve_deployment,
@@ -18,6 +19,7 @@ mod error;
 mod layout;
 mod log;
 mod process;
+mod pull;
 mod server;
 
 /// The file a service's server writes its log to, in the service directory.
