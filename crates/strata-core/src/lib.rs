@@ -2,6 +2,7 @@
 //! typed results: what the CLI renders, and what the server and the Python transport call.
 
 pub use cache::{GcError, collect_garbage, referenced_lock_hashes};
+pub use download::{CONTEXT_DIR, DefinitionFormat, DownloadError, download_environment};
 pub use error::{BuildFailed, PrepareError, ShareFailed};
 pub use interactive_runs::{
     INTERACTIVE_TARGET, InteractiveRunError, NewInteractiveRun, RunAction, RunEnding,
@@ -26,6 +27,7 @@ pub use shared_build::{
 
 mod blocking;
 mod cache;
+mod download;
 mod error;
 mod files;
 pub mod images;

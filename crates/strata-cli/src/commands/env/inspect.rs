@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
-use strata_spec::{Change, EnvironmentDiff, write_v1_dir};
+use strata_core::{DefinitionFormat, DownloadError};
+use strata_spec::{Change, EnvironmentDiff};
 use strata_store::{EnvironmentRecord, Workspace};
 
 use crate::cli::Format;
@@ -241,65 +242,27 @@ pub(crate) fn download(
     format: Format,
 ) -> Result<()> {
     let opened = context.open()?;
-    let record = opened.block_on(opened.records.get_environment(name, version))?;
-    // A build context stored in the workspace is written out as a directory beside the
-    // definition, which then points at it, as both Azure ML formats expect a local context.
-    let mut environment = record.environment.clone();
-    let stored_context = environment
-        .docker
-        .build_context
-        .as_mut()
-        .filter(|context| strata_store::stored_context_digest(&context.location).is_some())
-        .map(|context| {
-            let location = std::mem::replace(&mut context.location, CONTEXT_DIR.to_string());
-            context.location_type = "local".to_string();
-            location
-        });
-    if matches!(format, Format::V2) && environment.docker.base_dockerfile.is_some() {
-        return Err(crate::errors::UsageError::new(format!(
-            "{}:{} is defined by Dockerfile text, which Azure ML v2 YAML cannot hold",
-            record.name, record.version
-        ))
-        .hint("Download it with `--format v1` (it writes a `BaseDockerfile`)")
-        .into());
-    }
-    let exists = match format {
-        Format::V1 => directory.exists(),
-        Format::V2 => {
-            directory.join("environment.yml").exists()
-                || (stored_context.is_some()
-                    && fs_err::symlink_metadata(directory.join(CONTEXT_DIR)).is_ok())
-        }
+    // A server workspace's stored build context is written from its working copy.
+    let local = || match context.server_url() {
+        Some(url) => strata_core::runs::open_working_copy(url),
+        None => Workspace::discover(context.workspace.as_deref(), &context.cwd)
+            .and_then(|root| Workspace::open(&root)),
     };
-    if exists && !overwrite {
-        return Err(strata_spec::SpecError::DirectoryExists {
-            path: directory.to_path_buf(),
-        }
-        .into());
-    }
-    if let Some(location) = &stored_context {
-        // A server workspace's context is fetched into its working copy, and written from there.
-        let workspace = match context.server_url() {
-            Some(url) => {
-                let remote = crate::commands::run_remote::RemoteRun::open(context, url)?;
-                let workspace = remote.working_copy()?;
-                remote.pull_build_context(&workspace, &record)?;
-                workspace
-            }
-            None => context.open_workspace()?,
-        };
-        write_context(&workspace, location, directory)?;
-    }
-    match format {
-        Format::V1 => write_v1_dir(&environment, directory, true)?,
-        Format::V2 => {
-            fs_err::create_dir_all(directory)?;
-            strata_spec::atomic_write(
-                &directory.join("environment.yml"),
-                environment.to_v2_yaml().as_bytes(),
-            )?;
-        }
-    }
+    let format = match format {
+        Format::V1 => DefinitionFormat::V1,
+        Format::V2 => DefinitionFormat::V2,
+    };
+    let record = opened
+        .block_on(strata_core::download_environment(
+            opened.records.as_ref(),
+            opened.blobs.as_ref(),
+            &local,
+            (name, version),
+            directory,
+            overwrite,
+            format,
+        ))
+        .map_err(download_error)?;
     printer::out(format!(
         "Downloaded {}:{} to {}",
         record.name,
@@ -309,28 +272,20 @@ pub(crate) fn download(
     Ok(())
 }
 
-/// The directory a downloaded build context is written to, beside the definition.
-pub(crate) const CONTEXT_DIR: &str = "context";
-
-/// Writes the stored build context `location` to `directory/context`: unpacked into a new
-/// directory first and renamed into place, so an existing `context` (even a symlink) is
-/// replaced, never written through.
-fn write_context(workspace: &Workspace, location: &str, directory: &Path) -> Result<()> {
-    fs_err::create_dir_all(directory)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".context-")
-        .tempdir_in(directory)?;
-    strata_core::images::unpack_context(workspace, location, staging.path())
-        .map_err(crate::commands::image::images_error)?;
-    let target = directory.join(CONTEXT_DIR);
-    match fs_err::symlink_metadata(&target) {
-        Ok(metadata) if metadata.is_dir() => fs_err::remove_dir_all(&target)?,
-        Ok(_) => fs_err::remove_file(&target)?,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error.into()),
+/// A download's error, as the CLI shows it.
+fn download_error(error: DownloadError) -> anyhow::Error {
+    match error {
+        DownloadError::Store(error) => error.into(),
+        DownloadError::Spec(error) => error.into(),
+        DownloadError::Images(error) => crate::commands::image::images_error(error),
+        error @ DownloadError::DockerfileInV2 { .. } => {
+            let hint = error.hint().unwrap_or_default();
+            crate::errors::UsageError::new(error.to_string())
+                .hint(hint)
+                .into()
+        }
+        error @ DownloadError::Io { .. } => error.into(),
     }
-    fs_err::rename(staging.keep(), &target)?;
-    Ok(())
 }
 
 /// `strata env diff A B`.
